@@ -1,0 +1,137 @@
+//! Where log events go. In action mode a tracing layer turns them into workflow commands on
+//! stdout (`::warning::`, `::debug::` only when `RUNNER_DEBUG=1`) and each `phase` span into a
+//! `::group::`; in CLI mode they go to stderr through tracing-subscriber's formatter.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use super::runner::escape_data;
+use crate::context::Env;
+
+/// Which front door is logging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// GitHub Action: workflow commands on stdout.
+    Action,
+    /// CLI: human logs on stderr; stdout carries only the result.
+    Cli,
+}
+
+/// The filter: `RUST_LOG` when set, else debug with `RUNNER_DEBUG=1`, else info for this crate.
+/// HTTP internals stay at `info` unless `RUST_LOG` names them.
+pub fn filter(env: &Env) -> EnvFilter {
+    if let Some(spec) = env.get("RUST_LOG").filter(|s| !s.trim().is_empty()) {
+        if let Ok(f) = EnvFilter::try_new(spec) {
+            return f;
+        }
+    }
+    let debug = env.get("RUNNER_DEBUG").map(String::as_str) == Some("1");
+    EnvFilter::new(if debug {
+        "wasm_oci=debug,oci_client=debug,info"
+    } else {
+        "wasm_oci=info,warn"
+    })
+}
+
+/// Installs the global subscriber for `mode`.
+pub fn init(mode: Mode, env: &Env) {
+    let registry = tracing_subscriber::registry().with(filter(env));
+    let result = match mode {
+        Mode::Action => registry.with(WorkflowLayer).try_init(),
+        Mode::Cli => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_target(false)
+                    .without_time(),
+            )
+            .try_init(),
+    };
+    let _ = result;
+}
+
+/// Formats events as workflow commands on stdout.
+struct WorkflowLayer;
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    rest: String,
+    name: Option<String>,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.message.push_str(value),
+            "name" => self.name = Some(value.to_owned()),
+            other => {
+                let _ = write!(self.rest, " {other}={value}");
+            }
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => {
+                let _ = write!(self.message, "{value:?}");
+            }
+            "name" => self.name = Some(format!("{value:?}")),
+            other => {
+                let _ = write!(self.rest, " {other}={value:?}");
+            }
+        }
+    }
+}
+
+fn emit(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+impl<S> tracing_subscriber::Layer<S> for WorkflowLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _id: &tracing::span::Id,
+        _ctx: Context<'_, S>,
+    ) {
+        if attrs.metadata().name() == "phase" {
+            let mut fields = Fields::default();
+            attrs.record(&mut fields);
+            emit(&format!(
+                "::group::{}",
+                escape_data(fields.name.as_deref().unwrap_or("step"))
+            ));
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: Context<'_, S>) {
+        if ctx.span(&id).is_some_and(|s| s.name() == "phase") {
+            emit("::endgroup::");
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let text = format!("{}{}", fields.message, fields.rest);
+        let line = match *event.metadata().level() {
+            Level::ERROR => format!("::error::{}", escape_data(&text)),
+            Level::WARN => format!("::warning::{}", escape_data(&text)),
+            Level::INFO => text,
+            Level::DEBUG | Level::TRACE => format!("::debug::{}", escape_data(&text)),
+        };
+        emit(&line);
+    }
+}

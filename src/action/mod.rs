@@ -1,0 +1,68 @@
+//! The GitHub Action front door: `wasm-oci action`, the image's entrypoint. Reads `INPUT_*`
+//! and `GITHUB_*` from an env map, runs the same core as the CLI, and reports through the
+//! runner's channels (outputs file, step summary, workflow commands).
+
+pub mod log;
+pub mod runner;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::context::Env;
+use crate::error::{Error, Result};
+use crate::request::{Inputs, PushRequest};
+
+/// Prints `::add-mask::` for every secret input. Call before anything else is printed.
+pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
+    for secret in inputs.secrets() {
+        for line in runner::mask_lines(secret) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+}
+
+/// Runs the action. On failure, returns the error for the caller to report.
+pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
+    let command = inputs.get("command").unwrap_or("push");
+    match command {
+        "push" => {
+            let request = PushRequest::from_inputs(inputs)?;
+            let outcome = crate::push::push(&request, env).await?;
+            if let Some(path) = env_path(env, "GITHUB_OUTPUT") {
+                runner::write_outputs(&path, &outcome.outputs())
+                    .map_err(|e| Error::io("write", &path, e))?;
+            }
+            if let Some(path) = env_path(env, "GITHUB_STEP_SUMMARY") {
+                runner::append_summary(&path, &outcome.summary())
+                    .map_err(|e| Error::io("write", &path, e))?;
+            }
+            tracing::info!("pushed {}", outcome.reference());
+            Ok(())
+        }
+        other => Err(Error::input(
+            "command",
+            format!("`{other}` is not a command; use `push`"),
+        )),
+    }
+}
+
+fn env_path(env: &Env, name: &str) -> Option<PathBuf> {
+    env.get(name)
+        .filter(|v| !v.trim().is_empty())
+        .map(PathBuf::from)
+}
+
+/// The error and its causes on one line, as `main` prints them.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

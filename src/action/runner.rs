@@ -1,0 +1,111 @@
+//! The runner's side channels: workflow commands on stdout (`::group::`, `::error::`,
+//! `::add-mask::`, ...), the `GITHUB_OUTPUT` file with random heredoc delimiters, and the
+//! `GITHUB_STEP_SUMMARY` Markdown file.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::Path;
+
+use rand::Rng;
+
+/// Escapes a workflow command's message.
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value.
+pub fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// `::add-mask::` lines for a secret, one per line of it (the runner masks line by line).
+pub fn mask_lines(secret: &str) -> Vec<String> {
+    let mut lines: Vec<String> = secret
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("::add-mask::{}", escape_data(l)))
+        .collect();
+    if secret.trim().lines().count() > 1 {
+        lines.insert(0, format!("::add-mask::{}", escape_data(secret.trim())));
+    }
+    lines
+}
+
+/// An `::error title=...::message` line.
+pub fn error_line(title: &str, message: &str) -> String {
+    format!("::error title={}::{}", escape_property(title), escape_data(message))
+}
+
+/// Appends `outputs` to the `GITHUB_OUTPUT` file, each as a heredoc with a random delimiter.
+pub fn write_outputs(path: &Path, outputs: &[(&str, String)]) -> io::Result<()> {
+    let mut text = String::new();
+    for (name, value) in outputs {
+        let delimiter = loop {
+            let d = format!("ghadelimiter_{:032x}", rand::rng().random::<u128>());
+            if !value.contains(&d) {
+                break d;
+            }
+        };
+        text.push_str(&format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"));
+    }
+    append(path, &text)
+}
+
+/// Appends Markdown to the `GITHUB_STEP_SUMMARY` file.
+pub fn append_summary(path: &Path, markdown: &str) -> io::Result<()> {
+    append(path, markdown)
+}
+
+fn append(path: &Path, text: &str) -> io::Result<()> {
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+/// Parses a `GITHUB_OUTPUT` file as the runner does (for tests and for reading back).
+pub fn parse_outputs(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delimiter)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            for l in lines.by_ref() {
+                if l == delimiter {
+                    break;
+                }
+                value.push(l);
+            }
+            out.push((name.to_owned(), value.join("\n")));
+        } else if let Some((name, value)) = line.split_once('=') {
+            out.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_round_trip_with_multiline_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let outputs = [("digest", "sha256:x".to_owned()), ("tags", "a\nb".to_owned())];
+        write_outputs(&path, &outputs).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("digest<<ghadelimiter_"));
+        let parsed = parse_outputs(&text);
+        assert_eq!(parsed[0], ("digest".into(), "sha256:x".into()));
+        assert_eq!(parsed[1], ("tags".into(), "a\nb".into()));
+    }
+
+    #[test]
+    fn commands_escape() {
+        assert_eq!(
+            error_line("a:b,c", "50%\nnext"),
+            "::error title=a%3Ab%2Cc::50%25%0Anext"
+        );
+        assert_eq!(mask_lines("one\ntwo").len(), 3);
+    }
+}

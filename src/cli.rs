@@ -1,0 +1,178 @@
+//! The CLI front door: clap flags, each bound to a `WASM_OCI_<INPUT>` env var named after the
+//! action input it mirrors, collected into the same [`Inputs`] the action reads. Also takes
+//! wasm-to-oci's positional form, `wasm-oci push FILE REGISTRY/REPO:TAG`.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{Error, Result};
+use crate::request::Inputs;
+
+/// Build, validate and push WebAssembly to OCI registries, with provenance.
+#[derive(Debug, Parser)]
+#[command(name = "wasm-oci", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run as a GitHub Action: read INPUT_* and GITHUB_* variables, write GITHUB_OUTPUT.
+    Action,
+    /// Validate a .wasm file and push it as a Wasm OCI artifact; prints the manifest digest.
+    Push(PushArgs),
+}
+
+/// `wasm-oci push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The .wasm file (wasm-to-oci form; same as --path).
+    #[arg(value_name = "FILE")]
+    pub file: Option<String>,
+
+    /// Where to push, with an optional tag: REGISTRY/REPO[:TAG] (wasm-to-oci form).
+    #[arg(value_name = "REFERENCE")]
+    pub reference: Option<String>,
+
+    /// Registry and repository (`ghcr.io/org/app`), or `oci:DIR` for a local OCI layout.
+    #[arg(long, env = "WASM_OCI_IMAGE")]
+    pub image: Option<String>,
+
+    /// Tags, comma- or newline-separated [default: derived from the git ref, else `latest`].
+    #[arg(long, env = "WASM_OCI_TAGS")]
+    pub tags: Option<String>,
+
+    /// The .wasm file, or a glob that must match exactly one file.
+    #[arg(long, env = "WASM_OCI_PATH")]
+    pub path: Option<String>,
+
+    /// `auto` or `none`: whether to build from source.
+    #[arg(long, env = "WASM_OCI_BUILD")]
+    pub build: Option<String>,
+
+    /// Directory that `path` is relative to.
+    #[arg(long, env = "WASM_OCI_WORKING_DIRECTORY")]
+    pub working_directory: Option<String>,
+
+    /// `cncf` (default) or `wasm-to-oci` (legacy media types).
+    #[arg(long, env = "WASM_OCI_FORMAT")]
+    pub format: Option<String>,
+
+    /// Manifest annotations, `key=value`, one per line or comma-separated; repeatable.
+    #[arg(long = "annotations", alias = "annotation", env = "WASM_OCI_ANNOTATIONS")]
+    pub annotations: Vec<String>,
+
+    /// Registry user name.
+    #[arg(long, env = "WASM_OCI_USERNAME")]
+    pub username: Option<String>,
+
+    /// Registry password or token (prefer the env var to the flag).
+    #[arg(long, env = "WASM_OCI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// Allow plain HTTP to the registry.
+    #[arg(long, env = "WASM_OCI_INSECURE", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure: Option<String>,
+
+    /// PEM file of extra CA certificates to trust.
+    #[arg(long, env = "WASM_OCI_CA_FILE")]
+    pub ca_file: Option<String>,
+
+    /// Write to a local OCI layout instead of the registry.
+    #[arg(long, env = "WASM_OCI_DRY_RUN", num_args = 0..=1, default_missing_value = "true")]
+    pub dry_run: Option<String>,
+}
+
+impl PushArgs {
+    /// The flags as action inputs.
+    pub fn into_inputs(self) -> Result<Inputs> {
+        let mut inputs = Inputs::default();
+        let mut set = |name: &str, value: Option<String>| {
+            if let Some(v) = value {
+                inputs.set(name, &v);
+            }
+        };
+        set("image", self.image);
+        set("tags", self.tags);
+        set("path", self.path);
+        set("build", self.build);
+        set("working-directory", self.working_directory);
+        set("format", self.format);
+        set(
+            "annotations",
+            (!self.annotations.is_empty()).then(|| self.annotations.join("\n")),
+        );
+        set("username", self.username);
+        set("password", self.password);
+        set("insecure", self.insecure);
+        set("ca-file", self.ca_file);
+        set("dry-run", self.dry_run);
+        if let Some(file) = self.file {
+            if inputs.get("path").is_some() {
+                return Err(Error::input("path", "give the file either as FILE or as --path, not both"));
+            }
+            inputs.set("path", &file);
+        }
+        if let Some(reference) = self.reference {
+            if inputs.get("image").is_some() {
+                return Err(Error::input(
+                    "image",
+                    "give the destination either as REFERENCE or as --image, not both",
+                ));
+            }
+            let (image, tag) = split_tag(&reference);
+            inputs.set("image", image);
+            if let Some(tag) = tag {
+                if inputs.get("tags").is_some() {
+                    return Err(Error::input(
+                        "tags",
+                        "give the tag either in REFERENCE or in --tags, not both",
+                    ));
+                }
+                inputs.set("tags", tag);
+            }
+        }
+        Ok(inputs)
+    }
+}
+
+/// Splits `registry/repo:tag` into the image and the tag; a `:` in the registry's port is kept.
+fn split_tag(reference: &str) -> (&str, Option<&str>) {
+    if reference.starts_with("oci:") {
+        return (reference, None);
+    }
+    let last_slash = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match reference[last_slash..].rfind(':') {
+        Some(i) => (
+            &reference[..last_slash + i],
+            Some(&reference[last_slash + i + 1..]),
+        ),
+        None => (reference, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasm_to_oci_form() {
+        assert_eq!(split_tag("localhost:5000/app:v1"), ("localhost:5000/app", Some("v1")));
+        assert_eq!(split_tag("localhost:5000/app"), ("localhost:5000/app", None));
+        assert_eq!(split_tag("oci:out"), ("oci:out", None));
+        let cli = Cli::try_parse_from(["wasm-oci", "push", "m.wasm", "localhost:5000/app:v1"]).unwrap();
+        let Command::Push(args) = cli.command else { panic!() };
+        let inputs = args.into_inputs().unwrap();
+        assert_eq!(inputs.get("path"), Some("m.wasm"));
+        assert_eq!(inputs.get("image"), Some("localhost:5000/app"));
+        assert_eq!(inputs.get("tags"), Some("v1"));
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,20 @@
+//! wasm-oci: build or locate a WebAssembly module or component, validate it, and push it to an
+//! OCI registry as a standard Wasm OCI artifact. The library holds the core; the `wasm-oci`
+//! binary is two front doors over it: `wasm-oci action` (the GitHub Action contract) and the CLI.
+
+pub mod action;
+pub mod artifact;
+pub mod cli;
+pub mod context;
+pub mod error;
+pub mod locate;
+pub mod provenance;
+pub mod push;
+pub mod reference;
+pub mod registry;
+pub mod report;
+pub mod request;
+pub mod secret;
+pub mod wasm;
+
+pub use error::{Error, Result};

@@ -1,0 +1,284 @@
+//! Domain types for what users name: digests, tags, image names and where a push goes.
+//! Each is parsed once, at the edge, with a message that says what a valid value looks like.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// A `sha256:<64 lowercase hex>` content digest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest {
+    hex: String,
+}
+
+impl Digest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Self::from_hasher(sha2::Sha256::new_with_prefix(bytes))
+    }
+
+    /// The digest a finished hasher holds.
+    pub fn from_hasher(hasher: sha2::Sha256) -> Self {
+        use sha2::Digest as _;
+        Digest {
+            hex: hex::encode(hasher.finalize()),
+        }
+    }
+
+    /// The 64 hex digits, without the algorithm.
+    pub fn hex(&self) -> &str {
+        &self.hex
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex)
+    }
+}
+
+impl FromStr for Digest {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let Some(hex) = s.strip_prefix("sha256:") else {
+            return Err(format!(
+                "digest `{s}` must start with `sha256:` followed by 64 hex digits"
+            ));
+        };
+        if hex.len() != 64 {
+            return Err(format!(
+                "digest `{s}` must have 64 hex digits after `sha256:`; got {}",
+                hex.len()
+            ));
+        }
+        if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(format!(
+                "digest `{s}` may only contain lowercase hex digits after `sha256:`"
+            ));
+        }
+        Ok(Digest {
+            hex: hex.to_owned(),
+        })
+    }
+}
+
+/// An OCI tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tag(String);
+
+impl Tag {
+    /// The tag text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Tag {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        let mut chars = s.chars();
+        match chars.next() {
+            None => return Err("a tag cannot be empty".to_owned()),
+            Some(c) if !(c.is_ascii_alphanumeric() || c == '_') => {
+                return Err(format!(
+                    "tag `{s}` must start with a letter, digit or `_`"
+                ));
+            }
+            _ => {}
+        }
+        if s.len() > 128 {
+            return Err(format!("tag `{s}` is longer than 128 characters"));
+        }
+        if let Some(bad) = s.chars().find(|&c| !valid_char(c)) {
+            return Err(format!(
+                "tag `{s}` contains `{bad}`; tags may use letters, digits, `.`, `_` and `-`"
+            ));
+        }
+        Ok(Tag(s.to_owned()))
+    }
+}
+
+/// A registry and repository, without tag or digest: `ghcr.io/org/app`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageName {
+    registry: String,
+    repository: String,
+}
+
+impl ImageName {
+    /// The registry host, with port if any.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The repository path inside the registry.
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// The registry client's reference for `tag` in this repository.
+    pub fn with_tag(&self, tag: &Tag) -> oci_client::Reference {
+        oci_client::Reference::with_tag(
+            self.registry.clone(),
+            self.repository.clone(),
+            tag.0.clone(),
+        )
+    }
+
+    /// The registry client's reference for `digest` in this repository.
+    pub fn with_digest(&self, digest: &Digest) -> oci_client::Reference {
+        oci_client::Reference::with_digest(
+            self.registry.clone(),
+            self.repository.clone(),
+            digest.to_string(),
+        )
+    }
+}
+
+impl fmt::Display for ImageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)
+    }
+}
+
+impl FromStr for ImageName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.is_empty() {
+            return Err("an image name cannot be empty".to_owned());
+        }
+        if s.contains("://") {
+            return Err(format!(
+                "image `{s}` must not have a scheme; write `registry/repository` (use `insecure: true` for plain HTTP)"
+            ));
+        }
+        let parsed = oci_client::Reference::from_str(s).map_err(|e| {
+            format!("image `{s}` is not a valid `registry/repository` name ({e})")
+        })?;
+        if parsed.digest().is_some() {
+            return Err(format!(
+                "image `{s}` must not carry a digest when pushing; give `registry/repository` and put tags in `tags`"
+            ));
+        }
+        // The parser adds `latest` when no tag is written; a written tag is refused.
+        let without_registry = s.split_once('/').map(|(_, rest)| rest).unwrap_or(s);
+        if without_registry.contains(':') {
+            return Err(format!(
+                "image `{s}` must not carry a tag when pushing; put tags in `tags`"
+            ));
+        }
+        Ok(ImageName {
+            registry: parsed.resolve_registry().to_owned(),
+            repository: parsed.repository().to_owned(),
+        })
+    }
+}
+
+/// Where a push goes: a registry repository or an OCI image layout directory on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A remote registry.
+    Registry(ImageName),
+    /// An OCI image layout directory (`oci:DIR`), written without any server.
+    Layout(PathBuf),
+}
+
+impl Destination {
+    /// Parses `oci:DIR` as a layout and anything else as a registry image name.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.strip_prefix("oci:") {
+            Some("") => Err("`oci:` needs a directory, as in `oci:./out`".to_owned()),
+            Some(dir) => Ok(Destination::Layout(PathBuf::from(dir))),
+            None => s.parse().map(Destination::Registry),
+        }
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Destination::Registry(name) => name.fmt(f),
+            Destination::Layout(dir) => write!(f, "oci:{}", dir.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_parse_names_the_problem() {
+        let ok = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(ok.parse::<Digest>().unwrap().to_string(), ok);
+        assert!(
+            "sha256:abc"
+                .parse::<Digest>()
+                .unwrap_err()
+                .contains("got 3")
+        );
+        assert!("md5:abc".parse::<Digest>().unwrap_err().contains("sha256:"));
+        let upper = format!("sha256:{}", "A".repeat(64));
+        assert!(upper.parse::<Digest>().is_err());
+    }
+
+    #[test]
+    fn digest_of_known_bytes() {
+        assert_eq!(
+            Digest::of(b"").to_string(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn tags_follow_the_distribution_grammar() {
+        for ok in ["v1", "1.2.3", "latest", "_x", "sha-abc1234", &"a".repeat(128)] {
+            assert!(ok.parse::<Tag>().is_ok(), "{ok}");
+        }
+        for bad in ["", "-x", ".x", "a/b", "a:b", "ä", &"a".repeat(129)] {
+            assert!(bad.parse::<Tag>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn image_names() {
+        let name: ImageName = "localhost:5000/org/app".parse().unwrap();
+        assert_eq!(name.registry(), "localhost:5000");
+        assert_eq!(name.repository(), "org/app");
+        let gh: ImageName = "ghcr.io/org/app".parse().unwrap();
+        assert_eq!(gh.to_string(), "ghcr.io/org/app");
+        assert!("ghcr.io/org/app:v1".parse::<ImageName>().is_err());
+        assert!("localhost:5000/app:v1".parse::<ImageName>().is_err());
+        assert!("https://ghcr.io/org/app".parse::<ImageName>().is_err());
+        assert!("Ghcr.io/Org/App".parse::<ImageName>().is_err());
+        assert!(
+            format!("ghcr.io/a@sha256:{}", "0".repeat(64))
+                .parse::<ImageName>()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn destinations() {
+        assert_eq!(
+            Destination::parse("oci:out").unwrap(),
+            Destination::Layout("out".into())
+        );
+        assert!(Destination::parse("oci:").is_err());
+        assert!(matches!(
+            Destination::parse("127.0.0.1:5000/x").unwrap(),
+            Destination::Registry(_)
+        ));
+    }
+}

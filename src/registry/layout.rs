@@ -1,0 +1,227 @@
+//! An OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/<hex>`), per the
+//! OCI image-layout spec: the destination that needs no server, readable by skopeo, oras and
+//! crane. Every file is written to a temporary name and renamed, so a reader never sees half a
+//! blob or half an index.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use super::{ManifestRef, Target};
+use crate::artifact::{Blob, Descriptor, INDEX_MEDIA_TYPE};
+use crate::error::{Error, Result};
+use crate::reference::Digest;
+
+/// The annotation that names a manifest's tag inside `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const LAYOUT_FILE: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// An OCI image layout directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+/// The layout's `index.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    /// Always 2.
+    pub schema_version: u32,
+    /// Always the OCI index media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The manifests, each tagged by a `ref.name` annotation.
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+}
+
+impl Layout {
+    /// Opens (creating when absent) the layout at `root`.
+    pub fn create(root: &Path) -> Result<Self> {
+        let layout = Layout {
+            root: root.to_owned(),
+        };
+        let marker = root.join("oci-layout");
+        if marker.exists() {
+            let text = std::fs::read_to_string(&marker).map_err(|e| Error::io("read", &marker, e))?;
+            if !text.contains("imageLayoutVersion") {
+                return Err(layout.error("`oci-layout` is not an OCI layout marker"));
+            }
+        } else if root.exists()
+            && std::fs::read_dir(root)
+                .map_err(|e| Error::io("read", root, e))?
+                .next()
+                .is_some()
+        {
+            return Err(layout.error(
+                "the directory exists, is not empty and is not an OCI layout; choose another directory",
+            ));
+        }
+        std::fs::create_dir_all(layout.blob_dir()).map_err(|e| Error::io("create", root, e))?;
+        if !marker.exists() {
+            write_atomic(&marker, LAYOUT_FILE.as_bytes())?;
+        }
+        if !layout.index_path().exists() {
+            layout.write_index(&Index {
+                schema_version: 2,
+                media_type: Some(INDEX_MEDIA_TYPE.to_owned()),
+                manifests: Vec::new(),
+            })?;
+        }
+        Ok(layout)
+    }
+
+    /// The layout's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of the blob with `digest`.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.blob_dir().join(digest.hex())
+    }
+
+    /// Reads `index.json`.
+    pub fn read_index(&self) -> Result<Index> {
+        let path = self.index_path();
+        let text = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        serde_json::from_slice(&text).map_err(|e| self.error(format!("index.json is not valid: {e}")))
+    }
+
+    fn blob_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.root.join("index.json")
+    }
+
+    fn write_index(&self, index: &Index) -> Result<()> {
+        let bytes = serde_json::to_vec(index).expect("an index always serializes");
+        write_atomic(&self.index_path(), &bytes)
+    }
+
+    fn error(&self, reason: impl Into<String>) -> Error {
+        Error::Layout {
+            path: self.root.clone(),
+            reason: reason.into(),
+        }
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("write", path, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io("write", path, e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("write", path, e.error))?;
+    Ok(())
+}
+
+impl Target for Layout {
+    async fn has_blob(&self, digest: &Digest) -> Result<bool> {
+        Ok(self.blob_path(digest).is_file())
+    }
+
+    async fn put_blob(&self, blob: &Blob) -> Result<()> {
+        write_atomic(&self.blob_path(&blob.digest), &blob.bytes)
+    }
+
+    async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path) -> Result<()> {
+        let target = self.blob_path(&descriptor.digest);
+        let mut source = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(self.blob_dir()).map_err(|e| Error::io("write", &target, e))?;
+        let mut hashing = HashingWriter {
+            inner: tmp.as_file_mut(),
+            hasher: sha2::Sha256::new(),
+            size: 0,
+        };
+        std::io::copy(&mut source, &mut hashing).map_err(|e| Error::io("write", &target, e))?;
+        let (size, digest) = (hashing.size, Digest::from_hasher(hashing.hasher));
+        if digest != descriptor.digest || size != descriptor.size {
+            return Err(Error::DigestMismatch {
+                what: format!("`{}` (it changed while being copied)", path.display()),
+                expected: descriptor.digest.to_string(),
+                actual: digest.to_string(),
+            });
+        }
+        tmp.persist(&target)
+            .map_err(|e| Error::io("write", &target, e.error))?;
+        Ok(())
+    }
+
+    async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest> {
+        if !self.blob_path(&manifest.digest).is_file() {
+            write_atomic(&self.blob_path(&manifest.digest), &manifest.bytes)?;
+        }
+        if let ManifestRef::Tag(tag) = reference {
+            let mut index = self.read_index()?;
+            index.manifests.retain(|m| m.annotations.get(REF_NAME).map(String::as_str) != Some(tag.as_str()));
+            let mut descriptor = manifest.descriptor();
+            descriptor.annotations.insert(REF_NAME.to_owned(), tag.to_string());
+            index.manifests.push(descriptor);
+            self.write_index(&index)?;
+        }
+        Ok(manifest.digest.clone())
+    }
+}
+
+struct HashingWriter<W> {
+    inner: W,
+    hasher: sha2::Sha256,
+    size: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::MANIFEST_MEDIA_TYPE;
+
+    #[tokio::test]
+    async fn retagging_replaces_the_index_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(&dir.path().join("out")).unwrap();
+        let one = Blob::new(MANIFEST_MEDIA_TYPE, b"{\"a\":1}".to_vec());
+        let two = Blob::new(MANIFEST_MEDIA_TYPE, b"{\"a\":2}".to_vec());
+        let tag = ManifestRef::Tag("v1".parse().unwrap());
+        layout.put_manifest(&one, &tag).await.unwrap();
+        layout.put_manifest(&two, &tag).await.unwrap();
+        layout
+            .put_manifest(&one, &ManifestRef::Tag("other".parse().unwrap()))
+            .await
+            .unwrap();
+        let index = layout.read_index().unwrap();
+        assert_eq!(index.manifests.len(), 2);
+        let v1 = index
+            .manifests
+            .iter()
+            .find(|m| m.annotations[REF_NAME] == "v1")
+            .unwrap();
+        assert_eq!(v1.digest, two.digest);
+    }
+
+    #[test]
+    fn refuses_a_foreign_non_empty_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+        let err = Layout::create(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not an OCI layout"), "{err}");
+    }
+}

@@ -1,0 +1,140 @@
+//! What a finished push reports: the action outputs, the one-line `metadata` JSON and the
+//! Markdown step summary. Pure functions of [`PushOutcome`], so both front doors agree.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use crate::artifact::Format;
+use crate::reference::{Destination, Digest, Tag};
+use crate::wasm::WasmFile;
+
+/// The result of a push.
+#[derive(Debug, Clone)]
+pub struct PushOutcome {
+    /// Where it went.
+    pub destination: Destination,
+    /// The manifest digest, computed here and confirmed by the target.
+    pub digest: Digest,
+    /// The tags that now point at it.
+    pub tags: Vec<Tag>,
+    /// The Wasm file pushed.
+    pub wasm: WasmFile,
+    /// Media types used.
+    pub format: Format,
+    /// The config blob's digest.
+    pub config_digest: Digest,
+    /// The manifest annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Blobs sent.
+    pub uploaded: Vec<Digest>,
+    /// Blobs the target already had.
+    pub reused: Vec<Digest>,
+    /// Whether this was a dry run into a local layout.
+    pub dry_run: bool,
+}
+
+impl PushOutcome {
+    /// `image@digest`.
+    pub fn reference(&self) -> String {
+        format!("{}@{}", self.destination, self.digest)
+    }
+
+    /// The action outputs, in a stable order.
+    pub fn outputs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("digest", self.digest.to_string()),
+            ("image", self.destination.to_string()),
+            ("ref", self.reference()),
+            ("tags", self.tag_list()),
+            ("wasm-digest", self.wasm.digest.to_string()),
+            ("size", self.wasm.size.to_string()),
+            ("metadata", self.metadata().to_string()),
+        ]
+    }
+
+    fn tag_list(&self) -> String {
+        self.tags
+            .iter()
+            .map(Tag::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Everything as one JSON object.
+    pub fn metadata(&self) -> serde_json::Value {
+        json!({
+            "digest": self.digest.to_string(),
+            "image": self.destination.to_string(),
+            "ref": self.reference(),
+            "tags": self.tags.iter().map(Tag::as_str).collect::<Vec<_>>(),
+            "wasm-digest": self.wasm.digest.to_string(),
+            "size": self.wasm.size,
+            "kind": self.wasm.kind,
+            "os": self.wasm.kind.os(),
+            "component": self.wasm.component,
+            "format": self.format,
+            "config-digest": self.config_digest.to_string(),
+            "annotations": self.annotations,
+            "dry-run": self.dry_run,
+        })
+    }
+
+    /// The Markdown step summary.
+    pub fn summary(&self) -> String {
+        let mut md = String::new();
+        let heading = if self.dry_run {
+            "Wasm OCI artifact (dry run, nothing pushed)"
+        } else {
+            "Wasm OCI artifact pushed"
+        };
+        let _ = writeln!(md, "### {heading}\n");
+        let _ = writeln!(md, "| | |\n|---|---|");
+        let row = |md: &mut String, k: &str, v: &str| {
+            let _ = writeln!(md, "| {k} | {} |", v.replace('|', "\\|"));
+        };
+        row(&mut md, "Image", &format!("`{}`", self.destination));
+        row(&mut md, "Digest", &format!("`{}`", self.digest));
+        row(
+            &mut md,
+            "Tags",
+            &self
+                .tags
+                .iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        row(&mut md, "File", &format!("`{}`", self.wasm.file_name()));
+        row(&mut md, "Wasm digest", &format!("`{}`", self.wasm.digest));
+        row(&mut md, "Size", &format!("{} bytes", self.wasm.size));
+        row(&mut md, "Kind", &format!("{:?} (`{}`)", self.wasm.kind, self.wasm.kind.os()));
+        if let Some(c) = &self.wasm.component {
+            if let Some(t) = &c.target {
+                row(&mut md, "World", &format!("`{t}`"));
+            }
+            row(&mut md, "Exports", &code_list(&c.exports));
+            row(&mut md, "Imports", &code_list(&c.imports));
+        }
+        row(&mut md, "Format", &self.format.to_string());
+        row(
+            &mut md,
+            "Blobs",
+            &format!("{} uploaded, {} already present", self.uploaded.len(), self.reused.len()),
+        );
+        md
+    }
+}
+
+fn code_list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items
+            .iter()
+            .map(|i| format!("`{i}`"))
+            .collect::<Vec<_>>()
+            .join("<br>")
+    }
+}

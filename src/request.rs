@@ -1,0 +1,332 @@
+//! The typed request both front doors build: `wasm-oci action` from `INPUT_*` variables and the
+//! CLI from flags. Both first collect raw values into [`Inputs`] under the action's input names;
+//! [`PushRequest::from_inputs`] then parses them once, with errors that name the input.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::artifact::Format;
+use crate::context::Env;
+use crate::error::{Error, Result};
+use crate::reference::{Destination, Tag};
+use crate::secret::Secret;
+
+/// Every input the action declares in action.yml; a test keeps the two in step.
+pub const INPUT_NAMES: &[&str] = &[
+    "command",
+    "image",
+    "tags",
+    "path",
+    "build",
+    "working-directory",
+    "format",
+    "annotations",
+    "username",
+    "password",
+    "insecure",
+    "ca-file",
+    "dry-run",
+];
+
+/// Inputs whose values are secrets: masked before anything else is printed.
+pub const SECRET_INPUTS: &[&str] = &["password"];
+
+/// Raw input values by input name. Values are trimmed; an empty value means "not given".
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Inputs {
+    values: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Inputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.values.iter().map(|(k, v)| {
+                let shown = if SECRET_INPUTS.contains(&k.as_str()) { "***" } else { v };
+                (k, shown)
+            }))
+            .finish()
+    }
+}
+
+impl Inputs {
+    /// Reads the inputs the runner passes to a container action: `INPUT_<NAME>`, the name
+    /// upper-cased with spaces as `_` and hyphens kept.
+    pub fn from_action_env(env: &Env) -> Self {
+        let mut inputs = Inputs::default();
+        for name in INPUT_NAMES {
+            let var = format!("INPUT_{}", name.to_uppercase().replace(' ', "_"));
+            if let Some(value) = env.get(&var) {
+                inputs.set(name, value);
+            }
+        }
+        inputs
+    }
+
+    /// Sets `name` to `value` (trimmed); an empty value removes it.
+    pub fn set(&mut self, name: &str, value: &str) {
+        let value = value.trim();
+        if value.is_empty() {
+            self.values.remove(name);
+        } else {
+            self.values.insert(name.to_owned(), value.to_owned());
+        }
+    }
+
+    /// The value of `name`, if given.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// A YAML boolean (`true|True|TRUE|false|False|FALSE`), or `default` when not given.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool> {
+        match self.get(name) {
+            None => Ok(default),
+            Some("true" | "True" | "TRUE") => Ok(true),
+            Some("false" | "False" | "FALSE") => Ok(false),
+            Some(other) => Err(Error::input(
+                name,
+                format!("`{other}` is not a boolean; use `true` or `false`"),
+            )),
+        }
+    }
+
+    /// A list given one per line or comma-separated; blank items are dropped.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| {
+                v.split(['\n', ','])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The secret values given, for masking.
+    pub fn secrets(&self) -> Vec<&str> {
+        SECRET_INPUTS.iter().filter_map(|n| self.get(n)).collect()
+    }
+}
+
+/// Where the `.wasm` comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WasmSource {
+    /// Locate mode: a file or a glob matching exactly one file, relative to the working directory.
+    Path(String),
+}
+
+/// Everything a push needs, parsed and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushRequest {
+    /// Where the artifact goes.
+    pub destination: Destination,
+    /// Tags to put; empty means "derive from the git ref".
+    pub tags: Vec<Tag>,
+    /// The Wasm file.
+    pub source: WasmSource,
+    /// The directory paths are relative to.
+    pub working_directory: PathBuf,
+    /// Media types.
+    pub format: Format,
+    /// User annotations, merged over the generated ones.
+    pub annotations: BTreeMap<String, String>,
+    /// Basic credentials.
+    pub credentials: Option<(String, Secret)>,
+    /// Allow plain HTTP.
+    pub insecure: bool,
+    /// Extra CA certificates (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Write to a local OCI layout instead of the registry.
+    pub dry_run: bool,
+}
+
+impl PushRequest {
+    /// Parses `inputs` into a request.
+    pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
+        let image = inputs.get("image").ok_or_else(|| {
+            Error::input(
+                "image",
+                "is required: give `registry/repository`, or `oci:DIR` for a local OCI layout",
+            )
+        })?;
+        let destination = Destination::parse(image).map_err(|e| Error::input("image", e))?;
+
+        let tags = inputs
+            .list("tags")
+            .iter()
+            .map(|t| t.parse::<Tag>().map_err(|e| Error::input("tags", e)))
+            .collect::<Result<Vec<_>>>()?;
+
+        let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or("."));
+        if !working_directory.is_dir() {
+            return Err(Error::input(
+                "working-directory",
+                format!("`{}` is not a directory", working_directory.display()),
+            ));
+        }
+
+        let build = inputs.get("build").unwrap_or("auto");
+        let source = match (build, inputs.get("path")) {
+            ("auto" | "none", Some(path)) => WasmSource::Path(path.to_owned()),
+            ("auto" | "none", None) => {
+                return Err(Error::input(
+                    "path",
+                    "is required: give the .wasm file or a glob such as `target/wasm32-wasip1/release/*.wasm`",
+                ));
+            }
+            (other, _) => {
+                return Err(Error::input(
+                    "build",
+                    format!("`{other}` is not supported; use `auto` or `none`"),
+                ));
+            }
+        };
+
+        let format = match inputs.get("format") {
+            Some(f) => f.parse().map_err(|e| Error::input("format", e))?,
+            None => Format::default(),
+        };
+
+        let annotations = parse_annotations(inputs.get("annotations"))?;
+
+        let credentials = match (inputs.get("username"), inputs.get("password")) {
+            (Some(user), Some(password)) => Some((user.to_owned(), Secret::new(password))),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(Error::input("password", "is required when `username` is given"));
+            }
+            (None, Some(_)) => {
+                return Err(Error::input("username", "is required when `password` is given"));
+            }
+        };
+
+        let ca_file = inputs.get("ca-file").map(PathBuf::from);
+        if let Some(ca) = &ca_file {
+            if !ca.is_file() {
+                return Err(Error::input(
+                    "ca-file",
+                    format!("no file at `{}`", ca.display()),
+                ));
+            }
+        }
+
+        Ok(PushRequest {
+            destination,
+            tags,
+            source,
+            working_directory,
+            format,
+            annotations,
+            credentials,
+            insecure: inputs.flag("insecure", false)?,
+            ca_file,
+            dry_run: inputs.flag("dry-run", false)?,
+        })
+    }
+}
+
+/// `key=value` lines (or comma-separated pairs on one line).
+fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
+    let Some(value) = value else {
+        return Ok(BTreeMap::new());
+    };
+    let lines: Vec<&str> = value.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let items: Vec<&str> = if lines.len() == 1 && lines[0].split(',').all(|p| p.contains('=')) {
+        lines[0].split(',').map(str::trim).collect()
+    } else {
+        lines
+    };
+    let mut out = BTreeMap::new();
+    for item in items {
+        let Some((key, val)) = item.split_once('=') else {
+            return Err(Error::input(
+                "annotations",
+                format!("`{item}` is not `key=value`"),
+            ));
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(Error::input("annotations", format!("`{item}` has an empty key")));
+        }
+        out.insert(key.to_owned(), val.trim().to_owned());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action_env(pairs: &[(&str, &str)]) -> Env {
+        let mut env: Env = INPUT_NAMES
+            .iter()
+            .map(|n| (format!("INPUT_{}", n.to_uppercase()), String::new()))
+            .collect();
+        for (k, v) in pairs {
+            env.insert(k.to_string(), v.to_string());
+        }
+        env
+    }
+
+    #[test]
+    fn runner_variables_keep_hyphens_and_trim() {
+        let env = action_env(&[
+            ("INPUT_WORKING-DIRECTORY", "  . \n"),
+            ("INPUT_IMAGE", " localhost:5000/app "),
+            ("INPUT_PATH", "a.wasm"),
+            ("INPUT_TAGS", "v1\n v2 ,latest"),
+            ("INPUT_INSECURE", "True"),
+        ]);
+        let inputs = Inputs::from_action_env(&env);
+        assert_eq!(inputs.get("working-directory"), Some("."));
+        assert_eq!(inputs.get("format"), None, "empty means not given");
+        let req = PushRequest::from_inputs(&inputs).unwrap();
+        assert_eq!(
+            req.tags.iter().map(Tag::to_string).collect::<Vec<_>>(),
+            ["v1", "v2", "latest"]
+        );
+        assert!(req.insecure);
+        assert_eq!(req.format, Format::Cncf);
+    }
+
+    #[test]
+    fn errors_name_the_input() {
+        let err = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("INPUT_IMAGE", "localhost:5000/app"), ("INPUT_PATH", "a.wasm")];
+            all.extend_from_slice(pairs);
+            PushRequest::from_inputs(&Inputs::from_action_env(&action_env(&all)))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(&[("INPUT_INSECURE", "yes")]).starts_with("input `insecure`"));
+        assert!(err(&[("INPUT_TAGS", "bad tag")]).starts_with("input `tags`"));
+        assert!(err(&[("INPUT_FORMAT", "docker")]).starts_with("input `format`"));
+        assert!(err(&[("INPUT_USERNAME", "u")]).starts_with("input `password`"));
+        assert!(err(&[("INPUT_ANNOTATIONS", "novalue")]).starts_with("input `annotations`"));
+        assert!(err(&[("INPUT_IMAGE", "Bad Name")]).starts_with("input `image`"));
+        assert!(err(&[("INPUT_PATH", "")]).starts_with("input `path`"));
+    }
+
+    #[test]
+    fn annotations_lines_or_pairs() {
+        let a = parse_annotations(Some("a=1\nb = x, y\n")).unwrap();
+        assert_eq!(a["b"], "x, y");
+        let b = parse_annotations(Some("a=1,b=2")).unwrap();
+        assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let env = action_env(&[
+            ("INPUT_IMAGE", "localhost:5000/app"),
+            ("INPUT_PATH", "a.wasm"),
+            ("INPUT_USERNAME", "bot"),
+            ("INPUT_PASSWORD", "s3cr3t-value"),
+        ]);
+        let inputs = Inputs::from_action_env(&env);
+        assert_eq!(inputs.secrets(), ["s3cr3t-value"]);
+        let req = PushRequest::from_inputs(&inputs).unwrap();
+        assert!(!format!("{req:?}").contains("s3cr3t-value"));
+    }
+}
