@@ -168,6 +168,48 @@ impl Target for Layout {
         }
         Ok(manifest.digest.clone())
     }
+
+    async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>> {
+        let (digest, media_type) = match reference {
+            ManifestRef::Digest(d) => (d.clone(), None),
+            ManifestRef::Tag(tag) => {
+                let index = self.read_index()?;
+                match index
+                    .manifests
+                    .iter()
+                    .find(|m| m.annotations.get(REF_NAME).map(String::as_str) == Some(tag.as_str()))
+                {
+                    Some(m) => (m.digest.clone(), Some(m.media_type.clone())),
+                    None => return Ok(None),
+                }
+            }
+        };
+        let path = self.blob_path(&digest);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        let media_type = media_type
+            .or_else(|| super::declared_media_type(&bytes))
+            .unwrap_or_else(|| crate::artifact::MANIFEST_MEDIA_TYPE.to_owned());
+        let blob = Blob::new(media_type, bytes);
+        if blob.digest != digest {
+            return Err(Error::DigestMismatch {
+                what: format!("manifest {} in `{}`", digest, self.root.display()),
+                expected: digest.to_string(),
+                actual: blob.digest.to_string(),
+            });
+        }
+        Ok(Some(blob))
+    }
+
+    async fn get_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        let path = self.blob_path(&descriptor.digest);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        super::check_blob(descriptor, &bytes)?;
+        Ok(bytes)
+    }
 }
 
 struct HashingWriter<W> {

@@ -44,4 +44,49 @@ pub trait Target {
 
     /// Stores `manifest` under `reference` and returns the digest the target reports for it.
     async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest>;
+
+    /// The manifest (or index) stored under `reference`, `None` when there is none. Its
+    /// `digest` is computed from the bytes received; when `reference` is a digest, a mismatch
+    /// is an error.
+    async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>>;
+
+    /// A small blob's bytes (configs, statements), checked against `descriptor`.
+    async fn get_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>>;
+}
+
+/// The `mediaType` a manifest or index declares in its JSON, if any.
+pub fn declared_media_type(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<Probe>(bytes).ok()?.media_type
+}
+
+/// Checks bytes received for `descriptor` against its digest and size.
+pub fn check_blob(descriptor: &Descriptor, bytes: &[u8]) -> Result<()> {
+    let actual = Digest::of(bytes);
+    if actual != descriptor.digest || bytes.len() as u64 != descriptor.size {
+        return Err(crate::error::Error::DigestMismatch {
+            what: format!("blob {}", descriptor.digest),
+            expected: format!("{} ({} bytes)", descriptor.digest, descriptor.size),
+            actual: format!("{actual} ({} bytes)", bytes.len()),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a manifest fetched by digest against that digest.
+pub fn check_manifest(reference: &ManifestRef, manifest: &Blob) -> Result<()> {
+    if let ManifestRef::Digest(expected) = reference {
+        if expected != &manifest.digest {
+            return Err(crate::error::Error::DigestMismatch {
+                what: format!("manifest {expected}"),
+                expected: expected.to_string(),
+                actual: manifest.digest.to_string(),
+            });
+        }
+    }
+    Ok(())
 }

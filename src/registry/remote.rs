@@ -296,4 +296,58 @@ impl Target for Remote {
         };
         Ok(reported)
     }
+
+    async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>> {
+        let target = self.reference_for(reference);
+        let accepted = [
+            crate::artifact::MANIFEST_MEDIA_TYPE,
+            crate::artifact::INDEX_MEDIA_TYPE,
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ];
+        let bytes = match self
+            .client
+            .pull_manifest_raw(&target, &self.auth, &accepted)
+            .await
+        {
+            Ok((bytes, _digest)) => bytes,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(self.map(e, &format!("the manifest {reference}"))),
+        };
+        let media_type = super::declared_media_type(&bytes)
+            .unwrap_or_else(|| crate::artifact::MANIFEST_MEDIA_TYPE.to_owned());
+        let blob = Blob::new(media_type, bytes.to_vec());
+        super::check_manifest(reference, &blob)?;
+        Ok(Some(blob))
+    }
+
+    async fn get_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.client
+            .pull_blob(
+                &self.blob_reference(&descriptor.digest),
+                descriptor.digest.to_string().as_str(),
+                &mut bytes,
+            )
+            .await
+            .map_err(|e| self.map(e, &format!("blob {}", descriptor.digest)))?;
+        super::check_blob(descriptor, &bytes)?;
+        Ok(bytes)
+    }
+}
+
+/// Whether the registry said the thing does not exist.
+fn is_not_found(e: &OciDistributionError) -> bool {
+    use oci_client::errors::OciErrorCode;
+    match e {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound
+            )
+        }),
+        _ => false,
+    }
 }
