@@ -22,7 +22,7 @@ pub enum Command {
     /// Run as a GitHub Action: read INPUT_* and GITHUB_* variables, write GITHUB_OUTPUT.
     Action,
     /// Validate a .wasm file and push it as a Wasm OCI artifact; prints the manifest digest.
-    Push(PushArgs),
+    Push(Box<PushArgs>),
 }
 
 /// `wasm-oci push`.
@@ -61,7 +61,11 @@ pub struct PushArgs {
     pub format: Option<String>,
 
     /// Manifest annotations, `key=value`, one per line or comma-separated; repeatable.
-    #[arg(long = "annotations", alias = "annotation", env = "WASM_OCI_ANNOTATIONS")]
+    #[arg(
+        long = "annotations",
+        alias = "annotation",
+        env = "WASM_OCI_ANNOTATIONS"
+    )]
     pub annotations: Vec<String>,
 
     /// Registry user name.
@@ -83,6 +87,18 @@ pub struct PushArgs {
     /// Write to a local OCI layout instead of the registry.
     #[arg(long, env = "WASM_OCI_DRY_RUN", num_args = 0..=1, default_missing_value = "true")]
     pub dry_run: Option<String>,
+
+    /// Attach an SLSA v1 provenance statement as an OCI referrer [default: true].
+    #[arg(long, env = "WASM_OCI_PROVENANCE", num_args = 0..=1, default_missing_value = "true")]
+    pub provenance: Option<String>,
+
+    /// PEM private key (ECDSA P-256 or Ed25519), or a path to one: signs the provenance.
+    #[arg(long, env = "WASM_OCI_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+
+    /// Token that can read the repository through the GitHub API (description, license, URL).
+    #[arg(long, env = "WASM_OCI_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
 }
 
 impl PushArgs {
@@ -109,9 +125,15 @@ impl PushArgs {
         set("insecure", self.insecure);
         set("ca-file", self.ca_file);
         set("dry-run", self.dry_run);
+        set("provenance", self.provenance);
+        set("signing-key", self.signing_key);
+        set("github-token", self.github_token);
         if let Some(file) = self.file {
             if inputs.get("path").is_some() {
-                return Err(Error::input("path", "give the file either as FILE or as --path, not both"));
+                return Err(Error::input(
+                    "path",
+                    "give the file either as FILE or as --path, not both",
+                ));
             }
             inputs.set("path", &file);
         }
@@ -159,11 +181,20 @@ mod tests {
 
     #[test]
     fn wasm_to_oci_form() {
-        assert_eq!(split_tag("localhost:5000/app:v1"), ("localhost:5000/app", Some("v1")));
-        assert_eq!(split_tag("localhost:5000/app"), ("localhost:5000/app", None));
+        assert_eq!(
+            split_tag("localhost:5000/app:v1"),
+            ("localhost:5000/app", Some("v1"))
+        );
+        assert_eq!(
+            split_tag("localhost:5000/app"),
+            ("localhost:5000/app", None)
+        );
         assert_eq!(split_tag("oci:out"), ("oci:out", None));
-        let cli = Cli::try_parse_from(["wasm-oci", "push", "m.wasm", "localhost:5000/app:v1"]).unwrap();
-        let Command::Push(args) = cli.command else { panic!() };
+        let cli =
+            Cli::try_parse_from(["wasm-oci", "push", "m.wasm", "localhost:5000/app:v1"]).unwrap();
+        let Command::Push(args) = cli.command else {
+            panic!()
+        };
         let inputs = args.into_inputs().unwrap();
         assert_eq!(inputs.get("path"), Some("m.wasm"));
         assert_eq!(inputs.get("image"), Some("localhost:5000/app"));

@@ -7,6 +7,7 @@ pub mod artifact;
 pub mod cli;
 pub mod context;
 pub mod error;
+pub mod github;
 pub mod locate;
 pub mod provenance;
 pub mod push;

@@ -33,6 +33,8 @@ pub struct PushOutcome {
     pub reused: Vec<Digest>,
     /// Whether this was a dry run into a local layout.
     pub dry_run: bool,
+    /// The provenance referrer manifest's digest, when one was attached.
+    pub provenance: Option<Digest>,
 }
 
 impl PushOutcome {
@@ -50,6 +52,13 @@ impl PushOutcome {
             ("tags", self.tag_list()),
             ("wasm-digest", self.wasm.digest.to_string()),
             ("size", self.wasm.size.to_string()),
+            (
+                "provenance-digest",
+                self.provenance
+                    .as_ref()
+                    .map(Digest::to_string)
+                    .unwrap_or_default(),
+            ),
             ("metadata", self.metadata().to_string()),
         ]
     }
@@ -78,6 +87,7 @@ impl PushOutcome {
             "config-digest": self.config_digest.to_string(),
             "annotations": self.annotations,
             "dry-run": self.dry_run,
+            "provenance-digest": self.provenance.as_ref().map(Digest::to_string),
         })
     }
 
@@ -109,7 +119,11 @@ impl PushOutcome {
         row(&mut md, "File", &format!("`{}`", self.wasm.file_name()));
         row(&mut md, "Wasm digest", &format!("`{}`", self.wasm.digest));
         row(&mut md, "Size", &format!("{} bytes", self.wasm.size));
-        row(&mut md, "Kind", &format!("{:?} (`{}`)", self.wasm.kind, self.wasm.kind.os()));
+        row(
+            &mut md,
+            "Kind",
+            &format!("{:?} (`{}`)", self.wasm.kind, self.wasm.kind.os()),
+        );
         if let Some(c) = &self.wasm.component {
             if let Some(t) = &c.target {
                 row(&mut md, "World", &format!("`{t}`"));
@@ -118,10 +132,17 @@ impl PushOutcome {
             row(&mut md, "Imports", &code_list(&c.imports));
         }
         row(&mut md, "Format", &self.format.to_string());
+        if let Some(p) = &self.provenance {
+            row(&mut md, "Provenance", &format!("`{p}` (SLSA v1, referrer)"));
+        }
         row(
             &mut md,
             "Blobs",
-            &format!("{} uploaded, {} already present", self.uploaded.len(), self.reused.len()),
+            &format!(
+                "{} uploaded, {} already present",
+                self.uploaded.len(),
+                self.reused.len()
+            ),
         );
         md
     }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::artifact::Format;
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::provenance::dsse::SigningKey;
 use crate::reference::{Destination, Tag};
 use crate::secret::Secret;
 
@@ -26,10 +27,13 @@ pub const INPUT_NAMES: &[&str] = &[
     "insecure",
     "ca-file",
     "dry-run",
+    "provenance",
+    "signing-key",
+    "github-token",
 ];
 
 /// Inputs whose values are secrets: masked before anything else is printed.
-pub const SECRET_INPUTS: &[&str] = &["password"];
+pub const SECRET_INPUTS: &[&str] = &["password", "signing-key", "github-token"];
 
 /// Raw input values by input name. Values are trimmed; an empty value means "not given".
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -41,7 +45,11 @@ impl std::fmt::Debug for Inputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
             .entries(self.values.iter().map(|(k, v)| {
-                let shown = if SECRET_INPUTS.contains(&k.as_str()) { "***" } else { v };
+                let shown = if SECRET_INPUTS.contains(&k.as_str()) {
+                    "***"
+                } else {
+                    v
+                };
                 (k, shown)
             }))
             .finish()
@@ -139,6 +147,12 @@ pub struct PushRequest {
     pub ca_file: Option<PathBuf>,
     /// Write to a local OCI layout instead of the registry.
     pub dry_run: bool,
+    /// Attach an SLSA provenance statement as a referrer.
+    pub provenance: bool,
+    /// The PEM private key that signs the provenance (already checked to parse).
+    pub signing_key: Option<Secret>,
+    /// A token that can read the repository through the GitHub API.
+    pub github_token: Option<Secret>,
 }
 
 impl PushRequest {
@@ -194,10 +208,16 @@ impl PushRequest {
             (Some(user), Some(password)) => Some((user.to_owned(), Secret::new(password))),
             (None, None) => None,
             (Some(_), None) => {
-                return Err(Error::input("password", "is required when `username` is given"));
+                return Err(Error::input(
+                    "password",
+                    "is required when `username` is given",
+                ));
             }
             (None, Some(_)) => {
-                return Err(Error::input("username", "is required when `password` is given"));
+                return Err(Error::input(
+                    "username",
+                    "is required when `password` is given",
+                ));
             }
         };
 
@@ -211,6 +231,18 @@ impl PushRequest {
             }
         }
 
+        let signing_key = inputs
+            .get("signing-key")
+            .map(read_signing_key)
+            .transpose()?;
+        let provenance = inputs.flag("provenance", true)?;
+        if signing_key.is_some() && !provenance {
+            return Err(Error::input(
+                "signing-key",
+                "signs the provenance, which `provenance: false` turns off; drop one of the two",
+            ));
+        }
+
         Ok(PushRequest {
             destination,
             tags,
@@ -222,8 +254,32 @@ impl PushRequest {
             insecure: inputs.flag("insecure", false)?,
             ca_file,
             dry_run: inputs.flag("dry-run", false)?,
+            provenance,
+            signing_key,
+            github_token: inputs.get("github-token").map(Secret::new),
         })
     }
+}
+
+/// The `signing-key` input's PEM text: the value itself when it is PEM, else the file it names.
+/// Errors never quote the value, which may be a mangled key.
+pub fn read_signing_key(value: &str) -> Result<Secret> {
+    let pem = if value.contains("-----BEGIN") {
+        value.to_owned()
+    } else {
+        let path = std::path::Path::new(value);
+        match std::fs::read_to_string(path) {
+            Ok(text) if path.is_file() => text,
+            _ => {
+                return Err(Error::input(
+                    "signing-key",
+                    "is neither PEM text nor the path of a readable file; give the PEM private key itself or a path to it",
+                ));
+            }
+        }
+    };
+    SigningKey::from_pem(&pem).map_err(|reason| Error::input("signing-key", reason))?;
+    Ok(Secret::new(pem))
 }
 
 /// `key=value` lines (or comma-separated pairs on one line).
@@ -231,7 +287,11 @@ fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
     let Some(value) = value else {
         return Ok(BTreeMap::new());
     };
-    let lines: Vec<&str> = value.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = value
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let items: Vec<&str> = if lines.len() == 1 && lines[0].split(',').all(|p| p.contains('=')) {
         lines[0].split(',').map(str::trim).collect()
     } else {
@@ -247,7 +307,10 @@ fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
         };
         let key = key.trim();
         if key.is_empty() {
-            return Err(Error::input("annotations", format!("`{item}` has an empty key")));
+            return Err(Error::input(
+                "annotations",
+                format!("`{item}` has an empty key"),
+            ));
         }
         out.insert(key.to_owned(), val.trim().to_owned());
     }
@@ -293,7 +356,10 @@ mod tests {
     #[test]
     fn errors_name_the_input() {
         let err = |pairs: &[(&str, &str)]| {
-            let mut all = vec![("INPUT_IMAGE", "localhost:5000/app"), ("INPUT_PATH", "a.wasm")];
+            let mut all = vec![
+                ("INPUT_IMAGE", "localhost:5000/app"),
+                ("INPUT_PATH", "a.wasm"),
+            ];
             all.extend_from_slice(pairs);
             PushRequest::from_inputs(&Inputs::from_action_env(&action_env(&all)))
                 .unwrap_err()
