@@ -61,7 +61,11 @@ pub struct PushArgs {
     pub format: Option<String>,
 
     /// Manifest annotations, `key=value`, one per line or comma-separated; repeatable.
-    #[arg(long = "annotations", alias = "annotation", env = "WASM_OCI_ANNOTATIONS")]
+    #[arg(
+        long = "annotations",
+        alias = "annotation",
+        env = "WASM_OCI_ANNOTATIONS"
+    )]
     pub annotations: Vec<String>,
 
     /// Registry user name.
@@ -111,7 +115,10 @@ impl PushArgs {
         set("dry-run", self.dry_run);
         if let Some(file) = self.file {
             if inputs.get("path").is_some() {
-                return Err(Error::input("path", "give the file either as FILE or as --path, not both"));
+                return Err(Error::input(
+                    "path",
+                    "give the file either as FILE or as --path, not both",
+                ));
             }
             inputs.set("path", &file);
         }
@@ -140,8 +147,12 @@ impl PushArgs {
 
 /// Splits `registry/repo:tag` into the image and the tag; a `:` in the registry's port is kept.
 fn split_tag(reference: &str) -> (&str, Option<&str>) {
-    if reference.starts_with("oci:") {
-        return (reference, None);
+    if let Some(rest) = reference.strip_prefix("oci:") {
+        // skopeo's form, `oci:DIR:TAG`.
+        return match rest.rsplit_once(':') {
+            Some((dir, tag)) => (&reference[..4 + dir.len()], Some(tag)),
+            None => (reference, None),
+        };
     }
     let last_slash = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
     match reference[last_slash..].rfind(':') {
@@ -159,11 +170,21 @@ mod tests {
 
     #[test]
     fn wasm_to_oci_form() {
-        assert_eq!(split_tag("localhost:5000/app:v1"), ("localhost:5000/app", Some("v1")));
-        assert_eq!(split_tag("localhost:5000/app"), ("localhost:5000/app", None));
+        assert_eq!(
+            split_tag("localhost:5000/app:v1"),
+            ("localhost:5000/app", Some("v1"))
+        );
+        assert_eq!(
+            split_tag("localhost:5000/app"),
+            ("localhost:5000/app", None)
+        );
         assert_eq!(split_tag("oci:out"), ("oci:out", None));
-        let cli = Cli::try_parse_from(["wasm-oci", "push", "m.wasm", "localhost:5000/app:v1"]).unwrap();
-        let Command::Push(args) = cli.command else { panic!() };
+        assert_eq!(split_tag("oci:out:1.0"), ("oci:out", Some("1.0")));
+        let cli =
+            Cli::try_parse_from(["wasm-oci", "push", "m.wasm", "localhost:5000/app:v1"]).unwrap();
+        let Command::Push(args) = cli.command else {
+            panic!()
+        };
         let inputs = args.into_inputs().unwrap();
         assert_eq!(inputs.get("path"), Some("m.wasm"));
         assert_eq!(inputs.get("image"), Some("localhost:5000/app"));

@@ -41,7 +41,11 @@ fn run_action(runtime: &tokio::runtime::Runtime, env: &Env) -> ExitCode {
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
-fn run_cli(runtime: &tokio::runtime::Runtime, env: &Env, args: wasm_oci::cli::PushArgs) -> ExitCode {
+fn run_cli(
+    runtime: &tokio::runtime::Runtime,
+    env: &Env,
+    args: wasm_oci::cli::PushArgs,
+) -> ExitCode {
     log::init(log::Mode::Cli, env);
     let result = args.into_inputs().and_then(|inputs| {
         let request = PushRequest::from_inputs(&inputs)?;
