@@ -22,7 +22,7 @@ pub enum Command {
     /// Run as a GitHub Action: read INPUT_* and GITHUB_* variables, write GITHUB_OUTPUT.
     Action,
     /// Validate a .wasm file and push it as a Wasm OCI artifact; prints the manifest digest.
-    Push(PushArgs),
+    Push(Box<PushArgs>),
 }
 
 /// `wasm-oci push`.

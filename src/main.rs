@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         .expect("the async runtime starts");
     match cli.command {
         Command::Action => run_action(&runtime, &env),
-        Command::Push(args) => run_cli(&runtime, &env, args),
+        Command::Push(args) => run_cli(&runtime, &env, *args),
     }
 }
 
