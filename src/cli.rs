@@ -162,8 +162,12 @@ impl PushArgs {
 
 /// Splits `registry/repo:tag` into the image and the tag; a `:` in the registry's port is kept.
 fn split_tag(reference: &str) -> (&str, Option<&str>) {
-    if reference.starts_with("oci:") {
-        return (reference, None);
+    if let Some(rest) = reference.strip_prefix("oci:") {
+        // skopeo's form, `oci:DIR:TAG`.
+        return match rest.rsplit_once(':') {
+            Some((dir, tag)) => (&reference[..4 + dir.len()], Some(tag)),
+            None => (reference, None),
+        };
     }
     let last_slash = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
     match reference[last_slash..].rfind(':') {
@@ -190,6 +194,7 @@ mod tests {
             ("localhost:5000/app", None)
         );
         assert_eq!(split_tag("oci:out"), ("oci:out", None));
+        assert_eq!(split_tag("oci:out:1.0"), ("oci:out", Some("1.0")));
         let cli =
             Cli::try_parse_from(["wasm-oci", "push", "m.wasm", "localhost:5000/app:v1"]).unwrap();
         let Command::Push(args) = cli.command else {

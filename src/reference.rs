@@ -199,6 +199,9 @@ impl Destination {
     pub fn parse(s: &str) -> Result<Self, String> {
         match s.strip_prefix("oci:") {
             Some("") => Err("`oci:` needs a directory, as in `oci:./out`".to_owned()),
+            Some(dir) if dir.contains(':') => Err(format!(
+                "`{s}`: give the layout as `oci:DIR` and put tags in `tags`"
+            )),
             Some(dir) => Ok(Destination::Layout(PathBuf::from(dir))),
             None => s.parse().map(Destination::Registry),
         }
@@ -283,6 +286,7 @@ mod tests {
             Destination::Layout("out".into())
         );
         assert!(Destination::parse("oci:").is_err());
+        assert!(Destination::parse("oci:out:v1").is_err());
         assert!(matches!(
             Destination::parse("127.0.0.1:5000/x").unwrap(),
             Destination::Registry(_)
