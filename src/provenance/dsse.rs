@@ -230,6 +230,34 @@ lmaWM1ibdyQH3aPhQ9AxU71ZiLehRANCAATQ/7Hh7Gnvahx9Ib/wHBSPihGzHiZL
 FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
 -----END PRIVATE KEY-----";
 
+    // `openssl ecparam -genkey -name prime256v1`: SEC1, after an `EC PARAMETERS` block.
+    const P256_SEC1: &str = "-----BEGIN EC PARAMETERS-----
+BggqhkjOPQMBBw==
+-----END EC PARAMETERS-----
+-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIDh365k1GfC6sEQPjwYAfmqGhUasLm5zkdP0fMiSY050oAoGCCqGSM49
+AwEHoUQDQgAEDYC8UYaV599e08fyd+F6ZeUSUzxsaoKtiKTU7ljXxuG5als8+TIl
+8kEPfEltV7wvmhh22d8ve93T+ifcPJaNnQ==
+-----END EC PRIVATE KEY-----
+";
+
+    #[test]
+    fn reads_pkcs8_and_sec1_pem() {
+        assert!(matches!(
+            SigningKey::from_pem(P256_PKCS8),
+            Ok(SigningKey::P256(_))
+        ));
+        let sec1 = SigningKey::from_pem(P256_SEC1).unwrap();
+        assert_eq!(sec1.algorithm(), "ECDSA P-256");
+        let envelope = sign(b"{}", &sec1);
+        assert_eq!(
+            verify_dsse(&envelope, &sec1.public_key_pem()).unwrap(),
+            b"{}"
+        );
+        let rsa = "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----";
+        assert!(SigningKey::from_pem(rsa).unwrap_err().contains("RSA"));
+    }
+
     #[test]
     fn pae_is_the_spec_example() {
         // From the DSSE protocol description.

@@ -52,7 +52,10 @@ pub fn from_git_ref(ctx: &GithubContext) -> Result<Vec<Tag>, String> {
     let mut out: Vec<Tag> = Vec::new();
     for t in tags {
         let tag: Tag = t.parse().map_err(|e| {
-            format!("derived tag from git ref is invalid: {e}; set `tags` explicitly")
+            format!(
+                "the tag derived from git ref `{}` is invalid: {e}; set `tags` explicitly",
+                ctx.git_ref.as_deref().unwrap_or_default()
+            )
         })?;
         if !out.contains(&tag) {
             out.push(tag);
@@ -134,6 +137,12 @@ mod tests {
     fn unknown_refs_are_refused_with_the_rule() {
         let err = tags(Some("refs/notes/x"), None).unwrap_err();
         assert!(err.contains("set `tags`"), "{err}");
+        // A branch name with nothing a tag may hold.
+        let err = tags(Some("refs/heads/--/.."), None).unwrap_err();
+        assert_eq!(
+            err,
+            "the tag derived from git ref `refs/heads/--/..` is invalid: a tag cannot be empty; set `tags` explicitly"
+        );
     }
 
     #[test]
