@@ -321,6 +321,52 @@ mod tests {
         );
     }
 
+    /// A layout whose "referrers API" lists what it is told to.
+    struct WithApi(Layout, Vec<Digest>);
+
+    impl Target for WithApi {
+        async fn has_blob(&self, d: &Digest) -> Result<bool> {
+            self.0.has_blob(d).await
+        }
+        async fn put_blob(&self, b: &Blob) -> Result<()> {
+            self.0.put_blob(b).await
+        }
+        async fn put_blob_file(&self, d: &Descriptor, p: &std::path::Path) -> Result<()> {
+            self.0.put_blob_file(d, p).await
+        }
+        async fn put_manifest(&self, m: &Blob, r: &ManifestRef) -> Result<Digest> {
+            self.0.put_manifest(m, r).await
+        }
+        async fn get_manifest(&self, r: &ManifestRef) -> Result<Option<Blob>> {
+            self.0.get_manifest(r).await
+        }
+        async fn get_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
+            self.0.get_blob(d).await
+        }
+        async fn listed_referrers(&self, _subject: &Digest) -> Result<Option<Vec<Digest>>> {
+            Ok(Some(self.1.clone()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_registry_that_lists_the_referrer_gets_no_fallback_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = subject();
+        let r = Referrer::new(s.descriptor(), Payload::Statement(b"{}".to_vec()), "t");
+        let target = WithApi(
+            Layout::create(dir.path()).unwrap(),
+            vec![r.manifest.digest.clone()],
+        );
+        assert_eq!(
+            attach(&target, &r, &s.digest).await.unwrap(),
+            Listing::Listed
+        );
+        // The referrer manifest and its blobs are stored; no tag was made.
+        assert!(target.0.has_blob(&r.layer.digest).await.unwrap());
+        assert!(target.0.has_blob(&r.manifest.digest).await.unwrap());
+        assert!(target.0.read_index().unwrap().manifests.is_empty());
+    }
+
     #[test]
     fn a_fallback_tag_on_something_else_is_not_overwritten() {
         let s = subject();
