@@ -63,6 +63,7 @@ pub async fn repository_metadata(
             "`{repository}` is not `owner/name`"
         )));
     };
+    tracing::debug!("GET {}/repos/{repository}", api_url.trim_end_matches('/'));
     let client = octocrab::Octocrab::builder()
         .base_uri(api_url.trim_end_matches('/'))
         .map_err(|e| ApiError::Transport(format!("`{api_url}` is not a URL: {e}")))?

@@ -23,6 +23,8 @@ fn push(api_url: &str, token: &str) -> (Run, Value) {
         ("github-token", token),
     ]);
     env.insert("GITHUB_API_URL".into(), api_url.to_owned());
+    // Debug logging on: the token must not show there either.
+    env.insert("RUNNER_DEBUG".into(), "1".to_owned());
     let run = ws.run_action(&env);
     assert!(
         run.success(),
@@ -74,7 +76,8 @@ fn found_repository_fills_description_licenses_and_url() {
         .find(|(k, _)| k == "authorization")
         .map(|(_, v)| v.as_str());
     assert_eq!(auth, Some(format!("Bearer {TOKEN}").as_str()));
-    // The token is masked and shows nowhere else.
+    // The token is masked and shows nowhere else, debug logging included.
+    assert!(run.stdout.contains("::debug::"), "{run:?}");
     assert!(
         run.stdout.starts_with(&format!("::add-mask::{TOKEN}\n")),
         "{run:?}"

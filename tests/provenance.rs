@@ -21,7 +21,10 @@ fn push(ws: &Workspace, registry: &Registry, extra: &[(&str, &str)]) -> Run {
         ("insecure", "true"),
     ];
     inputs.extend_from_slice(extra);
-    ws.run_action(&ws.action_env(&inputs))
+    let mut env = ws.action_env(&inputs);
+    // Debug logging on: secrets must not show there either.
+    env.insert("RUNNER_DEBUG".into(), "1".into());
+    ws.run_action(&env)
 }
 
 fn json(bytes: &[u8]) -> Value {
@@ -274,7 +277,8 @@ fn a_signed_referrer_joins_the_unsigned_one_and_verifies_with_openssl() {
         .collect();
     assert_eq!(listed, [unsigned.as_str(), signed.as_str()]);
 
-    // The key never shows except in its mask lines.
+    // The key never shows except in its mask lines, debug logging included.
+    assert!(second.stdout.contains("::debug::"), "{second:?}");
     for line in pem.lines().filter(|l| !l.starts_with("-----")) {
         assert!(!leaks(&second, line), "key line leaked: {second:?}");
         assert!(
