@@ -1,9 +1,11 @@
 //! The GitHub REST API seam: what the repository says about itself (description, license, home
-//! page) for the manifest annotations, read through octocrab from `GITHUB_API_URL`, so GitHub
-//! Enterprise Server works too. Optional by nature: every failure is returned as an
+//! page) for the manifest annotations, and a commit's time for a reproducible `created`, read
+//! through octocrab from `GITHUB_API_URL`, so GitHub Enterprise Server works too. Optional by nature: every failure is returned as an
 //! [`ApiError`] that the caller logs as a warning, and a short timeout bounds the wait.
 
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use crate::secret::Secret;
 
@@ -58,20 +60,9 @@ pub async fn repository_metadata(
     token: &Secret,
     timeout: Duration,
 ) -> Result<RepoMetadata, ApiError> {
-    let Some((owner, name)) = repository.split_once('/') else {
-        return Err(ApiError::Transport(format!(
-            "`{repository}` is not `owner/name`"
-        )));
-    };
+    let (owner, name) = split(repository)?;
     tracing::debug!("GET {}/repos/{repository}", api_url.trim_end_matches('/'));
-    let client = octocrab::Octocrab::builder()
-        .base_uri(api_url.trim_end_matches('/'))
-        .map_err(|e| ApiError::Transport(format!("`{api_url}` is not a URL: {e}")))?
-        .personal_token(token.expose().to_owned())
-        .set_connect_timeout(Some(timeout))
-        .set_read_timeout(Some(timeout))
-        .build()
-        .map_err(map_error)?;
+    let client = client(api_url, token, timeout)?;
     let repo = tokio::time::timeout(timeout, client.repos(owner, name).get())
         .await
         .map_err(|_| ApiError::Timeout(timeout))?
@@ -84,6 +75,49 @@ pub async fn repository_metadata(
             .filter(|id| !id.is_empty() && id != "NOASSERTION"),
         url: repo.html_url.map(|u| u.to_string()),
     })
+}
+
+/// The committer time of commit `sha` in `owner/name`: the reproducible `created` when the
+/// run has neither an event payload with it nor `git` (the action's container has no `git`).
+pub async fn commit_time(
+    api_url: &str,
+    repository: &str,
+    sha: &str,
+    token: &Secret,
+    timeout: Duration,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let (owner, name) = split(repository)?;
+    tracing::debug!(
+        "GET {}/repos/{repository}/commits/{sha}",
+        api_url.trim_end_matches('/')
+    );
+    let client = client(api_url, token, timeout)?;
+    let commit = tokio::time::timeout(timeout, client.commits(owner, name).get(sha))
+        .await
+        .map_err(|_| ApiError::Timeout(timeout))?
+        .map_err(map_error)?;
+    Ok(commit.commit.committer.and_then(|c| c.date))
+}
+
+fn split(repository: &str) -> Result<(&str, &str), ApiError> {
+    repository
+        .split_once('/')
+        .ok_or_else(|| ApiError::Transport(format!("`{repository}` is not `owner/name`")))
+}
+
+fn client(
+    api_url: &str,
+    token: &Secret,
+    timeout: Duration,
+) -> Result<octocrab::Octocrab, ApiError> {
+    octocrab::Octocrab::builder()
+        .base_uri(api_url.trim_end_matches('/'))
+        .map_err(|e| ApiError::Transport(format!("`{api_url}` is not a URL: {e}")))?
+        .personal_token(token.expose().to_owned())
+        .set_connect_timeout(Some(timeout))
+        .set_read_timeout(Some(timeout))
+        .build()
+        .map_err(map_error)
 }
 
 /// Maps octocrab's errors: the one place that knows their shapes.

@@ -68,7 +68,7 @@ pub async fn push_with_clock(
         } else {
             request.tags.clone()
         };
-        let created = created(request, &ctx, clock)?;
+        let created = created(request, &ctx, clock).await?;
         let repo = repository_metadata(request, &ctx).await;
         let artifact = describe(request, &ctx, &wasm, &tags, &created, &repo);
         info!(
@@ -145,21 +145,37 @@ pub async fn push_with_clock(
     })
 }
 
-/// When the artifact is said to be created: `SOURCE_DATE_EPOCH`, else the commit time, else
-/// (and only then) the clock, with a warning that the digest will not repeat.
-fn created(request: &PushRequest, ctx: &GithubContext, clock: &dyn Clock) -> Result<DateTime<Utc>> {
-    match ctx
+/// When the artifact is said to be created: `SOURCE_DATE_EPOCH`, else the commit time (event
+/// payload, `git`, or the GitHub API), else (and only then) the clock, with a warning that the
+/// digest will not repeat.
+async fn created(
+    request: &PushRequest,
+    ctx: &GithubContext,
+    clock: &dyn Clock,
+) -> Result<DateTime<Utc>> {
+    if let Some(t) = ctx
         .created(&request.working_directory)
         .map_err(|e| Error::input("SOURCE_DATE_EPOCH", e))?
     {
-        Some(t) => Ok(t),
-        None => {
-            warn!(
-                "no SOURCE_DATE_EPOCH, commit time or git repository: `created` is now, so the digest will differ between runs"
-            );
-            Ok(clock.now())
+        return Ok(t);
+    }
+    if let (Some(token), Some(repository), Some(sha)) =
+        (&request.github_token, &ctx.repository, &ctx.sha)
+    {
+        let api = ctx.api_url.as_deref().unwrap_or("https://api.github.com");
+        match github::commit_time(api, repository, sha, token, github::TIMEOUT).await {
+            Ok(Some(t)) => {
+                info!("`created` is the time of commit {sha}, from the GitHub API");
+                return Ok(t);
+            }
+            Ok(None) => {}
+            Err(e) => warn!("cannot read commit {sha} from the GitHub API at {api}: {e}"),
         }
     }
+    warn!(
+        "no SOURCE_DATE_EPOCH or commit time (event payload, git, GitHub API): `created` is now, so the digest will differ between runs"
+    );
+    Ok(clock.now())
 }
 
 /// The repository's description, license and URL from the GitHub API, when a token is given;

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::github_fake::{Answer, FORBIDDEN, FakeGithub, NOT_FOUND, REPOSITORY};
+use common::github_fake::{Answer, COMMIT, FORBIDDEN, FakeGithub, NOT_FOUND, REPOSITORY};
 use common::*;
 use serde_json::Value;
 
@@ -14,6 +14,11 @@ const TOKEN: &str = "ghs_fakeTokenForTheTestOnly0123456789";
 
 /// Pushes to an OCI layout with the API at `api_url`; returns the run and the annotations.
 fn push(api_url: &str, token: &str) -> (Run, Value) {
+    push_with(api_url, token, &[])
+}
+
+/// The same, with `remove` taken out of the runner's environment.
+fn push_with(api_url: &str, token: &str, remove: &[&str]) -> (Run, Value) {
     let ws = Workspace::new();
     std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();
     let mut env = ws.action_env(&[
@@ -25,6 +30,9 @@ fn push(api_url: &str, token: &str) -> (Run, Value) {
     env.insert("GITHUB_API_URL".into(), api_url.to_owned());
     // Debug logging on: the token must not show there either.
     env.insert("RUNNER_DEBUG".into(), "1".to_owned());
+    for name in remove {
+        env.remove(*name);
+    }
     let run = ws.run_action(&env);
     assert!(
         run.success(),
@@ -141,5 +149,46 @@ fn no_token_no_request() {
         annotations
             .get("org.opencontainers.image.description")
             .is_none()
+    );
+}
+
+#[test]
+fn without_source_date_epoch_or_git_the_commit_time_comes_from_the_api() {
+    let routes = || {
+        Answer::Routes(vec![
+            ("/commits/0123456789abcdef", 200, COMMIT.to_owned()),
+            ("/repos/acme/multiply ", 200, REPOSITORY.to_owned()),
+        ])
+    };
+    let api = FakeGithub::start(routes());
+    let (run, annotations) = push_with(&api.api_url(), TOKEN, &["SOURCE_DATE_EPOCH"]);
+    assert!(warnings(&run).is_empty(), "{run:?}");
+    assert_eq!(
+        annotations["org.opencontainers.image.created"], "2024-05-02T08:30:00Z",
+        "the committer's time"
+    );
+    assert!(
+        api.requests().iter().any(|r| r.line.starts_with(
+            "GET /api/v3/repos/acme/multiply/commits/0123456789abcdef0123456789abcdef01234567 "
+        )),
+        "{:?}",
+        api.requests()
+    );
+    // Another run (the clock has moved on) gives the same annotations, hence the same digest.
+    let (_, again) = push_with(
+        &FakeGithub::start(routes()).api_url(),
+        TOKEN,
+        &["SOURCE_DATE_EPOCH"],
+    );
+    assert_eq!(again, annotations);
+
+    // When the API cannot say, the clock is the last resort, with a warning.
+    let refusing = FakeGithub::start(Answer::Json(403, FORBIDDEN.to_owned()));
+    let (run, _) = push_with(&refusing.api_url(), TOKEN, &["SOURCE_DATE_EPOCH"]);
+    assert!(
+        warnings(&run)
+            .iter()
+            .any(|w| w.contains("the digest will differ between runs")),
+        "{run:?}"
     );
 }

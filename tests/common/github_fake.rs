@@ -9,8 +9,10 @@ use std::time::Duration;
 /// How the fake answers.
 #[derive(Debug, Clone)]
 pub enum Answer {
-    /// 200 with this JSON body.
+    /// This status with this JSON body.
     Json(u16, String),
+    /// The first route whose text the request line contains answers; else 404.
+    Routes(Vec<(&'static str, u16, String)>),
     /// Accepts the connection and never answers.
     Hang,
 }
@@ -58,7 +60,18 @@ impl FakeGithub {
                         line: line.trim().to_owned(),
                         headers,
                     });
+                    let answer = match answer {
+                        Answer::Routes(routes) => {
+                            let (_, status, body) = routes
+                                .into_iter()
+                                .find(|(route, _, _)| line.contains(route))
+                                .unwrap_or(("", 404, NOT_FOUND.to_owned()));
+                            Answer::Json(status, body)
+                        }
+                        other => other,
+                    };
                     match answer {
+                        Answer::Routes(_) => unreachable!(),
                         Answer::Json(status, body) => {
                             let _ = write!(
                                 stream,
@@ -138,3 +151,24 @@ pub const NOT_FOUND: &str = r#"{"message":"Not Found","documentation_url":"https
 
 /// GitHub's 403 body for a token without access.
 pub const FORBIDDEN: &str = r#"{"message":"Resource not accessible by integration","documentation_url":"https://docs.github.com/rest/repos/repos#get-a-repository","status":"403"}"#;
+
+/// `GET /repos/acme/multiply/commits/0123…` as GitHub answers it (trimmed: no stats or files).
+pub const COMMIT: &str = r#"{
+  "url": "https://api.github.com/repos/acme/multiply/commits/0123456789abcdef0123456789abcdef01234567",
+  "sha": "0123456789abcdef0123456789abcdef01234567",
+  "node_id": "C_kwDOAAABc9oAKDAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc",
+  "html_url": "https://github.com/acme/multiply/commit/0123456789abcdef0123456789abcdef01234567",
+  "comments_url": "https://api.github.com/repos/acme/multiply/commits/0123456789abcdef0123456789abcdef01234567/comments",
+  "commit": {
+    "url": "https://api.github.com/repos/acme/multiply/git/commits/0123456789abcdef0123456789abcdef01234567",
+    "author": {"name": "Mona Octocat", "email": "mona@example.com", "date": "2024-05-01T09:00:00Z"},
+    "committer": {"name": "GitHub", "email": "noreply@github.com", "date": "2024-05-02T08:30:00Z"},
+    "message": "Release 1.2.3",
+    "tree": {"sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e", "url": "https://api.github.com/repos/acme/multiply/git/trees/6dcb09b5b57875f334f61aebed695e2e4193db5e"},
+    "comment_count": 0,
+    "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null}
+  },
+  "author": null,
+  "committer": {},
+  "parents": [{"sha": "7638417db6d59f3c431d3e1f261cc637155684cd", "url": "https://api.github.com/repos/acme/multiply/commits/7638417db6d59f3c431d3e1f261cc637155684cd", "html_url": "https://github.com/acme/multiply/commit/7638417db6d59f3c431d3e1f261cc637155684cd"}]
+}"#;
