@@ -231,17 +231,17 @@ impl PushRequest {
             }
         }
 
-        let signing_key = inputs
-            .get("signing-key")
-            .map(read_signing_key)
-            .transpose()?;
         let provenance = inputs.flag("provenance", true)?;
-        if signing_key.is_some() && !provenance {
+        if inputs.get("signing-key").is_some() && !provenance {
             return Err(Error::input(
                 "signing-key",
                 "signs the provenance, which `provenance: false` turns off; drop one of the two",
             ));
         }
+        let signing_key = inputs
+            .get("signing-key")
+            .map(read_signing_key)
+            .transpose()?;
 
         Ok(PushRequest {
             destination,
@@ -372,6 +372,18 @@ mod tests {
         assert!(err(&[("INPUT_ANNOTATIONS", "novalue")]).starts_with("input `annotations`"));
         assert!(err(&[("INPUT_IMAGE", "Bad Name")]).starts_with("input `image`"));
         assert!(err(&[("INPUT_PATH", "")]).starts_with("input `path`"));
+        assert!(err(&[("INPUT_PROVENANCE", "no")]).starts_with("input `provenance`"));
+        assert!(
+            err(&[
+                ("INPUT_PROVENANCE", "false"),
+                ("INPUT_SIGNING-KEY", "k.pem")
+            ])
+            .starts_with("input `signing-key`: signs the provenance")
+        );
+        assert!(
+            err(&[("INPUT_SIGNING-KEY", "no-such-file.pem")])
+                .starts_with("input `signing-key`: is neither PEM text nor the path")
+        );
     }
 
     #[test]
