@@ -61,7 +61,11 @@ pub struct PushArgs {
     pub format: Option<String>,
 
     /// Manifest annotations, `key=value`, one per line or comma-separated; repeatable.
-    #[arg(long = "annotations", alias = "annotation", env = "WASM_OCI_ANNOTATIONS")]
+    #[arg(
+        long = "annotations",
+        alias = "annotation",
+        env = "WASM_OCI_ANNOTATIONS"
+    )]
     pub annotations: Vec<String>,
 
     /// Registry user name.
@@ -71,6 +75,10 @@ pub struct PushArgs {
     /// Registry password or token (prefer the env var to the flag).
     #[arg(long, env = "WASM_OCI_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+
+    /// Token for ghcr.io when no other credentials are found (with GITHUB_ACTOR as the user).
+    #[arg(long, env = "WASM_OCI_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
 
     /// Allow plain HTTP to the registry.
     #[arg(long, env = "WASM_OCI_INSECURE", num_args = 0..=1, default_missing_value = "true")]
@@ -106,12 +114,16 @@ impl PushArgs {
         );
         set("username", self.username);
         set("password", self.password);
+        set("github-token", self.github_token);
         set("insecure", self.insecure);
         set("ca-file", self.ca_file);
         set("dry-run", self.dry_run);
         if let Some(file) = self.file {
             if inputs.get("path").is_some() {
-                return Err(Error::input("path", "give the file either as FILE or as --path, not both"));
+                return Err(Error::input(
+                    "path",
+                    "give the file either as FILE or as --path, not both",
+                ));
             }
             inputs.set("path", &file);
         }
@@ -159,11 +171,20 @@ mod tests {
 
     #[test]
     fn wasm_to_oci_form() {
-        assert_eq!(split_tag("localhost:5000/app:v1"), ("localhost:5000/app", Some("v1")));
-        assert_eq!(split_tag("localhost:5000/app"), ("localhost:5000/app", None));
+        assert_eq!(
+            split_tag("localhost:5000/app:v1"),
+            ("localhost:5000/app", Some("v1"))
+        );
+        assert_eq!(
+            split_tag("localhost:5000/app"),
+            ("localhost:5000/app", None)
+        );
         assert_eq!(split_tag("oci:out"), ("oci:out", None));
-        let cli = Cli::try_parse_from(["wasm-oci", "push", "m.wasm", "localhost:5000/app:v1"]).unwrap();
-        let Command::Push(args) = cli.command else { panic!() };
+        let cli =
+            Cli::try_parse_from(["wasm-oci", "push", "m.wasm", "localhost:5000/app:v1"]).unwrap();
+        let Command::Push(args) = cli.command else {
+            panic!()
+        };
         let inputs = args.into_inputs().unwrap();
         assert_eq!(inputs.get("path"), Some("m.wasm"));
         assert_eq!(inputs.get("image"), Some("localhost:5000/app"));

@@ -130,7 +130,10 @@ fn git_commit_time(workdir: &Path, rev: Option<&str>) -> Option<DateTime<Utc>> {
     if !output.status.success() {
         return None;
     }
-    let secs: i64 = String::from_utf8_lossy(&output.stdout).trim().parse().ok()?;
+    let secs: i64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .ok()?;
     DateTime::from_timestamp(secs, 0)
 }
 
@@ -151,7 +154,11 @@ mod tests {
         let t = ctx.created(Path::new("/nonexistent")).unwrap().unwrap();
         assert_eq!(t.to_rfc3339(), "2023-11-14T22:13:20+00:00");
         let bad = GithubContext::from_env(&env(&[("SOURCE_DATE_EPOCH", "yesterday")]));
-        assert!(bad.created(Path::new(".")).unwrap_err().contains("SOURCE_DATE_EPOCH"));
+        assert!(
+            bad.created(Path::new("."))
+                .unwrap_err()
+                .contains("SOURCE_DATE_EPOCH")
+        );
     }
 
     #[test]
@@ -163,10 +170,7 @@ mod tests {
             r#"{"head_commit":{"timestamp":"2024-05-01T12:00:00+02:00"}}"#,
         )
         .unwrap();
-        let ctx = GithubContext::from_env(&env(&[(
-            "GITHUB_EVENT_PATH",
-            event.to_str().unwrap(),
-        )]));
+        let ctx = GithubContext::from_env(&env(&[("GITHUB_EVENT_PATH", event.to_str().unwrap())]));
         let t = ctx.created(dir.path()).unwrap().unwrap();
         assert_eq!(t.to_rfc3339(), "2024-05-01T10:00:00+00:00");
     }

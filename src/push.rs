@@ -70,6 +70,9 @@ pub async fn push(request: &PushRequest, env: &Env) -> Result<PushOutcome> {
                     insecure: request.insecure,
                     ca_file: request.ca_file.clone(),
                     credentials: request.credentials.clone(),
+                    username: request.username.clone(),
+                    github_token: request.github_token.clone(),
+                    env: env.clone(),
                 },
             )?;
             remote.login().await?;
@@ -86,9 +89,7 @@ pub async fn push(request: &PushRequest, env: &Env) -> Result<PushOutcome> {
             );
             upload(&Layout::create(&dir)?, &artifact, &wasm, &tags).await?
         }
-        Destination::Layout(dir) => {
-            upload(&Layout::create(dir)?, &artifact, &wasm, &tags).await?
-        }
+        Destination::Layout(dir) => upload(&Layout::create(dir)?, &artifact, &wasm, &tags).await?,
     };
 
     Ok(PushOutcome {
@@ -137,7 +138,10 @@ fn describe(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let title = ctx.repository_name().map(str::to_owned).unwrap_or(file_stem);
+    let title = ctx
+        .repository_name()
+        .map(str::to_owned)
+        .unwrap_or(file_stem);
     let created_at = chrono::DateTime::parse_from_rfc3339(&created)
         .expect("we formatted it")
         .with_timezone(&Utc);
@@ -167,10 +171,16 @@ async fn upload<T: Target>(
     let mut reused = Vec::new();
 
     if target.has_blob(&artifact.layer.digest).await? {
-        info!("layer {} is already stored; not uploading it again", artifact.layer.digest);
+        info!(
+            "layer {} is already stored; not uploading it again",
+            artifact.layer.digest
+        );
         reused.push(artifact.layer.digest.clone());
     } else {
-        info!("uploading layer {} ({} bytes)", artifact.layer.digest, artifact.layer.size);
+        info!(
+            "uploading layer {} ({} bytes)",
+            artifact.layer.digest, artifact.layer.size
+        );
         target.put_blob_file(&artifact.layer, &wasm.path).await?;
         uploaded.push(artifact.layer.digest.clone());
     }

@@ -109,7 +109,11 @@ impl PushOutcome {
         row(&mut md, "File", &format!("`{}`", self.wasm.file_name()));
         row(&mut md, "Wasm digest", &format!("`{}`", self.wasm.digest));
         row(&mut md, "Size", &format!("{} bytes", self.wasm.size));
-        row(&mut md, "Kind", &format!("{:?} (`{}`)", self.wasm.kind, self.wasm.kind.os()));
+        row(
+            &mut md,
+            "Kind",
+            &format!("{:?} (`{}`)", self.wasm.kind, self.wasm.kind.os()),
+        );
         if let Some(c) = &self.wasm.component {
             if let Some(t) = &c.target {
                 row(&mut md, "World", &format!("`{t}`"));
@@ -121,7 +125,11 @@ impl PushOutcome {
         row(
             &mut md,
             "Blobs",
-            &format!("{} uploaded, {} already present", self.uploaded.len(), self.reused.len()),
+            &format!(
+                "{} uploaded, {} already present",
+                self.uploaded.len(),
+                self.reused.len()
+            ),
         );
         md
     }

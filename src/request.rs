@@ -23,13 +23,14 @@ pub const INPUT_NAMES: &[&str] = &[
     "annotations",
     "username",
     "password",
+    "github-token",
     "insecure",
     "ca-file",
     "dry-run",
 ];
 
 /// Inputs whose values are secrets: masked before anything else is printed.
-pub const SECRET_INPUTS: &[&str] = &["password"];
+pub const SECRET_INPUTS: &[&str] = &["password", "github-token"];
 
 /// Raw input values by input name. Values are trimmed; an empty value means "not given".
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -41,7 +42,11 @@ impl std::fmt::Debug for Inputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
             .entries(self.values.iter().map(|(k, v)| {
-                let shown = if SECRET_INPUTS.contains(&k.as_str()) { "***" } else { v };
+                let shown = if SECRET_INPUTS.contains(&k.as_str()) {
+                    "***"
+                } else {
+                    v
+                };
                 (k, shown)
             }))
             .finish()
@@ -133,6 +138,10 @@ pub struct PushRequest {
     pub annotations: BTreeMap<String, String>,
     /// Basic credentials.
     pub credentials: Option<(String, Secret)>,
+    /// A user name given without a password: ghcr.io then takes the `github-token`.
+    pub username: Option<String>,
+    /// The `github-token` input: ghcr.io's credential when nothing else is given.
+    pub github_token: Option<Secret>,
     /// Allow plain HTTP.
     pub insecure: bool,
     /// Extra CA certificates (PEM).
@@ -190,14 +199,27 @@ impl PushRequest {
 
         let annotations = parse_annotations(inputs.get("annotations"))?;
 
+        let github_token = inputs.get("github-token").map(Secret::new);
+        let to_ghcr = matches!(&destination, Destination::Registry(i) if i.registry() == "ghcr.io");
+        let mut username = None;
         let credentials = match (inputs.get("username"), inputs.get("password")) {
             (Some(user), Some(password)) => Some((user.to_owned(), Secret::new(password))),
             (None, None) => None,
+            (Some(user), None) if to_ghcr && github_token.is_some() => {
+                username = Some(user.to_owned());
+                None
+            }
             (Some(_), None) => {
-                return Err(Error::input("password", "is required when `username` is given"));
+                return Err(Error::input(
+                    "password",
+                    "is required when `username` is given",
+                ));
             }
             (None, Some(_)) => {
-                return Err(Error::input("username", "is required when `password` is given"));
+                return Err(Error::input(
+                    "username",
+                    "is required when `password` is given",
+                ));
             }
         };
 
@@ -219,6 +241,8 @@ impl PushRequest {
             format,
             annotations,
             credentials,
+            username,
+            github_token,
             insecure: inputs.flag("insecure", false)?,
             ca_file,
             dry_run: inputs.flag("dry-run", false)?,
@@ -231,7 +255,11 @@ fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
     let Some(value) = value else {
         return Ok(BTreeMap::new());
     };
-    let lines: Vec<&str> = value.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = value
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let items: Vec<&str> = if lines.len() == 1 && lines[0].split(',').all(|p| p.contains('=')) {
         lines[0].split(',').map(str::trim).collect()
     } else {
@@ -247,7 +275,10 @@ fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
         };
         let key = key.trim();
         if key.is_empty() {
-            return Err(Error::input("annotations", format!("`{item}` has an empty key")));
+            return Err(Error::input(
+                "annotations",
+                format!("`{item}` has an empty key"),
+            ));
         }
         out.insert(key.to_owned(), val.trim().to_owned());
     }
@@ -293,7 +324,10 @@ mod tests {
     #[test]
     fn errors_name_the_input() {
         let err = |pairs: &[(&str, &str)]| {
-            let mut all = vec![("INPUT_IMAGE", "localhost:5000/app"), ("INPUT_PATH", "a.wasm")];
+            let mut all = vec![
+                ("INPUT_IMAGE", "localhost:5000/app"),
+                ("INPUT_PATH", "a.wasm"),
+            ];
             all.extend_from_slice(pairs);
             PushRequest::from_inputs(&Inputs::from_action_env(&action_env(&all)))
                 .unwrap_err()
