@@ -176,8 +176,12 @@ where
         let mut fields = Fields::default();
         event.record(&mut fields);
         let text = format!("{}{}", fields.message, fields.rest);
+        // Only this program's own failures are annotations: a library's error event (a TLS
+        // verifier's complaint) is followed by our error, which says it once.
+        let ours = event.metadata().target().starts_with("wasm_oci");
         let line = match *event.metadata().level() {
-            Level::ERROR => format!("::error::{}", escape_data(&text)),
+            Level::ERROR if ours => format!("::error::{}", escape_data(&text)),
+            Level::ERROR => format!("::warning::{}", escape_data(&text)),
             Level::WARN => format!("::warning::{}", escape_data(&text)),
             Level::INFO => text,
             Level::DEBUG | Level::TRACE => format!("::debug::{}", escape_data(&text)),

@@ -75,10 +75,11 @@ enum Op {
 impl Remote {
     /// A client for `image`'s repository. Finds the credentials (see [`auth`]).
     pub fn new(image: ImageName, connection: &Connection) -> Result<Self> {
+        let policy = Policy::from_env(&connection.env)?;
         let mut extra_root_certificates = Vec::new();
         let mut http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
+            .connect_timeout(policy.connect_timeout)
+            .timeout(policy.read_timeout.min(Duration::from_secs(30)))
             .user_agent(concat!("wasm-oci/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &connection.ca_file {
             let data = std::fs::read(ca).map_err(|e| Error::io("read", ca, e))?;
@@ -108,8 +109,8 @@ impl Remote {
             },
             use_monolithic_push: true,
             extra_root_certificates,
-            connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(Duration::from_secs(120)),
+            connect_timeout: Some(policy.connect_timeout),
+            read_timeout: Some(policy.read_timeout),
             user_agent: concat!("wasm-oci/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
         };
@@ -153,7 +154,7 @@ impl Remote {
             image,
             auth: Mutex::new(auth),
             resolved,
-            policy: Policy::from_env(&connection.env)?,
+            policy,
             http,
             scheme: if connection.insecure { "http" } else { "https" },
         })

@@ -27,6 +27,10 @@ pub struct Policy {
     pub max_delay: Duration,
     /// No new attempt starts after this much time since the first.
     pub max_elapsed: Duration,
+    /// How long one read may wait for the registry before the attempt fails (a stall).
+    pub read_timeout: Duration,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
 }
 
 impl Default for Policy {
@@ -36,6 +40,8 @@ impl Default for Policy {
             initial_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(20),
             max_elapsed: Duration::from_secs(120),
+            read_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -66,8 +72,8 @@ impl From<Error> for Failure {
 
 impl Policy {
     /// The default policy, with bounds overridden by `WASM_OCI_RETRY_MAX_ATTEMPTS`,
-    /// `WASM_OCI_RETRY_MAX_ELAPSED` and `WASM_OCI_RETRY_INITIAL_DELAY` (seconds, fractions
-    /// allowed), for tests and impatient pipelines.
+    /// `WASM_OCI_RETRY_MAX_ELAPSED`, `WASM_OCI_RETRY_INITIAL_DELAY` and `WASM_OCI_HTTP_TIMEOUT`
+    /// (seconds, fractions allowed), for tests and impatient pipelines.
     pub fn from_env(env: &Env) -> Result<Self, Error> {
         let mut policy = Policy::default();
         let seconds = |name: &'static str| -> Result<Option<Duration>, Error> {
@@ -87,6 +93,10 @@ impl Policy {
         if let Some(d) = seconds("WASM_OCI_RETRY_INITIAL_DELAY")? {
             policy.initial_delay = d;
             policy.max_delay = policy.max_delay.max(d);
+        }
+        if let Some(d) = seconds("WASM_OCI_HTTP_TIMEOUT")? {
+            policy.read_timeout = d;
+            policy.connect_timeout = policy.connect_timeout.min(d);
         }
         if let Some(v) = env
             .get("WASM_OCI_RETRY_MAX_ATTEMPTS")
@@ -168,6 +178,7 @@ mod tests {
             initial_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(4),
             max_elapsed: Duration::from_secs(5),
+            ..Policy::default()
         }
     }
 

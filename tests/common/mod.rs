@@ -6,6 +6,11 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod leaks;
+pub mod proxy;
+pub mod tls;
+pub mod token;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -37,12 +42,27 @@ pub enum Auth {
     },
 }
 
+/// What else a registry is started with: TLS from a test CA, or token auth.
+#[derive(Default)]
+pub struct RegistryOptions {
+    /// Serve HTTPS with this certificate and key.
+    pub tls: Option<tls::ServerCert>,
+    /// Token auth through this issuer (replaces `auth`).
+    pub token: Option<std::sync::Arc<token::TokenIssuer>>,
+}
+
 /// A running `docker-registry`, stopped on drop.
 pub struct Registry {
     child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub auth: Auth,
+    /// `https` with `tls`, else `http`.
+    pub scheme: &'static str,
+    /// The CA that signed the registry's certificate, for readers.
+    pub ca_pem: Option<Vec<u8>>,
+    /// The token issuer, for readers to get a token.
+    pub token: Option<std::sync::Arc<token::TokenIssuer>>,
 }
 
 impl Registry {
@@ -58,6 +78,10 @@ impl Registry {
     }
 
     pub fn start_with(auth: Auth) -> Self {
+        Self::start_with_options(auth, RegistryOptions::default())
+    }
+
+    pub fn start_with_options(auth: Auth, options: RegistryOptions) -> Self {
         let binary = which("docker-registry").unwrap_or_else(|| {
             panic!(
                 "docker-registry is not installed: run `apt-get install docker-registry apache2-utils` (`.ci/run` does)"
@@ -82,13 +106,28 @@ impl Registry {
                 )
             }
         };
+        let auth_yaml = match &options.token {
+            Some(issuer) => issuer.registry_yaml(),
+            None => auth_yaml,
+        };
+        let tls_yaml = options
+            .tls
+            .as_ref()
+            .map(|t| {
+                format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    t.cert.display(),
+                    t.key.display()
+                )
+            })
+            .unwrap_or_default();
         for _attempt in 0..5 {
             let port = free_port();
             let config = dir.path().join("config.yml");
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{auth_yaml}",
+                    "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{tls_yaml}{auth_yaml}",
                     dir.path().join("data").display()
                 ),
             )
@@ -106,6 +145,13 @@ impl Registry {
                 port,
                 dir,
                 auth: auth.clone(),
+                scheme: if options.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                },
+                ca_pem: options.tls.as_ref().map(|t| t.ca_pem.clone()),
+                token: options.token.clone(),
             };
             if registry.wait_ready() {
                 return registry;
@@ -124,8 +170,9 @@ impl Registry {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Ok(resp) = reqwest::blocking::get(format!("http://127.0.0.1:{}/v2/", self.port))
-            {
+            let client = self.client();
+            let url = format!("{}://127.0.0.1:{}/v2/", self.scheme, self.port);
+            if let Ok(resp) = client.get(url).send() {
                 if resp.status().as_u16() == 200 || resp.status().as_u16() == 401 {
                     return true;
                 }
@@ -153,13 +200,31 @@ impl Registry {
             .count()
     }
 
+    /// An HTTP client that trusts the registry's CA, if it has one.
+    pub fn client(&self) -> reqwest::blocking::Client {
+        let mut builder = reqwest::blocking::Client::builder();
+        if let Some(pem) = &self.ca_pem {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap());
+        }
+        builder.build().unwrap()
+    }
+
     fn get(&self, path: &str, accept: &str) -> reqwest::blocking::Response {
-        let client = reqwest::blocking::Client::new();
-        let mut req = client
-            .get(format!("http://{}{path}", self.host()))
+        let mut req = self
+            .client()
+            .get(format!("{}://{}{path}", self.scheme, self.host()))
             .header("Accept", accept);
         if let Auth::Htpasswd { user, password } = &self.auth {
             req = req.basic_auth(user, Some(password));
+        }
+        if let Some(issuer) = &self.token {
+            // /v2/<repo>/{manifests,blobs,tags}/...
+            let rest = path.trim_start_matches("/v2/");
+            let repo = ["/manifests/", "/blobs/", "/tags/"]
+                .iter()
+                .find_map(|m| rest.find(m).map(|i| &rest[..i]))
+                .unwrap_or(rest);
+            req = req.bearer_auth(issuer.mint("reader", repo, &["pull"]));
         }
         req.send().unwrap()
     }
