@@ -17,6 +17,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run as a GitHub Action: read INPUT_* and GITHUB_* variables, write GITHUB_OUTPUT.

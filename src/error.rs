@@ -76,7 +76,7 @@ pub enum Error {
     },
 
     /// Credentials could not be read from where they were configured.
-    #[error("{source_name} {reason}")]
+    #[error("{source_name}: {reason}")]
     Credentials {
         /// Where they were looked for: a docker config file, a credential helper.
         source_name: String,

@@ -216,7 +216,7 @@ fn from_docker_config(path: &Path, registry: &str, env: &Env) -> Result<Option<R
     };
     let config: DockerConfig = serde_json::from_str(&text).map_err(|e| Error::Credentials {
         source_name: format!("docker config `{}`", path.display()),
-        reason: format!("is not valid JSON ({e}); fix it or point DOCKER_CONFIG elsewhere"),
+        reason: format!("not valid JSON ({e}); fix it or point DOCKER_CONFIG elsewhere"),
     })?;
     let wanted = normalize(registry);
     let origin = |what: &str| format!("{what} in `{}`", path.display());
@@ -287,7 +287,7 @@ fn ask_helper(helper: &str, registry: &str, env: &Env, origin: &str) -> Result<O
         reason,
     };
     let executable = find_on_path(&program, env).ok_or_else(|| {
-        failure("is not on PATH; install it or remove it from the docker config".to_owned())
+        failure("not on PATH; install it or remove it from the docker config".to_owned())
     })?;
     let mut child = Command::new(&executable)
         .arg("get")
@@ -310,7 +310,7 @@ fn ask_helper(helper: &str, registry: &str, env: &Env, origin: &str) -> Result<O
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(failure(format!(
-                    "gave no answer within {} seconds",
+                    "no answer within {} seconds",
                     HELPER_TIMEOUT.as_secs()
                 )));
             }
@@ -342,9 +342,8 @@ fn ask_helper(helper: &str, registry: &str, env: &Env, origin: &str) -> Result<O
         #[serde(rename = "Secret", default)]
         secret: String,
     }
-    let answer: Answer = serde_json::from_str(stdout.trim()).map_err(|_| {
-        failure("answered with something other than `{\"Username\",\"Secret\"}` JSON".to_owned())
-    })?;
+    let answer: Answer = serde_json::from_str(stdout.trim())
+        .map_err(|_| failure("its answer is not `{\"Username\",\"Secret\"}` JSON".to_owned()))?;
     if answer.secret.is_empty() {
         return Ok(None);
     }
