@@ -40,7 +40,8 @@ pub fn set_mask_hook(hook: fn(&str)) {
     let _ = HOOK.set(hook);
 }
 
-/// Remembers `value` as a secret; the hook hears of each value once.
+/// Remembers `value` as a secret; the hook hears of each value once. A multi-line secret (a
+/// PEM key) is also remembered line by line, as the runner masks it.
 pub fn register(value: &str) {
     let value = value.trim();
     if value.len() < MIN_MASKED_LEN {
@@ -50,7 +51,11 @@ pub fn register(value: &str) {
     if known.iter().any(|k| k == value) {
         return;
     }
-    known.push(value.to_owned());
+    for part in std::iter::once(value).chain(value.lines().map(str::trim)) {
+        if part.len() >= MIN_MASKED_LEN && !known.iter().any(|k| k == part) {
+            known.push(part.to_owned());
+        }
+    }
     // Longest first, so a secret containing another is replaced whole.
     known.sort_by_key(|k| std::cmp::Reverse(k.len()));
     drop(known);
@@ -103,5 +108,7 @@ mod tests {
             "Authorization: Bearer ***"
         );
         assert!(matches!(redact("nothing here"), Cow::Borrowed(_)));
+        let _key = Secret::new("-----BEGIN KEY-----\nMHcCAQEEIB0secretline\n-----END KEY-----\n");
+        assert_eq!(redact("line: MHcCAQEEIB0secretline"), "line: ***");
     }
 }

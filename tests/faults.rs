@@ -55,7 +55,7 @@ fn env_through(
 
 #[test]
 fn a_third_of_requests_failing_still_pushes_byte_identical() {
-    let registry = Registry::start();
+    let registry = Registry::with_htpasswd("bot", "retry-password-8");
     let upload_reset = AtomicBool::new(false);
     let proxy = FaultProxy::start(registry.port, move |n, method, path| {
         // The first blob upload is cut halfway through.
@@ -88,6 +88,8 @@ fn a_third_of_requests_failing_still_pushes_byte_identical() {
             ("WASM_OCI_RETRY_INITIAL_DELAY", "0.05"),
             ("WASM_OCI_RETRY_MAX_ATTEMPTS", "10"),
             ("WASM_OCI_RETRY_MAX_ELAPSED", "60"),
+            ("INPUT_USERNAME", "bot"),
+            ("INPUT_PASSWORD", "retry-password-8"),
         ],
     ));
     let log = proxy.log();
@@ -129,7 +131,7 @@ fn a_third_of_requests_failing_still_pushes_byte_identical() {
     assert_eq!(&sha256(&manifest), digest);
     assert_eq!(registry.manifest("acme/big", "latest").unwrap().0, manifest);
     assert_eq!(registry.blob("acme/big", &sha256(&wasm)), wasm);
-    assert_no_secrets(&run, &ws, &[]);
+    assert_no_secrets(&run, &ws, &["retry-password-8"]);
 }
 
 #[test]
