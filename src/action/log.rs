@@ -40,7 +40,7 @@ const HTTP_TARGETS: &[&str] = &[
 ];
 
 /// The filter: `RUST_LOG` when set, else debug with `RUNNER_DEBUG=1`, else info for this crate.
-/// HTTP internals ([`HTTP_TARGETS`]) stay at `info` whatever is asked.
+/// HTTP internals (hyper, h2, rustls, reqwest) stay at `info` whatever is asked.
 pub fn filter(env: &Env) -> EnvFilter {
     let debug = env.get("RUNNER_DEBUG").map(String::as_str) == Some("1");
     let base = if debug {
