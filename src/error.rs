@@ -139,7 +139,12 @@ fn unauthorized_message(
     } else {
         format!("{status} {detail}")
     };
-    match (user, status) {
+    let hint = if registry == "ghcr.io" {
+        " (ghcr.io needs a token with `write:packages`, or the job's token with `permissions: packages: write`)"
+    } else {
+        ""
+    };
+    let message = match (user, status) {
         (None, _) if credential_source.contains("anonymous") => format!(
             "registry {registry} requires credentials ({said}); give `username` and `password`, or log in with docker"
         ),
@@ -152,7 +157,8 @@ fn unauthorized_message(
         (None, _) => format!(
             "registry {registry} refused the credentials from {credential_source} ({said}); check them"
         ),
-    }
+    };
+    message + hint
 }
 
 /// Result with the core's error.

@@ -269,3 +269,45 @@ fn anonymous_against_a_protected_registry_says_what_to_give() {
     assert!(errors[0].contains("requires credentials"), "{}", errors[0]);
     assert!(registry.tags("acme/multiply").is_empty());
 }
+
+#[test]
+fn the_github_token_is_masked_first_and_used_only_for_ghcr() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let mut env = env_for(&ws, &registry.host(), true);
+    env.insert("INPUT_GITHUB-TOKEN".into(), "ghs_fakeTokenValue123".into());
+    let run = ws.run_action(&env);
+    assert!(run.success(), "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with("::add-mask::ghs_fakeTokenValue123\n"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("no credentials (anonymous)"), "{run:?}");
+    assert_no_secrets(&run, &ws, &["ghs_fakeTokenValue123"]);
+}
+
+#[test]
+fn a_token_endpoint_that_answers_502_is_retried() {
+    let issuer = TokenIssuer::start(&[(USER, PASSWORD)], &[]);
+    issuer
+        .bad_gateway
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    let registry = token_registry(&issuer);
+    let ws = Workspace::new();
+    let mut env = env_for(&ws, &registry.host(), true);
+    env.insert("INPUT_USERNAME".into(), USER.into());
+    env.insert("INPUT_PASSWORD".into(), PASSWORD.into());
+    env.insert("WASM_OCI_RETRY_INITIAL_DELAY".into(), "0.05".into());
+    let run = ws.run_action(&env);
+    assert!(run.success(), "{run:?}\n{:?}", issuer.requests());
+    assert_eq!(issuer.requests().iter().filter(|r| *r == "502").count(), 2);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.contains("502 Bad Gateway") && l.contains("retrying in")),
+        "{run:?}"
+    );
+    assert_eq!(registry.tags("acme/multiply"), ["cred"]);
+    assert_no_secrets(&run, &ws, &[PASSWORD, JWT_PREFIX]);
+}

@@ -183,10 +183,14 @@ impl Remote {
         }
         let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
         let auth = self.registry_auth();
-        self.retrying("authentication", Op::Other, || {
-            self.client.auth(&reference, &auth, RegistryOperation::Push)
-        })
-        .await?;
+        // Both tokens now, under retries: oci-client fetches a missing token silently, and a
+        // token endpoint's passing 502 would then look like refused credentials.
+        for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
+            self.retrying("authentication", Op::Other, || {
+                self.client.auth(&reference, &auth, operation)
+            })
+            .await?;
+        }
         Ok(())
     }
 

@@ -26,6 +26,8 @@ pub struct TokenIssuer {
     identity_tokens: Vec<(String, String)>,
     /// What was asked, without secrets: `GET basic bot`, `POST refresh_token`, `GET anonymous`.
     pub requests: Mutex<Vec<String>>,
+    /// How many of the next requests get a gateway's 502 page instead of an answer.
+    pub bad_gateway: std::sync::atomic::AtomicUsize,
 }
 
 fn b64url(bytes: &[u8]) -> String {
@@ -74,6 +76,7 @@ impl TokenIssuer {
                 .map(|(t, u)| (t.to_string(), u.to_string()))
                 .collect(),
             requests: Mutex::new(Vec::new()),
+            bad_gateway: std::sync::atomic::AtomicUsize::new(0),
         });
         let weak = Arc::downgrade(&issuer);
         std::thread::spawn(move || {
@@ -205,7 +208,23 @@ impl TokenIssuer {
                 }
             }
         };
+        let gateway_failure = self
+            .bad_gateway
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
         let response = match subject {
+            _ if gateway_failure => {
+                self.requests.lock().unwrap().push("502".to_owned());
+                let body = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+                format!(
+                    "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            }
             Some(subject) => {
                 let scope = params.get("scope").cloned().unwrap_or_default();
                 // repository:<name>:<actions>

@@ -59,6 +59,22 @@ pub(super) fn classify(e: &OciDistributionError, op: Op) -> Option<Retry> {
         OciDistributionError::RegistryError { envelope, .. } => {
             by_codes(&envelope.errors.iter().map(|e| &e.code).collect::<Vec<_>>())
         }
+        // oci-client keeps only the token endpoint's body: a gateway's error page is worth
+        // another attempt, a refusal (a JSON error) is not.
+        OciDistributionError::AuthenticationFailure(body) => {
+            let text = body.to_ascii_lowercase();
+            let busy = [
+                "bad gateway",
+                "service unavailable",
+                "gateway timeout",
+                "too many requests",
+                "internal server error",
+            ];
+            busy.iter().any(|w| text.contains(w)).then(|| Retry {
+                reason: format!("the token endpoint answered `{}`", one_line(body)),
+                after: None,
+            })
+        }
         _ => None,
     }
 }
@@ -292,6 +308,13 @@ mod tests {
         );
         assert!(classify(&blob_unknown, Op::PutManifest).is_some());
         assert!(classify(&blob_unknown, Op::Other).is_none());
+        let gateway =
+            OciDistributionError::AuthenticationFailure("<html>502 Bad Gateway</html>".into());
+        assert!(classify(&gateway, Op::Other).is_some());
+        let refused = OciDistributionError::AuthenticationFailure(
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.into(),
+        );
+        assert!(classify(&refused, Op::Other).is_none());
     }
 
     #[test]
