@@ -311,3 +311,37 @@ fn a_token_endpoint_that_answers_502_is_retried() {
     assert_eq!(registry.tags("acme/multiply"), ["cred"]);
     assert_no_secrets(&run, &ws, &[PASSWORD, JWT_PREFIX]);
 }
+
+#[test]
+fn cli_at_trace_level_never_prints_the_password() {
+    let registry = Registry::with_htpasswd(USER, PASSWORD);
+    let ws = Workspace::new();
+    std::fs::copy(multiply_wasm(), ws.root().join("m.wasm")).unwrap();
+    let reference = format!("{}/acme/cli:v1", registry.host());
+    let run = ws.run_cli(
+        &[
+            "push",
+            "m.wasm",
+            &reference,
+            "--insecure",
+            "--username",
+            USER,
+        ],
+        &[
+            ("WASM_OCI_PASSWORD", PASSWORD),
+            ("RUST_LOG", "trace"),
+            ("SOURCE_DATE_EPOCH", "0"),
+        ],
+    );
+    assert!(run.success(), "{run:?}");
+    assert!(
+        run.stderr.lines().count() > 20,
+        "trace logging is on: {run:?}"
+    );
+    assert!(!run.all().contains(PASSWORD), "{run:?}");
+    assert!(
+        !run.all().contains(&b64(&format!("{USER}:{PASSWORD}"))),
+        "{run:?}"
+    );
+    assert_eq!(registry.tags("acme/cli"), ["v1"]);
+}
