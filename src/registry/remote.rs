@@ -12,11 +12,12 @@ use futures_util::TryStreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
+use oci_client::{Client, Reference};
 use tokio_util::io::ReaderStream;
 
 mod errors;
 mod identity;
+mod login;
 
 pub use errors::map_oci_error;
 use errors::{
@@ -62,6 +63,9 @@ pub struct Remote {
     /// reading `Retry-After`, which oci-client does not expose.
     http: reqwest::Client,
     scheme: &'static str,
+    /// Set once [`Remote::login`] has seen the registry accept the credentials: a 401 after
+    /// that is a lost token, worth another attempt, not a refusal.
+    verified: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Remote {
@@ -166,32 +170,8 @@ impl Remote {
             policy,
             http,
             scheme: if connection.insecure { "http" } else { "https" },
+            verified: std::sync::atomic::AtomicBool::new(false),
         })
-    }
-
-    /// Authenticates for pushing, so bad credentials fail before any upload. An identity
-    /// token is first exchanged for an access token.
-    pub async fn login(&self) -> Result<()> {
-        if let Credential::IdentityToken(refresh) = &self.resolved.credential {
-            let access = self
-                .policy
-                .run("the identity token exchange", || {
-                    self.exchange_identity_token(refresh)
-                })
-                .await?;
-            *self.auth.lock().expect("auth") = RegistryAuth::Bearer(access.expose().to_owned());
-        }
-        let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
-        let auth = self.registry_auth();
-        // Both tokens now, under retries: oci-client fetches a missing token silently, and a
-        // token endpoint's passing 502 would then look like refused credentials.
-        for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
-            self.retrying("authentication", Op::Other, || {
-                self.client.auth(&reference, &auth, operation)
-            })
-            .await?;
-        }
-        Ok(())
     }
 
     fn registry_auth(&self) -> RegistryAuth {
@@ -252,10 +232,19 @@ impl Remote {
                 r.after = self.retry_after(&e).await;
             }
         }
-        Failure {
-            error: self.map(e, operation),
-            retry,
+        let error = self.map(e, operation);
+        if retry.is_none()
+            && matches!(error, Error::Unauthorized { status: 401, .. })
+            && self.verified.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            retry = Some(Retry {
+                reason:
+                    "HTTP 401 after the registry accepted the credentials; authenticating again"
+                        .to_owned(),
+                after: None,
+            });
         }
+        Failure { error, retry }
     }
 
     /// The `Retry-After` a throttling registry sends, read by asking the throttled URL again
