@@ -17,6 +17,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run as a GitHub Action: read INPUT_* and GITHUB_* variables, write GITHUB_OUTPUT.
@@ -76,6 +78,11 @@ pub struct PushArgs {
     #[arg(long, env = "WASM_OCI_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
 
+    /// GitHub token: reads repository metadata through the GitHub API, and is ghcr.io's
+    /// credential when no other is found (with GITHUB_ACTOR as the user).
+    #[arg(long, env = "WASM_OCI_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+
     /// Allow plain HTTP to the registry.
     #[arg(long, env = "WASM_OCI_INSECURE", num_args = 0..=1, default_missing_value = "true")]
     pub insecure: Option<String>,
@@ -95,10 +102,6 @@ pub struct PushArgs {
     /// PEM private key (ECDSA P-256 or Ed25519), or a path to one: signs the provenance.
     #[arg(long, env = "WASM_OCI_SIGNING_KEY", hide_env_values = true)]
     pub signing_key: Option<String>,
-
-    /// Token that can read the repository through the GitHub API (description, license, URL).
-    #[arg(long, env = "WASM_OCI_GITHUB_TOKEN", hide_env_values = true)]
-    pub github_token: Option<String>,
 }
 
 impl PushArgs {
@@ -122,12 +125,12 @@ impl PushArgs {
         );
         set("username", self.username);
         set("password", self.password);
+        set("github-token", self.github_token);
         set("insecure", self.insecure);
         set("ca-file", self.ca_file);
         set("dry-run", self.dry_run);
         set("provenance", self.provenance);
         set("signing-key", self.signing_key);
-        set("github-token", self.github_token);
         if let Some(file) = self.file {
             if inputs.get("path").is_some() {
                 return Err(Error::input(

@@ -33,7 +33,8 @@ fn run_action(runtime: &tokio::runtime::Runtime, env: &Env) -> ExitCode {
     match runtime.block_on(action::run(&inputs, env)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let line = runner::error_line(e.title(), &action::error_chain(&e));
+            let message = action::error_chain(&e);
+            let line = runner::error_line(e.title(), &wasm_oci::secret::redact(&message));
             let _ = writeln!(std::io::stdout().lock(), "{line}");
             ExitCode::FAILURE
         }
@@ -57,7 +58,10 @@ fn run_cli(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {}", action::error_chain(&e));
+            eprintln!(
+                "error: {}",
+                wasm_oci::secret::redact(&action::error_chain(&e))
+            );
             ExitCode::FAILURE
         }
     }

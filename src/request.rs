@@ -24,12 +24,12 @@ pub const INPUT_NAMES: &[&str] = &[
     "annotations",
     "username",
     "password",
+    "github-token",
     "insecure",
     "ca-file",
     "dry-run",
     "provenance",
     "signing-key",
-    "github-token",
 ];
 
 /// Inputs whose values are secrets: masked before anything else is printed.
@@ -141,6 +141,11 @@ pub struct PushRequest {
     pub annotations: BTreeMap<String, String>,
     /// Basic credentials.
     pub credentials: Option<(String, Secret)>,
+    /// A user name given without a password: ghcr.io then takes the `github-token`.
+    pub username: Option<String>,
+    /// The `github-token` input: reads repository metadata through the GitHub API, and is
+    /// ghcr.io's credential when nothing else is given.
+    pub github_token: Option<Secret>,
     /// Allow plain HTTP.
     pub insecure: bool,
     /// Extra CA certificates (PEM).
@@ -151,8 +156,6 @@ pub struct PushRequest {
     pub provenance: bool,
     /// The PEM private key that signs the provenance (already checked to parse).
     pub signing_key: Option<Secret>,
-    /// A token that can read the repository through the GitHub API.
-    pub github_token: Option<Secret>,
 }
 
 impl PushRequest {
@@ -204,9 +207,16 @@ impl PushRequest {
 
         let annotations = parse_annotations(inputs.get("annotations"))?;
 
+        let github_token = inputs.get("github-token").map(Secret::new);
+        let to_ghcr = matches!(&destination, Destination::Registry(i) if i.registry() == "ghcr.io");
+        let mut username = None;
         let credentials = match (inputs.get("username"), inputs.get("password")) {
             (Some(user), Some(password)) => Some((user.to_owned(), Secret::new(password))),
             (None, None) => None,
+            (Some(user), None) if to_ghcr && github_token.is_some() => {
+                username = Some(user.to_owned());
+                None
+            }
             (Some(_), None) => {
                 return Err(Error::input(
                     "password",
@@ -251,12 +261,13 @@ impl PushRequest {
             format,
             annotations,
             credentials,
+            username,
+            github_token,
             insecure: inputs.flag("insecure", false)?,
             ca_file,
             dry_run: inputs.flag("dry-run", false)?,
             provenance,
             signing_key,
-            github_token: inputs.get("github-token").map(Secret::new),
         })
     }
 }

@@ -13,11 +13,14 @@ use crate::error::{Error, Result};
 use crate::request::{Inputs, PushRequest};
 
 /// Prints `::add-mask::` for every secret input. Call before anything else is printed.
+/// Secrets found later (docker config, credential helpers, minted tokens) are masked as they
+/// are found, through the hook this installs.
 pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
     for secret in inputs.secrets() {
         for line in runner::mask_lines(secret) {
             let _ = writeln!(out, "{line}");
         }
+        crate::secret::register(secret);
     }
     // A signing key given as a file path: its contents are the secret.
     if let Some(Ok(key)) = inputs
@@ -27,7 +30,14 @@ pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
         for line in runner::mask_lines(key.expose()) {
             let _ = writeln!(out, "{line}");
         }
+        crate::secret::register(key.expose());
     }
+    crate::secret::set_mask_hook(|secret| {
+        let mut out = std::io::stdout().lock();
+        for line in runner::mask_lines(secret) {
+            let _ = writeln!(out, "{line}");
+        }
+    });
 }
 
 /// Runs the action. On failure, returns the error for the caller to report.

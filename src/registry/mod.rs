@@ -2,8 +2,10 @@
 //! layout directory on disk ([`layout::Layout`]). The push use case is written once against
 //! [`Target`].
 
+pub mod auth;
 pub mod layout;
 pub mod remote;
+pub mod retry;
 
 use std::fmt;
 use std::path::Path;
