@@ -129,6 +129,42 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+
+    /// The registry or layout has no manifest under the reference.
+    #[error("no manifest `{reference}` found; check the name, the tag or the digest")]
+    NotFound {
+        /// The reference asked for.
+        reference: String,
+    },
+
+    /// The artifact is not something we can pull as one Wasm file.
+    #[error("artifact {reference}: {reason}")]
+    Artifact {
+        /// The artifact's reference.
+        reference: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+
+    /// A download ended before all the bytes arrived.
+    #[error("the download of {what} was cut short: {received} of {expected} bytes arrived")]
+    Incomplete {
+        /// What was downloaded.
+        what: String,
+        /// The size the descriptor gives.
+        expected: u64,
+        /// The bytes that arrived.
+        received: u64,
+    },
+
+    /// One or more checks of `verify` failed.
+    #[error("verification of {reference} failed: {failures}")]
+    Verification {
+        /// The artifact verified.
+        reference: String,
+        /// Each failed check, `name: what was found`, joined by `; `.
+        failures: String,
+    },
 }
 
 fn unauthorized_message(
@@ -202,6 +238,10 @@ impl Error {
             Error::DigestMismatch { .. } => "Digest mismatch",
             Error::Layout { .. } => "OCI layout error",
             Error::Provenance(_) => "Provenance error",
+            Error::NotFound { .. } => "Artifact not found",
+            Error::Artifact { .. } => "Unsupported artifact",
+            Error::Incomplete { .. } => "Download incomplete",
+            Error::Verification { .. } => "Verification failed",
         }
     }
 }

@@ -30,6 +30,11 @@ pub const INPUT_NAMES: &[&str] = &[
     "dry-run",
     "provenance",
     "signing-key",
+    "output",
+    "layer",
+    "expect-source",
+    "expect-revision",
+    "public-key",
 ];
 
 /// Inputs whose values are secrets: masked before anything else is printed.
@@ -294,7 +299,7 @@ pub fn read_signing_key(value: &str) -> Result<Secret> {
 }
 
 /// `key=value` lines (or comma-separated pairs on one line).
-fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
+pub(crate) fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
     let Some(value) = value else {
         return Ok(BTreeMap::new());
     };

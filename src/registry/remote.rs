@@ -18,6 +18,7 @@ use tokio_util::io::ReaderStream;
 mod errors;
 mod identity;
 mod login;
+mod read;
 
 pub use errors::map_oci_error;
 use errors::{
@@ -450,5 +451,13 @@ impl Target for Remote {
                 Ok(None)
             }
         }
+    }
+
+    async fn get_blob_to_file(&self, descriptor: &Descriptor, dest: &Path) -> Result<()> {
+        self.stream_blob_to_file(descriptor, dest).await
+    }
+
+    async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>> {
+        self.list_referrers(subject).await
     }
 }

@@ -19,7 +19,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod raw;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_wasm-oci");
+/// The commit `Workspace::action_env` gives as `GITHUB_SHA`.
+pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 

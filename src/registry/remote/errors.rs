@@ -138,6 +138,14 @@ pub(super) fn map_error(e: OciDistributionError, cx: &ErrorContext<'_>) -> Error
                 detail,
             )
         }
+        OciDistributionError::DigestError(oci_client::errors::DigestError::VerificationError {
+            expected,
+            actual,
+        }) => Error::DigestMismatch {
+            what: cx.operation.to_owned(),
+            expected,
+            actual,
+        },
         OciDistributionError::RegistryError { envelope, .. } => {
             let detail = describe_envelope(&envelope);
             if envelope
