@@ -44,6 +44,10 @@ pub struct RegistryArgs {
     #[arg(long, env = "WASM_OCI_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
 
+    /// GitHub token: ghcr.io's credential when no other is found (with GITHUB_ACTOR as the user).
+    #[arg(long, env = "WASM_OCI_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+
     /// Allow plain HTTP to the registry.
     #[arg(long, env = "WASM_OCI_INSECURE", num_args = 0..=1, default_missing_value = "true")]
     pub insecure: Option<String>,
@@ -70,6 +74,7 @@ impl RegistryArgs {
             ("image", reference.or(image)),
             ("username", self.username),
             ("password", self.password),
+            ("github-token", self.github_token),
             ("insecure", self.insecure),
             ("ca-file", self.ca_file),
             ("layer", self.layer),
