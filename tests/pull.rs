@@ -354,3 +354,39 @@ fn a_layer_that_is_not_wasm_is_refused_and_not_written() {
     assert!(run.stderr.contains("magic bytes"), "{run:?}");
     assert_eq!(std::fs::read_dir(ws.root()).unwrap().count(), 0, "{run:?}");
 }
+
+#[test]
+fn wasm_to_oci_form_uses_the_docker_login_credentials() {
+    let registry = Registry::with_htpasswd("bot", "correct-horse-battery");
+    let ws = Workspace::new();
+    std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();
+    let image = format!("{}/acme/multiply", registry.host());
+    let push = ws.run_action(&ws.action_env(&[
+        ("image", &image),
+        ("path", "multiply.wasm"),
+        ("insecure", "true"),
+        ("tags", "v1"),
+        ("username", "bot"),
+        ("password", "correct-horse-battery"),
+    ]));
+    assert!(push.success(), "{push:?}");
+    std::fs::remove_file(ws.root().join("multiply.wasm")).unwrap();
+
+    // What `docker login` leaves behind.
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("bot:correct-horse-battery");
+    let docker = ws.dir.path().join("home/.docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        serde_json::json!({"auths": {registry.host(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let run = ws.run_cli(&["pull", &format!("{image}:v1"), "--insecure"], &[]);
+    assert!(run.success(), "{run:?}");
+    assert_eq!(
+        std::fs::read(ws.root().join("multiply.wasm")).unwrap(),
+        std::fs::read(multiply_wasm()).unwrap()
+    );
+    assert!(!run.all().contains("correct-horse-battery"), "{run:?}");
+}
