@@ -13,7 +13,6 @@ use std::path::PathBuf;
 
 use tracing::{info, warn};
 
-pub use self::provenance::{DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE};
 pub use self::report::{Check, Outcome, VerifyReport};
 use crate::artifact::{Manifest, WasmConfig};
 use crate::context::Env;

@@ -6,16 +6,13 @@ use serde_json::Value;
 
 use super::report::{Check, Outcome};
 use crate::artifact::{Descriptor, Manifest};
-use crate::provenance::dsse;
+use crate::provenance::dsse::{self, ENVELOPE_MEDIA_TYPE as DSSE_MEDIA_TYPE};
+use crate::provenance::referrer::{
+    ARTIFACT_TYPE as IN_TOTO_ARTIFACT_TYPE, STATEMENT_MEDIA_TYPE as IN_TOTO_MEDIA_TYPE,
+};
+use crate::provenance::slsa::{PREDICATE_TYPE as SLSA_PROVENANCE_V1, STATEMENT_TYPE};
 use crate::reference::Digest;
 use crate::registry::{ManifestRef, Target};
-
-/// The artifact type of provenance referrers, and the media type of a plain statement layer.
-pub const IN_TOTO_MEDIA_TYPE: &str = "application/vnd.in-toto+json";
-/// The media type of a signed statement layer.
-pub const DSSE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
-const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
-const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 
 /// What the provenance must say.
 pub(super) struct Expectations<'a> {
@@ -34,13 +31,13 @@ pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<
     };
     let candidates: Vec<&Descriptor> = referrers
         .iter()
-        .filter(|r| r.artifact_type.as_deref() == Some(IN_TOTO_MEDIA_TYPE))
+        .filter(|r| r.artifact_type.as_deref() == Some(IN_TOTO_ARTIFACT_TYPE))
         .collect();
     if candidates.is_empty() {
         return vec![Check::fail(
             "provenance",
             format!(
-                "no provenance referrer (artifactType `{IN_TOTO_MEDIA_TYPE}`) names {} as its subject",
+                "no provenance referrer (artifactType `{IN_TOTO_ARTIFACT_TYPE}`) names {} as its subject",
                 want.subject
             ),
         )];
