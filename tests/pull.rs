@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::fakes::*;
 use common::raw::*;
 use common::*;
 use serde_json::Value;

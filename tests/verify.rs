@@ -8,6 +8,7 @@ mod common;
 
 use std::path::PathBuf;
 
+use common::fakes::*;
 use common::raw::*;
 use common::*;
 

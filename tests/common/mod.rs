@@ -19,6 +19,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod fakes;
 pub mod raw;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_wasm-oci");
