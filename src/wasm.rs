@@ -9,12 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
-use wasmparser::{
-    Chunk, Encoding, FuncValidatorAllocations, Parser, Payload, ValidPayload, Validator,
-    WasmFeatures,
-};
+use wasmparser::{Chunk, Encoding, Parser, Payload, ValidPayload, Validator, WasmFeatures};
 
 use crate::error::{Error, Result};
+
+mod funcs;
 use crate::reference::Digest;
 
 /// Largest single read while parsing; a corrupt size field can ask for gigabytes.
@@ -128,90 +127,97 @@ fn inspect_reader(path: &Path, mut reader: impl Read) -> Result<WasmFile> {
     }
 
     let mut validator = Validator::new_with_features(WasmFeatures::all());
-    let mut allocs = FuncValidatorAllocations::default();
     let mut parser = Parser::new(0);
     let mut stack: Vec<Parser> = Vec::new();
     let mut kind = None;
     let mut component = ComponentInfo::default();
 
-    loop {
-        let (consumed, done) = match parser.parse(&buf, eof) {
-            Err(e) => return Err(invalid(path, describe(&e))),
-            Ok(Chunk::NeedMoreData(hint)) => {
-                eof = fill(&mut buf, hint as u64)?;
-                continue;
-            }
-            Ok(Chunk::Parsed { consumed, payload }) => {
-                let depth = stack.len();
-                if depth == 0 {
-                    match &payload {
-                        Payload::Version { encoding, .. } => {
-                            kind = Some(match encoding {
-                                Encoding::Module => WasmKind::Module,
-                                Encoding::Component => WasmKind::Component,
-                            });
-                        }
-                        Payload::ComponentImportSection(reader) => {
-                            for import in reader.clone() {
-                                let import = import.map_err(|e| invalid(path, describe(&e)))?;
-                                push_unique(&mut component.imports, import.name.name);
-                            }
-                        }
-                        Payload::ComponentExportSection(reader) => {
-                            for export in reader.clone() {
-                                let export = export.map_err(|e| invalid(path, describe(&e)))?;
-                                push_unique(&mut component.exports, export.name.name);
-                            }
-                        }
-                        _ => {}
-                    }
+    let (parsed, invalid_body) = funcs::validate_in_parallel(|pool| -> Result<()> {
+        loop {
+            let (consumed, done) = match parser.parse(&buf, eof) {
+                Err(e) => return Err(invalid(path, describe(&e))),
+                Ok(Chunk::NeedMoreData(hint)) => {
+                    eof = fill(&mut buf, hint as u64)?;
+                    continue;
                 }
-                let is_end = matches!(payload, Payload::End(_));
-                match validator
-                    .payload(&payload)
-                    .map_err(|e| invalid(path, describe(&e)))?
-                {
-                    ValidPayload::Ok | ValidPayload::End(_) => {}
-                    ValidPayload::Parser(nested) => {
-                        stack.push(std::mem::replace(&mut parser, nested));
-                    }
-                    ValidPayload::Func(func, body) => {
-                        let mut func = func.into_validator(std::mem::take(&mut allocs));
-                        func.validate(&body)
-                            .map_err(|e| invalid(path, describe(&e)))?;
-                        allocs = func.into_allocations();
-                    }
-                }
-                let done = if is_end {
-                    match stack.pop() {
-                        Some(outer) => {
-                            parser = outer;
-                            false
+                Ok(Chunk::Parsed { consumed, payload }) => {
+                    let depth = stack.len();
+                    if depth == 0 {
+                        match &payload {
+                            Payload::Version { encoding, .. } => {
+                                kind = Some(match encoding {
+                                    Encoding::Module => WasmKind::Module,
+                                    Encoding::Component => WasmKind::Component,
+                                });
+                            }
+                            Payload::ComponentImportSection(reader) => {
+                                for import in reader.clone() {
+                                    let import = import.map_err(|e| invalid(path, describe(&e)))?;
+                                    push_unique(&mut component.imports, import.name.name);
+                                }
+                            }
+                            Payload::ComponentExportSection(reader) => {
+                                for export in reader.clone() {
+                                    let export = export.map_err(|e| invalid(path, describe(&e)))?;
+                                    push_unique(&mut component.exports, export.name.name);
+                                }
+                            }
+                            _ => {}
                         }
-                        None => true,
                     }
-                } else {
-                    false
-                };
-                (consumed, done)
+                    let is_end = matches!(payload, Payload::End(_));
+                    match validator
+                        .payload(&payload)
+                        .map_err(|e| invalid(path, describe(&e)))?
+                    {
+                        ValidPayload::Ok | ValidPayload::End(_) => {}
+                        ValidPayload::Parser(nested) => {
+                            stack.push(std::mem::replace(&mut parser, nested));
+                        }
+                        ValidPayload::Func(func, body) => {
+                            pool.submit(func, &body)
+                                .map_err(|e| invalid(path, describe(&e)))?;
+                        }
+                    }
+                    let done = if is_end {
+                        match stack.pop() {
+                            Some(outer) => {
+                                parser = outer;
+                                false
+                            }
+                            None => true,
+                        }
+                    } else {
+                        false
+                    };
+                    (consumed, done)
+                }
+            };
+            buf.drain(..consumed);
+            if done || pool.failed() {
+                break;
             }
-        };
-        buf.drain(..consumed);
-        if done {
-            break;
         }
-    }
+        if pool.failed() {
+            return Ok(());
+        }
 
-    // Bytes after the end of the binary are not part of any valid Wasm file.
-    while !eof {
-        eof = fill(&mut buf, READ_STEP)?;
+        // Bytes after the end of the binary are not part of any valid Wasm file.
+        while !eof {
+            eof = fill(&mut buf, READ_STEP)?;
+        }
+        if !buf.is_empty() {
+            return Err(invalid(
+                path,
+                format!("{} unexpected bytes after the end of the binary", buf.len()),
+            ));
+        }
+        Ok(())
+    });
+    if let Some(e) = invalid_body {
+        return Err(invalid(path, describe(&e)));
     }
-    if !buf.is_empty() {
-        return Err(invalid(
-            path,
-            format!("{} unexpected bytes after the end of the binary", buf.len()),
-        ));
-    }
+    parsed?;
 
     let kind = kind.ok_or_else(|| invalid(path, "no version header"))?;
     let component = (kind == WasmKind::Component).then(|| {
@@ -300,6 +306,24 @@ mod tests {
             err(b"\0asm\x01\0\0\0\0").contains("after the end")
                 || err(b"\0asm\x01\0\0\0\0").contains("offset")
         );
+    }
+
+    #[test]
+    fn an_invalid_function_among_many_is_found() {
+        let mut text = String::from("(module");
+        for i in 0..5000 {
+            if i == 3777 {
+                text.push_str(" (func (result i32) f32.const 1)");
+            } else {
+                text.push_str(" (func (result i32) i32.const 1)");
+            }
+        }
+        text.push(')');
+        let bytes = wat::parse_str(&text).unwrap();
+        let err = check(&bytes).unwrap_err().to_string();
+        assert!(err.contains("type mismatch"), "{err}");
+        let valid = wat::parse_str(text.replace("f32.const", "i32.const")).unwrap();
+        assert_eq!(check(&valid).unwrap().kind, WasmKind::Module);
     }
 
     #[test]
