@@ -1,10 +1,13 @@
 //! The push use case: locate, validate, describe, upload, then tag. No tag moves until the
 //! manifest and every blob it references are stored and their digests checked.
 
+use std::path::PathBuf;
+
 use chrono::Utc;
 use tracing::{info, warn};
 
 use crate::artifact::{self, Artifact, ArtifactInputs};
+use crate::build::{self, BuildRecord};
 use crate::context::{Env, GithubContext};
 use crate::error::{Error, Result};
 use crate::locate::locate;
@@ -26,10 +29,9 @@ pub fn phase(name: &'static str) -> tracing::Span {
 pub async fn push(request: &PushRequest, env: &Env) -> Result<PushOutcome> {
     let ctx = GithubContext::from_env(env);
 
+    let (path, build) = obtain(request, env).await?;
     let wasm = {
         let _phase = phase("Validate");
-        let WasmSource::Path(pattern) = &request.source;
-        let path = locate(&request.working_directory, pattern)?;
         let wasm = tokio::task::spawn_blocking(move || wasm::inspect(&path))
             .await
             .expect("validation does not panic")?;
@@ -104,7 +106,23 @@ pub async fn push(request: &PushRequest, env: &Env) -> Result<PushOutcome> {
         uploaded,
         reused,
         dry_run: request.dry_run,
+        build,
     })
+}
+
+/// The `.wasm` to push: located on disk, or built by cargo (with the record of the build).
+async fn obtain(request: &PushRequest, env: &Env) -> Result<(PathBuf, Option<BuildRecord>)> {
+    match &request.source {
+        WasmSource::Path(pattern) => Ok((locate(&request.working_directory, pattern)?, None)),
+        WasmSource::Build(spec) => {
+            let span = phase("Build");
+            let (spec, env) = (spec.clone(), env.clone());
+            let built = tokio::task::spawn_blocking(move || span.in_scope(|| build::build(&spec, &env)))
+                .await
+                .expect("the build does not panic")?;
+            Ok((built.wasm, Some(built.record)))
+        }
+    }
 }
 
 /// Builds the artifact's config and manifest from the request and the context.

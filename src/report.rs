@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::artifact::Format;
+use crate::build::BuildRecord;
 use crate::reference::{Destination, Digest, Tag};
 use crate::wasm::WasmFile;
 
@@ -33,6 +34,8 @@ pub struct PushOutcome {
     pub reused: Vec<Digest>,
     /// Whether this was a dry run into a local layout.
     pub dry_run: bool,
+    /// What cargo built, in build mode; `None` when the .wasm was located on disk.
+    pub build: Option<BuildRecord>,
 }
 
 impl PushOutcome {
@@ -78,6 +81,7 @@ impl PushOutcome {
             "config-digest": self.config_digest.to_string(),
             "annotations": self.annotations,
             "dry-run": self.dry_run,
+            "build": self.build,
         })
     }
 
@@ -116,6 +120,14 @@ impl PushOutcome {
             }
             row(&mut md, "Exports", &code_list(&c.exports));
             row(&mut md, "Imports", &code_list(&c.imports));
+        }
+        if let Some(b) = &self.build {
+            let rustc = b.toolchain.lines().next().unwrap_or_default();
+            row(
+                &mut md,
+                "Built",
+                &format!("`{}` for `{}` (`{}` profile) with {rustc}", b.package, b.target, b.profile),
+            );
         }
         row(&mut md, "Format", &self.format.to_string());
         row(

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::artifact::Format;
+use crate::build::{BuildSpec, DEFAULT_PROFILE, DEFAULT_TARGET};
 use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::reference::{Destination, Tag};
@@ -19,6 +20,11 @@ pub const INPUT_NAMES: &[&str] = &[
     "path",
     "build",
     "working-directory",
+    "package",
+    "target",
+    "profile",
+    "features",
+    "cargo-args",
     "format",
     "annotations",
     "username",
@@ -114,6 +120,8 @@ impl Inputs {
 pub enum WasmSource {
     /// Locate mode: a file or a glob matching exactly one file, relative to the working directory.
     Path(String),
+    /// Build mode: cargo builds it.
+    Build(BuildSpec),
 }
 
 /// Everything a push needs, parsed and checked.
@@ -166,22 +174,7 @@ impl PushRequest {
             ));
         }
 
-        let build = inputs.get("build").unwrap_or("auto");
-        let source = match (build, inputs.get("path")) {
-            ("auto" | "none", Some(path)) => WasmSource::Path(path.to_owned()),
-            ("auto" | "none", None) => {
-                return Err(Error::input(
-                    "path",
-                    "is required: give the .wasm file or a glob such as `target/wasm32-wasip1/release/*.wasm`",
-                ));
-            }
-            (other, _) => {
-                return Err(Error::input(
-                    "build",
-                    format!("`{other}` is not supported; use `auto` or `none`"),
-                ));
-            }
-        };
+        let source = wasm_source(inputs, &working_directory)?;
 
         let format = match inputs.get("format") {
             Some(f) => f.parse().map_err(|e| Error::input("format", e))?,
@@ -224,6 +217,74 @@ impl PushRequest {
             dry_run: inputs.flag("dry-run", false)?,
         })
     }
+}
+
+/// Locate mode or build mode, from `build` and `path`: `auto` builds when `path` is empty and the
+/// working directory has a Cargo.toml.
+fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<WasmSource> {
+    let has_manifest = working_directory.join("Cargo.toml").is_file();
+    match (inputs.get("build").unwrap_or("auto"), inputs.get("path")) {
+        ("auto" | "none", Some(path)) => return Ok(WasmSource::Path(path.to_owned())),
+        ("auto", None) if has_manifest => {}
+        ("cargo", None) => {}
+        ("auto" | "none", None) => {
+            return Err(Error::input(
+                "path",
+                format!(
+                    "is required: give the .wasm file or a glob such as `target/wasm32-wasip1/release/*.wasm`, or run in a directory with a Cargo.toml to build (`{}` has none)",
+                    working_directory.display()
+                ),
+            ));
+        }
+        ("cargo", Some(_)) => {
+            return Err(Error::input(
+                "path",
+                "give either `path` (locate a built .wasm) or `build: cargo`, not both",
+            ));
+        }
+        (other, _) => {
+            return Err(Error::input(
+                "build",
+                format!("`{other}` is not supported; use `auto`, `cargo` or `none`"),
+            ));
+        }
+    }
+    if !has_manifest {
+        return Err(Error::input(
+            "working-directory",
+            format!(
+                "`{}` has no Cargo.toml to build; set `working-directory` to the crate or workspace",
+                working_directory.display()
+            ),
+        ));
+    }
+    let target = inputs.get("target").unwrap_or(DEFAULT_TARGET);
+    if !target.starts_with("wasm32") && !target.starts_with("wasm64") {
+        return Err(Error::input(
+            "target",
+            format!(
+                "`{target}` is not a WebAssembly target; use `wasm32-wasip1` (module), `wasm32-wasip2` (component) or `wasm32-unknown-unknown`"
+            ),
+        ));
+    }
+    let cargo_args = match inputs.get("cargo-args") {
+        Some(args) => shlex::split(args).ok_or_else(|| {
+            Error::input("cargo-args", format!("`{args}` has an unclosed quote"))
+        })?,
+        None => Vec::new(),
+    };
+    Ok(WasmSource::Build(BuildSpec {
+        working_directory: working_directory.to_owned(),
+        package: inputs.get("package").map(str::to_owned),
+        target: target.to_owned(),
+        profile: inputs.get("profile").unwrap_or(DEFAULT_PROFILE).to_owned(),
+        features: inputs
+            .list("features")
+            .into_iter()
+            .flat_map(|f| f.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .collect(),
+        cargo_args,
+    }))
 }
 
 /// `key=value` lines (or comma-separated pairs on one line).
