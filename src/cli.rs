@@ -18,6 +18,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run; boxing would buy nothing
 pub enum Command {
     /// Run as a GitHub Action: read INPUT_* and GITHUB_* variables, write GITHUB_OUTPUT.
     Action,
@@ -81,7 +82,11 @@ pub struct PushArgs {
     pub format: Option<String>,
 
     /// Manifest annotations, `key=value`, one per line or comma-separated; repeatable.
-    #[arg(long = "annotations", alias = "annotation", env = "WASM_OCI_ANNOTATIONS")]
+    #[arg(
+        long = "annotations",
+        alias = "annotation",
+        env = "WASM_OCI_ANNOTATIONS"
+    )]
     pub annotations: Vec<String>,
 
     /// Registry user name.
@@ -136,7 +141,10 @@ impl PushArgs {
         set("dry-run", self.dry_run);
         if let Some(file) = self.file {
             if inputs.get("path").is_some() {
-                return Err(Error::input("path", "give the file either as FILE or as --path, not both"));
+                return Err(Error::input(
+                    "path",
+                    "give the file either as FILE or as --path, not both",
+                ));
             }
             inputs.set("path", &file);
         }
@@ -184,11 +192,20 @@ mod tests {
 
     #[test]
     fn wasm_to_oci_form() {
-        assert_eq!(split_tag("localhost:5000/app:v1"), ("localhost:5000/app", Some("v1")));
-        assert_eq!(split_tag("localhost:5000/app"), ("localhost:5000/app", None));
+        assert_eq!(
+            split_tag("localhost:5000/app:v1"),
+            ("localhost:5000/app", Some("v1"))
+        );
+        assert_eq!(
+            split_tag("localhost:5000/app"),
+            ("localhost:5000/app", None)
+        );
         assert_eq!(split_tag("oci:out"), ("oci:out", None));
-        let cli = Cli::try_parse_from(["wasm-oci", "push", "m.wasm", "localhost:5000/app:v1"]).unwrap();
-        let Command::Push(args) = cli.command else { panic!() };
+        let cli =
+            Cli::try_parse_from(["wasm-oci", "push", "m.wasm", "localhost:5000/app:v1"]).unwrap();
+        let Command::Push(args) = cli.command else {
+            panic!()
+        };
         let inputs = args.into_inputs().unwrap();
         assert_eq!(inputs.get("path"), Some("m.wasm"));
         assert_eq!(inputs.get("image"), Some("localhost:5000/app"));

@@ -88,9 +88,7 @@ pub async fn push(request: &PushRequest, env: &Env) -> Result<PushOutcome> {
             );
             upload(&Layout::create(&dir)?, &artifact, &wasm, &tags).await?
         }
-        Destination::Layout(dir) => {
-            upload(&Layout::create(dir)?, &artifact, &wasm, &tags).await?
-        }
+        Destination::Layout(dir) => upload(&Layout::create(dir)?, &artifact, &wasm, &tags).await?,
     };
 
     Ok(PushOutcome {
@@ -117,9 +115,10 @@ async fn obtain(request: &PushRequest, env: &Env) -> Result<(PathBuf, Option<Bui
         WasmSource::Build(spec) => {
             let span = phase("Build");
             let (spec, env) = (spec.clone(), env.clone());
-            let built = tokio::task::spawn_blocking(move || span.in_scope(|| build::build(&spec, &env)))
-                .await
-                .expect("the build does not panic")?;
+            let built =
+                tokio::task::spawn_blocking(move || span.in_scope(|| build::build(&spec, &env)))
+                    .await
+                    .expect("the build does not panic")?;
             Ok((built.wasm, Some(built.record)))
         }
     }
@@ -155,7 +154,10 @@ fn describe(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let title = ctx.repository_name().map(str::to_owned).unwrap_or(file_stem);
+    let title = ctx
+        .repository_name()
+        .map(str::to_owned)
+        .unwrap_or(file_stem);
     let created_at = chrono::DateTime::parse_from_rfc3339(&created)
         .expect("we formatted it")
         .with_timezone(&Utc);
@@ -185,10 +187,16 @@ async fn upload<T: Target>(
     let mut reused = Vec::new();
 
     if target.has_blob(&artifact.layer.digest).await? {
-        info!("layer {} is already stored; not uploading it again", artifact.layer.digest);
+        info!(
+            "layer {} is already stored; not uploading it again",
+            artifact.layer.digest
+        );
         reused.push(artifact.layer.digest.clone());
     } else {
-        info!("uploading layer {} ({} bytes)", artifact.layer.digest, artifact.layer.size);
+        info!(
+            "uploading layer {} ({} bytes)",
+            artifact.layer.digest, artifact.layer.size
+        );
         target.put_blob_file(&artifact.layer, &wasm.path).await?;
         uploaded.push(artifact.layer.digest.clone());
     }

@@ -113,7 +113,11 @@ impl PushOutcome {
         row(&mut md, "File", &format!("`{}`", self.wasm.file_name()));
         row(&mut md, "Wasm digest", &format!("`{}`", self.wasm.digest));
         row(&mut md, "Size", &format!("{} bytes", self.wasm.size));
-        row(&mut md, "Kind", &format!("{:?} (`{}`)", self.wasm.kind, self.wasm.kind.os()));
+        row(
+            &mut md,
+            "Kind",
+            &format!("{:?} (`{}`)", self.wasm.kind, self.wasm.kind.os()),
+        );
         if let Some(c) = &self.wasm.component {
             if let Some(t) = &c.target {
                 row(&mut md, "World", &format!("`{t}`"));
@@ -126,14 +130,21 @@ impl PushOutcome {
             row(
                 &mut md,
                 "Built",
-                &format!("`{}` for `{}` (`{}` profile) with {rustc}", b.package, b.target, b.profile),
+                &format!(
+                    "`{}` for `{}` (`{}` profile) with {rustc}",
+                    b.package, b.target, b.profile
+                ),
             );
         }
         row(&mut md, "Format", &self.format.to_string());
         row(
             &mut md,
             "Blobs",
-            &format!("{} uploaded, {} already present", self.uploaded.len(), self.reused.len()),
+            &format!(
+                "{} uploaded, {} already present",
+                self.uploaded.len(),
+                self.reused.len()
+            ),
         );
         md
     }

@@ -47,7 +47,11 @@ impl std::fmt::Debug for Inputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
             .entries(self.values.iter().map(|(k, v)| {
-                let shown = if SECRET_INPUTS.contains(&k.as_str()) { "***" } else { v };
+                let shown = if SECRET_INPUTS.contains(&k.as_str()) {
+                    "***"
+                } else {
+                    v
+                };
                 (k, shown)
             }))
             .finish()
@@ -187,10 +191,16 @@ impl PushRequest {
             (Some(user), Some(password)) => Some((user.to_owned(), Secret::new(password))),
             (None, None) => None,
             (Some(_), None) => {
-                return Err(Error::input("password", "is required when `username` is given"));
+                return Err(Error::input(
+                    "password",
+                    "is required when `username` is given",
+                ));
             }
             (None, Some(_)) => {
-                return Err(Error::input("username", "is required when `password` is given"));
+                return Err(Error::input(
+                    "username",
+                    "is required when `password` is given",
+                ));
             }
         };
 
@@ -268,9 +278,8 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
         ));
     }
     let cargo_args = match inputs.get("cargo-args") {
-        Some(args) => shlex::split(args).ok_or_else(|| {
-            Error::input("cargo-args", format!("`{args}` has an unclosed quote"))
-        })?,
+        Some(args) => shlex::split(args)
+            .ok_or_else(|| Error::input("cargo-args", format!("`{args}` has an unclosed quote")))?,
         None => Vec::new(),
     };
     Ok(WasmSource::Build(BuildSpec {
@@ -292,7 +301,11 @@ fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
     let Some(value) = value else {
         return Ok(BTreeMap::new());
     };
-    let lines: Vec<&str> = value.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = value
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let items: Vec<&str> = if lines.len() == 1 && lines[0].split(',').all(|p| p.contains('=')) {
         lines[0].split(',').map(str::trim).collect()
     } else {
@@ -308,7 +321,10 @@ fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
         };
         let key = key.trim();
         if key.is_empty() {
-            return Err(Error::input("annotations", format!("`{item}` has an empty key")));
+            return Err(Error::input(
+                "annotations",
+                format!("`{item}` has an empty key"),
+            ));
         }
         out.insert(key.to_owned(), val.trim().to_owned());
     }
@@ -354,7 +370,10 @@ mod tests {
     #[test]
     fn errors_name_the_input() {
         let err = |pairs: &[(&str, &str)]| {
-            let mut all = vec![("INPUT_IMAGE", "localhost:5000/app"), ("INPUT_PATH", "a.wasm")];
+            let mut all = vec![
+                ("INPUT_IMAGE", "localhost:5000/app"),
+                ("INPUT_PATH", "a.wasm"),
+            ];
             all.extend_from_slice(pairs);
             PushRequest::from_inputs(&Inputs::from_action_env(&action_env(&all)))
                 .unwrap_err()

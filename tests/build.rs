@@ -7,7 +7,10 @@ use common::*;
 use serde_json::Value;
 
 /// The runner's env for the action plus the host toolchain.
-fn build_env(ws: &Workspace, inputs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+fn build_env(
+    ws: &Workspace,
+    inputs: &[(&str, &str)],
+) -> std::collections::BTreeMap<String, String> {
     let mut env = ws.action_env(inputs);
     env.extend(toolchain_env());
     env
@@ -39,7 +42,9 @@ fn builds_multiply_for_wasip1_from_source_and_pushes_it() {
     assert!(run.stdout.contains("::group::Build"), "{run:?}");
 
     // The layer is exactly the file cargo built, and the registry serves it.
-    let built = ws.root().join("multiply/target/wasm32-wasip1/release/multiply.wasm");
+    let built = ws
+        .root()
+        .join("multiply/target/wasm32-wasip1/release/multiply.wasm");
     let wasm = std::fs::read(&built).expect("cargo built multiply.wasm");
     let out = ws.outputs();
     assert_eq!(out["wasm-digest"], sha256(&wasm));
@@ -56,9 +61,17 @@ fn builds_multiply_for_wasip1_from_source_and_pushes_it() {
     let lock = std::fs::read(ws.root().join("multiply/Cargo.lock")).unwrap();
     assert_eq!(build["cargo-lock-digest"], sha256(&lock));
     let toolchain = build["toolchain"].as_str().unwrap();
-    assert!(toolchain.contains("release: ") && toolchain.contains("commit-hash: "), "{toolchain}");
+    assert!(
+        toolchain.contains("release: ") && toolchain.contains("commit-hash: "),
+        "{toolchain}"
+    );
     assert_eq!(metadata["os"], "wasip1");
-    assert!(ws.summary().contains("| Built | `multiply` for `wasm32-wasip1`"), "{}", ws.summary());
+    assert!(
+        ws.summary()
+            .contains("| Built | `multiply` for `wasm32-wasip1`"),
+        "{}",
+        ws.summary()
+    );
 }
 
 #[test]
@@ -67,7 +80,11 @@ fn builds_a_component_for_wasip2() {
     copy_tree(&example_dir("hello-component"), &ws.root());
     let run = ws.run_action(&build_env(
         &ws,
-        &[("image", "oci:out"), ("target", "wasm32-wasip2"), ("tags", "0.1.0")],
+        &[
+            ("image", "oci:out"),
+            ("target", "wasm32-wasip2"),
+            ("tags", "0.1.0"),
+        ],
     ));
     assert!(run.success(), "{run:?}");
     let out = ws.outputs();
@@ -78,7 +95,11 @@ fn builds_a_component_for_wasip2() {
     assert_eq!(metadata["build"]["package"], "hello-component");
     let exports = metadata["component"]["exports"].to_string();
     assert!(exports.contains("wasi:cli/run"), "{exports}");
-    let built = std::fs::read(ws.root().join("target/wasm32-wasip2/release/hello-component.wasm")).unwrap();
+    let built = std::fs::read(
+        ws.root()
+            .join("target/wasm32-wasip2/release/hello-component.wasm"),
+    )
+    .unwrap();
     assert_eq!(out["wasm-digest"], sha256(&built));
 }
 
@@ -112,7 +133,10 @@ fn a_compile_error_is_annotated_on_its_line() {
         annotation.starts_with("::error file=crates/broken/src/lib.rs,line=4,col=5,"),
         "{annotation}"
     );
-    assert!(annotation.contains("title=error[E0308]%3A mismatched types"), "{annotation}");
+    assert!(
+        annotation.contains("title=error[E0308]%3A mismatched types"),
+        "{annotation}"
+    );
     // The step fails with a one-line summary last.
     let last = run.stdout.lines().last().unwrap();
     assert!(
@@ -131,28 +155,52 @@ fn a_workspace_of_two_wasm_crates_needs_package() {
     write(
         &ws,
         &[
-            ("Cargo.toml", "[workspace]\nmembers = [\"alpha\", \"beta\"]\nresolver = \"2\"\n"),
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\"alpha\", \"beta\"]\nresolver = \"2\"\n",
+            ),
             ("alpha/Cargo.toml", &MEMBER.replace("NAME", "alpha")),
-            ("alpha/src/lib.rs", "#[unsafe(no_mangle)]\npub extern \"C\" fn alpha() -> i32 { 1 }\n"),
+            (
+                "alpha/src/lib.rs",
+                "#[unsafe(no_mangle)]\npub extern \"C\" fn alpha() -> i32 { 1 }\n",
+            ),
             ("beta/Cargo.toml", &MEMBER.replace("NAME", "beta")),
-            ("beta/src/lib.rs", "#[unsafe(no_mangle)]\npub extern \"C\" fn beta() -> i32 { 2 }\n"),
+            (
+                "beta/src/lib.rs",
+                "#[unsafe(no_mangle)]\npub extern \"C\" fn beta() -> i32 { 2 }\n",
+            ),
         ],
     );
     let run = ws.run_action(&build_env(&ws, &[("image", "oci:out")]));
     assert!(!run.success(), "{run:?}");
     let errors = run.error_lines();
     assert_eq!(errors.len(), 1, "{run:?}");
-    assert!(errors[0].contains("`alpha`") && errors[0].contains("`beta`"), "{}", errors[0]);
-    assert!(errors[0].contains("choose one with `package`"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("`alpha`") && errors[0].contains("`beta`"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].contains("choose one with `package`"),
+        "{}",
+        errors[0]
+    );
 
     // Naming one builds that one only.
-    let run = ws.run_action(&build_env(&ws, &[("image", "oci:out"), ("package", "beta")]));
+    let run = ws.run_action(&build_env(
+        &ws,
+        &[("image", "oci:out"), ("package", "beta")],
+    ));
     assert!(run.success(), "{run:?}");
     let metadata: Value = serde_json::from_str(&ws.outputs()["metadata"]).unwrap();
     assert_eq!(metadata["build"]["package"], "beta");
     let beta = std::fs::read(ws.root().join("target/wasm32-wasip1/release/beta.wasm")).unwrap();
     assert_eq!(ws.outputs()["wasm-digest"], sha256(&beta));
-    assert!(!ws.root().join("target/wasm32-wasip1/release/alpha.wasm").exists());
+    assert!(
+        !ws.root()
+            .join("target/wasm32-wasip1/release/alpha.wasm")
+            .exists()
+    );
 }
 
 #[test]

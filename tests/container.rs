@@ -13,7 +13,11 @@ fn skopeo_raw(reference: &str) -> Vec<u8> {
         .args(["inspect", "--raw", reference])
         .output()
         .expect("skopeo is installed");
-    assert!(output.status.success(), "skopeo: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output.stdout
 }
 
@@ -23,7 +27,10 @@ fn the_image_follows_githubs_rules_for_action_images() {
     let config = &config["Config"];
     assert_eq!(config["Entrypoint"], serde_json::json!(["/wasm-oci"]));
     assert!(config["WorkingDir"].as_str().unwrap_or("").is_empty() || config["WorkingDir"] == "/");
-    assert!(config["User"].as_str().unwrap_or("").is_empty(), "runs as root");
+    assert!(
+        config["User"].as_str().unwrap_or("").is_empty(),
+        "runs as root"
+    );
 }
 
 #[test]
@@ -50,7 +57,11 @@ fn the_image_pushes_to_a_layout_in_the_workspace_without_network() {
     let wasm = std::fs::read(multiply_wasm()).unwrap();
     assert_eq!(manifest["layers"][0]["digest"], sha256(&wasm));
     assert_eq!(out["wasm-digest"], sha256(&wasm));
-    assert!(ws.summary().contains("Wasm OCI artifact pushed"), "{}", ws.summary());
+    assert!(
+        ws.summary().contains("Wasm OCI artifact pushed"),
+        "{}",
+        ws.summary()
+    );
 }
 
 #[test]
@@ -69,7 +80,9 @@ fn the_image_pushes_to_the_registry_on_the_host_network() {
     let run = ws.run_container(image, &env, Network::Host);
     assert!(run.success(), "{run:?}");
     let out = ws.outputs();
-    let (manifest, _) = registry.manifest("acme/multiply", "1.0.0").expect("tag pushed");
+    let (manifest, _) = registry
+        .manifest("acme/multiply", "1.0.0")
+        .expect("tag pushed");
     assert_eq!(sha256(&manifest), out["digest"]);
     assert_eq!(out["ref"], format!("{target}@{}", out["digest"]));
 }
@@ -84,6 +97,10 @@ fn the_image_fails_with_an_annotation_and_no_outputs() {
     assert_eq!(run.output.status.code(), Some(1));
     let errors = run.error_lines();
     assert_eq!(errors.len(), 1, "{run:?}");
-    assert!(errors[0].starts_with("::error title=Wasm file not found::no file at `missing.wasm`"), "{}", errors[0]);
+    assert!(
+        errors[0].starts_with("::error title=Wasm file not found::no file at `missing.wasm`"),
+        "{}",
+        errors[0]
+    );
     assert!(ws.outputs().is_empty());
 }

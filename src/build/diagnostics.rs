@@ -58,7 +58,10 @@ impl Diagnostics {
         {
             self.target_missing = true;
         }
-        let is_error = matches!(diagnostic.level, DiagnosticLevel::Error | DiagnosticLevel::Ice);
+        let is_error = matches!(
+            diagnostic.level,
+            DiagnosticLevel::Error | DiagnosticLevel::Ice
+        );
         let is_warning = matches!(diagnostic.level, DiagnosticLevel::Warning);
         let Some(span) = primary_span(diagnostic).filter(|_| is_error || is_warning) else {
             // "aborting due to 1 previous error" and the like: text only.
@@ -67,11 +70,20 @@ impl Diagnostics {
         };
         let file = self.relative(&span.file_name);
         let title = match &diagnostic.code {
-            Some(code) => format!("{}[{}]: {}", level_word(is_error), code.code, diagnostic.message),
+            Some(code) => format!(
+                "{}[{}]: {}",
+                level_word(is_error),
+                code.code,
+                diagnostic.message
+            ),
             None => format!("{}: {}", level_word(is_error), diagnostic.message),
         };
-        let (line, col, end_line, end_column) =
-            (span.line_start, span.column_start, span.line_end, span.column_end);
+        let (line, col, end_line, end_column) = (
+            span.line_start,
+            span.column_start,
+            span.line_end,
+            span.column_end,
+        );
         if is_error {
             self.errors += 1;
             error!(file = %file, line, col, end_line, end_column, title = %title, "{rendered}");
@@ -136,10 +148,17 @@ mod tests {
         let crate_dir = repo.path().join("crates/app");
         std::fs::create_dir_all(crate_dir.join("src")).unwrap();
         std::fs::write(crate_dir.join("src/lib.rs"), "").unwrap();
-        let env: Env = [("GITHUB_WORKSPACE".to_owned(), repo.path().display().to_string())].into();
+        let env: Env = [(
+            "GITHUB_WORKSPACE".to_owned(),
+            repo.path().display().to_string(),
+        )]
+        .into();
         let mut d = Diagnostics::new(&crate_dir, &env);
         assert_eq!(d.relative("src/lib.rs"), "crates/app/src/lib.rs");
-        assert_eq!(d.relative("/rustc/abc/library/core/src/lib.rs"), "/rustc/abc/library/core/src/lib.rs");
+        assert_eq!(
+            d.relative("/rustc/abc/library/core/src/lib.rs"),
+            "/rustc/abc/library/core/src/lib.rs"
+        );
 
         d.report(&diagnostic(serde_json::json!({
             "message": "mismatched types", "code": {"code": "E0308", "explanation": null},

@@ -86,7 +86,10 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
     let workdir = &spec.working_directory;
     let metadata = metadata(workdir, env)?;
     let package = select_package(&metadata, spec.package.as_deref(), workdir)?;
-    info!("building package `{}` for {} ({} profile)", package.name, spec.target, spec.profile);
+    info!(
+        "building package `{}` for {} ({} profile)",
+        package.name, spec.target, spec.profile
+    );
 
     let toolchain = rustc(workdir, env, &["-vV"])?;
     ensure_target_installed(workdir, env, &spec.target)?;
@@ -95,7 +98,14 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
     cmd.current_dir(workdir)
         .env_clear()
         .envs(child_env(env))
-        .args(["build", "--message-format=json", "--target", &spec.target, "--profile", &spec.profile])
+        .args([
+            "build",
+            "--message-format=json",
+            "--target",
+            &spec.target,
+            "--profile",
+            &spec.profile,
+        ])
         .arg("--package")
         .arg(package.name.as_str());
     if !spec.features.is_empty() {
@@ -106,15 +116,20 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     debug!("running {cmd:?}");
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::Build(format!("cannot run cargo: {e}; is a Rust toolchain on PATH?")))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        Error::Build(format!(
+            "cannot run cargo: {e}; is a Rust toolchain on PATH?"
+        ))
+    })?;
 
     // Cargo's own lines (progress, its errors) go to the log as they come; the last error is kept.
     let stderr = child.stderr.take().expect("stderr is piped");
     let stderr_thread = std::thread::spawn(move || {
         let mut last_error = None;
-        for line in BufReader::new(stderr).lines().map_while(std::io::Result::ok) {
+        for line in BufReader::new(stderr)
+            .lines()
+            .map_while(std::io::Result::ok)
+        {
             if line.trim_start().starts_with("error") {
                 last_error = Some(line.trim().to_owned());
             }
@@ -134,9 +149,14 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
                     continue;
                 }
                 features = artifact.features.clone();
-                for file in artifact.filenames.iter().chain(artifact.executable.as_ref()) {
+                for file in artifact
+                    .filenames
+                    .iter()
+                    .chain(artifact.executable.as_ref())
+                {
                     let file = file.clone().into_std_path_buf();
-                    if file.extension().is_some_and(|e| e == "wasm") && !wasm_files.contains(&file) {
+                    if file.extension().is_some_and(|e| e == "wasm") && !wasm_files.contains(&file)
+                    {
                         wasm_files.push(file);
                     }
                 }
@@ -157,7 +177,11 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
     }
     if !status.success() {
         return Err(Error::Build(match (diagnostics.errors(), last_error) {
-            (0, Some(line)) => format!("cargo could not build `{}`: {}", package.name, strip_error(&line)),
+            (0, Some(line)) => format!(
+                "cargo could not build `{}`: {}",
+                package.name,
+                strip_error(&line)
+            ),
             (0, None) => format!("cargo could not build `{}` ({status})", package.name),
             (n, _) => format!(
                 "cargo could not build `{}` for {}: {n} compiler error{}; see the annotations",
@@ -179,7 +203,12 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
         _ => {
             let names: Vec<String> = wasm_files
                 .iter()
-                .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+                .map(|p| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
                 .collect();
             return Err(Error::Build(format!(
                 "cargo built several .wasm files for `{}` ({}); choose one with `cargo-args: --bin NAME` or `--lib`",
@@ -212,13 +241,21 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
 
 /// `cargo metadata --no-deps` of the workspace around `workdir`.
 fn metadata(workdir: &Path, env: &Env) -> Result<Metadata> {
-    let mut cmd = MetadataCommand::new().cargo_path("cargo").current_dir(workdir).no_deps().cargo_command();
+    let mut cmd = MetadataCommand::new()
+        .cargo_path("cargo")
+        .current_dir(workdir)
+        .no_deps()
+        .cargo_command();
     let output = cmd
         .env_clear()
         .envs(child_env(env))
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::Build(format!("cannot run cargo: {e}; is a Rust toolchain on PATH?")))?;
+        .map_err(|e| {
+            Error::Build(format!(
+                "cannot run cargo: {e}; is a Rust toolchain on PATH?"
+            ))
+        })?;
     if !output.status.success() {
         return Err(Error::Build(format!(
             "`cargo metadata` failed in `{}`: {}",
@@ -236,32 +273,49 @@ fn is_wasm_kind(kind: &TargetKind) -> bool {
 }
 
 fn has_wasm_target(package: &Package) -> bool {
-    package.targets.iter().any(|t| t.kind.iter().any(is_wasm_kind))
+    package
+        .targets
+        .iter()
+        .any(|t| t.kind.iter().any(is_wasm_kind))
 }
 
 /// The package to build: the one named, or the only member with a cdylib or bin target among
 /// those `cargo build` would build here.
-fn select_package<'m>(metadata: &'m Metadata, wanted: Option<&str>, workdir: &Path) -> Result<&'m Package> {
+fn select_package<'m>(
+    metadata: &'m Metadata,
+    wanted: Option<&str>,
+    workdir: &Path,
+) -> Result<&'m Package> {
     let members: Vec<&Package> = metadata.workspace_packages();
     if let Some(name) = wanted {
-        return members.into_iter().find(|p| p.name.as_str() == name).ok_or_else(|| {
-            let names: Vec<String> = metadata.workspace_packages().iter().map(|p| format!("`{}`", p.name)).collect();
-            Error::input(
-                "package",
-                format!(
-                    "no package `{name}` in the workspace at `{}`; its members are {}",
-                    workdir.display(),
-                    names.join(", ")
-                ),
-            )
-        });
+        return members
+            .into_iter()
+            .find(|p| p.name.as_str() == name)
+            .ok_or_else(|| {
+                let names: Vec<String> = metadata
+                    .workspace_packages()
+                    .iter()
+                    .map(|p| format!("`{}`", p.name))
+                    .collect();
+                Error::input(
+                    "package",
+                    format!(
+                        "no package `{name}` in the workspace at `{}`; its members are {}",
+                        workdir.display(),
+                        names.join(", ")
+                    ),
+                )
+            });
     }
     let in_scope: Vec<&Package> = if metadata.workspace_default_members.is_available() {
         metadata.workspace_default_packages()
     } else {
         members
     };
-    let candidates: Vec<&Package> = in_scope.into_iter().filter(|p| has_wasm_target(p)).collect();
+    let candidates: Vec<&Package> = in_scope
+        .into_iter()
+        .filter(|p| has_wasm_target(p))
+        .collect();
     match candidates.as_slice() {
         [one] => Ok(one),
         [] => Err(Error::Build(format!(
@@ -285,7 +339,10 @@ fn select_package<'m>(metadata: &'m Metadata, wanted: Option<&str>, workdir: &Pa
 /// Fails with the `rustup target add` hint when the toolchain in `workdir` lacks `target`.
 fn ensure_target_installed(workdir: &Path, env: &Env, target: &str) -> Result<()> {
     let sysroot = rustc(workdir, env, &["--print", "sysroot"])?;
-    let lib = Path::new(sysroot.trim()).join("lib/rustlib").join(target).join("lib");
+    let lib = Path::new(sysroot.trim())
+        .join("lib/rustlib")
+        .join(target)
+        .join("lib");
     if lib.is_dir() {
         Ok(())
     } else {
@@ -303,7 +360,11 @@ fn rustc(workdir: &Path, env: &Env, args: &[&str]) -> Result<String> {
         .envs(child_env(env))
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::Build(format!("cannot run `{rustc}`: {e}; is a Rust toolchain on PATH?")))?;
+        .map_err(|e| {
+            Error::Build(format!(
+                "cannot run `{rustc}`: {e}; is a Rust toolchain on PATH?"
+            ))
+        })?;
     if !output.status.success() {
         return Err(Error::Build(format!(
             "`{rustc} {}` failed: {}",
@@ -332,7 +393,10 @@ fn one_line(text: &str) -> String {
 }
 
 fn strip_error(line: &str) -> &str {
-    line.trim().strip_prefix("error:").map(str::trim).unwrap_or(line.trim())
+    line.trim()
+        .strip_prefix("error:")
+        .map(str::trim)
+        .unwrap_or(line.trim())
 }
 
 #[cfg(test)]
@@ -356,10 +420,14 @@ mod tests {
 
     #[test]
     fn credentials_stay_out_of_cargo() {
-        let env: Env = [("INPUT_PASSWORD", "x"), ("WASM_OCI_PASSWORD", "y"), ("PATH", "/bin")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let env: Env = [
+            ("INPUT_PASSWORD", "x"),
+            ("WASM_OCI_PASSWORD", "y"),
+            ("PATH", "/bin"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
         let names: Vec<&String> = child_env(&env).map(|(k, _)| k).collect();
         assert_eq!(names, ["PATH"]);
     }

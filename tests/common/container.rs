@@ -58,7 +58,14 @@ pub fn slim_image() -> &'static str {
         .expect("ca-certificates is installed");
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let output = Command::new(podman)
-            .args(["build", "--target", "slim", "--tag", SLIM_IMAGE, "--build-context"])
+            .args([
+                "build",
+                "--target",
+                "slim",
+                "--tag",
+                SLIM_IMAGE,
+                "--build-context",
+            ])
             .arg(format!("bin={}", context.path().display()))
             .arg("--file")
             .arg(root.join("Dockerfile"))
@@ -115,7 +122,12 @@ impl Workspace {
     }
 
     /// Runs `image` with the argument `action`, as the runner runs a Docker container action.
-    pub fn run_container(&self, image: &str, env: &BTreeMap<String, String>, network: Network) -> Run {
+    pub fn run_container(
+        &self,
+        image: &str,
+        env: &BTreeMap<String, String>,
+        network: Network,
+    ) -> Run {
         let workflow = self.dir.path().join("workflow");
         std::fs::create_dir_all(&workflow).unwrap();
         std::fs::write(workflow.join("event.json"), "{}").unwrap();
@@ -126,12 +138,23 @@ impl Workspace {
                 Network::None => "--network=none",
                 Network::Host => "--network=host",
             })
-            .args(["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"])
+            .args([
+                "--ulimit",
+                "nofile=20000:20000",
+                "--ulimit",
+                "nproc=32768:32768",
+            ])
             .args(["--workdir", "/github/workspace"])
             .args(["-v", &mount(self.root(), "/github/workspace")])
             .args(["-v", &mount(self.dir.path().join("home"), "/github/home")])
             .args(["-v", &mount(workflow, "/github/workflow")])
-            .args(["-v", &mount(self.dir.path().join("file_commands"), "/github/file_commands")]);
+            .args([
+                "-v",
+                &mount(
+                    self.dir.path().join("file_commands"),
+                    "/github/file_commands",
+                ),
+            ]);
         for (k, v) in env {
             cmd.arg("-e").arg(format!("{k}={v}"));
         }

@@ -33,7 +33,10 @@ pub fn free_port() -> u16 {
 pub enum Auth {
     None,
     /// htpasswd with a bcrypt entry.
-    Htpasswd { user: String, password: String },
+    Htpasswd {
+        user: String,
+        password: String,
+    },
 }
 
 /// A running `docker-registry`, stopped on drop.
@@ -123,7 +126,8 @@ impl Registry {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Ok(resp) = reqwest::blocking::get(format!("http://127.0.0.1:{}/v2/", self.port)) {
+            if let Ok(resp) = reqwest::blocking::get(format!("http://127.0.0.1:{}/v2/", self.port))
+            {
                 if resp.status().as_u16() == 200 || resp.status().as_u16() == 401 {
                     return true;
                 }
@@ -171,7 +175,11 @@ impl Registry {
         if resp.status().as_u16() == 404 {
             return None;
         }
-        assert!(resp.status().is_success(), "GET manifest: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "GET manifest: {}",
+            resp.status()
+        );
         let content_type = resp
             .headers()
             .get("content-type")
@@ -183,7 +191,11 @@ impl Registry {
     /// A blob's bytes.
     pub fn blob(&self, repo: &str, digest: &str) -> Vec<u8> {
         let resp = self.get(&format!("/v2/{repo}/blobs/{digest}"), "*/*");
-        assert!(resp.status().is_success(), "GET blob {digest}: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "GET blob {digest}: {}",
+            resp.status()
+        );
         resp.bytes().unwrap().to_vec()
     }
 
@@ -291,15 +303,27 @@ impl Workspace {
             ("GITHUB_RUN_ATTEMPT", "1"),
             ("GITHUB_ACTOR", "octocat"),
             ("GITHUB_EVENT_NAME", "push"),
-            ("GITHUB_WORKFLOW_REF", "acme/multiply/.github/workflows/release.yml@refs/tags/v1.2.3"),
+            (
+                "GITHUB_WORKFLOW_REF",
+                "acme/multiply/.github/workflows/release.yml@refs/tags/v1.2.3",
+            ),
             ("SOURCE_DATE_EPOCH", "1700000000"),
         ] {
             env.insert(k.to_owned(), v.to_owned());
         }
         env.insert("GITHUB_WORKSPACE".into(), self.root().display().to_string());
-        env.insert("HOME".into(), self.dir.path().join("home").display().to_string());
-        env.insert("GITHUB_OUTPUT".into(), self.output_file().display().to_string());
-        env.insert("GITHUB_STEP_SUMMARY".into(), self.summary_file().display().to_string());
+        env.insert(
+            "HOME".into(),
+            self.dir.path().join("home").display().to_string(),
+        );
+        env.insert(
+            "GITHUB_OUTPUT".into(),
+            self.output_file().display().to_string(),
+        );
+        env.insert(
+            "GITHUB_STEP_SUMMARY".into(),
+            self.summary_file().display().to_string(),
+        );
         env
     }
 
@@ -313,7 +337,10 @@ impl Workspace {
         let env: BTreeMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .chain([("HOME".to_owned(), self.dir.path().join("home").display().to_string())])
+            .chain([(
+                "HOME".to_owned(),
+                self.dir.path().join("home").display().to_string(),
+            )])
             .collect();
         run(Command::new(BIN).args(args), &self.root(), &env)
     }
@@ -357,7 +384,10 @@ impl std::fmt::Debug for Run {
 }
 
 fn run(cmd: &mut Command, cwd: &Path, env: &BTreeMap<String, String>) -> Run {
-    cmd.current_dir(cwd).env_clear().envs(env).stdin(Stdio::null());
+    cmd.current_dir(cwd)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null());
     if !env.contains_key("PATH") {
         cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
     }
@@ -376,7 +406,13 @@ pub fn multiply_wasm() -> &'static Path {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let target_dir = root.join("target/examples");
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--target", "wasm32-wasip1", "--manifest-path"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip1",
+                "--manifest-path",
+            ])
             .arg(root.join("examples/multiply/Cargo.toml"))
             .arg("--target-dir")
             .arg(&target_dir)
@@ -441,5 +477,7 @@ pub fn copy_tree(src: &Path, dst: &Path) {
 
 /// `examples/NAME` of this repository.
 pub fn example_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
 }
