@@ -323,7 +323,10 @@ mod tests {
         );
         // Keys sorted, no whitespace: byte-stable.
         let text = String::from_utf8(a.manifest.bytes.clone()).unwrap();
-        assert!(text.ends_with(r#""annotations":{"a":"1","b":"2"}}"#), "{text}");
+        assert!(
+            text.ends_with(r#""annotations":{"a":"1","b":"2"}}"#),
+            "{text}"
+        );
         assert!(!text.contains(' '));
         assert_eq!(a.manifest.digest, Digest::of(&a.manifest.bytes));
     }

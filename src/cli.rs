@@ -23,7 +23,7 @@ pub enum Command {
     /// Run as a GitHub Action: read INPUT_* and GITHUB_* variables, write GITHUB_OUTPUT.
     Action,
     /// Validate a .wasm file and push it as a Wasm OCI artifact; prints the manifest digest.
-    Push(PushArgs),
+    Push(Box<PushArgs>),
 }
 
 /// `wasm-oci push`.
@@ -108,6 +108,18 @@ pub struct PushArgs {
     /// Write to a local OCI layout instead of the registry.
     #[arg(long, env = "WASM_OCI_DRY_RUN", num_args = 0..=1, default_missing_value = "true")]
     pub dry_run: Option<String>,
+
+    /// Attach an SLSA v1 provenance statement as an OCI referrer [default: true].
+    #[arg(long, env = "WASM_OCI_PROVENANCE", num_args = 0..=1, default_missing_value = "true")]
+    pub provenance: Option<String>,
+
+    /// PEM private key (ECDSA P-256 or Ed25519), or a path to one: signs the provenance.
+    #[arg(long, env = "WASM_OCI_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+
+    /// Token that can read the repository through the GitHub API (description, license, URL).
+    #[arg(long, env = "WASM_OCI_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
 }
 
 impl PushArgs {
@@ -139,6 +151,9 @@ impl PushArgs {
         set("insecure", self.insecure);
         set("ca-file", self.ca_file);
         set("dry-run", self.dry_run);
+        set("provenance", self.provenance);
+        set("signing-key", self.signing_key);
+        set("github-token", self.github_token);
         if let Some(file) = self.file {
             if inputs.get("path").is_some() {
                 return Err(Error::input(
@@ -173,8 +188,12 @@ impl PushArgs {
 
 /// Splits `registry/repo:tag` into the image and the tag; a `:` in the registry's port is kept.
 fn split_tag(reference: &str) -> (&str, Option<&str>) {
-    if reference.starts_with("oci:") {
-        return (reference, None);
+    if let Some(rest) = reference.strip_prefix("oci:") {
+        // skopeo's form, `oci:DIR:TAG`.
+        return match rest.rsplit_once(':') {
+            Some((dir, tag)) => (&reference[..4 + dir.len()], Some(tag)),
+            None => (reference, None),
+        };
     }
     let last_slash = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
     match reference[last_slash..].rfind(':') {
@@ -201,6 +220,7 @@ mod tests {
             ("localhost:5000/app", None)
         );
         assert_eq!(split_tag("oci:out"), ("oci:out", None));
+        assert_eq!(split_tag("oci:out:1.0"), ("oci:out", Some("1.0")));
         let cli =
             Cli::try_parse_from(["wasm-oci", "push", "m.wasm", "localhost:5000/app:v1"]).unwrap();
         let Command::Push(args) = cli.command else {

@@ -16,6 +16,23 @@ pub fn process_env() -> Env {
         .collect()
 }
 
+/// Where "now" comes from: the system clock, or a fixed one in tests. The core reads it only
+/// when no reproducible time (`SOURCE_DATE_EPOCH`, the commit time) exists.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
 /// What the run knows about the repository, the commit and the workflow.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GithubContext {
@@ -45,6 +62,12 @@ pub struct GithubContext {
     pub event_path: Option<PathBuf>,
     /// `SOURCE_DATE_EPOCH`, seconds since the epoch, for reproducible builds.
     pub source_date_epoch: Option<String>,
+    /// `GITHUB_REPOSITORY_ID`, the repository's number (survives renames).
+    pub repository_id: Option<String>,
+    /// `GITHUB_REPOSITORY_OWNER_ID`.
+    pub repository_owner_id: Option<String>,
+    /// `RUNNER_ENVIRONMENT`: `github-hosted` or `self-hosted`.
+    pub runner_environment: Option<String>,
 }
 
 impl GithubContext {
@@ -70,6 +93,9 @@ impl GithubContext {
             event_name: get("GITHUB_EVENT_NAME"),
             event_path: get("GITHUB_EVENT_PATH").map(PathBuf::from),
             source_date_epoch: get("SOURCE_DATE_EPOCH"),
+            repository_id: get("GITHUB_REPOSITORY_ID"),
+            repository_owner_id: get("GITHUB_REPOSITORY_OWNER_ID"),
+            runner_environment: get("RUNNER_ENVIRONMENT"),
         }
     }
 
@@ -130,7 +156,10 @@ fn git_commit_time(workdir: &Path, rev: Option<&str>) -> Option<DateTime<Utc>> {
     if !output.status.success() {
         return None;
     }
-    let secs: i64 = String::from_utf8_lossy(&output.stdout).trim().parse().ok()?;
+    let secs: i64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .ok()?;
     DateTime::from_timestamp(secs, 0)
 }
 
@@ -151,7 +180,11 @@ mod tests {
         let t = ctx.created(Path::new("/nonexistent")).unwrap().unwrap();
         assert_eq!(t.to_rfc3339(), "2023-11-14T22:13:20+00:00");
         let bad = GithubContext::from_env(&env(&[("SOURCE_DATE_EPOCH", "yesterday")]));
-        assert!(bad.created(Path::new(".")).unwrap_err().contains("SOURCE_DATE_EPOCH"));
+        assert!(
+            bad.created(Path::new("."))
+                .unwrap_err()
+                .contains("SOURCE_DATE_EPOCH")
+        );
     }
 
     #[test]
@@ -163,10 +196,7 @@ mod tests {
             r#"{"head_commit":{"timestamp":"2024-05-01T12:00:00+02:00"}}"#,
         )
         .unwrap();
-        let ctx = GithubContext::from_env(&env(&[(
-            "GITHUB_EVENT_PATH",
-            event.to_str().unwrap(),
-        )]));
+        let ctx = GithubContext::from_env(&env(&[("GITHUB_EVENT_PATH", event.to_str().unwrap())]));
         let t = ctx.created(dir.path()).unwrap().unwrap();
         assert_eq!(t.to_rfc3339(), "2024-05-01T10:00:00+00:00");
     }

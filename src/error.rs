@@ -90,6 +90,10 @@ pub enum Error {
         actual: String,
     },
 
+    /// The provenance could not be made or attached.
+    #[error("provenance: {0}")]
+    Provenance(String),
+
     /// An OCI image layout directory is malformed.
     #[error("OCI layout `{path}`: {reason}")]
     Layout {
@@ -135,6 +139,7 @@ impl Error {
             Error::Registry { .. } => "Registry error",
             Error::DigestMismatch { .. } => "Digest mismatch",
             Error::Layout { .. } => "OCI layout error",
+            Error::Provenance(_) => "Provenance error",
         }
     }
 }

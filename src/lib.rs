@@ -8,6 +8,7 @@ pub mod build;
 pub mod cli;
 pub mod context;
 pub mod error;
+pub mod github;
 pub mod locate;
 pub mod provenance;
 pub mod push;

@@ -41,12 +41,7 @@ pub fn locate(workdir: &Path, pattern: &str) -> Result<PathBuf> {
         n => {
             let shown: Vec<String> = matches
                 .iter()
-                .map(|p| {
-                    p.strip_prefix(workdir)
-                        .unwrap_or(p)
-                        .display()
-                        .to_string()
-                })
+                .map(|p| p.strip_prefix(workdir).unwrap_or(p).display().to_string())
                 .collect();
             Err(Error::Locate(format!(
                 "`{pattern}` matches {n} files ({}); make `path` match exactly one",
@@ -76,7 +71,10 @@ mod tests {
         std::fs::write(dir.path().join("dist/b.wasm"), b"x").unwrap();
         let err = locate(dir.path(), "dist/*.wasm").unwrap_err().to_string();
         assert!(err.contains("matches 2 files"), "{err}");
-        assert!(err.contains("dist/a.wasm") && err.contains("dist/b.wasm"), "{err}");
+        assert!(
+            err.contains("dist/a.wasm") && err.contains("dist/b.wasm"),
+            "{err}"
+        );
         let err = locate(dir.path(), "out/*.wasm").unwrap_err().to_string();
         assert!(err.contains("no file matches `out/*.wasm`"), "{err}");
         let err = locate(dir.path(), "missing.wasm").unwrap_err().to_string();

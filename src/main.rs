@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         .expect("the async runtime starts");
     match cli.command {
         Command::Action => run_action(&runtime, &env),
-        Command::Push(args) => run_cli(&runtime, &env, args),
+        Command::Push(args) => run_cli(&runtime, &env, *args),
     }
 }
 
@@ -41,7 +41,11 @@ fn run_action(runtime: &tokio::runtime::Runtime, env: &Env) -> ExitCode {
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
-fn run_cli(runtime: &tokio::runtime::Runtime, env: &Env, args: wasm_oci::cli::PushArgs) -> ExitCode {
+fn run_cli(
+    runtime: &tokio::runtime::Runtime,
+    env: &Env,
+    args: wasm_oci::cli::PushArgs,
+) -> ExitCode {
     log::init(log::Mode::Cli, env);
     let result = args.into_inputs().and_then(|inputs| {
         let request = PushRequest::from_inputs(&inputs)?;

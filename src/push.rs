@@ -1,16 +1,21 @@
-//! The push use case: locate, validate, describe, upload, then tag. No tag moves until the
-//! manifest and every blob it references are stored and their digests checked.
+//! The push use case: locate, validate, describe, upload, tag, then attach the provenance. No
+//! tag moves until the manifest and every blob it references are stored and their digests
+//! checked.
 
 use std::path::PathBuf;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::artifact::{self, Artifact, ArtifactInputs};
 use crate::build::{self, BuildRecord};
-use crate::context::{Env, GithubContext};
+use crate::context::{Clock, Env, GithubContext, SystemClock};
 use crate::error::{Error, Result};
+use crate::github::{self, RepoMetadata};
 use crate::locate::locate;
+use crate::provenance::dsse::{self, SigningKey};
+use crate::provenance::referrer::{self, Payload, Referrer};
+use crate::provenance::slsa::{self, BuildProvenance};
 use crate::provenance::{annotations, tags};
 use crate::reference::{Destination, Digest, Tag};
 use crate::registry::layout::Layout;
@@ -27,6 +32,16 @@ pub fn phase(name: &'static str) -> tracing::Span {
 
 /// Runs a push.
 pub async fn push(request: &PushRequest, env: &Env) -> Result<PushOutcome> {
+    push_with_clock(request, env, &SystemClock).await
+}
+
+/// Runs a push, taking "now" from `clock`, which is read only when neither
+/// `SOURCE_DATE_EPOCH` nor a commit time is known.
+pub async fn push_with_clock(
+    request: &PushRequest,
+    env: &Env,
+    clock: &dyn Clock,
+) -> Result<PushOutcome> {
     let ctx = GithubContext::from_env(env);
 
     let (path, build) = obtain(request, env).await?;
@@ -48,23 +63,31 @@ pub async fn push(request: &PushRequest, env: &Env) -> Result<PushOutcome> {
         wasm
     };
 
-    let (artifact, tags) = {
+    let (artifact, tags, referrer) = {
         let _phase = phase("Describe");
         let tags = if request.tags.is_empty() {
             tags::from_git_ref(&ctx).map_err(|e| Error::input("tags", e))?
         } else {
             request.tags.clone()
         };
-        let artifact = describe(request, &ctx, &wasm, &tags)?;
+        let created = created(request, &ctx, clock).await?;
+        let repo = repository_metadata(request, &ctx).await;
+        let artifact = describe(request, &ctx, &wasm, &tags, &created, &repo);
         info!(
             "manifest {} with tags {}",
             artifact.manifest.digest,
             tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(", ")
         );
-        (artifact, tags)
+        // Build mode hands its record of the build here; a located file has none.
+        let built: Option<&dyn BuildProvenance> = build.as_ref().map(|b| b as _);
+        let referrer = request
+            .provenance
+            .then(|| provenance(request, &ctx, &wasm, &artifact, &created, built))
+            .transpose()?;
+        (artifact, tags, referrer)
     };
 
-    let (uploaded, reused) = match &request.destination {
+    let (uploaded, reused, provenance_digest) = match &request.destination {
         Destination::Registry(image) if !request.dry_run => {
             let remote = Remote::new(
                 image.clone(),
@@ -75,7 +98,7 @@ pub async fn push(request: &PushRequest, env: &Env) -> Result<PushOutcome> {
                 },
             )?;
             remote.login().await?;
-            upload(&remote, &artifact, &wasm, &tags).await?
+            deliver(&remote, &artifact, &wasm, &tags, referrer.as_ref()).await?
         }
         Destination::Registry(image) => {
             let dir = std::env::temp_dir().join(format!(
@@ -86,9 +109,25 @@ pub async fn push(request: &PushRequest, env: &Env) -> Result<PushOutcome> {
                 "dry run: writing to the OCI layout {} instead of {image}",
                 dir.display()
             );
-            upload(&Layout::create(&dir)?, &artifact, &wasm, &tags).await?
+            deliver(
+                &Layout::create(&dir)?,
+                &artifact,
+                &wasm,
+                &tags,
+                referrer.as_ref(),
+            )
+            .await?
         }
-        Destination::Layout(dir) => upload(&Layout::create(dir)?, &artifact, &wasm, &tags).await?,
+        Destination::Layout(dir) => {
+            deliver(
+                &Layout::create(dir)?,
+                &artifact,
+                &wasm,
+                &tags,
+                referrer.as_ref(),
+            )
+            .await?
+        }
     };
 
     Ok(PushOutcome {
@@ -104,6 +143,7 @@ pub async fn push(request: &PushRequest, env: &Env) -> Result<PushOutcome> {
         uploaded,
         reused,
         dry_run: request.dry_run,
+        provenance: provenance_digest,
         build,
     })
 }
@@ -124,26 +164,69 @@ async fn obtain(request: &PushRequest, env: &Env) -> Result<(PathBuf, Option<Bui
     }
 }
 
+/// When the artifact is said to be created: `SOURCE_DATE_EPOCH`, else the commit time (event
+/// payload, `git`, or the GitHub API), else (and only then) the clock, with a warning that the
+/// digest will not repeat.
+async fn created(
+    request: &PushRequest,
+    ctx: &GithubContext,
+    clock: &dyn Clock,
+) -> Result<DateTime<Utc>> {
+    if let Some(t) = ctx
+        .created(&request.working_directory)
+        .map_err(|e| Error::input("SOURCE_DATE_EPOCH", e))?
+    {
+        return Ok(t);
+    }
+    if let (Some(token), Some(repository), Some(sha)) =
+        (&request.github_token, &ctx.repository, &ctx.sha)
+    {
+        let api = ctx.api_url.as_deref().unwrap_or("https://api.github.com");
+        match github::commit_time(api, repository, sha, token, github::TIMEOUT).await {
+            Ok(Some(t)) => {
+                info!("`created` is the time of commit {sha}, from the GitHub API");
+                return Ok(t);
+            }
+            Ok(None) => {}
+            Err(e) => warn!("cannot read commit {sha} from the GitHub API at {api}: {e}"),
+        }
+    }
+    warn!(
+        "no SOURCE_DATE_EPOCH or commit time (event payload, git, GitHub API): `created` is now, so the digest will differ between runs"
+    );
+    Ok(clock.now())
+}
+
+/// The repository's description, license and URL from the GitHub API, when a token is given;
+/// any failure is a warning and leaves them out.
+async fn repository_metadata(request: &PushRequest, ctx: &GithubContext) -> RepoMetadata {
+    let (Some(token), Some(repository)) = (&request.github_token, &ctx.repository) else {
+        return RepoMetadata::default();
+    };
+    let api = ctx.api_url.as_deref().unwrap_or("https://api.github.com");
+    match github::repository_metadata(api, repository, token, github::TIMEOUT).await {
+        Ok(meta) => {
+            info!("read {repository}'s description, license and URL from {api}");
+            meta
+        }
+        Err(e) => {
+            warn!(
+                "cannot read repository {repository} from the GitHub API at {api}: {e}; the description, licenses and url annotations are left out"
+            );
+            RepoMetadata::default()
+        }
+    }
+}
+
 /// Builds the artifact's config and manifest from the request and the context.
 fn describe(
     request: &PushRequest,
     ctx: &GithubContext,
     wasm: &WasmFile,
     tags: &[Tag],
-) -> Result<Artifact> {
-    let created = match ctx
-        .created(&request.working_directory)
-        .map_err(|e| Error::input("SOURCE_DATE_EPOCH", e))?
-    {
-        Some(t) => t,
-        None => {
-            warn!(
-                "no SOURCE_DATE_EPOCH, commit time or git repository: `created` is now, so the digest will differ between runs"
-            );
-            Utc::now()
-        }
-    };
-    let created = annotations::rfc3339(&created);
+    created: &DateTime<Utc>,
+    repo: &RepoMetadata,
+) -> Artifact {
     let version = tags
         .iter()
         .find(|t| t.as_str() != "latest" && !t.as_str().starts_with("sha-"))
@@ -158,20 +241,77 @@ fn describe(
         .repository_name()
         .map(str::to_owned)
         .unwrap_or(file_stem);
-    let created_at = chrono::DateTime::parse_from_rfc3339(&created)
-        .expect("we formatted it")
-        .with_timezone(&Utc);
-    let manifest_annotations =
-        annotations::manifest_annotations(ctx, &created_at, version, &title, &request.annotations);
-    Ok(artifact::build(
+    let manifest_annotations = annotations::manifest_annotations(
+        ctx,
+        created,
+        version,
+        &title,
+        repo,
+        &request.annotations,
+    );
+    artifact::build(
         wasm,
         ArtifactInputs {
             format: request.format,
-            created: &created,
+            created: &annotations::rfc3339(created),
             author: ctx.repository_owner.as_deref(),
             annotations: manifest_annotations,
         },
+    )
+}
+
+/// The provenance referrer of the artifact's manifest, signed when a key is given.
+fn provenance(
+    request: &PushRequest,
+    ctx: &GithubContext,
+    wasm: &WasmFile,
+    artifact: &Artifact,
+    created: &DateTime<Utc>,
+    build: Option<&dyn BuildProvenance>,
+) -> Result<Referrer> {
+    let image = request.destination.to_string();
+    let statement = slsa::statement(
+        ctx,
+        &slsa::Subjects {
+            image: &image,
+            manifest: &artifact.manifest.digest,
+            wasm_name: &wasm.file_name(),
+            wasm: &wasm.digest,
+        },
+        build,
+    )
+    .to_bytes();
+    let payload = match &request.signing_key {
+        Some(pem) => {
+            let key =
+                SigningKey::from_pem(pem.expose()).map_err(|e| Error::input("signing-key", e))?;
+            info!("signing the provenance with the {} key", key.algorithm());
+            Payload::Envelope(dsse::sign(&statement, &key))
+        }
+        None => Payload::Statement(statement),
+    };
+    Ok(Referrer::new(
+        artifact.manifest.descriptor(),
+        payload,
+        &annotations::rfc3339(created),
     ))
+}
+
+/// Uploads and tags the artifact, then attaches its provenance.
+async fn deliver<T: Target>(
+    target: &T,
+    artifact: &Artifact,
+    wasm: &WasmFile,
+    tags: &[Tag],
+    referrer: Option<&Referrer>,
+) -> Result<(Vec<Digest>, Vec<Digest>, Option<Digest>)> {
+    let (uploaded, reused) = upload(target, artifact, wasm, tags).await?;
+    let Some(referrer) = referrer else {
+        return Ok((uploaded, reused, None));
+    };
+    let _phase = phase("Provenance");
+    referrer::attach(target, referrer, &artifact.manifest.digest).await?;
+    Ok((uploaded, reused, Some(referrer.manifest.digest.clone())))
 }
 
 /// Uploads blobs the target lacks, confirms all are stored, puts the manifest by digest, checks

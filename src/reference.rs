@@ -53,7 +53,10 @@ impl FromStr for Digest {
                 hex.len()
             ));
         }
-        if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(format!(
                 "digest `{s}` may only contain lowercase hex digits after `sha256:`"
             ));
@@ -90,9 +93,7 @@ impl FromStr for Tag {
         match chars.next() {
             None => return Err("a tag cannot be empty".to_owned()),
             Some(c) if !(c.is_ascii_alphanumeric() || c == '_') => {
-                return Err(format!(
-                    "tag `{s}` must start with a letter, digit or `_`"
-                ));
+                return Err(format!("tag `{s}` must start with a letter, digit or `_`"));
             }
             _ => {}
         }
@@ -163,9 +164,8 @@ impl FromStr for ImageName {
                 "image `{s}` must not have a scheme; write `registry/repository` (use `insecure: true` for plain HTTP)"
             ));
         }
-        let parsed = oci_client::Reference::from_str(s).map_err(|e| {
-            format!("image `{s}` is not a valid `registry/repository` name ({e})")
-        })?;
+        let parsed = oci_client::Reference::from_str(s)
+            .map_err(|e| format!("image `{s}` is not a valid `registry/repository` name ({e})"))?;
         if parsed.digest().is_some() {
             return Err(format!(
                 "image `{s}` must not carry a digest when pushing; give `registry/repository` and put tags in `tags`"
@@ -199,6 +199,9 @@ impl Destination {
     pub fn parse(s: &str) -> Result<Self, String> {
         match s.strip_prefix("oci:") {
             Some("") => Err("`oci:` needs a directory, as in `oci:./out`".to_owned()),
+            Some(dir) if dir.contains(':') => Err(format!(
+                "`{s}`: give the layout as `oci:DIR` and put tags in `tags`"
+            )),
             Some(dir) => Ok(Destination::Layout(PathBuf::from(dir))),
             None => s.parse().map(Destination::Registry),
         }
@@ -243,7 +246,14 @@ mod tests {
 
     #[test]
     fn tags_follow_the_distribution_grammar() {
-        for ok in ["v1", "1.2.3", "latest", "_x", "sha-abc1234", &"a".repeat(128)] {
+        for ok in [
+            "v1",
+            "1.2.3",
+            "latest",
+            "_x",
+            "sha-abc1234",
+            &"a".repeat(128),
+        ] {
             assert!(ok.parse::<Tag>().is_ok(), "{ok}");
         }
         for bad in ["", "-x", ".x", "a/b", "a:b", "ä", &"a".repeat(129)] {
@@ -276,6 +286,7 @@ mod tests {
             Destination::Layout("out".into())
         );
         assert!(Destination::parse("oci:").is_err());
+        assert!(Destination::parse("oci:out:v1").is_err());
         assert!(matches!(
             Destination::parse("127.0.0.1:5000/x").unwrap(),
             Destination::Registry(_)

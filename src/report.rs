@@ -34,6 +34,8 @@ pub struct PushOutcome {
     pub reused: Vec<Digest>,
     /// Whether this was a dry run into a local layout.
     pub dry_run: bool,
+    /// The provenance referrer manifest's digest, when one was attached.
+    pub provenance: Option<Digest>,
     /// What cargo built, in build mode; `None` when the .wasm was located on disk.
     pub build: Option<BuildRecord>,
 }
@@ -53,6 +55,13 @@ impl PushOutcome {
             ("tags", self.tag_list()),
             ("wasm-digest", self.wasm.digest.to_string()),
             ("size", self.wasm.size.to_string()),
+            (
+                "provenance-digest",
+                self.provenance
+                    .as_ref()
+                    .map(Digest::to_string)
+                    .unwrap_or_default(),
+            ),
             ("metadata", self.metadata().to_string()),
         ]
     }
@@ -81,6 +90,7 @@ impl PushOutcome {
             "config-digest": self.config_digest.to_string(),
             "annotations": self.annotations,
             "dry-run": self.dry_run,
+            "provenance-digest": self.provenance.as_ref().map(Digest::to_string),
             "build": self.build,
         })
     }
@@ -137,6 +147,9 @@ impl PushOutcome {
             );
         }
         row(&mut md, "Format", &self.format.to_string());
+        if let Some(p) = &self.provenance {
+            row(&mut md, "Provenance", &format!("`{p}` (SLSA v1, referrer)"));
+        }
         row(
             &mut md,
             "Blobs",

@@ -9,6 +9,7 @@ use crate::artifact::Format;
 use crate::build::{BuildSpec, DEFAULT_PROFILE, DEFAULT_TARGET};
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::provenance::dsse::SigningKey;
 use crate::reference::{Destination, Tag};
 use crate::secret::Secret;
 
@@ -32,10 +33,13 @@ pub const INPUT_NAMES: &[&str] = &[
     "insecure",
     "ca-file",
     "dry-run",
+    "provenance",
+    "signing-key",
+    "github-token",
 ];
 
 /// Inputs whose values are secrets: masked before anything else is printed.
-pub const SECRET_INPUTS: &[&str] = &["password"];
+pub const SECRET_INPUTS: &[&str] = &["password", "signing-key", "github-token"];
 
 /// Raw input values by input name. Values are trimmed; an empty value means "not given".
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -151,6 +155,12 @@ pub struct PushRequest {
     pub ca_file: Option<PathBuf>,
     /// Write to a local OCI layout instead of the registry.
     pub dry_run: bool,
+    /// Attach an SLSA provenance statement as a referrer.
+    pub provenance: bool,
+    /// The PEM private key that signs the provenance (already checked to parse).
+    pub signing_key: Option<Secret>,
+    /// A token that can read the repository through the GitHub API.
+    pub github_token: Option<Secret>,
 }
 
 impl PushRequest {
@@ -214,6 +224,18 @@ impl PushRequest {
             }
         }
 
+        let provenance = inputs.flag("provenance", true)?;
+        if inputs.get("signing-key").is_some() && !provenance {
+            return Err(Error::input(
+                "signing-key",
+                "signs the provenance, which `provenance: false` turns off; drop one of the two",
+            ));
+        }
+        let signing_key = inputs
+            .get("signing-key")
+            .map(read_signing_key)
+            .transpose()?;
+
         Ok(PushRequest {
             destination,
             tags,
@@ -225,8 +247,32 @@ impl PushRequest {
             insecure: inputs.flag("insecure", false)?,
             ca_file,
             dry_run: inputs.flag("dry-run", false)?,
+            provenance,
+            signing_key,
+            github_token: inputs.get("github-token").map(Secret::new),
         })
     }
+}
+
+/// The `signing-key` input's PEM text: the value itself when it is PEM, else the file it names.
+/// Errors never quote the value, which may be a mangled key.
+pub fn read_signing_key(value: &str) -> Result<Secret> {
+    let pem = if value.contains("-----BEGIN") {
+        value.to_owned()
+    } else {
+        let path = std::path::Path::new(value);
+        match std::fs::read_to_string(path) {
+            Ok(text) if path.is_file() => text,
+            _ => {
+                return Err(Error::input(
+                    "signing-key",
+                    "is neither PEM text nor the path of a readable file; give the PEM private key itself or a path to it",
+                ));
+            }
+        }
+    };
+    SigningKey::from_pem(&pem).map_err(|reason| Error::input("signing-key", reason))?;
+    Ok(Secret::new(pem))
 }
 
 /// Locate mode or build mode, from `build` and `path`: `auto` builds when `path` is empty and the
@@ -386,6 +432,18 @@ mod tests {
         assert!(err(&[("INPUT_ANNOTATIONS", "novalue")]).starts_with("input `annotations`"));
         assert!(err(&[("INPUT_IMAGE", "Bad Name")]).starts_with("input `image`"));
         assert!(err(&[("INPUT_PATH", "")]).starts_with("input `path`"));
+        assert!(err(&[("INPUT_PROVENANCE", "no")]).starts_with("input `provenance`"));
+        assert!(
+            err(&[
+                ("INPUT_PROVENANCE", "false"),
+                ("INPUT_SIGNING-KEY", "k.pem")
+            ])
+            .starts_with("input `signing-key`: signs the provenance")
+        );
+        assert!(
+            err(&[("INPUT_SIGNING-KEY", "no-such-file.pem")])
+                .starts_with("input `signing-key`: is neither PEM text nor the path")
+        );
     }
 
     #[test]

@@ -296,7 +296,10 @@ mod tests {
         let invalid = b"\0asm\x01\0\0\0\x03\x02\x01\x05";
         assert!(err(invalid).contains("x.wasm"));
         // Trailing bytes.
-        assert!(err(b"\0asm\x01\0\0\0\0").contains("after the end") || err(b"\0asm\x01\0\0\0\0").contains("offset"));
+        assert!(
+            err(b"\0asm\x01\0\0\0\0").contains("after the end")
+                || err(b"\0asm\x01\0\0\0\0").contains("offset")
+        );
     }
 
     #[test]

@@ -22,7 +22,14 @@ fn push_multiply(ws: &Workspace, registry: &Registry, extra: &[(&str, &str)]) ->
 fn action_push_round_trips_through_the_registry() {
     let registry = Registry::start();
     let ws = Workspace::new();
-    let run = push_multiply(&ws, &registry, &[("tags", "1.2.3, latest"), ("annotations", "com.example.team=runtime")]);
+    let run = push_multiply(
+        &ws,
+        &registry,
+        &[
+            ("tags", "1.2.3, latest"),
+            ("annotations", "com.example.team=runtime"),
+        ],
+    );
     assert!(run.success(), "{run:?}");
     assert!(run.error_lines().is_empty(), "{run:?}");
     assert!(run.stdout.contains("::group::Validate"), "{run:?}");
@@ -36,26 +43,42 @@ fn action_push_round_trips_through_the_registry() {
     let (manifest_bytes, content_type) = registry.manifest("acme/multiply", "1.2.3").unwrap();
     assert_eq!(content_type, OCI_MANIFEST);
     assert_eq!(&sha256(&manifest_bytes), digest);
-    assert_eq!(registry.manifest("acme/multiply", "latest").unwrap().0, manifest_bytes);
-    assert_eq!(registry.manifest("acme/multiply", digest).unwrap().0, manifest_bytes);
-    let mut tags = registry.tags("acme/multiply");
-    tags.sort();
-    assert_eq!(tags, ["1.2.3", "latest"]);
+    assert_eq!(
+        registry.manifest("acme/multiply", "latest").unwrap().0,
+        manifest_bytes
+    );
+    assert_eq!(
+        registry.manifest("acme/multiply", digest).unwrap().0,
+        manifest_bytes
+    );
+    assert_eq!(registry.image_tags("acme/multiply"), ["1.2.3", "latest"]);
 
     let manifest: Value = serde_json::from_slice(&manifest_bytes).unwrap();
     assert_eq!(manifest["schemaVersion"], 2);
     assert_eq!(manifest["mediaType"], OCI_MANIFEST);
-    assert_eq!(manifest["config"]["mediaType"], "application/vnd.wasm.config.v0+json");
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
     let layers = manifest["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 1);
     assert_eq!(layers[0]["mediaType"], "application/wasm");
     assert_eq!(layers[0]["digest"], sha256(&wasm));
     assert_eq!(layers[0]["size"], wasm.len());
-    assert_eq!(layers[0]["annotations"]["org.opencontainers.image.title"], "multiply.wasm");
+    assert_eq!(
+        layers[0]["annotations"]["org.opencontainers.image.title"],
+        "multiply.wasm"
+    );
 
     let annotations = &manifest["annotations"];
-    assert_eq!(annotations["org.opencontainers.image.created"], "2023-11-14T22:13:20Z");
-    assert_eq!(annotations["org.opencontainers.image.source"], "https://github.com/acme/multiply");
+    assert_eq!(
+        annotations["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+    assert_eq!(
+        annotations["org.opencontainers.image.source"],
+        "https://github.com/acme/multiply"
+    );
     assert_eq!(
         annotations["org.opencontainers.image.revision"],
         "0123456789abcdef0123456789abcdef01234567"
@@ -67,7 +90,8 @@ fn action_push_round_trips_through_the_registry() {
     // The layer is the file, byte for byte; the config describes a wasip1 module.
     assert_eq!(registry.blob("acme/multiply", &sha256(&wasm)), wasm);
     let config_digest = manifest["config"]["digest"].as_str().unwrap();
-    let config: Value = serde_json::from_slice(&registry.blob("acme/multiply", config_digest)).unwrap();
+    let config: Value =
+        serde_json::from_slice(&registry.blob("acme/multiply", config_digest)).unwrap();
     assert_eq!(config["architecture"], "wasm");
     assert_eq!(config["os"], "wasip1");
     assert_eq!(config["created"], "2023-11-14T22:13:20Z");
@@ -76,7 +100,10 @@ fn action_push_round_trips_through_the_registry() {
 
     // Outputs agree with the registry.
     assert_eq!(out["image"], format!("{}/acme/multiply", registry.host()));
-    assert_eq!(out["ref"], format!("{}/acme/multiply@{digest}", registry.host()));
+    assert_eq!(
+        out["ref"],
+        format!("{}/acme/multiply@{digest}", registry.host())
+    );
     assert_eq!(out["tags"], "1.2.3,latest");
     assert_eq!(out["wasm-digest"], sha256(&wasm));
     assert_eq!(out["size"], wasm.len().to_string());
@@ -92,17 +119,21 @@ fn action_push_round_trips_through_the_registry() {
 fn pushing_twice_gives_the_same_digest_and_uploads_nothing_new() {
     let registry = Registry::start();
     let ws = Workspace::new();
-    let first = push_multiply(&ws, &registry, &[("tags", "v1")]);
+    let first = push_multiply(&ws, &registry, &[("tags", "v1"), ("provenance", "false")]);
     assert!(first.success(), "{first:?}");
     let uploads = registry.upload_count();
     assert_eq!(uploads, 2, "layer and config uploaded once each");
     let digest = ws.outputs()["digest"].clone();
 
     let ws2 = Workspace::new();
-    let second = push_multiply(&ws2, &registry, &[("tags", "v1")]);
+    let second = push_multiply(&ws2, &registry, &[("tags", "v1"), ("provenance", "false")]);
     assert!(second.success(), "{second:?}");
     assert_eq!(ws2.outputs()["digest"], digest);
-    assert_eq!(registry.upload_count(), uploads, "no blob uploaded the second time");
+    assert_eq!(
+        registry.upload_count(),
+        uploads,
+        "no blob uploaded the second time"
+    );
     assert!(second.stdout.contains("already stored"), "{second:?}");
 }
 
@@ -112,20 +143,39 @@ fn default_tags_come_from_the_git_ref() {
     let ws = Workspace::new();
     let run = push_multiply(&ws, &registry, &[]);
     assert!(run.success(), "{run:?}");
+    let digest = &ws.outputs()["digest"];
     let mut tags = registry.tags("acme/multiply");
     tags.sort();
-    assert_eq!(tags, ["1", "1.2", "1.2.3", "latest", "sha-0123456"]);
+    let fallback = format!("sha256-{}", &digest["sha256:".len()..]);
+    assert_eq!(
+        tags,
+        [
+            "1",
+            "1.2",
+            "1.2.3",
+            "latest",
+            "sha-0123456",
+            fallback.as_str()
+        ]
+    );
 }
 
 #[test]
 fn legacy_format_uses_wasm_to_oci_media_types() {
     let registry = Registry::start();
     let ws = Workspace::new();
-    let run = push_multiply(&ws, &registry, &[("tags", "legacy"), ("format", "wasm-to-oci")]);
+    let run = push_multiply(
+        &ws,
+        &registry,
+        &[("tags", "legacy"), ("format", "wasm-to-oci")],
+    );
     assert!(run.success(), "{run:?}");
     let (bytes, _) = registry.manifest("acme/multiply", "legacy").unwrap();
     let manifest: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(manifest["config"]["mediaType"], "application/vnd.wasm.config.v1+json");
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.wasm.config.v1+json"
+    );
     assert_eq!(
         manifest["layers"][0]["mediaType"],
         "application/vnd.wasm.content.layer.v1+wasm"
@@ -147,13 +197,20 @@ fn a_component_records_its_interfaces() {
     assert!(run.success(), "{run:?}");
     let (bytes, _) = registry.manifest("acme/component", "c1").unwrap();
     let manifest: Value = serde_json::from_slice(&bytes).unwrap();
-    let config: Value = serde_json::from_slice(
-        &registry.blob("acme/component", manifest["config"]["digest"].as_str().unwrap()),
-    )
+    let config: Value = serde_json::from_slice(&registry.blob(
+        "acme/component",
+        manifest["config"]["digest"].as_str().unwrap(),
+    ))
     .unwrap();
     assert_eq!(config["os"], "wasip2");
-    assert_eq!(config["component"]["exports"], serde_json::json!(["wasi:cli/run@0.2.0"]));
-    assert_eq!(config["component"]["imports"], serde_json::json!(["wasi:random/random@0.2.0"]));
+    assert_eq!(
+        config["component"]["exports"],
+        serde_json::json!(["wasi:cli/run@0.2.0"])
+    );
+    assert_eq!(
+        config["component"]["imports"],
+        serde_json::json!(["wasi:random/random@0.2.0"])
+    );
     assert_eq!(config["component"]["target"], "wasi:cli/command@0.2.0");
 }
 
@@ -164,12 +221,24 @@ fn basic_credentials_against_htpasswd() {
     let run = push_multiply(
         &ws,
         &registry,
-        &[("tags", "auth"), ("username", "bot"), ("password", "correct-horse-battery")],
+        &[
+            ("tags", "auth"),
+            ("username", "bot"),
+            ("password", "correct-horse-battery"),
+        ],
     );
     assert!(run.success(), "{run:?}");
-    assert!(run.stdout.starts_with("::add-mask::correct-horse-battery\n"), "{run:?}");
-    assert_eq!(registry.tags("acme/multiply"), ["auth"]);
-    assert_eq!(run.all().matches("correct-horse-battery").count(), 1, "only the mask line");
+    assert!(
+        run.stdout
+            .starts_with("::add-mask::correct-horse-battery\n"),
+        "{run:?}"
+    );
+    assert_eq!(registry.image_tags("acme/multiply"), ["auth"]);
+    assert_eq!(
+        run.all().matches("correct-horse-battery").count(),
+        1,
+        "only the mask line"
+    );
 }
 
 #[test]
@@ -185,7 +254,11 @@ fn standard_clients_read_the_pushed_artifact() {
         .arg(format!("docker://{}/acme/multiply:1.0.0", registry.host()))
         .output()
         .unwrap();
-    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
     assert_eq!(sha256(&raw.stdout), digest);
 
     // skopeo copies it into an OCI layout; the layer there is our file, byte for byte.
@@ -196,7 +269,11 @@ fn standard_clients_read_the_pushed_artifact() {
         .arg(format!("oci:{}:1.0.0", dest.display()))
         .output()
         .unwrap();
-    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    assert!(
+        copy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copy.stderr)
+    );
     let wasm = std::fs::read(multiply_wasm()).unwrap();
     let layer = std::fs::read(dest.join("blobs/sha256").join(&sha256(&wasm)[7..])).unwrap();
     assert_eq!(layer, wasm);
@@ -214,7 +291,10 @@ fn cli_prints_only_the_digest_on_stdout() {
     );
     assert!(run.success(), "{run:?}");
     let stdout = run.stdout.trim();
-    assert!(stdout.starts_with("sha256:") && stdout.len() == 71, "{run:?}");
+    assert!(
+        stdout.starts_with("sha256:") && stdout.len() == 71,
+        "{run:?}"
+    );
     let (bytes, _) = registry.manifest("acme/cli", "v9").unwrap();
     assert_eq!(sha256(&bytes), stdout);
     assert!(run.stderr.contains("valid core module"), "{run:?}");
@@ -237,5 +317,5 @@ fn flags_bind_to_env_vars() {
         ],
     );
     assert!(run.success(), "{run:?}");
-    assert_eq!(registry.tags("acme/env"), ["from-env"]);
+    assert_eq!(registry.image_tags("acme/env"), ["from-env"]);
 }

@@ -49,6 +49,7 @@ pub fn init(mode: Mode, env: &Env) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_target(false)
                     .without_time(),
             )

@@ -19,6 +19,15 @@ pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
             let _ = writeln!(out, "{line}");
         }
     }
+    // A signing key given as a file path: its contents are the secret.
+    if let Some(Ok(key)) = inputs
+        .get("signing-key")
+        .map(crate::request::read_signing_key)
+    {
+        for line in runner::mask_lines(key.expose()) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
 }
 
 /// Runs the action. On failure, returns the error for the caller to report.

@@ -10,7 +10,9 @@ use rand::Rng;
 
 /// Escapes a workflow command's message.
 pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property value.
@@ -34,7 +36,11 @@ pub fn mask_lines(secret: &str) -> Vec<String> {
 
 /// An `::error title=...::message` line.
 pub fn error_line(title: &str, message: &str) -> String {
-    format!("::error title={}::{}", escape_property(title), escape_data(message))
+    format!(
+        "::error title={}::{}",
+        escape_property(title),
+        escape_data(message)
+    )
 }
 
 /// Appends `outputs` to the `GITHUB_OUTPUT` file, each as a heredoc with a random delimiter.
@@ -91,7 +97,10 @@ mod tests {
     fn outputs_round_trip_with_multiline_values() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
-        let outputs = [("digest", "sha256:x".to_owned()), ("tags", "a\nb".to_owned())];
+        let outputs = [
+            ("digest", "sha256:x".to_owned()),
+            ("tags", "a\nb".to_owned()),
+        ];
         write_outputs(&path, &outputs).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("digest<<ghadelimiter_"));

@@ -6,6 +6,7 @@
 //! diagnostics as text and leaves them out of the JSON, so their file and line would be lost.
 
 mod diagnostics;
+mod provenance;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

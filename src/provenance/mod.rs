@@ -1,5 +1,11 @@
-//! What a pushed artifact says about where it came from: annotations from the GitHub context
-//! and the tags derived from the git ref.
+//! What a pushed artifact says about where it came from: annotations from the GitHub context,
+//! the tags derived from the git ref, and the SLSA provenance attached as a referrer (signed
+//! into a DSSE envelope when a key is given).
 
 pub mod annotations;
+pub mod dsse;
+pub mod referrer;
+pub mod slsa;
 pub mod tags;
+
+pub use dsse::verify_dsse;

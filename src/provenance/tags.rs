@@ -28,7 +28,10 @@ pub fn from_git_ref(ctx: &GithubContext) -> Result<Vec<Tag>, String> {
         }
         Some(r) if r.starts_with("refs/heads/") => tags.push(sanitize(&r["refs/heads/".len()..])),
         Some(r) if r.starts_with("refs/pull/") => {
-            let number = r["refs/pull/".len()..].split('/').next().unwrap_or_default();
+            let number = r["refs/pull/".len()..]
+                .split('/')
+                .next()
+                .unwrap_or_default();
             tags.push(format!("pr-{number}"));
         }
         Some(r) => {
@@ -48,9 +51,12 @@ pub fn from_git_ref(ctx: &GithubContext) -> Result<Vec<Tag>, String> {
     }
     let mut out: Vec<Tag> = Vec::new();
     for t in tags {
-        let tag: Tag = t
-            .parse()
-            .map_err(|e| format!("derived tag from git ref is invalid: {e}; set `tags` explicitly"))?;
+        let tag: Tag = t.parse().map_err(|e| {
+            format!(
+                "the tag derived from git ref `{}` is invalid: {e}; set `tags` explicitly",
+                ctx.git_ref.as_deref().unwrap_or_default()
+            )
+        })?;
         if !out.contains(&tag) {
             out.push(tag);
         }
@@ -92,14 +98,34 @@ mod tests {
     fn table() {
         const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
         let cases: &[(Option<&str>, Option<&str>, &[&str])] = &[
-            (Some("refs/tags/v1.2.3"), Some(SHA), &["1.2.3", "1.2", "1", "latest", "sha-0123456"]),
-            (Some("refs/tags/1.2.3"), None, &["1.2.3", "1.2", "1", "latest"]),
+            (
+                Some("refs/tags/v1.2.3"),
+                Some(SHA),
+                &["1.2.3", "1.2", "1", "latest", "sha-0123456"],
+            ),
+            (
+                Some("refs/tags/1.2.3"),
+                None,
+                &["1.2.3", "1.2", "1", "latest"],
+            ),
             (Some("refs/tags/v0.4.1"), None, &["0.4.1", "0.4", "latest"]),
-            (Some("refs/tags/v2.0.0-rc.1"), Some(SHA), &["2.0.0-rc.1", "sha-0123456"]),
+            (
+                Some("refs/tags/v2.0.0-rc.1"),
+                Some(SHA),
+                &["2.0.0-rc.1", "sha-0123456"],
+            ),
             (Some("refs/tags/release-5"), None, &["release-5"]),
             (Some("refs/heads/main"), Some(SHA), &["main", "sha-0123456"]),
-            (Some("refs/heads/feature/new-thing"), None, &["feature-new-thing"]),
-            (Some("refs/pull/42/merge"), Some(SHA), &["pr-42", "sha-0123456"]),
+            (
+                Some("refs/heads/feature/new-thing"),
+                None,
+                &["feature-new-thing"],
+            ),
+            (
+                Some("refs/pull/42/merge"),
+                Some(SHA),
+                &["pr-42", "sha-0123456"],
+            ),
             (None, None, &["latest"]),
         ];
         for (git_ref, sha, want) in cases {
@@ -111,6 +137,12 @@ mod tests {
     fn unknown_refs_are_refused_with_the_rule() {
         let err = tags(Some("refs/notes/x"), None).unwrap_err();
         assert!(err.contains("set `tags`"), "{err}");
+        // A branch name with nothing a tag may hold.
+        let err = tags(Some("refs/heads/--/.."), None).unwrap_err();
+        assert_eq!(
+            err,
+            "the tag derived from git ref `refs/heads/--/..` is invalid: a tag cannot be empty; set `tags` explicitly"
+        );
     }
 
     #[test]

@@ -46,7 +46,8 @@ impl Layout {
         };
         let marker = root.join("oci-layout");
         if marker.exists() {
-            let text = std::fs::read_to_string(&marker).map_err(|e| Error::io("read", &marker, e))?;
+            let text =
+                std::fs::read_to_string(&marker).map_err(|e| Error::io("read", &marker, e))?;
             if !text.contains("imageLayoutVersion") {
                 return Err(layout.error("`oci-layout` is not an OCI layout marker"));
             }
@@ -88,7 +89,8 @@ impl Layout {
     pub fn read_index(&self) -> Result<Index> {
         let path = self.index_path();
         let text = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-        serde_json::from_slice(&text).map_err(|e| self.error(format!("index.json is not valid: {e}")))
+        serde_json::from_slice(&text)
+            .map_err(|e| self.error(format!("index.json is not valid: {e}")))
     }
 
     fn blob_dir(&self) -> PathBuf {
@@ -115,7 +117,8 @@ impl Layout {
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("write", path, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io("write", path, e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| Error::io("write", path, e))?;
     tmp.persist(path)
         .map_err(|e| Error::io("write", path, e.error))?;
     Ok(())
@@ -133,8 +136,8 @@ impl Target for Layout {
     async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path) -> Result<()> {
         let target = self.blob_path(&descriptor.digest);
         let mut source = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(self.blob_dir()).map_err(|e| Error::io("write", &target, e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(self.blob_dir())
+            .map_err(|e| Error::io("write", &target, e))?;
         let mut hashing = HashingWriter {
             inner: tmp.as_file_mut(),
             hasher: sha2::Sha256::new(),
@@ -160,9 +163,13 @@ impl Target for Layout {
         }
         if let ManifestRef::Tag(tag) = reference {
             let mut index = self.read_index()?;
-            index.manifests.retain(|m| m.annotations.get(REF_NAME).map(String::as_str) != Some(tag.as_str()));
+            index
+                .manifests
+                .retain(|m| m.annotations.get(REF_NAME).map(String::as_str) != Some(tag.as_str()));
             let mut descriptor = manifest.descriptor();
-            descriptor.annotations.insert(REF_NAME.to_owned(), tag.to_string());
+            descriptor
+                .annotations
+                .insert(REF_NAME.to_owned(), tag.to_string());
             index.manifests.push(descriptor);
             self.write_index(&index)?;
         }
@@ -170,20 +177,19 @@ impl Target for Layout {
     }
 
     async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>> {
-        let (digest, media_type) = match reference {
-            ManifestRef::Digest(d) => (d.clone(), None),
-            ManifestRef::Tag(tag) => {
-                let index = self.read_index()?;
-                match index
-                    .manifests
-                    .iter()
-                    .find(|m| m.annotations.get(REF_NAME).map(String::as_str) == Some(tag.as_str()))
-                {
-                    Some(m) => (m.digest.clone(), Some(m.media_type.clone())),
-                    None => return Ok(None),
+        let (digest, media_type) =
+            match reference {
+                ManifestRef::Digest(d) => (d.clone(), None),
+                ManifestRef::Tag(tag) => {
+                    let index = self.read_index()?;
+                    match index.manifests.iter().find(|m| {
+                        m.annotations.get(REF_NAME).map(String::as_str) == Some(tag.as_str())
+                    }) {
+                        Some(m) => (m.digest.clone(), Some(m.media_type.clone())),
+                        None => return Ok(None),
+                    }
                 }
-            }
-        };
+            };
         let path = self.blob_path(&digest);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,

@@ -52,6 +52,14 @@ pub trait Target {
 
     /// A small blob's bytes (configs, statements), checked against `descriptor`.
     async fn get_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>>;
+
+    /// The digests of the manifests that refer to `subject`, as a client listing them would
+    /// find them (the referrers API, else the fallback tag); `None` when the target cannot say,
+    /// and then the caller maintains the fallback tag itself.
+    async fn listed_referrers(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {
+        let _ = subject;
+        Ok(None)
+    }
 }
 
 /// The `mediaType` a manifest or index declares in its JSON, if any.

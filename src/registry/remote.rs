@@ -38,7 +38,9 @@ pub struct Remote {
 
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Remote").field("image", &self.image).finish_non_exhaustive()
+        f.debug_struct("Remote")
+            .field("image", &self.image)
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,11 +157,13 @@ pub fn map_oci_error(
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
-            if envelope
-                .errors
-                .iter()
-                .any(|e| matches!(e.code, oci_client::errors::OciErrorCode::Unauthorized | oci_client::errors::OciErrorCode::Denied))
-            {
+            if envelope.errors.iter().any(|e| {
+                matches!(
+                    e.code,
+                    oci_client::errors::OciErrorCode::Unauthorized
+                        | oci_client::errors::OciErrorCode::Denied
+                )
+            }) {
                 return Error::Unauthorized {
                     registry,
                     user: user.map(str::to_owned),
@@ -255,7 +259,8 @@ impl Target for Remote {
         let file = tokio::fs::File::open(path)
             .await
             .map_err(|e| Error::io("read", path, e))?;
-        let stream = ReaderStream::with_capacity(file, 256 * 1024).map_err(OciDistributionError::IoError);
+        let stream =
+            ReaderStream::with_capacity(file, 256 * 1024).map_err(OciDistributionError::IoError);
         self.client
             .push_blob_stream(
                 &self.blob_reference(&descriptor.digest),
@@ -280,7 +285,11 @@ impl Target for Remote {
             .await
             .map_err(|e| self.map(e, &format!("the manifest upload for {reference}")))?;
         // The Location of a stored manifest ends in its digest; confirm it by a HEAD otherwise.
-        let reported = match location.rsplit('/').next().and_then(|s| s.parse::<Digest>().ok()) {
+        let reported = match location
+            .rsplit('/')
+            .next()
+            .and_then(|s| s.parse::<Digest>().ok())
+        {
             Some(d) => d,
             None => self
                 .client
@@ -333,6 +342,27 @@ impl Target for Remote {
             .map_err(|e| self.map(e, &format!("blob {}", descriptor.digest)))?;
         super::check_blob(descriptor, &bytes)?;
         Ok(bytes)
+    }
+
+    async fn listed_referrers(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {
+        // oci-client asks the referrers API and reads the fallback tag on a 404.
+        match self
+            .client
+            .pull_referrers(&self.image.with_digest(subject), None)
+            .await
+        {
+            Ok(index) => Ok(Some(
+                index
+                    .manifests
+                    .iter()
+                    .filter_map(|m| m.digest.parse().ok())
+                    .collect(),
+            )),
+            Err(e) => {
+                tracing::debug!("listing the referrers of {subject} failed: {e}");
+                Ok(None)
+            }
+        }
     }
 }
 

@@ -6,14 +6,15 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod container;
+pub mod github_fake;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-pub mod container;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_wasm-oci");
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -65,7 +66,7 @@ impl Registry {
                 "docker-registry is not installed: run `apt-get install docker-registry apache2-utils` (`.ci/run` does)"
             )
         });
-        let mut dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let auth_yaml = match &auth {
             Auth::None => String::new(),
             Auth::Htpasswd { user, password } => {
@@ -84,6 +85,8 @@ impl Registry {
                 )
             }
         };
+        let data = dir.path().join("data");
+        let log_path = dir.path().join("registry.log");
         for _attempt in 0..5 {
             let port = free_port();
             let config = dir.path().join("config.yml");
@@ -91,50 +94,33 @@ impl Registry {
                 &config,
                 format!(
                     "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{auth_yaml}",
-                    dir.path().join("data").display()
+                    data.display()
                 ),
             )
             .unwrap();
-            let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-            let child = Command::new(&binary)
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut child = Command::new(&binary)
                 .arg("serve")
                 .arg(&config)
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
                 .spawn()
                 .expect("docker-registry starts");
-            let mut registry = Registry {
-                child,
-                port,
-                dir,
-                auth: auth.clone(),
-            };
-            if registry.wait_ready() {
-                return registry;
+            if wait_ready(&mut child, port) {
+                return Registry {
+                    child,
+                    port,
+                    dir,
+                    auth,
+                };
             }
-            let _ = registry.child.kill();
-            let _ = registry.child.wait();
-            dir = std::mem::replace(&mut registry.dir, tempfile::tempdir().unwrap());
-            std::mem::forget(registry);
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        panic!("docker-registry did not start");
-    }
-
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if let Ok(resp) = reqwest::blocking::get(format!("http://127.0.0.1:{}/v2/", self.port))
-            {
-                if resp.status().as_u16() == 200 || resp.status().as_u16() == 401 {
-                    return true;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        panic!(
+            "docker-registry did not start; its log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
     }
 
     /// `127.0.0.1:PORT`
@@ -199,6 +185,17 @@ impl Registry {
         resp.bytes().unwrap().to_vec()
     }
 
+    /// The repository's tags without the OCI referrers fallback tags (`sha256-<hex>`).
+    pub fn image_tags(&self, repo: &str) -> Vec<String> {
+        let mut tags: Vec<String> = self
+            .tags(repo)
+            .into_iter()
+            .filter(|t| !t.starts_with("sha256-"))
+            .collect();
+        tags.sort();
+        tags
+    }
+
     /// The repository's tags (empty when the repository does not exist).
     pub fn tags(&self, repo: &str) -> Vec<String> {
         let resp = self.get(&format!("/v2/{repo}/tags/list"), "application/json");
@@ -211,6 +208,23 @@ impl Registry {
             .map(|a| a.iter().map(|t| t.as_str().unwrap().to_owned()).collect())
             .unwrap_or_default()
     }
+}
+
+/// Waits until the registry answers `/v2/` (200, or 401 with auth), or gives up after 15 s.
+fn wait_ready(child: &mut Child, port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if let Ok(resp) = reqwest::blocking::get(format!("http://127.0.0.1:{port}/v2/")) {
+            if matches!(resp.status().as_u16(), 200 | 401) {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
 
 impl Drop for Registry {

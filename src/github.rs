@@ -1,0 +1,148 @@
+//! The GitHub REST API seam: what the repository says about itself (description, license, home
+//! page) for the manifest annotations, and a commit's time for a reproducible `created`, read
+//! through octocrab from `GITHUB_API_URL`, so GitHub Enterprise Server works too. Optional by nature: every failure is returned as an
+//! [`ApiError`] that the caller logs as a warning, and a short timeout bounds the wait.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::secret::Secret;
+
+/// How long the whole request may take before it is given up.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the repository says about itself; each part only when it has one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepoMetadata {
+    /// The repository's description.
+    pub description: Option<String>,
+    /// The license's SPDX identifier (`Apache-2.0`); none for `NOASSERTION`.
+    pub license: Option<String>,
+    /// The repository's web page (`html_url`).
+    pub url: Option<String>,
+}
+
+/// Why the repository could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The API does not know the repository, or the token cannot see it.
+    #[error("repository not found or not visible to the token (404)")]
+    NotFound,
+    /// The token was refused.
+    #[error("the token was refused ({status}): {message}")]
+    Refused {
+        /// 401 or 403.
+        status: u16,
+        /// GitHub's message.
+        message: String,
+    },
+    /// Any other answer.
+    #[error("the API answered {status}: {message}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// GitHub's message.
+        message: String,
+    },
+    /// No answer within [`TIMEOUT`].
+    #[error("no answer within {} seconds", .0.as_secs())]
+    Timeout(Duration),
+    /// The API could not be reached or spoke nonsense.
+    #[error("{0}")]
+    Transport(String),
+}
+
+/// Reads `owner/name` from the API at `api_url` with `token`, giving up after `timeout`.
+pub async fn repository_metadata(
+    api_url: &str,
+    repository: &str,
+    token: &Secret,
+    timeout: Duration,
+) -> Result<RepoMetadata, ApiError> {
+    let (owner, name) = split(repository)?;
+    tracing::debug!("GET {}/repos/{repository}", api_url.trim_end_matches('/'));
+    let client = client(api_url, token, timeout)?;
+    let repo = tokio::time::timeout(timeout, client.repos(owner, name).get())
+        .await
+        .map_err(|_| ApiError::Timeout(timeout))?
+        .map_err(map_error)?;
+    Ok(RepoMetadata {
+        description: repo.description.filter(|d| !d.trim().is_empty()),
+        license: repo
+            .license
+            .map(|l| l.spdx_id)
+            .filter(|id| !id.is_empty() && id != "NOASSERTION"),
+        url: repo.html_url.map(|u| u.to_string()),
+    })
+}
+
+/// The committer time of commit `sha` in `owner/name`: the reproducible `created` when the
+/// run has neither an event payload with it nor `git` (the action's container has no `git`).
+pub async fn commit_time(
+    api_url: &str,
+    repository: &str,
+    sha: &str,
+    token: &Secret,
+    timeout: Duration,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let (owner, name) = split(repository)?;
+    tracing::debug!(
+        "GET {}/repos/{repository}/commits/{sha}",
+        api_url.trim_end_matches('/')
+    );
+    let client = client(api_url, token, timeout)?;
+    let commit = tokio::time::timeout(timeout, client.commits(owner, name).get(sha))
+        .await
+        .map_err(|_| ApiError::Timeout(timeout))?
+        .map_err(map_error)?;
+    Ok(commit.commit.committer.and_then(|c| c.date))
+}
+
+fn split(repository: &str) -> Result<(&str, &str), ApiError> {
+    repository
+        .split_once('/')
+        .ok_or_else(|| ApiError::Transport(format!("`{repository}` is not `owner/name`")))
+}
+
+fn client(
+    api_url: &str,
+    token: &Secret,
+    timeout: Duration,
+) -> Result<octocrab::Octocrab, ApiError> {
+    octocrab::Octocrab::builder()
+        .base_uri(api_url.trim_end_matches('/'))
+        .map_err(|e| ApiError::Transport(format!("`{api_url}` is not a URL: {e}")))?
+        .personal_token(token.expose().to_owned())
+        .set_connect_timeout(Some(timeout))
+        .set_read_timeout(Some(timeout))
+        .build()
+        .map_err(map_error)
+}
+
+/// Maps octocrab's errors: the one place that knows their shapes.
+fn map_error(e: octocrab::Error) -> ApiError {
+    match e {
+        octocrab::Error::GitHub { source, .. } => {
+            let status = source.status_code.as_u16();
+            let message = source.message.trim().to_owned();
+            match status {
+                404 => ApiError::NotFound,
+                401 | 403 => ApiError::Refused { status, message },
+                _ => ApiError::Status { status, message },
+            }
+        }
+        other => {
+            let mut source: &dyn std::error::Error = &other;
+            while let Some(next) = source.source() {
+                source = next;
+            }
+            let text = source.to_string();
+            if text.contains("timed out") || text.contains("deadline has elapsed") {
+                ApiError::Timeout(TIMEOUT)
+            } else {
+                ApiError::Transport(text)
+            }
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The provenance as an OCI 1.1 referrer of the pushed manifest: a manifest with
+//! `artifactType: application/vnd.in-toto+json`, the empty config, one layer (the statement, or
+//! its DSSE envelope when signed) and `subject` = the pushed manifest. Where the registry has no
+//! referrers API (the CNCF registry 2.8, ghcr.io) and in OCI layouts, the referrer is also
+//! listed in the fallback tag `sha256-<hex of subject>`, an image index merged with the
+//! referrers already there, never dropping one.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use tracing::info;
+
+use crate::artifact::{Blob, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest};
+use crate::error::{Error, Result};
+use crate::reference::{Digest, Tag};
+use crate::registry::{ManifestRef, Target};
+
+/// The referrer manifest's `artifactType`.
+pub const ARTIFACT_TYPE: &str = "application/vnd.in-toto+json";
+/// The media type of an unsigned statement layer.
+pub const STATEMENT_MEDIA_TYPE: &str = "application/vnd.in-toto+json";
+/// The OCI empty descriptor's media type (the referrer's config).
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+/// The digest of the empty JSON object `{}`.
+pub const EMPTY_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+/// The annotation naming the statement's predicate type.
+pub const PREDICATE_TYPE_ANNOTATION: &str = "in-toto.io/predicate-type";
+
+/// A referrer ready to store: its config, its one layer and its manifest.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    /// The empty config `{}`.
+    pub config: Blob,
+    /// The statement or the envelope.
+    pub layer: Blob,
+    /// The referrer manifest.
+    pub manifest: Blob,
+    /// The manifest's annotations, repeated in the fallback index entry.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The layer: a statement, or a DSSE envelope around it.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// The statement JSON, unsigned.
+    Statement(Vec<u8>),
+    /// A DSSE envelope's JSON.
+    Envelope(Vec<u8>),
+}
+
+impl Referrer {
+    /// The referrer of `subject` carrying `payload`, dated `created` (RFC 3339).
+    pub fn new(subject: Descriptor, payload: Payload, created: &str) -> Self {
+        let layer = match payload {
+            Payload::Statement(bytes) => Blob::new(STATEMENT_MEDIA_TYPE, bytes),
+            Payload::Envelope(bytes) => Blob::new(super::dsse::ENVELOPE_MEDIA_TYPE, bytes),
+        };
+        let config = Blob::new(EMPTY_MEDIA_TYPE, b"{}".to_vec());
+        let annotations = BTreeMap::from([
+            (super::annotations::CREATED.to_owned(), created.to_owned()),
+            (
+                PREDICATE_TYPE_ANNOTATION.to_owned(),
+                super::slsa::PREDICATE_TYPE.to_owned(),
+            ),
+        ]);
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(MANIFEST_MEDIA_TYPE.to_owned()),
+            artifact_type: Some(ARTIFACT_TYPE.to_owned()),
+            config: config.descriptor(),
+            layers: vec![layer.descriptor()],
+            subject: Some(subject),
+            annotations: annotations.clone(),
+        };
+        Referrer {
+            config,
+            layer,
+            manifest: Blob::new(MANIFEST_MEDIA_TYPE, manifest.to_bytes()),
+            annotations,
+        }
+    }
+
+    /// The referrer's descriptor as an index lists it (with `artifactType` and annotations).
+    pub fn index_entry(&self) -> Descriptor {
+        Descriptor {
+            artifact_type: Some(ARTIFACT_TYPE.to_owned()),
+            annotations: self.annotations.clone(),
+            ..self.manifest.descriptor()
+        }
+    }
+}
+
+/// The OCI 1.1 referrers fallback tag for `subject`: `sha256-<hex>`.
+pub fn fallback_tag(subject: &Digest) -> Tag {
+    format!("sha256-{}", subject.hex())
+        .parse()
+        .expect("sha256- and 64 hex digits is a valid tag")
+}
+
+/// How the referrer can be found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// The registry's referrers API (or the fallback tag) already lists it.
+    Listed,
+    /// It was added to the fallback tag's index.
+    FallbackTag(Tag),
+}
+
+/// Stores `referrer` in `target` (blobs, then the manifest by digest, digests checked) and
+/// makes sure a client listing the referrers of `subject` finds it.
+pub async fn attach<T: Target>(
+    target: &T,
+    referrer: &Referrer,
+    subject: &Digest,
+) -> Result<Listing> {
+    for blob in [&referrer.config, &referrer.layer] {
+        if !target.has_blob(&blob.digest).await? {
+            target.put_blob(blob).await?;
+            if !target.has_blob(&blob.digest).await? {
+                return Err(Error::DigestMismatch {
+                    what: format!("blob {} (not found after upload)", blob.digest),
+                    expected: blob.digest.to_string(),
+                    actual: "nothing".to_owned(),
+                });
+            }
+        }
+    }
+    let digest = &referrer.manifest.digest;
+    let reported = target
+        .put_manifest(&referrer.manifest, &ManifestRef::Digest(digest.clone()))
+        .await?;
+    check("the provenance manifest", digest, &reported)?;
+    info!("provenance {digest} stored, subject {subject}");
+
+    if let Some(listed) = target.listed_referrers(subject).await? {
+        if listed.contains(digest) {
+            info!("the registry lists it among the referrers of {subject}");
+            return Ok(Listing::Listed);
+        }
+    }
+
+    let tag = fallback_tag(subject);
+    let existing = target.get_manifest(&ManifestRef::Tag(tag.clone())).await?;
+    let Some(index) = merge_into_index(existing.as_ref(), &referrer.index_entry(), &tag)? else {
+        info!("the fallback tag {tag} already lists it");
+        return Ok(Listing::Listed);
+    };
+    let reported = target
+        .put_manifest(&index, &ManifestRef::Tag(tag.clone()))
+        .await?;
+    check(
+        &format!("the referrers index `{tag}`"),
+        &index.digest,
+        &reported,
+    )?;
+    info!("listed in the referrers fallback tag {tag}");
+    Ok(Listing::FallbackTag(tag))
+}
+
+/// The fallback index with `entry` added to what `existing` lists, keeping every other field
+/// and entry; `None` when `entry` is already listed.
+fn merge_into_index(
+    existing: Option<&Blob>,
+    entry: &Descriptor,
+    tag: &Tag,
+) -> Result<Option<Blob>> {
+    let mut index = match existing {
+        None => serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": INDEX_MEDIA_TYPE,
+            "manifests": [],
+        }),
+        Some(blob) => {
+            let value: Value = serde_json::from_slice(&blob.bytes).unwrap_or(Value::Null);
+            let is_index = value.get("manifests").is_some_and(Value::is_array)
+                && value
+                    .get("mediaType")
+                    .and_then(Value::as_str)
+                    .is_none_or(|m| m == INDEX_MEDIA_TYPE);
+            if !is_index {
+                return Err(Error::Provenance(format!(
+                    "the referrers fallback tag `{tag}` points at something that is not an OCI image index; remove that tag"
+                )));
+            }
+            value
+        }
+    };
+    let manifests = index["manifests"].as_array_mut().expect("checked above");
+    let digest = entry.digest.to_string();
+    if manifests
+        .iter()
+        .any(|m| m.get("digest").and_then(Value::as_str) == Some(digest.as_str()))
+    {
+        return Ok(None);
+    }
+    manifests.push(serde_json::to_value(entry).expect("a descriptor always serializes"));
+    Ok(Some(Blob::new(
+        INDEX_MEDIA_TYPE,
+        serde_json::to_vec(&index).expect("an index always serializes"),
+    )))
+}
+
+fn check(what: &str, expected: &Digest, reported: &Digest) -> Result<()> {
+    if expected == reported {
+        return Ok(());
+    }
+    Err(Error::DigestMismatch {
+        what: what.to_owned(),
+        expected: expected.to_string(),
+        actual: reported.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::layout::{Layout, REF_NAME};
+
+    fn subject() -> Blob {
+        Blob::new(MANIFEST_MEDIA_TYPE, br#"{"schemaVersion":2}"#.to_vec())
+    }
+
+    #[test]
+    fn the_referrer_manifest_is_exactly_this() {
+        let s = subject();
+        let r = Referrer::new(
+            s.descriptor(),
+            Payload::Statement(b"{}".to_vec()),
+            "2024-01-01T00:00:00Z",
+        );
+        assert_eq!(r.config.digest.to_string(), EMPTY_DIGEST);
+        let text = String::from_utf8(r.manifest.bytes.clone()).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                concat!(
+                    r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","#,
+                    r#""artifactType":"application/vnd.in-toto+json","#,
+                    r#""config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"#,
+                    r#""layers":[{{"mediaType":"application/vnd.in-toto+json","digest":"{layer}","size":2}}],"#,
+                    r#""subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{subject}","size":{size}}},"#,
+                    r#""annotations":{{"in-toto.io/predicate-type":"https://slsa.dev/provenance/v1","#,
+                    r#""org.opencontainers.image.created":"2024-01-01T00:00:00Z"}}}}"#
+                ),
+                empty = EMPTY_DIGEST,
+                layer = Digest::of(b"{}"),
+                subject = s.digest,
+                size = s.bytes.len(),
+            )
+        );
+        assert_eq!(
+            fallback_tag(&s.digest).as_str(),
+            format!("sha256-{}", s.digest.hex())
+        );
+    }
+
+    #[tokio::test]
+    async fn layout_fallback_index_keeps_every_referrer() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let s = subject();
+        layout
+            .put_manifest(&s, &ManifestRef::Digest(s.digest.clone()))
+            .await
+            .unwrap();
+        let one = Referrer::new(
+            s.descriptor(),
+            Payload::Statement(b"{\"a\":1}".to_vec()),
+            "t",
+        );
+        let two = Referrer::new(
+            s.descriptor(),
+            Payload::Envelope(b"{\"b\":2}".to_vec()),
+            "t",
+        );
+        let tag = fallback_tag(&s.digest);
+        assert_eq!(
+            attach(&layout, &one, &s.digest).await.unwrap(),
+            Listing::FallbackTag(tag.clone())
+        );
+        assert_eq!(
+            attach(&layout, &two, &s.digest).await.unwrap(),
+            Listing::FallbackTag(tag.clone())
+        );
+        // Attaching the first again changes nothing.
+        assert_eq!(
+            attach(&layout, &one, &s.digest).await.unwrap(),
+            Listing::Listed
+        );
+
+        let index = layout.read_index().unwrap();
+        let entry = index
+            .manifests
+            .iter()
+            .find(|m| m.annotations.get(REF_NAME).map(String::as_str) == Some(tag.as_str()))
+            .unwrap();
+        let fallback = layout
+            .get_manifest(&ManifestRef::Digest(entry.digest.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&fallback.bytes).unwrap();
+        let listed: Vec<&str> = v["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                one.manifest.digest.to_string(),
+                two.manifest.digest.to_string()
+            ]
+        );
+        assert_eq!(v["manifests"][1]["artifactType"], ARTIFACT_TYPE);
+        assert_eq!(
+            v["manifests"][1]["annotations"][PREDICATE_TYPE_ANNOTATION],
+            super::super::slsa::PREDICATE_TYPE
+        );
+    }
+
+    /// A layout whose "referrers API" lists what it is told to.
+    struct WithApi(Layout, Vec<Digest>);
+
+    impl Target for WithApi {
+        async fn has_blob(&self, d: &Digest) -> Result<bool> {
+            self.0.has_blob(d).await
+        }
+        async fn put_blob(&self, b: &Blob) -> Result<()> {
+            self.0.put_blob(b).await
+        }
+        async fn put_blob_file(&self, d: &Descriptor, p: &std::path::Path) -> Result<()> {
+            self.0.put_blob_file(d, p).await
+        }
+        async fn put_manifest(&self, m: &Blob, r: &ManifestRef) -> Result<Digest> {
+            self.0.put_manifest(m, r).await
+        }
+        async fn get_manifest(&self, r: &ManifestRef) -> Result<Option<Blob>> {
+            self.0.get_manifest(r).await
+        }
+        async fn get_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
+            self.0.get_blob(d).await
+        }
+        async fn listed_referrers(&self, _subject: &Digest) -> Result<Option<Vec<Digest>>> {
+            Ok(Some(self.1.clone()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_registry_that_lists_the_referrer_gets_no_fallback_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = subject();
+        let r = Referrer::new(s.descriptor(), Payload::Statement(b"{}".to_vec()), "t");
+        let target = WithApi(
+            Layout::create(dir.path()).unwrap(),
+            vec![r.manifest.digest.clone()],
+        );
+        assert_eq!(
+            attach(&target, &r, &s.digest).await.unwrap(),
+            Listing::Listed
+        );
+        // The referrer manifest and its blobs are stored; no tag was made.
+        assert!(target.0.has_blob(&r.layer.digest).await.unwrap());
+        assert!(target.0.has_blob(&r.manifest.digest).await.unwrap());
+        assert!(target.0.read_index().unwrap().manifests.is_empty());
+    }
+
+    #[test]
+    fn a_fallback_tag_on_something_else_is_not_overwritten() {
+        let s = subject();
+        let r = Referrer::new(s.descriptor(), Payload::Statement(b"{}".to_vec()), "t");
+        let tag = fallback_tag(&s.digest);
+        let err = merge_into_index(Some(&s), &r.index_entry(), &tag).unwrap_err();
+        assert!(err.to_string().contains("not an OCI image index"), "{err}");
+    }
+}
