@@ -431,7 +431,15 @@ mod tests {
         assert!(err(&[("INPUT_USERNAME", "u")]).starts_with("input `password`"));
         assert!(err(&[("INPUT_ANNOTATIONS", "novalue")]).starts_with("input `annotations`"));
         assert!(err(&[("INPUT_IMAGE", "Bad Name")]).starts_with("input `image`"));
-        assert!(err(&[("INPUT_PATH", "")]).starts_with("input `path`"));
+        // The crate root has a Cargo.toml, so an empty `path` builds unless `build: none`.
+        assert!(err(&[("INPUT_PATH", ""), ("INPUT_BUILD", "none")]).starts_with("input `path`"));
+        assert!(err(&[("INPUT_BUILD", "cargo")]).starts_with("input `path`: give either"));
+        assert!(err(&[("INPUT_BUILD", "make")]).starts_with("input `build`"));
+        let build = |pairs: &[(&str, &str)]| err(&[&[("INPUT_PATH", "")], pairs].concat());
+        assert!(
+            build(&[("INPUT_TARGET", "x86_64-unknown-linux-gnu")]).starts_with("input `target`")
+        );
+        assert!(build(&[("INPUT_CARGO-ARGS", "--bin 'a")]).starts_with("input `cargo-args`"));
         assert!(err(&[("INPUT_PROVENANCE", "no")]).starts_with("input `provenance`"));
         assert!(
             err(&[
@@ -443,6 +451,30 @@ mod tests {
         assert!(
             err(&[("INPUT_SIGNING-KEY", "no-such-file.pem")])
                 .starts_with("input `signing-key`: is neither PEM text nor the path")
+        );
+    }
+
+    #[test]
+    fn build_mode_when_path_is_empty_and_a_cargo_toml_is_here() {
+        let env = action_env(&[
+            ("INPUT_IMAGE", "oci:out"),
+            ("INPUT_TARGET", "wasm32-wasip2"),
+            ("INPUT_FEATURES", "a, b c"),
+            (
+                "INPUT_CARGO-ARGS",
+                "--locked --config 'profile.release.lto = true'",
+            ),
+        ]);
+        let req = PushRequest::from_inputs(&Inputs::from_action_env(&env)).unwrap();
+        let WasmSource::Build(spec) = req.source else {
+            panic!("not build mode: {:?}", req.source)
+        };
+        assert_eq!(spec.target, "wasm32-wasip2");
+        assert_eq!(spec.profile, "release");
+        assert_eq!(spec.features, ["a", "b", "c"]);
+        assert_eq!(
+            spec.cargo_args,
+            ["--locked", "--config", "profile.release.lto = true"]
         );
     }
 
