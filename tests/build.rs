@@ -235,3 +235,41 @@ fn cli_builds_in_a_crate_directory_without_a_path() {
         serde_json::from_slice(&std::fs::read(ws.root().join("out/index.json")).unwrap()).unwrap();
     assert_eq!(layout["manifests"][0]["digest"], digest);
 }
+
+#[test]
+fn build_scripts_never_see_the_registry_password() {
+    let ws = Workspace::new();
+    write(
+        &ws,
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"nosy\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[lib]\ncrate-type = [\"cdylib\"]\n[workspace]\n",
+            ),
+            (
+                "build.rs",
+                "fn main() {\n    for (k, v) in std::env::vars() {\n        if v.contains(\"s3cr3t-pw\") { panic!(\"build script saw {k}\"); }\n    }\n}\n",
+            ),
+            (
+                "src/lib.rs",
+                "#[unsafe(no_mangle)]\npub extern \"C\" fn one() -> i32 { 1 }\n",
+            ),
+        ],
+    );
+    let mut env = build_env(
+        &ws,
+        &[
+            ("image", "oci:out"),
+            ("username", "bot"),
+            ("password", "s3cr3t-pw"),
+        ],
+    );
+    env.insert("WASM_OCI_PASSWORD".into(), "s3cr3t-pw".into());
+    let run = ws.run_action(&env);
+    assert!(run.success(), "{run:?}");
+    let leaked = run
+        .all()
+        .lines()
+        .any(|l| l.contains("s3cr3t-pw") && !l.starts_with("::add-mask::"));
+    assert!(!leaked, "{run:?}");
+}

@@ -185,7 +185,7 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
             ),
             (0, None) => format!("cargo could not build `{}` ({status})", package.name),
             (n, _) => format!(
-                "cargo could not build `{}` for {}: {n} compiler error{}; see the annotations",
+                "cargo could not build `{}` for {}: {n} compiler error{} (shown above)",
                 package.name,
                 spec.target,
                 if n == 1 { "" } else { "s" }
