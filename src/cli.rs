@@ -17,13 +17,185 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
-#[allow(clippy::large_enum_variant)] // parsed once per run; boxing would buy nothing
 pub enum Command {
     /// Run as a GitHub Action: read INPUT_* and GITHUB_* variables, write GITHUB_OUTPUT.
     Action,
     /// Validate a .wasm file and push it as a Wasm OCI artifact; prints the manifest digest.
     Push(Box<PushArgs>),
+    /// Pull the Wasm file of an artifact, checked against its digest; prints the path written.
+    Pull(PullArgs),
+    /// Verify an artifact (digests, Wasm, annotations, provenance); prints the digest verified.
+    Verify(VerifyArgs),
+    /// Describe an artifact as one JSON document on stdout.
+    Inspect(InspectArgs),
+}
+
+/// How to reach the registry, for the commands that read.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Registry user name.
+    #[arg(long, env = "WASM_OCI_USERNAME")]
+    pub username: Option<String>,
+
+    /// Registry password or token (prefer the env var to the flag).
+    #[arg(long, env = "WASM_OCI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// GitHub token: ghcr.io's credential when no other is found (with GITHUB_ACTOR as the user).
+    #[arg(long, env = "WASM_OCI_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+
+    /// Allow plain HTTP to the registry.
+    #[arg(long, env = "WASM_OCI_INSECURE", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure: Option<String>,
+
+    /// PEM file of extra CA certificates to trust.
+    #[arg(long, env = "WASM_OCI_CA_FILE")]
+    pub ca_file: Option<String>,
+
+    /// Which layer is the Wasm file when several could be: its title or digest.
+    #[arg(long, env = "WASM_OCI_LAYER")]
+    pub layer: Option<String>,
+}
+
+impl RegistryArgs {
+    fn into_inputs(self, reference: Option<String>, image: Option<String>) -> Result<Inputs> {
+        let mut inputs = Inputs::default();
+        if reference.is_some() && image.is_some() {
+            return Err(Error::input(
+                "image",
+                "give the reference either as REFERENCE or as --image, not both",
+            ));
+        }
+        for (name, value) in [
+            ("image", reference.or(image)),
+            ("username", self.username),
+            ("password", self.password),
+            ("github-token", self.github_token),
+            ("insecure", self.insecure),
+            ("ca-file", self.ca_file),
+            ("layer", self.layer),
+        ] {
+            if let Some(v) = value {
+                inputs.set(name, &v);
+            }
+        }
+        Ok(inputs)
+    }
+}
+
+/// `wasm-oci pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// What to pull: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:..., or oci:DIR:TAG.
+    #[arg(value_name = "REFERENCE")]
+    pub reference: Option<String>,
+
+    /// Same as REFERENCE.
+    #[arg(long, env = "WASM_OCI_IMAGE")]
+    pub image: Option<String>,
+
+    /// Where to write the .wasm: a file, or a directory [default: ./<layer title>].
+    #[arg(short = 'o', long, env = "WASM_OCI_OUTPUT")]
+    pub output: Option<String>,
+
+    /// Registry and layer flags.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+impl PullArgs {
+    /// The flags as action inputs.
+    pub fn into_inputs(self) -> Result<Inputs> {
+        let mut inputs = self.registry.into_inputs(self.reference, self.image)?;
+        if let Some(output) = self.output {
+            inputs.set("output", &output);
+        }
+        Ok(inputs)
+    }
+}
+
+/// `wasm-oci verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// What to verify: REGISTRY/REPO@sha256:... (a tag is resolved, with a warning).
+    #[arg(value_name = "REFERENCE")]
+    pub reference: Option<String>,
+
+    /// Same as REFERENCE.
+    #[arg(long, env = "WASM_OCI_IMAGE")]
+    pub image: Option<String>,
+
+    /// The repository URL the artifact and its provenance must come from.
+    #[arg(long, env = "WASM_OCI_EXPECT_SOURCE")]
+    pub expect_source: Option<String>,
+
+    /// The commit the artifact and its provenance must come from.
+    #[arg(long, env = "WASM_OCI_EXPECT_REVISION")]
+    pub expect_revision: Option<String>,
+
+    /// Annotations that must hold, `key=value`; repeatable.
+    #[arg(
+        long = "annotations",
+        alias = "annotation",
+        env = "WASM_OCI_ANNOTATIONS"
+    )]
+    pub annotations: Vec<String>,
+
+    /// PEM public key (text or file) the provenance must be signed with.
+    #[arg(long, env = "WASM_OCI_PUBLIC_KEY", allow_hyphen_values = true)]
+    pub public_key: Option<String>,
+
+    /// Registry and layer flags.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+impl VerifyArgs {
+    /// The flags as action inputs.
+    pub fn into_inputs(self) -> Result<Inputs> {
+        let mut inputs = self.registry.into_inputs(self.reference, self.image)?;
+        for (name, value) in [
+            ("expect-source", self.expect_source),
+            ("expect-revision", self.expect_revision),
+            ("public-key", self.public_key),
+            (
+                "annotations",
+                (!self.annotations.is_empty()).then(|| self.annotations.join("\n")),
+            ),
+        ] {
+            if let Some(v) = value {
+                inputs.set(name, &v);
+            }
+        }
+        Ok(inputs)
+    }
+}
+
+/// `wasm-oci inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// What to describe: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:..., or oci:DIR:TAG.
+    #[arg(value_name = "REFERENCE")]
+    pub reference: Option<String>,
+
+    /// Same as REFERENCE.
+    #[arg(long, env = "WASM_OCI_IMAGE")]
+    pub image: Option<String>,
+
+    /// Registry and layer flags.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+impl InspectArgs {
+    /// The flags as action inputs.
+    pub fn into_inputs(self) -> Result<Inputs> {
+        self.registry.into_inputs(self.reference, self.image)
+    }
 }
 
 /// `wasm-oci push`.
@@ -97,6 +269,11 @@ pub struct PushArgs {
     #[arg(long, env = "WASM_OCI_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
 
+    /// GitHub token: reads repository metadata through the GitHub API, and is ghcr.io's
+    /// credential when no other is found (with GITHUB_ACTOR as the user).
+    #[arg(long, env = "WASM_OCI_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+
     /// Allow plain HTTP to the registry.
     #[arg(long, env = "WASM_OCI_INSECURE", num_args = 0..=1, default_missing_value = "true")]
     pub insecure: Option<String>,
@@ -116,10 +293,6 @@ pub struct PushArgs {
     /// PEM private key (ECDSA P-256 or Ed25519), or a path to one: signs the provenance.
     #[arg(long, env = "WASM_OCI_SIGNING_KEY", hide_env_values = true)]
     pub signing_key: Option<String>,
-
-    /// Token that can read the repository through the GitHub API (description, license, URL).
-    #[arg(long, env = "WASM_OCI_GITHUB_TOKEN", hide_env_values = true)]
-    pub github_token: Option<String>,
 }
 
 impl PushArgs {
@@ -148,12 +321,12 @@ impl PushArgs {
         );
         set("username", self.username);
         set("password", self.password);
+        set("github-token", self.github_token);
         set("insecure", self.insecure);
         set("ca-file", self.ca_file);
         set("dry-run", self.dry_run);
         set("provenance", self.provenance);
         set("signing-key", self.signing_key);
-        set("github-token", self.github_token);
         if let Some(file) = self.file {
             if inputs.get("path").is_some() {
                 return Err(Error::input(
@@ -230,6 +403,19 @@ mod tests {
         assert_eq!(inputs.get("path"), Some("m.wasm"));
         assert_eq!(inputs.get("image"), Some("localhost:5000/app"));
         assert_eq!(inputs.get("tags"), Some("v1"));
+    }
+
+    #[test]
+    fn wasm_to_oci_pull_form() {
+        let cli =
+            Cli::try_parse_from(["wasm-oci", "pull", "localhost:5000/app:v1", "-o", "x.wasm"])
+                .unwrap();
+        let Command::Pull(args) = cli.command else {
+            panic!()
+        };
+        let inputs = args.into_inputs().unwrap();
+        assert_eq!(inputs.get("image"), Some("localhost:5000/app:v1"));
+        assert_eq!(inputs.get("output"), Some("x.wasm"));
     }
 
     #[test]

@@ -48,8 +48,8 @@ pub enum Error {
         reason: String,
     },
 
-    /// The registry refused the credentials.
-    #[error("registry {registry} refused the credentials{} ({status}); check `username` and `password`", user.as_deref().map(|u| format!(" for user `{u}`")).unwrap_or_default())]
+    /// The registry refused the credentials (401) or the access (403).
+    #[error("{}", unauthorized_message(registry, user.as_deref(), *status, detail, credential_source))]
     Unauthorized {
         /// The registry host.
         registry: String,
@@ -57,6 +57,10 @@ pub enum Error {
         user: Option<String>,
         /// The HTTP status (401 or 403).
         status: u16,
+        /// The registry's own error code and message, if it sent one.
+        detail: String,
+        /// Where the credentials came from ("the `username` and `password` inputs").
+        credential_source: String,
     },
 
     /// The registry could not be reached at all.
@@ -66,6 +70,37 @@ pub enum Error {
         registry: String,
         /// The transport's reason, without secrets.
         reason: String,
+    },
+
+    /// The registry's certificate could not be checked.
+    #[error(
+        "cannot verify the TLS certificate of registry {registry}: {reason}; if it is signed by a private CA, give that CA's PEM certificate in `ca-file`"
+    )]
+    Tls {
+        /// The registry host.
+        registry: String,
+        /// What the TLS library said.
+        reason: String,
+    },
+
+    /// Credentials could not be read from where they were configured.
+    #[error("{source_name}: {reason}")]
+    Credentials {
+        /// Where they were looked for: a docker config file, a credential helper.
+        source_name: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+
+    /// A registry operation kept failing with retryable errors until the retry bounds ran out.
+    #[error("{last} (gave up after {attempts} attempts in {seconds}s)")]
+    GaveUp {
+        /// How many attempts were made.
+        attempts: u32,
+        /// How long they took, in whole seconds.
+        seconds: u64,
+        /// The last attempt's error.
+        last: Box<Error>,
     },
 
     /// The registry answered with an error.
@@ -102,6 +137,76 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+
+    /// The registry or layout has no manifest under the reference.
+    #[error("no manifest `{reference}` found; check the name, the tag or the digest")]
+    NotFound {
+        /// The reference asked for.
+        reference: String,
+    },
+
+    /// The artifact is not something we can pull as one Wasm file.
+    #[error("artifact {reference}: {reason}")]
+    Artifact {
+        /// The artifact's reference.
+        reference: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+
+    /// A download ended before all the bytes arrived.
+    #[error("the download of {what} was cut short: {received} of {expected} bytes arrived")]
+    Incomplete {
+        /// What was downloaded.
+        what: String,
+        /// The size the descriptor gives.
+        expected: u64,
+        /// The bytes that arrived.
+        received: u64,
+    },
+
+    /// One or more checks of `verify` failed.
+    #[error("verification of {reference} failed: {failures}")]
+    Verification {
+        /// The artifact verified.
+        reference: String,
+        /// Each failed check, `name: what was found`, joined by `; `.
+        failures: String,
+    },
+}
+
+fn unauthorized_message(
+    registry: &str,
+    user: Option<&str>,
+    status: u16,
+    detail: &str,
+    credential_source: &str,
+) -> String {
+    let said = if detail.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status} {detail}")
+    };
+    let hint = if registry == "ghcr.io" {
+        " (ghcr.io needs a token with `write:packages`, or the job's token with `permissions: packages: write`)"
+    } else {
+        ""
+    };
+    let message = match (user, status) {
+        (None, _) if credential_source.contains("anonymous") => format!(
+            "registry {registry} requires credentials ({said}); give `username` and `password`, or log in with docker"
+        ),
+        (Some(u), 403) => format!(
+            "registry {registry} denied user `{u}` ({said}); the credentials from {credential_source} lack push access to the repository"
+        ),
+        (Some(u), _) => format!(
+            "registry {registry} refused the credentials for user `{u}` from {credential_source} ({said}); check them"
+        ),
+        (None, _) => format!(
+            "registry {registry} refused the credentials from {credential_source} ({said}); check them"
+        ),
+    };
+    message + hint
 }
 
 /// Result with the core's error.
@@ -137,9 +242,16 @@ impl Error {
             Error::Unauthorized { .. } => "Registry authentication failed",
             Error::Unreachable { .. } => "Registry unreachable",
             Error::Registry { .. } => "Registry error",
+            Error::Tls { .. } => "Registry TLS error",
+            Error::Credentials { .. } => "Registry credentials",
+            Error::GaveUp { last, .. } => last.title(),
             Error::DigestMismatch { .. } => "Digest mismatch",
             Error::Layout { .. } => "OCI layout error",
             Error::Provenance(_) => "Provenance error",
+            Error::NotFound { .. } => "Artifact not found",
+            Error::Artifact { .. } => "Unsupported artifact",
+            Error::Incomplete { .. } => "Download incomplete",
+            Error::Verification { .. } => "Verification failed",
         }
     }
 }

@@ -9,14 +9,18 @@ pub mod cli;
 pub mod context;
 pub mod error;
 pub mod github;
+pub mod inspect;
 pub mod locate;
 pub mod provenance;
+pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod request;
+pub mod resolve;
 pub mod secret;
+pub mod verify;
 pub mod wasm;
 
 pub use error::{Error, Result};

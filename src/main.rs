@@ -21,6 +21,38 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Action => run_action(&runtime, &env),
         Command::Push(args) => run_cli(&runtime, &env, *args),
+        Command::Pull(args) => run_read(&env, || {
+            let request = wasm_oci::pull::PullRequest::from_inputs(&args.into_inputs()?)?;
+            let outcome = runtime.block_on(wasm_oci::pull::pull(&request, &env))?;
+            Ok(outcome.wasm.path.display().to_string())
+        }),
+        Command::Verify(args) => run_read(&env, || {
+            let request = wasm_oci::verify::VerifyRequest::from_inputs(&args.into_inputs()?)?;
+            let report = runtime.block_on(wasm_oci::verify::verify(&request, &env))?;
+            let report = report.into_result()?;
+            Ok(report.digest.map(|d| d.to_string()).unwrap_or_default())
+        }),
+        Command::Inspect(args) => run_read(&env, || {
+            let request = wasm_oci::resolve::ReadRequest::from_inputs(&args.into_inputs()?)?;
+            let document = runtime.block_on(wasm_oci::inspect::inspect(&request, &env))?;
+            Ok(serde_json::to_string_pretty(&document).expect("JSON values serialize"))
+        }),
+    }
+}
+
+/// Runs a CLI command whose result is one text for stdout; errors go to stderr once.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn run_read(env: &Env, command: impl FnOnce() -> wasm_oci::Result<String>) -> ExitCode {
+    log::init(log::Mode::Cli, env);
+    match command() {
+        Ok(result) => {
+            println!("{result}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}", action::error_chain(&e));
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -33,7 +65,8 @@ fn run_action(runtime: &tokio::runtime::Runtime, env: &Env) -> ExitCode {
     match runtime.block_on(action::run(&inputs, env)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let line = runner::error_line(e.title(), &action::error_chain(&e));
+            let message = action::error_chain(&e);
+            let line = runner::error_line(e.title(), &wasm_oci::secret::redact(&message));
             let _ = writeln!(std::io::stdout().lock(), "{line}");
             ExitCode::FAILURE
         }
@@ -57,7 +90,10 @@ fn run_cli(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {}", action::error_chain(&e));
+            eprintln!(
+                "error: {}",
+                wasm_oci::secret::redact(&action::error_chain(&e))
+            );
             ExitCode::FAILURE
         }
     }

@@ -95,6 +95,9 @@ pub async fn push_with_clock(
                     insecure: request.insecure,
                     ca_file: request.ca_file.clone(),
                     credentials: request.credentials.clone(),
+                    username: request.username.clone(),
+                    github_token: request.github_token.clone(),
+                    env: env.clone(),
                 },
             )?;
             remote.login().await?;

@@ -217,6 +217,81 @@ impl fmt::Display for Destination {
     }
 }
 
+/// What a pull, a verify or an inspect names: where the artifact is (a registry repository or an
+/// `oci:DIR` layout) and a tag, a digest, or both (`repo:tag@sha256:...`, where the digest is
+/// what is fetched and the tag is only checked to still point at it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// The repository or layout.
+    pub location: Destination,
+    /// The tag, if written.
+    pub tag: Option<Tag>,
+    /// The digest, if written.
+    pub digest: Option<Digest>,
+}
+
+impl ImageRef {
+    /// How to fetch the manifest: by digest when one is written, else by tag.
+    pub fn manifest_ref(&self) -> crate::registry::ManifestRef {
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => crate::registry::ManifestRef::Digest(d.clone()),
+            (None, Some(t)) => crate::registry::ManifestRef::Tag(t.clone()),
+            (None, None) => unreachable!("parse requires a tag or a digest"),
+        }
+    }
+
+    /// This reference pinned to `digest` (no tag): what deploy jobs should use.
+    pub fn pinned(&self, digest: &Digest) -> String {
+        format!("{}@{digest}", self.location)
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.location.fmt(f)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for ImageRef {
+    type Err = String;
+
+    /// `registry/repo:tag`, `registry/repo@sha256:...`, `registry/repo:tag@sha256:...`,
+    /// `oci:DIR:tag` or `oci:DIR@sha256:...`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (rest, digest) = match s.rsplit_once('@') {
+            Some((rest, d)) => (rest, Some(d.parse::<Digest>()?)),
+            None => (s, None),
+        };
+        // A tag is what follows the last `:` after the last `/` (a registry port has a `/` after it).
+        let last_slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+        let (name, tag) = match rest[last_slash..].rfind(':') {
+            Some(i) if !(rest.starts_with("oci:") && last_slash + i == 3) => {
+                let tag = &rest[last_slash + i + 1..];
+                (&rest[..last_slash + i], Some(tag.parse::<Tag>()?))
+            }
+            _ => (rest, None),
+        };
+        if tag.is_none() && digest.is_none() {
+            return Err(format!(
+                "`{s}` names no version: add `:TAG` or, better, `@sha256:...` (the `digest` output of the push)"
+            ));
+        }
+        let location = Destination::parse(name)?;
+        Ok(ImageRef {
+            location,
+            tag,
+            digest,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +366,39 @@ mod tests {
             Destination::parse("127.0.0.1:5000/x").unwrap(),
             Destination::Registry(_)
         ));
+    }
+
+    #[test]
+    fn image_refs_for_pull_and_verify() {
+        let d = format!("sha256:{}", "b".repeat(64));
+        let r: ImageRef = "localhost:5000/org/app:1.2.3".parse().unwrap();
+        assert_eq!(r.location.to_string(), "localhost:5000/org/app");
+        assert_eq!(r.tag.as_ref().unwrap().as_str(), "1.2.3");
+        assert!(r.digest.is_none());
+        let r: ImageRef = format!("localhost:5000/org/app@{d}").parse().unwrap();
+        assert!(r.tag.is_none());
+        assert_eq!(r.digest.as_ref().unwrap().to_string(), d);
+        assert_eq!(r.to_string(), format!("localhost:5000/org/app@{d}"));
+        let r: ImageRef = format!("ghcr.io/org/app:v1@{d}").parse().unwrap();
+        assert_eq!(r.to_string(), format!("ghcr.io/org/app:v1@{d}"));
+        let r: ImageRef = "oci:out:0.1.0".parse().unwrap();
+        assert_eq!(r.location, Destination::Layout("out".into()));
+        assert_eq!(r.tag.unwrap().as_str(), "0.1.0");
+        let r: ImageRef = format!("oci:./a/b@{d}").parse().unwrap();
+        assert_eq!(r.location, Destination::Layout("./a/b".into()));
+        assert!(
+            "localhost:5000/app"
+                .parse::<ImageRef>()
+                .unwrap_err()
+                .contains("@sha256:")
+        );
+        assert!("oci:out".parse::<ImageRef>().is_err());
+        assert!(
+            "ghcr.io/app@sha256:12"
+                .parse::<ImageRef>()
+                .unwrap_err()
+                .contains("64 hex")
+        );
+        assert!("ghcr.io/app:bad~tag".parse::<ImageRef>().is_err());
     }
 }

@@ -30,12 +30,17 @@ pub const INPUT_NAMES: &[&str] = &[
     "annotations",
     "username",
     "password",
+    "github-token",
     "insecure",
     "ca-file",
     "dry-run",
     "provenance",
     "signing-key",
-    "github-token",
+    "output",
+    "layer",
+    "expect-source",
+    "expect-revision",
+    "public-key",
 ];
 
 /// Inputs whose values are secrets: masked before anything else is printed.
@@ -149,6 +154,11 @@ pub struct PushRequest {
     pub annotations: BTreeMap<String, String>,
     /// Basic credentials.
     pub credentials: Option<(String, Secret)>,
+    /// A user name given without a password: ghcr.io then takes the `github-token`.
+    pub username: Option<String>,
+    /// The `github-token` input: reads repository metadata through the GitHub API, and is
+    /// ghcr.io's credential when nothing else is given.
+    pub github_token: Option<Secret>,
     /// Allow plain HTTP.
     pub insecure: bool,
     /// Extra CA certificates (PEM).
@@ -159,8 +169,6 @@ pub struct PushRequest {
     pub provenance: bool,
     /// The PEM private key that signs the provenance (already checked to parse).
     pub signing_key: Option<Secret>,
-    /// A token that can read the repository through the GitHub API.
-    pub github_token: Option<Secret>,
 }
 
 impl PushRequest {
@@ -197,9 +205,16 @@ impl PushRequest {
 
         let annotations = parse_annotations(inputs.get("annotations"))?;
 
+        let github_token = inputs.get("github-token").map(Secret::new);
+        let to_ghcr = matches!(&destination, Destination::Registry(i) if i.registry() == "ghcr.io");
+        let mut username = None;
         let credentials = match (inputs.get("username"), inputs.get("password")) {
             (Some(user), Some(password)) => Some((user.to_owned(), Secret::new(password))),
             (None, None) => None,
+            (Some(user), None) if to_ghcr && github_token.is_some() => {
+                username = Some(user.to_owned());
+                None
+            }
             (Some(_), None) => {
                 return Err(Error::input(
                     "password",
@@ -244,12 +259,13 @@ impl PushRequest {
             format,
             annotations,
             credentials,
+            username,
+            github_token,
             insecure: inputs.flag("insecure", false)?,
             ca_file,
             dry_run: inputs.flag("dry-run", false)?,
             provenance,
             signing_key,
-            github_token: inputs.get("github-token").map(Secret::new),
         })
     }
 }
@@ -343,7 +359,7 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
 }
 
 /// `key=value` lines (or comma-separated pairs on one line).
-fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
+pub(crate) fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
     let Some(value) = value else {
         return Ok(BTreeMap::new());
     };

@@ -1,22 +1,80 @@
 //! A secret value (password, token, key) that never prints: `Debug` and `Display` show `***`.
 //! The only way to the text is [`Secret::expose`], which callers use at the last moment.
+//!
+//! Every secret made here is also remembered for masking: the front door installs a hook
+//! ([`set_mask_hook`]) that tells the runner to mask it (`::add-mask::`) the moment it is known,
+//! and the log writers pass every line through [`redact`], so a secret found late (in a docker
+//! config, from a credential helper, minted by a token exchange) never reaches any output.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::{Mutex, OnceLock};
 
 /// A value that must never appear in any output or log.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
+/// Secrets shorter than this are not masked: masking `a` would garble every log line.
+const MIN_MASKED_LEN: usize = 4;
+
+static KNOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static HOOK: OnceLock<fn(&str)> = OnceLock::new();
+
 impl Secret {
-    /// Wraps `value`.
+    /// Wraps `value` and registers it for masking.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        register(&value);
+        Secret(value)
     }
 
     /// The secret text, for the one place that must send it.
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// Installs the function told about each secret registered from now on (the action prints
+/// `::add-mask::`; secrets known before were masked by the front door itself).
+pub fn set_mask_hook(hook: fn(&str)) {
+    let _ = HOOK.set(hook);
+}
+
+/// Remembers `value` as a secret; the hook hears of each value once. A multi-line secret (a
+/// PEM key) is also remembered line by line, as the runner masks it.
+pub fn register(value: &str) {
+    let value = value.trim();
+    if value.len() < MIN_MASKED_LEN {
+        return;
+    }
+    let mut known = KNOWN.lock().expect("mask list");
+    if known.iter().any(|k| k == value) {
+        return;
+    }
+    for part in std::iter::once(value).chain(value.lines().map(str::trim)) {
+        if part.len() >= MIN_MASKED_LEN && !known.iter().any(|k| k == part) {
+            known.push(part.to_owned());
+        }
+    }
+    // Longest first, so a secret containing another is replaced whole.
+    known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    drop(known);
+    if let Some(hook) = HOOK.get() {
+        hook(value);
+    }
+}
+
+/// `text` with every known secret replaced by `***`.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let known = KNOWN.lock().expect("mask list");
+    if !known.iter().any(|k| text.contains(k.as_str())) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = text.to_owned();
+    for k in known.iter() {
+        out = out.replace(k.as_str(), "***");
+    }
+    Cow::Owned(out)
 }
 
 impl fmt::Debug for Secret {
@@ -40,5 +98,17 @@ mod tests {
         let s = Secret::new("hunter2");
         assert!(!format!("{s} {s:?} {s:#?}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn known_secrets_are_redacted_from_text() {
+        let _s = Secret::new("tok-abc-123456");
+        assert_eq!(
+            redact("Authorization: Bearer tok-abc-123456"),
+            "Authorization: Bearer ***"
+        );
+        assert!(matches!(redact("nothing here"), Cow::Borrowed(_)));
+        let _key = Secret::new("-----BEGIN KEY-----\nMHcCAQEEIB0secretline\n-----END KEY-----\n");
+        assert_eq!(redact("line: MHcCAQEEIB0secretline"), "line: ***");
     }
 }

@@ -16,6 +16,21 @@ fn push_help() {
 }
 
 #[test]
+fn pull_verify_and_inspect_help() {
+    for command in ["pull", "verify", "inspect"] {
+        let out = std::process::Command::new(BIN)
+            .args([command, "--help"])
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        insta::assert_snapshot!(
+            format!("{command}_help"),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[test]
 fn manifest_config_and_summary_of_the_sample_module() {
     let ws = Workspace::new();
     std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();

@@ -1,6 +1,10 @@
 //! Where log events go. In action mode a tracing layer turns them into workflow commands on
 //! stdout (`::warning::`, `::debug::` only when `RUNNER_DEBUG=1`) and each `phase` span into a
 //! `::group::`; in CLI mode they go to stderr through tracing-subscriber's formatter.
+//!
+//! Secrets: every line written passes through [`crate::secret::redact`], and the HTTP stack's
+//! own targets (hyper, h2, rustls, reqwest) are held at `info` whatever `RUST_LOG` says: at
+//! debug and trace they dump connection internals and frames where credentials travel.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -24,20 +28,43 @@ pub enum Mode {
     Cli,
 }
 
+/// Targets that never log below `info`: they would print request and response internals.
+const HTTP_TARGETS: &[&str] = &[
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "reqwest",
+    "tower",
+    "want",
+];
+
 /// The filter: `RUST_LOG` when set, else debug with `RUNNER_DEBUG=1`, else info for this crate.
-/// HTTP internals stay at `info` unless `RUST_LOG` names them.
+/// HTTP internals (hyper, h2, rustls, reqwest) stay at `info` whatever is asked.
 pub fn filter(env: &Env) -> EnvFilter {
-    if let Some(spec) = env.get("RUST_LOG").filter(|s| !s.trim().is_empty()) {
-        if let Ok(f) = EnvFilter::try_new(spec) {
-            return f;
-        }
-    }
     let debug = env.get("RUNNER_DEBUG").map(String::as_str) == Some("1");
-    EnvFilter::new(if debug {
+    let base = if debug {
         "wasm_oci=debug,oci_client=debug,info"
     } else {
         "wasm_oci=info,warn"
-    })
+    };
+    let mut directives: Vec<String> = match env.get("RUST_LOG").filter(|s| !s.trim().is_empty()) {
+        Some(spec) if EnvFilter::try_new(spec).is_ok() => spec
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .filter(|d| {
+                let target = d.split(['=', '[']).next().unwrap_or("");
+                !HTTP_TARGETS
+                    .iter()
+                    .any(|t| target == *t || target.starts_with(&format!("{t}::")))
+            })
+            .map(str::to_owned)
+            .collect(),
+        _ => base.split(',').map(str::to_owned).collect(),
+    };
+    directives.extend(HTTP_TARGETS.iter().map(|t| format!("{t}=info")));
+    EnvFilter::new(directives.join(","))
 }
 
 /// Installs the global subscriber for `mode`.
@@ -48,7 +75,7 @@ pub fn init(mode: Mode, env: &Env) {
         Mode::Cli => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
+                    .with_writer(|| RedactingStderr(Vec::new()))
                     .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_target(false)
                     .without_time(),
@@ -56,6 +83,29 @@ pub fn init(mode: Mode, env: &Env) {
             .try_init(),
     };
     let _ = result;
+}
+
+/// Collects one formatted event and writes it to stderr with secrets redacted.
+struct RedactingStderr(Vec<u8>);
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactingStderr {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(crate::secret::redact(&text).as_bytes());
+    }
 }
 
 /// Formats events as workflow commands on stdout.
@@ -138,7 +188,7 @@ impl Visit for Fields {
 
 fn emit(line: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    let _ = writeln!(out, "{}", crate::secret::redact(line));
 }
 
 impl<S> tracing_subscriber::Layer<S> for WorkflowLayer
@@ -172,8 +222,12 @@ where
         event.record(&mut fields);
         let text = format!("{}{}", fields.message, fields.rest);
         let props = fields.annotation_properties();
+        // Only this program's own failures are annotations: a library's error event (a TLS
+        // verifier's complaint) is followed by our error, which says it once.
+        let ours = event.metadata().target().starts_with("wasm_oci");
         let line = match *event.metadata().level() {
-            Level::ERROR => format!("::error{props}::{}", escape_data(&text)),
+            Level::ERROR if ours => format!("::error{props}::{}", escape_data(&text)),
+            Level::ERROR => format!("::warning::{}", escape_data(&text)),
             Level::WARN => format!("::warning{props}::{}", escape_data(&text)),
             Level::INFO => text,
             Level::DEBUG | Level::TRACE => format!("::debug::{}", escape_data(&text)),

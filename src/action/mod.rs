@@ -13,11 +13,14 @@ use crate::error::{Error, Result};
 use crate::request::{Inputs, PushRequest};
 
 /// Prints `::add-mask::` for every secret input. Call before anything else is printed.
+/// Secrets found later (docker config, credential helpers, minted tokens) are masked as they
+/// are found, through the hook this installs.
 pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
     for secret in inputs.secrets() {
         for line in runner::mask_lines(secret) {
             let _ = writeln!(out, "{line}");
         }
+        crate::secret::register(secret);
     }
     // A signing key given as a file path: its contents are the secret.
     if let Some(Ok(key)) = inputs
@@ -27,7 +30,14 @@ pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
         for line in runner::mask_lines(key.expose()) {
             let _ = writeln!(out, "{line}");
         }
+        crate::secret::register(key.expose());
     }
+    crate::secret::set_mask_hook(|secret| {
+        let mut out = std::io::stdout().lock();
+        for line in runner::mask_lines(secret) {
+            let _ = writeln!(out, "{line}");
+        }
+    });
 }
 
 /// Runs the action. On failure, returns the error for the caller to report.
@@ -48,11 +58,47 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
             tracing::info!("pushed {}", outcome.reference());
             Ok(())
         }
+        "pull" => {
+            let request = crate::pull::PullRequest::from_inputs(inputs)?;
+            let outcome = crate::pull::pull(&request, env).await?;
+            report(env, &outcome.outputs(), &outcome.summary())?;
+            tracing::info!(
+                "pulled {} to {}",
+                outcome.image.pinned(&outcome.digest),
+                outcome.wasm.path.display()
+            );
+            Ok(())
+        }
+        "verify" => {
+            let request = crate::verify::VerifyRequest::from_inputs(inputs)?;
+            let outcome = crate::verify::verify(&request, env).await?;
+            // The summary tells what was checked whether or not it all held; outputs only when it did.
+            let outputs = if outcome.verified() {
+                outcome.outputs()
+            } else {
+                Vec::new()
+            };
+            report(env, &outputs, &outcome.summary())?;
+            let outcome = outcome.into_result()?;
+            tracing::info!("verified {}", outcome.reference());
+            Ok(())
+        }
         other => Err(Error::input(
             "command",
-            format!("`{other}` is not a command; use `push`"),
+            format!("`{other}` is not a command; use `push`, `pull` or `verify`"),
         )),
     }
+}
+
+/// Writes outputs to `GITHUB_OUTPUT` and Markdown to `GITHUB_STEP_SUMMARY`.
+fn report(env: &Env, outputs: &[(&str, String)], summary: &str) -> Result<()> {
+    if let Some(path) = env_path(env, "GITHUB_OUTPUT") {
+        runner::write_outputs(&path, outputs).map_err(|e| Error::io("write", &path, e))?;
+    }
+    if let Some(path) = env_path(env, "GITHUB_STEP_SUMMARY") {
+        runner::append_summary(&path, summary).map_err(|e| Error::io("write", &path, e))?;
+    }
+    Ok(())
 }
 
 fn env_path(env: &Env, name: &str) -> Option<PathBuf> {

@@ -194,6 +194,12 @@ impl PublicKey {
     }
 }
 
+/// Checks that `public_key_pem` is a key [`verify_dsse`] can use, so a bad key is refused
+/// before anything is fetched.
+pub fn check_public_key(public_key_pem: &str) -> Result<(), DsseError> {
+    PublicKey::from_pem(public_key_pem).map(|_| ())
+}
+
 /// Checks a DSSE envelope against `public_key_pem` (SubjectPublicKeyInfo PEM, P-256 or
 /// Ed25519) and returns the statement bytes it carries when one signature verifies.
 pub fn verify_dsse(envelope: &[u8], public_key_pem: &str) -> Result<Vec<u8>, DsseError> {

@@ -346,6 +346,12 @@ mod tests {
         async fn listed_referrers(&self, _subject: &Digest) -> Result<Option<Vec<Digest>>> {
             Ok(Some(self.1.clone()))
         }
+        async fn get_blob_to_file(&self, d: &Descriptor, p: &std::path::Path) -> Result<()> {
+            self.0.get_blob_to_file(d, p).await
+        }
+        async fn referrers(&self, s: &Digest) -> Result<Vec<Descriptor>> {
+            self.0.referrers(s).await
+        }
     }
 
     #[tokio::test]

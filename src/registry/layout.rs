@@ -75,6 +75,19 @@ impl Layout {
         Ok(layout)
     }
 
+    /// Opens the existing layout at `root` for reading; refuses a directory that is not one.
+    pub fn open(root: &Path) -> Result<Self> {
+        let layout = Layout {
+            root: root.to_owned(),
+        };
+        if !root.join("oci-layout").is_file() || !layout.index_path().is_file() {
+            return Err(layout.error(
+                "not an OCI image layout (no `oci-layout` and `index.json`); check the directory",
+            ));
+        }
+        Ok(layout)
+    }
+
     /// The layout's directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -215,6 +228,46 @@ impl Target for Layout {
         let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
         super::check_blob(descriptor, &bytes)?;
         Ok(bytes)
+    }
+
+    async fn get_blob_to_file(&self, descriptor: &Descriptor, dest: &Path) -> Result<()> {
+        let path = self.blob_path(&descriptor.digest);
+        let mut source = std::fs::File::open(&path).map_err(|e| Error::io("read", &path, e))?;
+        let mut download = super::download::Download::create(dest)?;
+        let mut hashing = HashingWriter {
+            inner: download.file(),
+            hasher: sha2::Sha256::new(),
+            size: 0,
+        };
+        std::io::copy(&mut source, &mut hashing).map_err(|e| Error::io("read", &path, e))?;
+        let (size, digest) = (hashing.size, Digest::from_hasher(hashing.hasher));
+        download.finish(descriptor, &digest, size)
+    }
+
+    async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>> {
+        let tag = crate::provenance::referrer::fallback_tag(subject);
+        let mut found = match self.get_manifest(&ManifestRef::Tag(tag.clone())).await? {
+            Some(index) => super::index_entries(&index.bytes)
+                .map_err(|e| self.error(format!("the referrers index `{tag}` is {e}")))?,
+            None => Vec::new(),
+        };
+        // Tools that write layouts directly (oras) list referrers in index.json itself.
+        for entry in self.read_index()?.manifests {
+            if entry.artifact_type.is_none() || found.iter().any(|f| f.digest == entry.digest) {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(self.blob_path(&entry.digest)) else {
+                continue;
+            };
+            let names_subject = serde_json::from_slice::<crate::artifact::Manifest>(&bytes)
+                .ok()
+                .and_then(|m| m.subject)
+                .is_some_and(|s| &s.digest == subject);
+            if names_subject {
+                found.push(entry);
+            }
+        }
+        Ok(found)
     }
 }
 

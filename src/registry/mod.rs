@@ -2,8 +2,11 @@
 //! layout directory on disk ([`layout::Layout`]). The push use case is written once against
 //! [`Target`].
 
+pub mod auth;
+pub mod download;
 pub mod layout;
 pub mod remote;
+pub mod retry;
 
 use std::fmt;
 use std::path::Path;
@@ -60,6 +63,27 @@ pub trait Target {
         let _ = subject;
         Ok(None)
     }
+
+    /// Streams the blob `descriptor` describes into a new file at `dest`, hashing the bytes once
+    /// on their way to disk. `dest` appears only when the digest and size matched; on any error
+    /// nothing is left there.
+    async fn get_blob_to_file(&self, descriptor: &Descriptor, dest: &Path) -> Result<()>;
+
+    /// The manifests whose `subject` is `subject` (OCI 1.1 referrers): from the referrers API
+    /// where the target has one, else from the fallback tag `sha256-<hex>`'s index.
+    async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>>;
+}
+
+/// The descriptors listed in an image index's bytes (`manifests`).
+pub fn index_entries(bytes: &[u8]) -> Result<Vec<Descriptor>, String> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        #[serde(default)]
+        manifests: Vec<Descriptor>,
+    }
+    serde_json::from_slice::<Index>(bytes)
+        .map(|i| i.manifests)
+        .map_err(|e| format!("not a valid image index: {e}"))
 }
 
 /// The `mediaType` a manifest or index declares in its JSON, if any.

@@ -1,18 +1,36 @@
 //! A remote OCI distribution registry, through oci-client. Blobs stream from disk in one
 //! monolithic PUT (the digest is known from validation), and every digest the registry reports
-//! is compared with the one computed here. Foreign errors are mapped in [`map_oci_error`] only.
+//! is compared with the one computed here. Every operation goes through the retry policy
+//! ([`super::retry`]); oci-client's errors are classified and mapped in `remote/errors.rs`
+//! only ([`map_oci_error`]); `remote/identity.rs` exchanges docker identity tokens.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
+use oci_client::{Client, Reference};
 use tokio_util::io::ReaderStream;
 
+mod errors;
+mod identity;
+mod login;
+mod read;
+
+pub use errors::map_oci_error;
+use errors::{
+    ErrorContext, classify, is_not_found, map_error, retryable_status, transport_error,
+    transport_reason,
+};
+
+use super::auth::{self, Credential, Given, Resolved};
+use super::retry::{Failure, Policy, Retry};
 use super::{ManifestRef, Target};
 use crate::artifact::{Blob, Descriptor};
+use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::reference::{Digest, ImageName};
 use crate::secret::Secret;
@@ -24,16 +42,31 @@ pub struct Connection {
     pub insecure: bool,
     /// A PEM file with extra CA certificates.
     pub ca_file: Option<PathBuf>,
-    /// Basic credentials.
+    /// Basic credentials from the `username` and `password` inputs.
     pub credentials: Option<(String, Secret)>,
+    /// A user name given without a password (ghcr.io then takes `github_token`).
+    pub username: Option<String>,
+    /// The `github-token` input, used for ghcr.io when nothing else is given.
+    pub github_token: Option<Secret>,
+    /// The environment: docker config locations, `PATH` for credential helpers,
+    /// `GITHUB_ACTOR`, and the `WASM_OCI_RETRY_*` bounds.
+    pub env: Env,
 }
 
 /// A repository in a remote registry.
 pub struct Remote {
     client: Client,
     image: ImageName,
-    auth: RegistryAuth,
-    user: Option<String>,
+    auth: Mutex<RegistryAuth>,
+    resolved: Resolved,
+    policy: Policy,
+    /// A bare HTTP client (same TLS trust, no credentials) for the token exchange and for
+    /// reading `Retry-After`, which oci-client does not expose.
+    http: reqwest::Client,
+    scheme: &'static str,
+    /// Set once [`Remote::login`] has seen the registry accept the credentials: a 401 after
+    /// that is a lost token, worth another attempt, not a refusal.
+    verified: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Remote {
@@ -44,17 +77,38 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+/// What kind of operation failed, for deciding whether to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    /// A manifest PUT: a `BLOB_UNKNOWN` there means the registry has not caught up yet.
+    PutManifest,
+    /// Anything else.
+    Other,
+}
+
 impl Remote {
-    /// A client for `image`'s repository.
+    /// A client for `image`'s repository. Finds the credentials (see [`auth`]).
     pub fn new(image: ImageName, connection: &Connection) -> Result<Self> {
+        let policy = Policy::from_env(&connection.env)?;
         let mut extra_root_certificates = Vec::new();
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(policy.connect_timeout)
+            .timeout(policy.read_timeout.min(Duration::from_secs(30)))
+            .user_agent(concat!("wasm-oci/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &connection.ca_file {
             let data = std::fs::read(ca).map_err(|e| Error::io("read", ca, e))?;
-            if !String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
-                return Err(Error::input(
+            let not_pem = || {
+                Error::input(
                     "ca-file",
                     format!("`{}` holds no PEM certificate", ca.display()),
-                ));
+                )
+            };
+            if !String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(not_pem());
+            }
+            let certs = reqwest::Certificate::from_pem_bundle(&data).map_err(|_| not_pem())?;
+            for cert in certs {
+                http = http.add_root_certificate(cert);
             }
             extra_root_certificates.push(Certificate {
                 encoding: CertificateEncoding::Pem,
@@ -69,34 +123,60 @@ impl Remote {
             },
             use_monolithic_push: true,
             extra_root_certificates,
-            connect_timeout: Some(std::time::Duration::from_secs(10)),
-            read_timeout: Some(std::time::Duration::from_secs(120)),
+            connect_timeout: Some(policy.connect_timeout),
+            read_timeout: Some(policy.read_timeout),
             user_agent: concat!("wasm-oci/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
         };
-        let (auth, user) = match &connection.credentials {
-            Some((user, password)) => (
-                RegistryAuth::Basic(user.clone(), password.expose().to_owned()),
-                Some(user.clone()),
-            ),
-            None => (RegistryAuth::Anonymous, None),
+        let bad_ca = |e: String| {
+            Error::input(
+                "ca-file",
+                format!(
+                    "`{}` cannot be used: {e}",
+                    connection
+                        .ca_file
+                        .as_deref()
+                        .unwrap_or(Path::new(""))
+                        .display()
+                ),
+            )
+        };
+        let client = Client::try_from(config).map_err(|e| bad_ca(e.to_string()))?;
+        let http = http.build().map_err(|e| bad_ca(e.to_string()))?;
+
+        let given = Given {
+            username: connection
+                .credentials
+                .as_ref()
+                .map(|(u, _)| u.clone())
+                .or_else(|| connection.username.clone()),
+            password: connection.credentials.as_ref().map(|(_, p)| p.clone()),
+            github_token: connection.github_token.clone(),
+        };
+        let resolved = auth::resolve(image.registry(), &given, &connection.env)?;
+        tracing::info!("credentials for {}: {}", image.registry(), resolved.source);
+        let auth = match &resolved.credential {
+            Credential::Anonymous => RegistryAuth::Anonymous,
+            Credential::Basic { username, password } => {
+                RegistryAuth::Basic(username.clone(), password.expose().to_owned())
+            }
+            // Exchanged for an access token in `login`.
+            Credential::IdentityToken(_) => RegistryAuth::Anonymous,
         };
         Ok(Remote {
-            client: Client::new(config),
+            client,
             image,
-            auth,
-            user,
+            auth: Mutex::new(auth),
+            resolved,
+            policy,
+            http,
+            scheme: if connection.insecure { "http" } else { "https" },
+            verified: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
-    /// Authenticates for pushing, so bad credentials fail before any upload.
-    pub async fn login(&self) -> Result<()> {
-        let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
-        self.client
-            .auth(&reference, &self.auth, RegistryOperation::Push)
-            .await
-            .map_err(|e| self.map(e, "authentication"))?;
-        Ok(())
+    fn registry_auth(&self) -> RegistryAuth {
+        self.auth.lock().expect("auth").clone()
     }
 
     fn reference_for(&self, r: &ManifestRef) -> Reference {
@@ -111,199 +191,189 @@ impl Remote {
     }
 
     fn map(&self, e: OciDistributionError, operation: &str) -> Error {
-        map_oci_error(e, self.image.registry(), self.user.as_deref(), operation)
+        map_error(e, &self.context(operation))
     }
-}
 
-/// Maps oci-client's errors to ours: the one place that knows their shapes.
-pub fn map_oci_error(
-    e: OciDistributionError,
-    registry: &str,
-    user: Option<&str>,
-    operation: &str,
-) -> Error {
-    let registry = registry.to_owned();
-    match e {
-        OciDistributionError::UnauthorizedError { .. } => Error::Unauthorized {
-            registry,
-            user: user.map(str::to_owned),
-            status: 401,
-        },
-        OciDistributionError::AuthenticationFailure(reason) => {
-            if reason.contains("401") || reason.contains("403") || reason.contains("nauthorized") {
-                Error::Unauthorized {
-                    registry,
-                    user: user.map(str::to_owned),
-                    status: if reason.contains("403") { 403 } else { 401 },
-                }
-            } else {
-                Error::Registry {
-                    registry,
-                    operation: operation.to_owned(),
-                    reason: reason.to_lowercase(),
-                }
-            }
+    fn context<'a>(&'a self, operation: &'a str) -> ErrorContext<'a> {
+        ErrorContext {
+            registry: self.image.registry(),
+            user: self.resolved.username(),
+            credential_source: &self.resolved.source,
+            operation,
         }
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let reason = envelope
-                .errors
-                .iter()
-                .map(|e| {
-                    let code = serde_json::to_value(&e.code)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_else(|| format!("{:?}", e.code));
-                    format!("{code}: {}", e.message)
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            if envelope.errors.iter().any(|e| {
-                matches!(
-                    e.code,
-                    oci_client::errors::OciErrorCode::Unauthorized
-                        | oci_client::errors::OciErrorCode::Denied
-                )
-            }) {
-                return Error::Unauthorized {
-                    registry,
-                    user: user.map(str::to_owned),
-                    status: 401,
-                };
-            }
-            Error::Registry {
-                registry,
-                operation: operation.to_owned(),
-                reason,
-            }
-        }
-        OciDistributionError::ServerError { code, message, .. } => {
-            if code == 401 || code == 403 {
-                return Error::Unauthorized {
-                    registry,
-                    user: user.map(str::to_owned),
-                    status: code,
-                };
-            }
-            Error::Registry {
-                registry,
-                operation: operation.to_owned(),
-                reason: format!("HTTP {code}: {}", message.trim()),
-            }
-        }
-        OciDistributionError::RequestError(e) => {
-            if let Some(status) = e.status() {
-                if status.as_u16() == 401 || status.as_u16() == 403 {
-                    return Error::Unauthorized {
-                        registry,
-                        user: user.map(str::to_owned),
-                        status: status.as_u16(),
-                    };
-                }
-                return Error::Registry {
-                    registry,
-                    operation: operation.to_owned(),
-                    reason: format!("HTTP {status}"),
-                };
-            }
-            Error::Unreachable {
-                registry,
-                reason: transport_reason(&e),
-            }
-        }
-        other => Error::Registry {
-            registry,
-            operation: operation.to_owned(),
-            reason: other.to_string(),
-        },
     }
-}
 
-/// The innermost cause of a transport error, which is what names the problem
-/// ("connection refused", "invalid peer certificate").
-fn transport_reason(e: &reqwest::Error) -> String {
-    let mut source: &dyn std::error::Error = e;
-    while let Some(next) = source.source() {
-        source = next;
+    fn unauthorized(&self, status: u16, detail: String) -> Error {
+        Error::Unauthorized {
+            registry: self.image.registry().to_owned(),
+            user: self.resolved.username().map(str::to_owned),
+            status,
+            detail,
+            credential_source: self.resolved.source.clone(),
+        }
     }
-    let inner = source.to_string();
-    if e.is_timeout() {
-        "the connection timed out".to_owned()
-    } else if inner.is_empty() {
-        e.to_string()
-    } else {
-        inner
+
+    fn transport_failure(&self, e: &reqwest::Error) -> Failure {
+        let error = transport_error(e, self.image.registry());
+        let retry = match &error {
+            Error::Tls { .. } => None,
+            _ => Some(Retry {
+                reason: transport_reason(e),
+                after: None,
+            }),
+        };
+        Failure { error, retry }
+    }
+
+    /// A failed attempt in our terms, with the verdict on retrying it.
+    async fn failure(&self, e: OciDistributionError, operation: &str, op: Op) -> Failure {
+        let mut retry = classify(&e, op);
+        if let Some(r) = &mut retry {
+            if r.reason.contains("429") {
+                r.after = self.retry_after(&e).await;
+            }
+        }
+        let error = self.map(e, operation);
+        if retry.is_none()
+            && matches!(error, Error::Unauthorized { status: 401, .. })
+            && self.verified.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            retry = Some(Retry {
+                reason:
+                    "HTTP 401 after the registry accepted the credentials; authenticating again"
+                        .to_owned(),
+                after: None,
+            });
+        }
+        Failure { error, retry }
+    }
+
+    /// The `Retry-After` a throttling registry sends, read by asking the throttled URL again
+    /// without credentials (oci-client drops response headers). Seconds only.
+    async fn retry_after(&self, e: &OciDistributionError) -> Option<Duration> {
+        let url = match e {
+            OciDistributionError::ServerError { url, .. }
+            | OciDistributionError::RegistryError { url, .. } => url.clone(),
+            OciDistributionError::RequestError(e) => e.url()?.to_string(),
+            _ => return None,
+        };
+        let response = self.http.head(&url).send().await.ok()?;
+        let value = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)?
+            .to_str()
+            .ok()?;
+        value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    }
+
+    /// Runs `op` under the retry policy.
+    async fn retrying<T, F, Fut>(&self, operation: &str, kind: Op, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
+    {
+        self.policy
+            .run(operation, || {
+                let attempt = op();
+                async move {
+                    match attempt.await {
+                        Ok(v) => Ok(v),
+                        Err(e) => Err(self.failure(e, operation, kind).await),
+                    }
+                }
+            })
+            .await
     }
 }
 
 impl Target for Remote {
     async fn has_blob(&self, digest: &Digest) -> Result<bool> {
-        self.client
-            .blob_exists(&self.blob_reference(digest), &digest.to_string())
-            .await
-            .map_err(|e| self.map(e, &format!("the check for blob {digest}")))
+        let reference = self.blob_reference(digest);
+        let digest_text = digest.to_string();
+        self.retrying(&format!("the check for blob {digest}"), Op::Other, || {
+            self.client.blob_exists(&reference, &digest_text)
+        })
+        .await
     }
 
     async fn put_blob(&self, blob: &Blob) -> Result<()> {
-        self.client
-            .push_blob(
-                &self.blob_reference(&blob.digest),
-                blob.bytes.clone(),
-                &blob.digest.to_string(),
-            )
-            .await
-            .map_err(|e| self.map(e, &format!("the upload of blob {}", blob.digest)))?;
+        let reference = self.blob_reference(&blob.digest);
+        let digest_text = blob.digest.to_string();
+        self.retrying(
+            &format!("the upload of blob {}", blob.digest),
+            Op::Other,
+            || {
+                self.client
+                    .push_blob(&reference, blob.bytes.clone(), &digest_text)
+            },
+        )
+        .await?;
         Ok(())
     }
 
     async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path) -> Result<()> {
-        let file = tokio::fs::File::open(path)
+        let reference = self.blob_reference(&descriptor.digest);
+        let digest_text = descriptor.digest.to_string();
+        let operation = format!("the upload of blob {}", descriptor.digest);
+        // Each attempt reopens the file: a stream cannot be rewound.
+        self.policy
+            .run(&operation, || async {
+                let file = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| Failure::from(Error::io("read", path, e)))?;
+                let stream = ReaderStream::with_capacity(file, 256 * 1024)
+                    .map_err(OciDistributionError::IoError);
+                match self
+                    .client
+                    .push_blob_stream(&reference, stream, &digest_text, Some(descriptor.size))
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(self.failure(e, &operation, Op::Other).await),
+                }
+            })
             .await
-            .map_err(|e| Error::io("read", path, e))?;
-        let stream =
-            ReaderStream::with_capacity(file, 256 * 1024).map_err(OciDistributionError::IoError);
-        self.client
-            .push_blob_stream(
-                &self.blob_reference(&descriptor.digest),
-                stream,
-                &descriptor.digest.to_string(),
-                Some(descriptor.size),
-            )
-            .await
-            .map_err(|e| self.map(e, &format!("the upload of blob {}", descriptor.digest)))?;
-        Ok(())
     }
 
     async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest> {
         let target = self.reference_for(reference);
-        let content_type = manifest
+        let content_type: reqwest::header::HeaderValue = manifest
             .media_type
             .parse()
             .expect("media types are valid header values");
         let location = self
-            .client
-            .push_manifest_raw(&target, manifest.bytes.clone(), content_type)
-            .await
-            .map_err(|e| self.map(e, &format!("the manifest upload for {reference}")))?;
+            .retrying(
+                &format!("the manifest upload for {reference}"),
+                Op::PutManifest,
+                || {
+                    self.client.push_manifest_raw(
+                        &target,
+                        manifest.bytes.clone(),
+                        content_type.clone(),
+                    )
+                },
+            )
+            .await?;
         // The Location of a stored manifest ends in its digest; confirm it by a HEAD otherwise.
-        let reported = match location
+        if let Some(d) = location
             .rsplit('/')
             .next()
             .and_then(|s| s.parse::<Digest>().ok())
         {
-            Some(d) => d,
-            None => self
-                .client
-                .fetch_manifest_digest(&target, &self.auth)
-                .await
-                .map_err(|e| self.map(e, &format!("the digest check for {reference}")))?
-                .parse()
-                .map_err(|e: String| Error::Registry {
-                    registry: self.image.registry().to_owned(),
-                    operation: format!("the digest check for {reference}"),
-                    reason: e,
-                })?,
-        };
-        Ok(reported)
+            return Ok(d);
+        }
+        let operation = format!("the digest check for {reference}");
+        let auth = self.registry_auth();
+        self.retrying(&operation, Op::Other, || {
+            self.client.fetch_manifest_digest(&target, &auth)
+        })
+        .await?
+        .parse()
+        .map_err(|e: String| Error::Registry {
+            registry: self.image.registry().to_owned(),
+            operation,
+            reason: e,
+        })
     }
 
     async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>> {
@@ -314,14 +384,24 @@ impl Target for Remote {
             "application/vnd.docker.distribution.manifest.v2+json",
             "application/vnd.docker.distribution.manifest.list.v2+json",
         ];
-        let bytes = match self
-            .client
-            .pull_manifest_raw(&target, &self.auth, &accepted)
-            .await
-        {
-            Ok((bytes, _digest)) => bytes,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(self.map(e, &format!("the manifest {reference}"))),
+        let auth = self.registry_auth();
+        let operation = format!("the manifest {reference}");
+        let fetched = self
+            .policy
+            .run(&operation, || async {
+                match self
+                    .client
+                    .pull_manifest_raw(&target, &auth, &accepted)
+                    .await
+                {
+                    Ok((bytes, _digest)) => Ok(Some(bytes)),
+                    Err(e) if is_not_found(&e) => Ok(None),
+                    Err(e) => Err(self.failure(e, &operation, Op::Other).await),
+                }
+            })
+            .await?;
+        let Some(bytes) = fetched else {
+            return Ok(None);
         };
         let media_type = super::declared_media_type(&bytes)
             .unwrap_or_else(|| crate::artifact::MANIFEST_MEDIA_TYPE.to_owned());
@@ -331,15 +411,23 @@ impl Target for Remote {
     }
 
     async fn get_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
-        let mut bytes = Vec::new();
-        self.client
-            .pull_blob(
-                &self.blob_reference(&descriptor.digest),
-                descriptor.digest.to_string().as_str(),
-                &mut bytes,
-            )
-            .await
-            .map_err(|e| self.map(e, &format!("blob {}", descriptor.digest)))?;
+        let reference = self.blob_reference(&descriptor.digest);
+        let digest_text = descriptor.digest.to_string();
+        let operation = format!("blob {}", descriptor.digest);
+        let bytes = self
+            .policy
+            .run(&operation, || async {
+                let mut bytes = Vec::new();
+                match self
+                    .client
+                    .pull_blob(&reference, digest_text.as_str(), &mut bytes)
+                    .await
+                {
+                    Ok(()) => Ok(bytes),
+                    Err(e) => Err(self.failure(e, &operation, Op::Other).await),
+                }
+            })
+            .await?;
         super::check_blob(descriptor, &bytes)?;
         Ok(bytes)
     }
@@ -364,20 +452,12 @@ impl Target for Remote {
             }
         }
     }
-}
 
-/// Whether the registry said the thing does not exist.
-fn is_not_found(e: &OciDistributionError) -> bool {
-    use oci_client::errors::OciErrorCode;
-    match e {
-        OciDistributionError::ImageManifestNotFoundError(_) => true,
-        OciDistributionError::ServerError { code, .. } => *code == 404,
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
-            matches!(
-                e.code,
-                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound
-            )
-        }),
-        _ => false,
+    async fn get_blob_to_file(&self, descriptor: &Descriptor, dest: &Path) -> Result<()> {
+        self.stream_blob_to_file(descriptor, dest).await
+    }
+
+    async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>> {
+        self.list_referrers(subject).await
     }
 }

@@ -8,6 +8,10 @@
 
 pub mod container;
 pub mod github_fake;
+pub mod leaks;
+pub mod proxy;
+pub mod tls;
+pub mod token;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -16,7 +20,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod fakes;
+pub mod raw;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_wasm-oci");
+/// The commit `Workspace::action_env` gives as `GITHUB_SHA`.
+pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
@@ -40,12 +49,27 @@ pub enum Auth {
     },
 }
 
+/// What else a registry is started with: TLS from a test CA, or token auth.
+#[derive(Default)]
+pub struct RegistryOptions {
+    /// Serve HTTPS with this certificate and key.
+    pub tls: Option<tls::ServerCert>,
+    /// Token auth through this issuer (replaces `auth`).
+    pub token: Option<std::sync::Arc<token::TokenIssuer>>,
+}
+
 /// A running `docker-registry`, stopped on drop.
 pub struct Registry {
     child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub auth: Auth,
+    /// `https` with `tls`, else `http`.
+    pub scheme: &'static str,
+    /// The CA that signed the registry's certificate, for readers.
+    pub ca_pem: Option<Vec<u8>>,
+    /// The token issuer, for readers to get a token.
+    pub token: Option<std::sync::Arc<token::TokenIssuer>>,
 }
 
 impl Registry {
@@ -61,6 +85,10 @@ impl Registry {
     }
 
     pub fn start_with(auth: Auth) -> Self {
+        Self::start_with_options(auth, RegistryOptions::default())
+    }
+
+    pub fn start_with_options(auth: Auth, options: RegistryOptions) -> Self {
         let binary = which("docker-registry").unwrap_or_else(|| {
             panic!(
                 "docker-registry is not installed: run `apt-get install docker-registry apache2-utils` (`.ci/run` does)"
@@ -87,13 +115,28 @@ impl Registry {
         };
         let data = dir.path().join("data");
         let log_path = dir.path().join("registry.log");
+        let auth_yaml = match &options.token {
+            Some(issuer) => issuer.registry_yaml(),
+            None => auth_yaml,
+        };
+        let tls_yaml = options
+            .tls
+            .as_ref()
+            .map(|t| {
+                format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    t.cert.display(),
+                    t.key.display()
+                )
+            })
+            .unwrap_or_default();
         for _attempt in 0..5 {
             let port = free_port();
             let config = dir.path().join("config.yml");
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{auth_yaml}",
+                    "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{tls_yaml}{auth_yaml}",
                     data.display()
                 ),
             )
@@ -106,12 +149,21 @@ impl Registry {
                 .stderr(log)
                 .spawn()
                 .expect("docker-registry starts");
-            if wait_ready(&mut child, port) {
+            let scheme = if options.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let ca_pem = options.tls.as_ref().map(|t| t.ca_pem.clone());
+            if wait_ready(&mut child, scheme, port, ca_pem.as_deref()) {
                 return Registry {
                     child,
                     port,
                     dir,
                     auth,
+                    scheme,
+                    ca_pem,
+                    token: options.token.clone(),
                 };
             }
             let _ = child.kill();
@@ -141,13 +193,31 @@ impl Registry {
             .count()
     }
 
+    /// An HTTP client that trusts the registry's CA, if it has one.
+    pub fn client(&self) -> reqwest::blocking::Client {
+        let mut builder = reqwest::blocking::Client::builder();
+        if let Some(pem) = &self.ca_pem {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap());
+        }
+        builder.build().unwrap()
+    }
+
     fn get(&self, path: &str, accept: &str) -> reqwest::blocking::Response {
-        let client = reqwest::blocking::Client::new();
-        let mut req = client
-            .get(format!("http://{}{path}", self.host()))
+        let mut req = self
+            .client()
+            .get(format!("{}://{}{path}", self.scheme, self.host()))
             .header("Accept", accept);
         if let Auth::Htpasswd { user, password } = &self.auth {
             req = req.basic_auth(user, Some(password));
+        }
+        if let Some(issuer) = &self.token {
+            // /v2/<repo>/{manifests,blobs,tags}/...
+            let rest = path.trim_start_matches("/v2/");
+            let repo = ["/manifests/", "/blobs/", "/tags/"]
+                .iter()
+                .find_map(|m| rest.find(m).map(|i| &rest[..i]))
+                .unwrap_or(rest);
+            req = req.bearer_auth(issuer.mint("reader", repo, &["pull"]));
         }
         req.send().unwrap()
     }
@@ -211,13 +281,21 @@ impl Registry {
 }
 
 /// Waits until the registry answers `/v2/` (200, or 401 with auth), or gives up after 15 s.
-fn wait_ready(child: &mut Child, port: u16) -> bool {
+fn wait_ready(child: &mut Child, scheme: &str, port: u16, ca_pem: Option<&[u8]>) -> bool {
+    let mut builder = reqwest::blocking::Client::builder();
+    if let Some(pem) = ca_pem {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap());
+    }
+    let client = builder.build().unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
             return false;
         }
-        if let Ok(resp) = reqwest::blocking::get(format!("http://127.0.0.1:{port}/v2/")) {
+        if let Ok(resp) = client
+            .get(format!("{scheme}://127.0.0.1:{port}/v2/"))
+            .send()
+        {
             if matches!(resp.status().as_u16(), 200 | 401) {
                 return true;
             }

@@ -1,0 +1,65 @@
+//! The inspect use case: one JSON document describing an artifact, for scripts: its format,
+//! media types, the Wasm kind and component interfaces its config records, annotations,
+//! sizes and referrers. Reads the manifest and config only; the layer is not downloaded.
+
+use serde_json::{Value, json};
+
+use crate::artifact::WasmConfig;
+use crate::context::Env;
+use crate::error::Result;
+use crate::registry::Target;
+use crate::resolve::{self, ArtifactFormat, ReadRequest, Source};
+
+/// Describes the artifact `request` names.
+pub async fn inspect(request: &ReadRequest, env: &Env) -> Result<Value> {
+    let image = &request.image;
+    let source = Source::open(&image.location, &request.connection, env)?;
+    let fetched = resolve::fetch_manifest(&source, image).await?;
+    let manifest = &fetched.manifest;
+    let config_bytes = source.get_blob(&manifest.config).await?;
+    let config: Option<WasmConfig> = serde_json::from_slice(&config_bytes).ok();
+    let wasm_layer = resolve::choose_layer(image, manifest, request.layer.as_deref()).ok();
+    let referrers = source.referrers(&fetched.digest).await?;
+
+    let layers: Vec<Value> = manifest
+        .layers
+        .iter()
+        .map(|l| {
+            json!({
+                "mediaType": l.media_type,
+                "digest": l.digest.to_string(),
+                "size": l.size,
+                "title": resolve::layer_title(l),
+                "wasm": wasm_layer.as_ref().is_some_and(|w| w.digest == l.digest),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "reference": image.to_string(),
+        "ref": image.pinned(&fetched.digest),
+        "digest": fetched.digest.to_string(),
+        "format": ArtifactFormat::of(manifest),
+        "mediaType": fetched.blob.media_type,
+        "artifactType": manifest.artifact_type,
+        "config": {
+            "mediaType": manifest.config.media_type,
+            "digest": manifest.config.digest.to_string(),
+            "size": manifest.config.size,
+        },
+        "os": config.as_ref().map(|c| c.os.clone()),
+        "architecture": config.as_ref().map(|c| c.architecture.clone()),
+        "created": config.as_ref().and_then(|c| c.created.clone()),
+        "component": config.as_ref().and_then(|c| c.component.clone()),
+        "layers": layers,
+        "wasm-digest": wasm_layer.as_ref().map(|l| l.digest.to_string()),
+        "size": wasm_layer.as_ref().map(|l| l.size),
+        "totalSize": fetched.blob.bytes.len() as u64 + manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>(),
+        "annotations": manifest.annotations,
+        "referrers": referrers.iter().map(|r| json!({
+            "digest": r.digest.to_string(),
+            "mediaType": r.media_type,
+            "artifactType": r.artifact_type,
+            "size": r.size,
+        })).collect::<Vec<_>>(),
+    }))
+}

@@ -1,0 +1,110 @@
+//! Logging in before any upload, so refused credentials fail at once and a flaky registry does
+//! not pass for a refusing one. oci-client's own probe of `/v2/` ignores the status (a 503
+//! there reads as "no auth needed" and the next request then fails with 401), so the probe is
+//! made here first, under retries, with the credentials: it says whether they are accepted
+//! (basic auth) or which token flow to follow (bearer).
+
+use std::sync::atomic::Ordering;
+
+use oci_client::RegistryOperation;
+use oci_client::secrets::RegistryAuth;
+
+use super::errors::{envelope_detail, retryable_status};
+use super::{Credential, Failure, ManifestRef, Op, Remote};
+use crate::error::{Error, Result};
+
+/// What `GET /v2/` said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Challenge {
+    /// 200: the credentials (or none) are accepted.
+    Accepted,
+    /// 401 with `WWW-Authenticate: Bearer`: a token endpoint decides.
+    Bearer,
+}
+
+impl Remote {
+    /// Authenticates for pushing, so bad credentials fail before any upload. An identity
+    /// token is first exchanged for an access token.
+    pub async fn login(&self) -> Result<()> {
+        if let Credential::IdentityToken(refresh) = &self.resolved.credential {
+            let access = self
+                .policy
+                .run("the identity token exchange", || {
+                    self.exchange_identity_token(refresh)
+                })
+                .await?;
+            *self.auth.lock().expect("auth") = RegistryAuth::Bearer(access.expose().to_owned());
+        }
+        let challenge = self
+            .policy
+            .run("the registry's API check (GET /v2/)", || self.probe())
+            .await?;
+        let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
+        let auth = self.registry_auth();
+        // Push and pull tokens now, under retries; later requests find them cached.
+        for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
+            self.policy
+                .run("authentication", || async {
+                    match self.client.auth(&reference, &auth, operation).await {
+                        // oci-client saw no challenge where there is one: its probe failed.
+                        Ok(None) if challenge == Challenge::Bearer => Err(Failure {
+                            error: Error::Registry {
+                                registry: self.image.registry().to_owned(),
+                                operation: "authentication".to_owned(),
+                                reason: "no bearer token was issued".to_owned(),
+                            },
+                            retry: Some(super::Retry {
+                                reason: "no bearer token was issued".to_owned(),
+                                after: None,
+                            }),
+                        }),
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(self.failure(e, "authentication", Op::Other).await),
+                    }
+                })
+                .await?;
+        }
+        if !matches!(self.resolved.credential, Credential::Anonymous) {
+            self.verified.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// `GET /v2/` with the basic credentials, if any.
+    async fn probe(&self) -> std::result::Result<Challenge, Failure> {
+        let url = format!("{}://{}/v2/", self.scheme, self.image.registry());
+        let mut request = self.http.get(&url);
+        if let Credential::Basic { username, password } = &self.resolved.credential {
+            request = request.basic_auth(username, Some(password.expose()));
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_failure(&e))?;
+        let status = response.status().as_u16();
+        let bearer = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer"));
+        match status {
+            200..=299 => Ok(Challenge::Accepted),
+            401 if bearer => Ok(Challenge::Bearer),
+            401 | 403 => {
+                let body = response.text().await.unwrap_or_default();
+                Err(Failure::from(self.unauthorized(
+                    status,
+                    envelope_detail(&body).unwrap_or_default(),
+                )))
+            }
+            _ => Err(Failure {
+                error: Error::Registry {
+                    registry: self.image.registry().to_owned(),
+                    operation: "the API check (GET /v2/)".to_owned(),
+                    reason: format!("HTTP {status}"),
+                },
+                retry: retryable_status(status),
+            }),
+        }
+    }
+}

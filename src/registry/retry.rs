@@ -1,0 +1,290 @@
+//! Retries for registry operations: registries throttle (429), time out (408), fail behind
+//! load balancers (502, 503) and drop connections. [`Policy::run`] repeats one operation with
+//! exponential backoff and full jitter, bounded both in attempts and in total time, logs each
+//! retry with its reason, and gives up with the last error. Which failures are worth another
+//! attempt is decided by the caller (the remote target knows the registry's error shapes).
+//!
+//! Written by hand rather than with `backon`/`backoff`: the loop is short, and it must honour a
+//! `Retry-After` per failure while keeping the total-time bound, which those crates make awkward.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tracing::warn;
+
+use crate::context::Env;
+use crate::error::Error;
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The backoff before the second attempt; it doubles each time.
+    pub initial_delay: Duration,
+    /// The longest single wait.
+    pub max_delay: Duration,
+    /// No new attempt starts after this much time since the first.
+    pub max_elapsed: Duration,
+    /// How long one read may wait for the registry before the attempt fails (a stall).
+    pub read_timeout: Duration,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            max_attempts: 6,
+            initial_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(20),
+            max_elapsed: Duration::from_secs(120),
+            read_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One failed attempt: the error, and whether (and how soon) to try again.
+#[derive(Debug)]
+pub struct Failure {
+    /// The error, already in the core's terms.
+    pub error: Error,
+    /// `Some` when another attempt may succeed.
+    pub retry: Option<Retry>,
+}
+
+/// Why another attempt is worth it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    /// For the log: "HTTP 503", "connection reset".
+    pub reason: String,
+    /// The registry's `Retry-After`, if it gave one.
+    pub after: Option<Duration>,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure { error, retry: None }
+    }
+}
+
+impl Policy {
+    /// The default policy, with bounds overridden by `WASM_OCI_RETRY_MAX_ATTEMPTS`,
+    /// `WASM_OCI_RETRY_MAX_ELAPSED`, `WASM_OCI_RETRY_INITIAL_DELAY` and `WASM_OCI_HTTP_TIMEOUT`
+    /// (seconds, fractions allowed), for tests and impatient pipelines.
+    pub fn from_env(env: &Env) -> Result<Self, Error> {
+        let mut policy = Policy::default();
+        let seconds = |name: &'static str| -> Result<Option<Duration>, Error> {
+            match env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(|s| Some(Duration::from_secs_f64(s)))
+                    .ok_or_else(|| Error::input(name, format!("`{v}` is not a number of seconds"))),
+            }
+        };
+        if let Some(d) = seconds("WASM_OCI_RETRY_MAX_ELAPSED")? {
+            policy.max_elapsed = d;
+        }
+        if let Some(d) = seconds("WASM_OCI_RETRY_INITIAL_DELAY")? {
+            policy.initial_delay = d;
+            policy.max_delay = policy.max_delay.max(d);
+        }
+        if let Some(d) = seconds("WASM_OCI_HTTP_TIMEOUT")? {
+            policy.read_timeout = d;
+            policy.connect_timeout = policy.connect_timeout.min(d);
+        }
+        if let Some(v) = env
+            .get("WASM_OCI_RETRY_MAX_ATTEMPTS")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
+            policy.max_attempts = v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                Error::input(
+                    "WASM_OCI_RETRY_MAX_ATTEMPTS",
+                    format!("`{v}` is not a whole number of at least 1"),
+                )
+            })?;
+        }
+        Ok(policy)
+    }
+
+    /// The wait before attempt `attempt + 1` (1-based `attempt`): full jitter over an
+    /// exponentially growing ceiling, or the registry's `Retry-After` when longer.
+    fn delay(&self, attempt: u32, after: Option<Duration>) -> Duration {
+        let ceiling = self
+            .initial_delay
+            .saturating_mul(1u32 << (attempt - 1).min(16))
+            .min(self.max_delay);
+        let jittered = ceiling.mul_f64(rand::rng().random_range(0.5..=1.0));
+        after.map_or(jittered, |a| a.max(jittered))
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or the bounds run out. `what` names the
+    /// operation in the log ("the upload of blob sha256:…").
+    pub async fn run<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let start = Instant::now();
+        let mut attempt = 1;
+        loop {
+            let failure = match op().await {
+                Ok(value) => return Ok(value),
+                Err(failure) => failure,
+            };
+            let Some(retry) = failure.retry else {
+                return Err(failure.error);
+            };
+            let wait = self.delay(attempt, retry.after);
+            let elapsed = start.elapsed();
+            if attempt >= self.max_attempts || elapsed + wait > self.max_elapsed {
+                return Err(if attempt == 1 {
+                    failure.error
+                } else {
+                    Error::GaveUp {
+                        attempts: attempt,
+                        seconds: elapsed.as_secs(),
+                        last: Box::new(failure.error),
+                    }
+                });
+            }
+            warn!(
+                "{what} failed ({}); retrying in {:.1}s (attempt {} of at most {})",
+                retry.reason,
+                wait.as_secs_f64(),
+                attempt + 1,
+                self.max_attempts
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn quick() -> Policy {
+        Policy {
+            max_attempts: 5,
+            initial_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(4),
+            max_elapsed: Duration::from_secs(5),
+            ..Policy::default()
+        }
+    }
+
+    fn transient() -> Failure {
+        Failure {
+            error: Error::Unreachable {
+                registry: "r".into(),
+                reason: "connection reset".into(),
+            },
+            retry: Some(Retry {
+                reason: "connection reset".into(),
+                after: None,
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_transient_failures_until_success() {
+        let calls = AtomicU32::new(0);
+        let value = quick()
+            .run("op", || async {
+                if calls.fetch_add(1, Ordering::SeqCst) < 3 {
+                    Err(transient())
+                } else {
+                    Ok(7)
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(value, 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn fails_at_once_on_a_permanent_error() {
+        let calls = AtomicU32::new(0);
+        let err = quick()
+            .run("op", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Failure::from(Error::input("image", "bad")))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(err.to_string().starts_with("input `image`"));
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_attempts_with_the_last_error() {
+        let calls = AtomicU32::new(0);
+        let err = quick()
+            .run("op", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(transient())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
+        let text = err.to_string();
+        assert!(
+            text.contains("connection reset") && text.contains("gave up after 5 attempts"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn respects_the_time_bound_and_retry_after() {
+        let policy = Policy {
+            max_attempts: 100,
+            max_elapsed: Duration::from_millis(300),
+            ..quick()
+        };
+        let start = Instant::now();
+        let err = policy
+            .run("op", || async {
+                Err::<(), _>(Failure {
+                    retry: Some(Retry {
+                        reason: "HTTP 429".into(),
+                        after: Some(Duration::from_millis(100)),
+                    }),
+                    ..transient()
+                })
+            })
+            .await
+            .unwrap_err();
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(200) && took < Duration::from_millis(400),
+            "{took:?}"
+        );
+        assert!(matches!(err, Error::GaveUp { attempts: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn bounds_come_from_the_env() {
+        let env: Env = [
+            ("WASM_OCI_RETRY_MAX_ELAPSED", "2.5"),
+            ("WASM_OCI_RETRY_MAX_ATTEMPTS", "3"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let p = Policy::from_env(&env).unwrap();
+        assert_eq!(p.max_elapsed, Duration::from_millis(2500));
+        assert_eq!(p.max_attempts, 3);
+        let bad: Env = [("WASM_OCI_RETRY_MAX_ATTEMPTS".to_owned(), "0".to_owned())].into();
+        assert!(Policy::from_env(&bad).is_err());
+    }
+}

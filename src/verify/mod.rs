@@ -1,0 +1,362 @@
+//! The verify use case: prove that `image@sha256:...` is exactly what was released. Each check
+//! is recorded (name, result, detail) for the step summary; any failure fails the step with
+//! the check's name and what it found. Checks: the manifest, config and layer digests, the
+//! layer as valid Wasm whose kind matches the config, expected annotations, and a provenance
+//! referrer for this digest from the expected repository and commit, signed when a key is given
+//! (`provenance`). The report and its summary are in `report`.
+
+mod provenance;
+mod report;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use tracing::{info, warn};
+
+pub use self::report::{Check, Outcome, VerifyReport};
+use crate::artifact::{Manifest, WasmConfig};
+use crate::context::Env;
+use crate::error::{Error, Result};
+use crate::provenance::annotations::{REVISION, SOURCE};
+use crate::provenance::dsse;
+use crate::push::phase;
+use crate::reference::{Digest, ImageRef};
+use crate::registry::{ManifestRef, Target};
+use crate::request::Inputs;
+use crate::resolve::{self, ReadRequest, Source};
+use crate::wasm::WasmFile;
+
+/// Everything a verify needs.
+#[derive(Debug, Clone)]
+pub struct VerifyRequest {
+    /// What to verify and from where.
+    pub read: ReadRequest,
+    /// The repository URL the source annotation and the provenance must name.
+    pub expect_source: Option<String>,
+    /// The commit the revision annotation and the provenance must name.
+    pub expect_revision: Option<String>,
+    /// Annotations that must have exactly these values.
+    pub annotations: BTreeMap<String, String>,
+    /// The PEM public key the provenance must be signed with.
+    pub public_key: Option<String>,
+}
+
+impl VerifyRequest {
+    /// Parses `inputs`; `public-key` is PEM text or a path to a PEM file.
+    pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
+        let read = ReadRequest::from_inputs(inputs)?;
+        let public_key = match inputs.get("public-key") {
+            None => None,
+            Some(text) if text.contains("-----BEGIN") => Some(text.to_owned()),
+            Some(path) => {
+                let path = read.working_directory.join(path);
+                Some(std::fs::read_to_string(&path).map_err(|_| {
+                    Error::input(
+                        "public-key",
+                        format!(
+                            "`{}` is neither PEM text nor a readable PEM file",
+                            path.display()
+                        ),
+                    )
+                })?)
+            }
+        };
+        if let Some(key) = &public_key {
+            dsse::check_public_key(key).map_err(|e| Error::input("public-key", e.to_string()))?;
+        }
+        Ok(VerifyRequest {
+            expect_source: inputs.get("expect-source").map(str::to_owned),
+            expect_revision: inputs.get("expect-revision").map(str::to_owned),
+            annotations: crate::request::parse_annotations(inputs.get("annotations"))?,
+            public_key,
+            read,
+        })
+    }
+}
+
+/// Runs every check that can run and returns the report; only trouble reaching the artifact
+/// at all is an error. Call [`VerifyReport::into_result`] to fail on a failed check.
+pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> {
+    let image = &request.read.image;
+    let source = Source::open(&image.location, &request.read.connection, env)?;
+    let mut report = VerifyReport {
+        image: image.clone(),
+        digest: None,
+        checks: Vec::new(),
+    };
+    let _phase = phase("Verify");
+
+    // The manifest: its bytes must hash to the digest asked for.
+    let fetched = match resolve::fetch_manifest(&source, image).await {
+        Ok(f) => f,
+        Err(e @ Error::DigestMismatch { .. }) => {
+            report.checks.push(Check::fail(
+                "manifest digest",
+                crate::action::error_chain(&e),
+            ));
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
+    let digest = fetched.digest.clone();
+    report.digest = Some(digest.clone());
+    match (&image.digest, &image.tag) {
+        (Some(_), _) => report.checks.push(Check::pass(
+            "manifest digest",
+            format!("the manifest bytes hash to {digest}"),
+        )),
+        (None, Some(tag)) => {
+            warn!(
+                "`{image}` is a tag, and tags move: verified {digest}; deploy {} instead",
+                image.pinned(&digest)
+            );
+            report.checks.push(Check::skip(
+                "manifest digest",
+                format!("tag `{tag}` resolved to {digest}; tags move, pin `@{digest}`"),
+            ));
+        }
+        (None, None) => unreachable!("a reference has a tag or a digest"),
+    }
+    if let (Some(expected), Some(tag)) = (&image.digest, &image.tag) {
+        report.checks.push(check_tag(&source, tag, expected).await);
+    }
+    let manifest = &fetched.manifest;
+
+    // The config and the layer: each must hash to what the manifest says.
+    let config = source.get_blob(&manifest.config).await;
+    report.checks.push(match &config {
+        Ok(_) => Check::pass(
+            "config digest",
+            format!(
+                "{} ({})",
+                manifest.config.digest, manifest.config.media_type
+            ),
+        ),
+        Err(e) => Check::fail("config digest", crate::action::error_chain(e)),
+    });
+    let wasm = check_layer(
+        &source,
+        image,
+        manifest,
+        request.read.layer.as_deref(),
+        &mut report,
+    )
+    .await;
+
+    // The Wasm's kind must match what the config says.
+    if let (Ok(config), Some(wasm)) = (&config, &wasm) {
+        report.checks.push(check_kind(manifest, config, wasm));
+    }
+
+    // The annotations the caller expects.
+    let mut expected = request.annotations.clone();
+    if let Some(source_url) = &request.expect_source {
+        expected.insert(SOURCE.to_owned(), source_url.clone());
+    }
+    if let Some(revision) = &request.expect_revision {
+        expected.insert(REVISION.to_owned(), revision.clone());
+    }
+    for (key, value) in &expected {
+        let name = format!("annotation {key}");
+        report.checks.push(match manifest.annotations.get(key) {
+            Some(found) if found == value => Check::pass(name, format!("`{found}`")),
+            Some(found) => Check::fail(name, format!("expected `{value}`, found `{found}`")),
+            None => Check::fail(
+                name,
+                format!("expected `{value}`, found no such annotation"),
+            ),
+        });
+    }
+
+    // The provenance: a referrer for this digest, from the expected repository and commit.
+    let want_source = request
+        .expect_source
+        .clone()
+        .or_else(|| manifest.annotations.get(SOURCE).cloned());
+    let want_revision = request
+        .expect_revision
+        .clone()
+        .or_else(|| manifest.annotations.get(REVISION).cloned());
+    let expectations = provenance::Expectations {
+        subject: &digest,
+        source: want_source.as_deref(),
+        revision: want_revision.as_deref(),
+        public_key: request.public_key.as_deref(),
+    };
+    report
+        .checks
+        .extend(provenance::check_provenance(&source, &expectations).await);
+
+    for c in &report.checks {
+        match c.outcome {
+            Outcome::Fail => warn!("{}: FAIL: {}", c.name, c.detail),
+            _ => info!("{}: {}", c.name, c.detail),
+        }
+    }
+    Ok(report)
+}
+
+async fn check_tag<T: Target>(source: &T, tag: &crate::reference::Tag, expected: &Digest) -> Check {
+    let name = format!("tag {tag}");
+    match source.get_manifest(&ManifestRef::Tag(tag.clone())).await {
+        Ok(Some(blob)) if &blob.digest == expected => {
+            Check::pass(name, format!("still points to {expected}"))
+        }
+        Ok(Some(blob)) => Check::fail(
+            name,
+            format!("moved: now points to {}, not {expected}", blob.digest),
+        ),
+        Ok(None) => Check::fail(name, "no longer exists".to_owned()),
+        Err(e) => Check::fail(name, crate::action::error_chain(&e)),
+    }
+}
+
+/// Downloads the layer into a temporary directory through the digest check and validates it.
+async fn check_layer<T: Target>(
+    source: &T,
+    image: &ImageRef,
+    manifest: &Manifest,
+    wanted: Option<&str>,
+    report: &mut VerifyReport,
+) -> Option<WasmFile> {
+    let layer = match resolve::choose_layer(image, manifest, wanted) {
+        Ok(layer) => layer,
+        Err(e) => {
+            report
+                .checks
+                .push(Check::fail("layer", crate::action::error_chain(&e)));
+            return None;
+        }
+    };
+    let staging = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            report.checks.push(Check::fail(
+                "layer digest",
+                format!("cannot create a temporary directory: {e}"),
+            ));
+            return None;
+        }
+    };
+    let dest = staging.path().join("layer");
+    if let Err(e) = source.get_blob_to_file(&layer, &dest).await {
+        report
+            .checks
+            .push(Check::fail("layer digest", crate::action::error_chain(&e)));
+        return None;
+    }
+    report.checks.push(Check::pass(
+        "layer digest",
+        format!(
+            "{} ({} bytes, {})",
+            layer.digest, layer.size, layer.media_type
+        ),
+    ));
+    let checked = dest.clone();
+    let result = tokio::task::spawn_blocking(move || crate::wasm::inspect(&checked))
+        .await
+        .expect("validation does not panic");
+    match result {
+        Ok(wasm) => {
+            let what = match wasm.kind {
+                crate::wasm::WasmKind::Module => "core module",
+                crate::wasm::WasmKind::Component => "component",
+            };
+            report.checks.push(Check::pass(
+                "wasm",
+                format!("a valid {what} (`{}`)", wasm.kind.os()),
+            ));
+            Some(WasmFile {
+                path: PathBuf::from(resolve::file_name_for(image, &layer)),
+                ..wasm
+            })
+        }
+        Err(Error::InvalidWasm { reason, .. }) => {
+            report.checks.push(Check::fail(
+                "wasm",
+                format!("layer {} is not valid WebAssembly: {reason}", layer.digest),
+            ));
+            None
+        }
+        Err(e) => {
+            report
+                .checks
+                .push(Check::fail("wasm", crate::action::error_chain(&e)));
+            None
+        }
+    }
+}
+
+/// The config's `os`, `layerDigests` and component interfaces must match the binary.
+fn check_kind(manifest: &Manifest, config: &[u8], wasm: &WasmFile) -> Check {
+    let name = "kind";
+    if manifest.config.media_type != crate::artifact::CNCF_CONFIG_MEDIA_TYPE {
+        return Check::skip(
+            name,
+            format!(
+                "a `{}` config records no kind; the layer is `{}`",
+                manifest.config.media_type,
+                wasm.kind.os()
+            ),
+        );
+    }
+    let config: WasmConfig = match serde_json::from_slice(config) {
+        Ok(c) => c,
+        Err(e) => return Check::fail(name, format!("the config is not a valid Wasm config: {e}")),
+    };
+    if config.os != wasm.kind.os() {
+        return Check::fail(
+            name,
+            format!(
+                "the config says `os: {}` but the layer is `{}`",
+                config.os,
+                wasm.kind.os()
+            ),
+        );
+    }
+    if !config.layer_digests.is_empty() && !config.layer_digests.contains(&wasm.digest) {
+        return Check::fail(
+            name,
+            format!(
+                "the config's layerDigests do not list the layer {}",
+                wasm.digest
+            ),
+        );
+    }
+    match (&config.component, &wasm.component) {
+        (Some(recorded), Some(actual)) => {
+            let sorted = |v: &[String]| {
+                let mut v = v.to_vec();
+                v.sort();
+                v
+            };
+            if sorted(&recorded.exports) != sorted(&actual.exports) {
+                return Check::fail(
+                    name,
+                    format!(
+                        "the config lists exports {:?}, the component has {:?}",
+                        recorded.exports, actual.exports
+                    ),
+                );
+            }
+            if sorted(&recorded.imports) != sorted(&actual.imports) {
+                return Check::fail(
+                    name,
+                    format!(
+                        "the config lists imports {:?}, the component has {:?}",
+                        recorded.imports, actual.imports
+                    ),
+                );
+            }
+            Check::pass(
+                name,
+                format!("`{}`, exports and imports match the config", config.os),
+            )
+        }
+        (Some(_), None) => Check::fail(
+            name,
+            "the config describes a component, the layer is a core module".to_owned(),
+        ),
+        (None, _) => Check::pass(name, format!("`{}` as the config says", config.os)),
+    }
+}

@@ -1,0 +1,349 @@
+//! The provenance checks: a referrer of the artifact's digest (referrers API or fallback tag)
+//! whose in-toto statement, plain or in a DSSE envelope, is SLSA provenance about this digest,
+//! from the expected repository and commit; with a public key, the envelope must verify.
+
+use serde_json::Value;
+
+use super::report::{Check, Outcome};
+use crate::artifact::{Descriptor, Manifest};
+use crate::provenance::dsse::{self, ENVELOPE_MEDIA_TYPE as DSSE_MEDIA_TYPE};
+use crate::provenance::referrer::{
+    ARTIFACT_TYPE as IN_TOTO_ARTIFACT_TYPE, STATEMENT_MEDIA_TYPE as IN_TOTO_MEDIA_TYPE,
+};
+use crate::provenance::slsa::{PREDICATE_TYPE as SLSA_PROVENANCE_V1, STATEMENT_TYPE};
+use crate::reference::Digest;
+use crate::registry::{ManifestRef, Target};
+
+/// What the provenance must say.
+pub(super) struct Expectations<'a> {
+    pub(super) subject: &'a Digest,
+    pub(super) source: Option<&'a str>,
+    pub(super) revision: Option<&'a str>,
+    pub(super) public_key: Option<&'a str>,
+}
+
+/// Finds the provenance referrers of the subject and checks each; the first that passes
+/// everything wins, else the first one's findings are reported.
+pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<'_>) -> Vec<Check> {
+    let referrers = match source.referrers(want.subject).await {
+        Ok(r) => r,
+        Err(e) => return vec![Check::fail("provenance", crate::action::error_chain(&e))],
+    };
+    let candidates: Vec<&Descriptor> = referrers
+        .iter()
+        .filter(|r| r.artifact_type.as_deref() == Some(IN_TOTO_ARTIFACT_TYPE))
+        .collect();
+    if candidates.is_empty() {
+        return vec![Check::fail(
+            "provenance",
+            format!(
+                "no provenance referrer (artifactType `{IN_TOTO_ARTIFACT_TYPE}`) names {} as its subject",
+                want.subject
+            ),
+        )];
+    }
+    let mut first = None;
+    for candidate in candidates {
+        let checks = check_referrer(source, candidate, want).await;
+        if checks.iter().all(|c| c.outcome != Outcome::Fail) {
+            return checks;
+        }
+        first.get_or_insert(checks);
+    }
+    first.expect("at least one candidate")
+}
+
+async fn check_referrer<T: Target>(
+    source: &T,
+    referrer: &Descriptor,
+    want: &Expectations<'_>,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let fail = |mut checks: Vec<Check>, name: &str, detail: String| {
+        checks.push(Check::fail(name, detail));
+        checks
+    };
+    let manifest = match source
+        .get_manifest(&ManifestRef::Digest(referrer.digest.clone()))
+        .await
+    {
+        Ok(Some(blob)) => match serde_json::from_slice::<Manifest>(&blob.bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                return fail(
+                    checks,
+                    "provenance",
+                    format!("referrer {} is not an image manifest: {e}", referrer.digest),
+                );
+            }
+        },
+        Ok(None) => {
+            return fail(
+                checks,
+                "provenance",
+                format!("referrer {} is listed but missing", referrer.digest),
+            );
+        }
+        Err(e) => return fail(checks, "provenance", crate::action::error_chain(&e)),
+    };
+    match &manifest.subject {
+        Some(s) if &s.digest == want.subject => {}
+        Some(s) => {
+            return fail(
+                checks,
+                "provenance subject",
+                format!(
+                    "referrer {} names subject {}, not {}",
+                    referrer.digest, s.digest, want.subject
+                ),
+            );
+        }
+        None => {
+            return fail(
+                checks,
+                "provenance subject",
+                format!("referrer {} has no subject", referrer.digest),
+            );
+        }
+    }
+    let Some(layer) = manifest.layers.first() else {
+        return fail(
+            checks,
+            "provenance",
+            format!("referrer {} has no layer", referrer.digest),
+        );
+    };
+    let bytes = match source.get_blob(layer).await {
+        Ok(b) => b,
+        Err(e) => return fail(checks, "provenance", crate::action::error_chain(&e)),
+    };
+    checks.push(Check::pass(
+        "provenance",
+        format!("referrer {} ({})", referrer.digest, layer.media_type),
+    ));
+
+    // The statement, from the envelope (its signature checked when a key is given) or as is.
+    let statement = match (layer.media_type.as_str(), want.public_key) {
+        (DSSE_MEDIA_TYPE, Some(key)) => match dsse::verify_dsse(&bytes, key) {
+            Ok(payload) => {
+                checks.push(Check::pass(
+                    "provenance signature",
+                    "the DSSE signature verifies with `public-key`",
+                ));
+                payload
+            }
+            Err(e) => return fail(checks, "provenance signature", e.to_string()),
+        },
+        (DSSE_MEDIA_TYPE, None) => match unverified_payload(&bytes) {
+            Ok(payload) => {
+                checks.push(Check::skip(
+                    "provenance signature",
+                    "signed, but no `public-key` was given to check it",
+                ));
+                payload
+            }
+            Err(e) => return fail(checks, "provenance signature", e.to_string()),
+        },
+        (IN_TOTO_MEDIA_TYPE, Some(_)) => {
+            return fail(
+                checks,
+                "provenance signature",
+                "the statement is not signed (a plain in-toto statement, not a DSSE envelope)"
+                    .to_owned(),
+            );
+        }
+        (IN_TOTO_MEDIA_TYPE, None) => {
+            checks.push(Check::skip(
+                "provenance signature",
+                "unsigned statement; give `public-key` to require a signature",
+            ));
+            bytes
+        }
+        (other, _) => {
+            return fail(
+                checks,
+                "provenance",
+                format!(
+                    "referrer layer has media type `{other}`, not a statement or a DSSE envelope"
+                ),
+            );
+        }
+    };
+    checks.extend(check_statement(&statement, want));
+    checks
+}
+
+/// The statement inside an envelope, read without a key to check the signature with.
+fn unverified_payload(envelope: &[u8]) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let envelope: dsse::Envelope = serde_json::from_slice(envelope)
+        .map_err(|e| format!("the provenance is not a DSSE envelope: {e}"))?;
+    base64::engine::general_purpose::STANDARD
+        .decode(&envelope.payload)
+        .map_err(|e| format!("the envelope's payload is not base64: {e}"))
+}
+
+/// The statement's type, subject, repository and commit.
+fn check_statement(bytes: &[u8], want: &Expectations<'_>) -> Vec<Check> {
+    let statement: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            return vec![Check::fail(
+                "provenance statement",
+                format!("not JSON: {e}"),
+            )];
+        }
+    };
+    let mut checks = Vec::new();
+    let kind = (
+        statement["_type"].as_str(),
+        statement["predicateType"].as_str(),
+    );
+    checks.push(match kind {
+        (Some(STATEMENT_TYPE), Some(SLSA_PROVENANCE_V1)) => {
+            Check::pass("provenance statement", "in-toto v1, SLSA provenance v1")
+        }
+        (t, p) => Check::fail(
+            "provenance statement",
+            format!(
+                "expected an in-toto v1 statement with SLSA provenance v1, found `{}` / `{}`",
+                t.unwrap_or("?"),
+                p.unwrap_or("?")
+            ),
+        ),
+    });
+    let subjects: Vec<&str> = statement["subject"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["digest"]["sha256"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    checks.push(if subjects.contains(&want.subject.hex()) {
+        Check::pass(
+            "provenance subject",
+            format!("the statement is about {}", want.subject),
+        )
+    } else {
+        Check::fail(
+            "provenance subject",
+            format!(
+                "the statement is about {}, not {}",
+                if subjects.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    subjects
+                        .iter()
+                        .map(|h| format!("sha256:{h}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                want.subject
+            ),
+        )
+    });
+    let build = &statement["predicate"]["buildDefinition"];
+    let repository = build["externalParameters"]["workflow"]["repository"].as_str();
+    checks.push(match (want.source, repository) {
+        (None, found) => Check::skip("provenance source", format!("nothing to compare: no `expect-source` and no source annotation; the statement names `{}`", found.unwrap_or("nothing"))),
+        (Some(w), Some(found)) if same_repository(w, found) => Check::pass("provenance source", format!("`{found}`")),
+        (Some(w), found) => Check::fail("provenance source", format!("expected `{w}`, the statement names `{}`", found.unwrap_or("no repository (externalParameters.workflow.repository)"))),
+    });
+    let commits: Vec<&str> = build["resolvedDependencies"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d["digest"]["gitCommit"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    checks.push(match want.revision {
+        None => Check::skip(
+            "provenance revision",
+            "nothing to compare: no `expect-revision` and no revision annotation",
+        ),
+        Some(w) if commits.iter().any(|c| c.eq_ignore_ascii_case(w)) => {
+            Check::pass("provenance revision", format!("`{w}`"))
+        }
+        Some(w) => Check::fail(
+            "provenance revision",
+            format!(
+                "expected commit `{w}`, the statement names {}",
+                if commits.is_empty() {
+                    "no commit".to_owned()
+                } else {
+                    commits
+                        .iter()
+                        .map(|c| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+        ),
+    });
+    checks
+}
+
+/// Repository URLs compare without a trailing `/` or `.git`, and case-insensitively.
+fn same_repository(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        s.trim_end_matches('/')
+            .trim_end_matches(".git")
+            .to_ascii_lowercase()
+    };
+    norm(a) == norm(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement(subject_hex: &str, repo: &str, commit: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "_type": STATEMENT_TYPE,
+            "subject": [{"name": "x", "digest": {"sha256": subject_hex}}],
+            "predicateType": SLSA_PROVENANCE_V1,
+            "predicate": {"buildDefinition": {
+                "externalParameters": {"workflow": {"repository": repo}},
+                "resolvedDependencies": [{"uri": "git+x", "digest": {"gitCommit": commit}}]
+            }}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn statement_checks_name_what_differs() {
+        let digest = Digest::of(b"m");
+        let want = Expectations {
+            subject: &digest,
+            source: Some("https://github.com/acme/app"),
+            revision: Some("abc"),
+            public_key: None,
+        };
+        let ok = check_statement(
+            &statement(digest.hex(), "https://github.com/acme/app.git", "abc"),
+            &want,
+        );
+        assert!(ok.iter().all(|c| c.outcome == Outcome::Pass), "{ok:?}");
+        let other = Digest::of(b"other");
+        let bad = check_statement(
+            &statement(other.hex(), "https://github.com/evil/app", "def"),
+            &want,
+        );
+        let failed: Vec<&str> = bad
+            .iter()
+            .filter(|c| c.outcome == Outcome::Fail)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "provenance subject",
+                "provenance source",
+                "provenance revision"
+            ]
+        );
+        assert!(bad[1].detail.contains(&other.to_string()), "{bad:?}");
+    }
+}
