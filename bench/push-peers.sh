@@ -4,10 +4,12 @@
 # monolithic upload (the floor). Wall time from hyperfine; peak memory from GNU time.
 # Each run first deletes the layer from the repository so every run really uploads it.
 #
-# Usage: bash bench/push-peers.sh [SIZE_MIB]   (needs hyperfine, time, skopeo, docker-registry)
+# Usage: bash bench/push-peers.sh [SIZE_MIB] [code|data]
+# Needs hyperfine, time (Debian packages), skopeo, docker-registry; wkg is `cargo install wkg`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib="${1:-64}"
+shape="${2:-code}"
 runs="${RUNS:-10}"
 work="$(mktemp -d)"
 trap 'kill "${registry_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -15,7 +17,7 @@ trap 'kill "${registry_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 cargo build --release --quiet
 bin="$PWD/target/release/wasm-oci"
 module="$work/bench.wasm"
-python3 bench/gen-module.py "$size_mib" "$module"
+python3 bench/gen-module.py "$size_mib" "$module" "$shape"
 digest="sha256:$(sha256sum "$module" | cut -d' ' -f1)"
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
@@ -49,14 +51,12 @@ commands=(
   -n curl-floor --prepare "$(drop curl)" "bash -c curl_push"
 )
 if command -v wkg >/dev/null; then
-  mkdir -p "$work/wkg"
-  printf 'default_registry = "%s"\n[registry."%s".oci]\nprotocol = "http"\n' "$host" "$host" > "$work/wkg/config.toml"
-  commands+=(-n wkg --prepare "$(drop wkg)" "wkg --config $work/wkg/config.toml oci push $host/bench/wkg:bench $module")
+  commands+=(-n wkg --prepare "$(drop wkg)" "wkg oci push --insecure $host $host/bench/wkg:bench $module")
 fi
 
-echo "## Push of a ${size_mib} MiB module to docker-registry 2.8.2 on loopback ($(nproc) cores)"
+echo "## Push of a ${size_mib} MiB module ($shape-heavy) to docker-registry 2.8.2 on loopback ($(nproc) cores)"
 echo
-hyperfine --warmup 1 --runs "$runs" --style none --export-markdown "$work/times.md" "${commands[@]}" >/dev/null
+hyperfine --shell bash --warmup 1 --runs "$runs" --style none --export-markdown "$work/times.md" "${commands[@]}" >/dev/null
 cat "$work/times.md"
 echo
 echo "| peer | peak RSS (MiB) |"
@@ -70,5 +70,5 @@ eval "$(drop curl)"
 echo "| curl-floor | $(( $(rss bash -c curl_push) / 1024 )) |"
 if command -v wkg >/dev/null; then
   eval "$(drop wkg)"
-  echo "| wkg | $(( $(rss wkg --config "$work/wkg/config.toml" oci push "$host/bench/wkg:bench" "$module") / 1024 )) |"
+  echo "| wkg | $(( $(rss wkg oci push --insecure "$host" "$host/bench/wkg:bench" "$module") / 1024 )) |"
 fi
