@@ -1,15 +1,42 @@
 # syntax=docker/dockerfile:1
-# The action's image: a static `wasm-oci` binary that runs `wasm-oci action`.
-# GitHub's rules for container actions: runs as root, no WORKDIR, exec-form absolute ENTRYPOINT.
+# The action's images, from one Dockerfile:
+#   default (the last stage, `toolchain`): a pinned Rust toolchain with the Wasm targets and
+#     `wasm-oci`, so build mode (`build: auto|cargo`) works inside the action.
+#   `slim` (`--target slim`): FROM scratch, the static musl `wasm-oci` and CA certificates only,
+#     a few MB, for locate-only use (`build: none` with `path`).
+# GitHub's rules for container actions: runs as root (no USER), no WORKDIR, exec-form absolute
+# ENTRYPOINT; action.yml passes `action` as the argument.
 
-FROM rust:1.91-alpine AS build
-RUN apk add --no-cache musl-dev
+# The base image, pinned by digest (rust 1.91, Debian bookworm, slim). Bump tag and digest together.
+ARG RUST_IMAGE=rust:1.91-slim-bookworm@sha256:8514999d4786ef12efe89239e86b3d0a021b94b9d35108c8efe6c79ca7dc1a65
+
+# The static binary. The tests skip this stage: they build the same binary on the host and pass it
+# in with `--build-context bin=DIR`.
+FROM ${RUST_IMAGE} AS compile
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends musl-tools \
+    && rm -rf /var/lib/apt/lists/* \
+    && rustup target add "$(uname -m)-unknown-linux-musl"
 COPY . /src
-RUN cd /src && cargo build --locked --release --bin wasm-oci \
-    && cp target/release/wasm-oci /wasm-oci
+RUN cd /src \
+    && cargo build --locked --release --target "$(uname -m)-unknown-linux-musl" --bin wasm-oci \
+    && mkdir -p /bin-out/etc/ssl/certs \
+    && cp "target/$(uname -m)-unknown-linux-musl/release/wasm-oci" /bin-out/wasm-oci \
+    && cp /etc/ssl/certs/ca-certificates.crt /bin-out/etc/ssl/certs/ca-certificates.crt
 
-FROM scratch
-COPY --from=build /wasm-oci /wasm-oci
-COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+# What the images take from the build: /wasm-oci and /etc/ssl/certs/ca-certificates.crt.
+FROM scratch AS bin
+COPY --from=compile /bin-out/ /
+
+FROM scratch AS slim
+COPY --from=bin /wasm-oci /wasm-oci
+COPY --from=bin /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 ENTRYPOINT ["/wasm-oci"]
+CMD ["action"]
+
+FROM ${RUST_IMAGE} AS toolchain
+RUN rustup target add wasm32-wasip1 wasm32-wasip2 wasm32-unknown-unknown \
+    && rm -rf /usr/local/cargo/registry
+COPY --from=bin /wasm-oci /usr/local/bin/wasm-oci
+ENTRYPOINT ["/usr/local/bin/wasm-oci"]
 CMD ["action"]

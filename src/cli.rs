@@ -221,13 +221,33 @@ pub struct PushArgs {
     #[arg(long, env = "WASM_OCI_PATH")]
     pub path: Option<String>,
 
-    /// `auto` or `none`: whether to build from source.
+    /// `auto` (build with cargo when no path is given and a Cargo.toml is here), `cargo` or `none`.
     #[arg(long, env = "WASM_OCI_BUILD")]
     pub build: Option<String>,
 
-    /// Directory that `path` is relative to.
+    /// Directory that `path` is relative to, and where cargo builds.
     #[arg(long, env = "WASM_OCI_WORKING_DIRECTORY")]
     pub working_directory: Option<String>,
+
+    /// Build mode: the workspace member to build.
+    #[arg(long, env = "WASM_OCI_PACKAGE")]
+    pub package: Option<String>,
+
+    /// Build mode: the target [default: wasm32-wasip1; wasm32-wasip2 makes a component].
+    #[arg(long, env = "WASM_OCI_TARGET")]
+    pub target: Option<String>,
+
+    /// Build mode: the cargo profile [default: release].
+    #[arg(long, env = "WASM_OCI_PROFILE")]
+    pub profile: Option<String>,
+
+    /// Build mode: features to enable, comma- or space-separated.
+    #[arg(long, env = "WASM_OCI_FEATURES")]
+    pub features: Option<String>,
+
+    /// Build mode: more arguments for `cargo build`, split like a shell would.
+    #[arg(long, env = "WASM_OCI_CARGO_ARGS", allow_hyphen_values = true)]
+    pub cargo_args: Option<String>,
 
     /// `cncf` (default) or `wasm-to-oci` (legacy media types).
     #[arg(long, env = "WASM_OCI_FORMAT")]
@@ -289,6 +309,11 @@ impl PushArgs {
         set("path", self.path);
         set("build", self.build);
         set("working-directory", self.working_directory);
+        set("package", self.package);
+        set("target", self.target);
+        set("profile", self.profile);
+        set("features", self.features);
+        set("cargo-args", self.cargo_args);
         set("format", self.format);
         set(
             "annotations",

@@ -19,6 +19,14 @@ pub enum Error {
     #[error("{0}")]
     Locate(String),
 
+    /// Cargo could not build the module, or built none or several.
+    #[error("{0}")]
+    Build(String),
+
+    /// The toolchain lacks the standard library of the Wasm target to build for.
+    #[error("the Rust target `{0}` is not installed; run `rustup target add {0}`")]
+    TargetMissing(String),
+
     /// A file could not be read or written.
     #[error("cannot {action} `{path}`")]
     Io {
@@ -227,6 +235,8 @@ impl Error {
         match self {
             Error::Input { .. } => "Invalid input",
             Error::Locate(_) => "Wasm file not found",
+            Error::Build(_) => "Build failed",
+            Error::TargetMissing(_) => "Rust target missing",
             Error::Io { .. } => "File error",
             Error::InvalidWasm { .. } => "Invalid WebAssembly",
             Error::Unauthorized { .. } => "Registry authentication failed",

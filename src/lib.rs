@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod artifact;
+pub mod build;
 pub mod cli;
 pub mod context;
 pub mod error;

@@ -2,10 +2,13 @@
 //! tag moves until the manifest and every blob it references are stored and their digests
 //! checked.
 
+use std::path::PathBuf;
+
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::artifact::{self, Artifact, ArtifactInputs};
+use crate::build::{self, BuildRecord};
 use crate::context::{Clock, Env, GithubContext, SystemClock};
 use crate::error::{Error, Result};
 use crate::github::{self, RepoMetadata};
@@ -41,10 +44,9 @@ pub async fn push_with_clock(
 ) -> Result<PushOutcome> {
     let ctx = GithubContext::from_env(env);
 
+    let (path, build) = obtain(request, env).await?;
     let wasm = {
         let _phase = phase("Validate");
-        let WasmSource::Path(pattern) = &request.source;
-        let path = locate(&request.working_directory, pattern)?;
         let wasm = tokio::task::spawn_blocking(move || wasm::inspect(&path))
             .await
             .expect("validation does not panic")?;
@@ -77,10 +79,10 @@ pub async fn push_with_clock(
             tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(", ")
         );
         // Build mode hands its record of the build here; a located file has none.
-        let build: Option<&dyn BuildProvenance> = None;
+        let built: Option<&dyn BuildProvenance> = build.as_ref().map(|b| b as _);
         let referrer = request
             .provenance
-            .then(|| provenance(request, &ctx, &wasm, &artifact, &created, build))
+            .then(|| provenance(request, &ctx, &wasm, &artifact, &created, built))
             .transpose()?;
         (artifact, tags, referrer)
     };
@@ -145,7 +147,24 @@ pub async fn push_with_clock(
         reused,
         dry_run: request.dry_run,
         provenance: provenance_digest,
+        build,
     })
+}
+
+/// The `.wasm` to push: located on disk, or built by cargo (with the record of the build).
+async fn obtain(request: &PushRequest, env: &Env) -> Result<(PathBuf, Option<BuildRecord>)> {
+    match &request.source {
+        WasmSource::Path(pattern) => Ok((locate(&request.working_directory, pattern)?, None)),
+        WasmSource::Build(spec) => {
+            let span = phase("Build");
+            let (spec, env) = (spec.clone(), env.clone());
+            let built =
+                tokio::task::spawn_blocking(move || span.in_scope(|| build::build(&spec, &env)))
+                    .await
+                    .expect("the build does not panic")?;
+            Ok((built.wasm, Some(built.record)))
+        }
+    }
 }
 
 /// When the artifact is said to be created: `SOURCE_DATE_EPOCH`, else the commit time (event

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::artifact::Format;
+use crate::build::BuildRecord;
 use crate::reference::{Destination, Digest, Tag};
 use crate::wasm::WasmFile;
 
@@ -35,6 +36,8 @@ pub struct PushOutcome {
     pub dry_run: bool,
     /// The provenance referrer manifest's digest, when one was attached.
     pub provenance: Option<Digest>,
+    /// What cargo built, in build mode; `None` when the .wasm was located on disk.
+    pub build: Option<BuildRecord>,
 }
 
 impl PushOutcome {
@@ -88,6 +91,7 @@ impl PushOutcome {
             "annotations": self.annotations,
             "dry-run": self.dry_run,
             "provenance-digest": self.provenance.as_ref().map(Digest::to_string),
+            "build": self.build,
         })
     }
 
@@ -130,6 +134,17 @@ impl PushOutcome {
             }
             row(&mut md, "Exports", &code_list(&c.exports));
             row(&mut md, "Imports", &code_list(&c.imports));
+        }
+        if let Some(b) = &self.build {
+            let rustc = b.toolchain.lines().next().unwrap_or_default();
+            row(
+                &mut md,
+                "Built",
+                &format!(
+                    "`{}` for `{}` (`{}` profile) with {rustc}",
+                    b.package, b.target, b.profile
+                ),
+            );
         }
         row(&mut md, "Format", &self.format.to_string());
         if let Some(p) = &self.provenance {

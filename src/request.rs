@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::artifact::Format;
+use crate::build::{BuildSpec, DEFAULT_PROFILE, DEFAULT_TARGET};
 use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::provenance::dsse::SigningKey;
@@ -20,6 +21,11 @@ pub const INPUT_NAMES: &[&str] = &[
     "path",
     "build",
     "working-directory",
+    "package",
+    "target",
+    "profile",
+    "features",
+    "cargo-args",
     "format",
     "annotations",
     "username",
@@ -127,6 +133,8 @@ impl Inputs {
 pub enum WasmSource {
     /// Locate mode: a file or a glob matching exactly one file, relative to the working directory.
     Path(String),
+    /// Build mode: cargo builds it.
+    Build(BuildSpec),
 }
 
 /// Everything a push needs, parsed and checked.
@@ -188,22 +196,7 @@ impl PushRequest {
             ));
         }
 
-        let build = inputs.get("build").unwrap_or("auto");
-        let source = match (build, inputs.get("path")) {
-            ("auto" | "none", Some(path)) => WasmSource::Path(path.to_owned()),
-            ("auto" | "none", None) => {
-                return Err(Error::input(
-                    "path",
-                    "is required: give the .wasm file or a glob such as `target/wasm32-wasip1/release/*.wasm`",
-                ));
-            }
-            (other, _) => {
-                return Err(Error::input(
-                    "build",
-                    format!("`{other}` is not supported; use `auto` or `none`"),
-                ));
-            }
-        };
+        let source = wasm_source(inputs, &working_directory)?;
 
         let format = match inputs.get("format") {
             Some(f) => f.parse().map_err(|e| Error::input("format", e))?,
@@ -298,6 +291,73 @@ pub fn read_signing_key(value: &str) -> Result<Secret> {
     Ok(Secret::new(pem))
 }
 
+/// Locate mode or build mode, from `build` and `path`: `auto` builds when `path` is empty and the
+/// working directory has a Cargo.toml.
+fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<WasmSource> {
+    let has_manifest = working_directory.join("Cargo.toml").is_file();
+    match (inputs.get("build").unwrap_or("auto"), inputs.get("path")) {
+        ("auto" | "none", Some(path)) => return Ok(WasmSource::Path(path.to_owned())),
+        ("auto", None) if has_manifest => {}
+        ("cargo", None) => {}
+        ("auto" | "none", None) => {
+            return Err(Error::input(
+                "path",
+                format!(
+                    "is required: give the .wasm file or a glob such as `target/wasm32-wasip1/release/*.wasm`, or run in a directory with a Cargo.toml to build (`{}` has none)",
+                    working_directory.display()
+                ),
+            ));
+        }
+        ("cargo", Some(_)) => {
+            return Err(Error::input(
+                "path",
+                "give either `path` (locate a built .wasm) or `build: cargo`, not both",
+            ));
+        }
+        (other, _) => {
+            return Err(Error::input(
+                "build",
+                format!("`{other}` is not supported; use `auto`, `cargo` or `none`"),
+            ));
+        }
+    }
+    if !has_manifest {
+        return Err(Error::input(
+            "working-directory",
+            format!(
+                "`{}` has no Cargo.toml to build; set `working-directory` to the crate or workspace",
+                working_directory.display()
+            ),
+        ));
+    }
+    let target = inputs.get("target").unwrap_or(DEFAULT_TARGET);
+    if !target.starts_with("wasm32") && !target.starts_with("wasm64") {
+        return Err(Error::input(
+            "target",
+            format!(
+                "`{target}` is not a WebAssembly target; use `wasm32-wasip1` (module), `wasm32-wasip2` (component) or `wasm32-unknown-unknown`"
+            ),
+        ));
+    }
+    let cargo_args = match inputs.get("cargo-args") {
+        Some(args) => shlex::split(args)
+            .ok_or_else(|| Error::input("cargo-args", format!("`{args}` has an unclosed quote")))?,
+        None => Vec::new(),
+    };
+    Ok(WasmSource::Build(BuildSpec {
+        working_directory: working_directory.to_owned(),
+        package: inputs.get("package").map(str::to_owned),
+        target: target.to_owned(),
+        profile: inputs.get("profile").unwrap_or(DEFAULT_PROFILE).to_owned(),
+        features: inputs
+            .list("features")
+            .into_iter()
+            .flat_map(|f| f.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .collect(),
+        cargo_args,
+    }))
+}
+
 /// `key=value` lines (or comma-separated pairs on one line).
 pub(crate) fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
     let Some(value) = value else {
@@ -387,7 +447,15 @@ mod tests {
         assert!(err(&[("INPUT_USERNAME", "u")]).starts_with("input `password`"));
         assert!(err(&[("INPUT_ANNOTATIONS", "novalue")]).starts_with("input `annotations`"));
         assert!(err(&[("INPUT_IMAGE", "Bad Name")]).starts_with("input `image`"));
-        assert!(err(&[("INPUT_PATH", "")]).starts_with("input `path`"));
+        // The crate root has a Cargo.toml, so an empty `path` builds unless `build: none`.
+        assert!(err(&[("INPUT_PATH", ""), ("INPUT_BUILD", "none")]).starts_with("input `path`"));
+        assert!(err(&[("INPUT_BUILD", "cargo")]).starts_with("input `path`: give either"));
+        assert!(err(&[("INPUT_BUILD", "make")]).starts_with("input `build`"));
+        let build = |pairs: &[(&str, &str)]| err(&[&[("INPUT_PATH", "")], pairs].concat());
+        assert!(
+            build(&[("INPUT_TARGET", "x86_64-unknown-linux-gnu")]).starts_with("input `target`")
+        );
+        assert!(build(&[("INPUT_CARGO-ARGS", "--bin 'a")]).starts_with("input `cargo-args`"));
         assert!(err(&[("INPUT_PROVENANCE", "no")]).starts_with("input `provenance`"));
         assert!(
             err(&[
@@ -399,6 +467,30 @@ mod tests {
         assert!(
             err(&[("INPUT_SIGNING-KEY", "no-such-file.pem")])
                 .starts_with("input `signing-key`: is neither PEM text nor the path")
+        );
+    }
+
+    #[test]
+    fn build_mode_when_path_is_empty_and_a_cargo_toml_is_here() {
+        let env = action_env(&[
+            ("INPUT_IMAGE", "oci:out"),
+            ("INPUT_TARGET", "wasm32-wasip2"),
+            ("INPUT_FEATURES", "a, b c"),
+            (
+                "INPUT_CARGO-ARGS",
+                "--locked --config 'profile.release.lto = true'",
+            ),
+        ]);
+        let req = PushRequest::from_inputs(&Inputs::from_action_env(&env)).unwrap();
+        let WasmSource::Build(spec) = req.source else {
+            panic!("not build mode: {:?}", req.source)
+        };
+        assert_eq!(spec.target, "wasm32-wasip2");
+        assert_eq!(spec.profile, "release");
+        assert_eq!(spec.features, ["a", "b", "c"]);
+        assert_eq!(
+            spec.cargo_args,
+            ["--locked", "--config", "profile.release.lto = true"]
         );
     }
 

@@ -116,10 +116,51 @@ struct Fields {
     message: String,
     rest: String,
     name: Option<String>,
+    /// Annotation properties (`file`, `line`, `col`, `endLine`, `endColumn`, `title`).
+    properties: Vec<(&'static str, String)>,
+}
+
+/// Event fields that become annotation properties, and their workflow-command names.
+const PROPERTIES: &[(&str, &str)] = &[
+    ("file", "file"),
+    ("line", "line"),
+    ("col", "col"),
+    ("end_line", "endLine"),
+    ("end_column", "endColumn"),
+    ("title", "title"),
+];
+
+impl Fields {
+    fn property(&mut self, field: &Field, value: String) -> bool {
+        match PROPERTIES.iter().find(|(f, _)| *f == field.name()) {
+            Some((_, name)) => {
+                self.properties.push((name, value));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// ` file=src/lib.rs,line=3,col=5` for an annotation, or nothing.
+    fn annotation_properties(&self) -> String {
+        let props: Vec<String> = self
+            .properties
+            .iter()
+            .map(|(k, v)| format!("{k}={}", super::runner::escape_property(v)))
+            .collect();
+        if props.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", props.join(","))
+        }
+    }
 }
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
+        if self.property(field, value.to_owned()) {
+            return;
+        }
         match field.name() {
             "message" => self.message.push_str(value),
             "name" => self.name = Some(value.to_owned()),
@@ -130,6 +171,9 @@ impl Visit for Fields {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if self.property(field, format!("{value:?}")) {
+            return;
+        }
         match field.name() {
             "message" => {
                 let _ = write!(self.message, "{value:?}");
@@ -177,13 +221,14 @@ where
         let mut fields = Fields::default();
         event.record(&mut fields);
         let text = format!("{}{}", fields.message, fields.rest);
+        let props = fields.annotation_properties();
         // Only this program's own failures are annotations: a library's error event (a TLS
         // verifier's complaint) is followed by our error, which says it once.
         let ours = event.metadata().target().starts_with("wasm_oci");
         let line = match *event.metadata().level() {
-            Level::ERROR if ours => format!("::error::{}", escape_data(&text)),
+            Level::ERROR if ours => format!("::error{props}::{}", escape_data(&text)),
             Level::ERROR => format!("::warning::{}", escape_data(&text)),
-            Level::WARN => format!("::warning::{}", escape_data(&text)),
+            Level::WARN => format!("::warning{props}::{}", escape_data(&text)),
             Level::INFO => text,
             Level::DEBUG | Level::TRACE => format!("::debug::{}", escape_data(&text)),
         };

@@ -6,6 +6,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod container;
 pub mod github_fake;
 pub mod leaks;
 pub mod proxy;
@@ -531,4 +532,44 @@ pub fn component_wasm() -> Vec<u8> {
         )"#,
     )
     .unwrap()
+}
+
+/// What a build-mode run needs to find the host's Rust toolchain when the env is cleared: the
+/// rustup and cargo homes (the test's HOME is a temp dir).
+pub fn toolchain_env() -> Vec<(String, String)> {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let mut env = Vec::new();
+    for (var, default) in [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")] {
+        let value = std::env::var(var).unwrap_or_else(|_| format!("{home}/{default}"));
+        env.push((var.to_owned(), value));
+    }
+    if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
+        env.push(("RUSTUP_TOOLCHAIN".to_owned(), toolchain));
+    }
+    env
+}
+
+/// Copies the directory tree `src` to `dst`, leaving out `target/`.
+pub fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        let to = dst.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
+
+/// `examples/NAME` of this repository.
+pub fn example_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
 }
