@@ -33,9 +33,9 @@ pub enum Command {
     Inspect(InspectArgs),
 }
 
-/// How to reach the registry, for the commands that read.
+/// How to reach and authenticate to a registry: every command takes these.
 #[derive(Debug, Args)]
-pub struct RegistryArgs {
+pub struct ConnectionArgs {
     /// Registry user name.
     #[arg(long, env = "WASM_OCI_USERNAME")]
     pub username: Option<String>,
@@ -44,7 +44,8 @@ pub struct RegistryArgs {
     #[arg(long, env = "WASM_OCI_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
 
-    /// GitHub token: ghcr.io's credential when no other is found (with GITHUB_ACTOR as the user).
+    /// GitHub token: reads repository metadata through the GitHub API when pushing, and is
+    /// ghcr.io's credential when no other is found (with GITHUB_ACTOR as the user).
     #[arg(long, env = "WASM_OCI_GITHUB_TOKEN", hide_env_values = true)]
     pub github_token: Option<String>,
 
@@ -55,6 +56,30 @@ pub struct RegistryArgs {
     /// PEM file of extra CA certificates to trust.
     #[arg(long, env = "WASM_OCI_CA_FILE")]
     pub ca_file: Option<String>,
+}
+
+impl ConnectionArgs {
+    fn set_inputs(self, inputs: &mut Inputs) {
+        for (name, value) in [
+            ("username", self.username),
+            ("password", self.password),
+            ("github-token", self.github_token),
+            ("insecure", self.insecure),
+            ("ca-file", self.ca_file),
+        ] {
+            if let Some(v) = value {
+                inputs.set(name, &v);
+            }
+        }
+    }
+}
+
+/// How to reach the registry, for the commands that read.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Credentials and TLS.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 
     /// Which layer is the Wasm file when several could be: its title or digest.
     #[arg(long, env = "WASM_OCI_LAYER")]
@@ -70,19 +95,12 @@ impl RegistryArgs {
                 "give the reference either as REFERENCE or as --image, not both",
             ));
         }
-        for (name, value) in [
-            ("image", reference.or(image)),
-            ("username", self.username),
-            ("password", self.password),
-            ("github-token", self.github_token),
-            ("insecure", self.insecure),
-            ("ca-file", self.ca_file),
-            ("layer", self.layer),
-        ] {
+        for (name, value) in [("image", reference.or(image)), ("layer", self.layer)] {
             if let Some(v) = value {
                 inputs.set(name, &v);
             }
         }
+        self.connection.set_inputs(&mut inputs);
         Ok(inputs)
     }
 }
@@ -261,26 +279,9 @@ pub struct PushArgs {
     )]
     pub annotations: Vec<String>,
 
-    /// Registry user name.
-    #[arg(long, env = "WASM_OCI_USERNAME")]
-    pub username: Option<String>,
-
-    /// Registry password or token (prefer the env var to the flag).
-    #[arg(long, env = "WASM_OCI_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
-
-    /// GitHub token: reads repository metadata through the GitHub API, and is ghcr.io's
-    /// credential when no other is found (with GITHUB_ACTOR as the user).
-    #[arg(long, env = "WASM_OCI_GITHUB_TOKEN", hide_env_values = true)]
-    pub github_token: Option<String>,
-
-    /// Allow plain HTTP to the registry.
-    #[arg(long, env = "WASM_OCI_INSECURE", num_args = 0..=1, default_missing_value = "true")]
-    pub insecure: Option<String>,
-
-    /// PEM file of extra CA certificates to trust.
-    #[arg(long, env = "WASM_OCI_CA_FILE")]
-    pub ca_file: Option<String>,
+    /// Credentials and TLS.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 
     /// Write to a local OCI layout instead of the registry.
     #[arg(long, env = "WASM_OCI_DRY_RUN", num_args = 0..=1, default_missing_value = "true")]
@@ -319,14 +320,10 @@ impl PushArgs {
             "annotations",
             (!self.annotations.is_empty()).then(|| self.annotations.join("\n")),
         );
-        set("username", self.username);
-        set("password", self.password);
-        set("github-token", self.github_token);
-        set("insecure", self.insecure);
-        set("ca-file", self.ca_file);
         set("dry-run", self.dry_run);
         set("provenance", self.provenance);
         set("signing-key", self.signing_key);
+        self.connection.set_inputs(&mut inputs);
         if let Some(file) = self.file {
             if inputs.get("path").is_some() {
                 return Err(Error::input(

@@ -11,6 +11,7 @@ use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::provenance::dsse::SigningKey;
 use crate::reference::{Destination, Tag};
+use crate::registry::remote::Connection;
 use crate::secret::Secret;
 
 /// Every input the action declares in action.yml; a test keeps the two in step.
@@ -205,39 +206,14 @@ impl PushRequest {
 
         let annotations = parse_annotations(inputs.get("annotations"))?;
 
-        let github_token = inputs.get("github-token").map(Secret::new);
-        let to_ghcr = matches!(&destination, Destination::Registry(i) if i.registry() == "ghcr.io");
-        let mut username = None;
-        let credentials = match (inputs.get("username"), inputs.get("password")) {
-            (Some(user), Some(password)) => Some((user.to_owned(), Secret::new(password))),
-            (None, None) => None,
-            (Some(user), None) if to_ghcr && github_token.is_some() => {
-                username = Some(user.to_owned());
-                None
-            }
-            (Some(_), None) => {
-                return Err(Error::input(
-                    "password",
-                    "is required when `username` is given",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(Error::input(
-                    "username",
-                    "is required when `password` is given",
-                ));
-            }
-        };
-
-        let ca_file = inputs.get("ca-file").map(PathBuf::from);
-        if let Some(ca) = &ca_file {
-            if !ca.is_file() {
-                return Err(Error::input(
-                    "ca-file",
-                    format!("no file at `{}`", ca.display()),
-                ));
-            }
-        }
+        let Connection {
+            insecure,
+            ca_file,
+            credentials,
+            username,
+            github_token,
+            ..
+        } = connection(inputs, &destination)?;
 
         let provenance = inputs.flag("provenance", true)?;
         if inputs.get("signing-key").is_some() && !provenance {
@@ -261,7 +237,7 @@ impl PushRequest {
             credentials,
             username,
             github_token,
-            insecure: inputs.flag("insecure", false)?,
+            insecure,
             ca_file,
             dry_run: inputs.flag("dry-run", false)?,
             provenance,
@@ -356,6 +332,52 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
             .collect(),
         cargo_args,
     }))
+}
+
+/// The inputs that say how to reach a registry (`username`, `password`, `github-token`,
+/// `insecure`, `ca-file`), shared by every command. The environment (docker config, retry
+/// bounds) joins when the command runs.
+pub(crate) fn connection(inputs: &Inputs, destination: &Destination) -> Result<Connection> {
+    let github_token = inputs.get("github-token").map(Secret::new);
+    let to_ghcr = matches!(destination, Destination::Registry(i) if i.registry() == "ghcr.io");
+    let mut username = None;
+    let credentials = match (inputs.get("username"), inputs.get("password")) {
+        (Some(user), Some(password)) => Some((user.to_owned(), Secret::new(password))),
+        (None, None) => None,
+        (Some(user), None) if to_ghcr && github_token.is_some() => {
+            username = Some(user.to_owned());
+            None
+        }
+        (Some(_), None) => {
+            return Err(Error::input(
+                "password",
+                "is required when `username` is given",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Error::input(
+                "username",
+                "is required when `password` is given",
+            ));
+        }
+    };
+    let ca_file = inputs.get("ca-file").map(PathBuf::from);
+    if let Some(ca) = &ca_file {
+        if !ca.is_file() {
+            return Err(Error::input(
+                "ca-file",
+                format!("no file at `{}`", ca.display()),
+            ));
+        }
+    }
+    Ok(Connection {
+        insecure: inputs.flag("insecure", false)?,
+        ca_file,
+        credentials,
+        username,
+        github_token,
+        env: Env::new(),
+    })
 }
 
 /// `key=value` lines (or comma-separated pairs on one line).

@@ -14,7 +14,6 @@ use crate::registry::layout::Layout;
 use crate::registry::remote::{Connection, Remote};
 use crate::registry::{ManifestRef, Target};
 use crate::request::Inputs;
-use crate::secret::Secret;
 
 /// Layer media types that are a Wasm binary, whichever tool wrote them.
 pub const WASM_LAYER_MEDIA_TYPES: &[&str] = &[
@@ -139,48 +138,7 @@ impl ReadRequest {
             .parse::<ImageRef>()
             .map_err(|e| Error::input("image", e))?;
         let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or("."));
-        let github_token = inputs.get("github-token").map(Secret::new);
-        let to_ghcr =
-            matches!(&image.location, Destination::Registry(i) if i.registry() == "ghcr.io");
-        let mut username = None;
-        let credentials = match (inputs.get("username"), inputs.get("password")) {
-            (Some(user), Some(password)) => Some((user.to_owned(), Secret::new(password))),
-            (None, None) => None,
-            (Some(user), None) if to_ghcr && github_token.is_some() => {
-                username = Some(user.to_owned());
-                None
-            }
-            (Some(_), None) => {
-                return Err(Error::input(
-                    "password",
-                    "is required when `username` is given",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(Error::input(
-                    "username",
-                    "is required when `password` is given",
-                ));
-            }
-        };
-        let ca_file = inputs.get("ca-file").map(PathBuf::from);
-        if let Some(ca) = &ca_file {
-            if !ca.is_file() {
-                return Err(Error::input(
-                    "ca-file",
-                    format!("no file at `{}`", ca.display()),
-                ));
-            }
-        }
-        // The environment (docker config, retry bounds) joins when the command runs.
-        let connection = Connection {
-            insecure: inputs.flag("insecure", false)?,
-            ca_file,
-            credentials,
-            username,
-            github_token,
-            env: Env::new(),
-        };
+        let connection = crate::request::connection(inputs, &image.location)?;
         Ok(ReadRequest {
             image,
             connection,
