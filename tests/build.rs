@@ -205,7 +205,7 @@ fn a_workspace_of_two_wasm_crates_needs_package() {
 
 #[test]
 fn a_missing_target_says_which_rustup_command_to_run() {
-    // A real Wasm target that .ci/install does not add.
+    // A real Wasm target that .ci/run does not add.
     let target = "wasm32-wasip1-threads";
     let ws = Workspace::new();
     copy_tree(&example_dir("multiply"), &ws.root());

@@ -13,7 +13,7 @@ fn openssl(args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
         .output()
-        .expect("openssl is installed (`.ci/install` installs it)");
+        .expect("openssl is installed (`.ci/run` installs it)");
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",

@@ -6,7 +6,7 @@ use common::*;
 use serde_json::Value;
 
 fn skopeo_raw(reference: &str) -> Vec<u8> {
-    let skopeo = which("skopeo").expect("skopeo is installed (`.ci/install` installs it)");
+    let skopeo = which("skopeo").expect("skopeo is installed (`.ci/run` installs it)");
     let out = std::process::Command::new(skopeo)
         .args(["inspect", "--raw", reference])
         .output()

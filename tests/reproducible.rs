@@ -146,7 +146,7 @@ fn the_git_commit_time_makes_runs_an_hour_apart_identical() {
             .env("GIT_COMMITTER_NAME", "t")
             .env("GIT_COMMITTER_EMAIL", "t@example.com")
             .status()
-            .expect("git is installed (`.ci/install`)");
+            .expect("git is installed (`.ci/run`)");
         assert!(status.success(), "git {args:?}");
     };
     git(&["init", "-q"]);

@@ -5,7 +5,7 @@
 //! compiles it in a release build is skipped). [`run_action`] then runs the image the way the
 //! runner does: `--workdir /github/workspace`, the workspace, `/github/home`,
 //! `/github/workflow` and `/github/file_commands` mounted, every variable passed with `-e`.
-//! A missing podman or runc fails the test: `.ci/install` installs them.
+//! A missing podman or runc fails the test: `.ci/run` installs them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,7 +36,7 @@ pub fn static_binary() -> &'static Path {
             .expect("cargo runs");
         assert!(
             output.status.success(),
-            "building the static binary failed (run `rustup target add {target}` and `apt-get install musl-tools`; `.ci/install` does):\n{}",
+            "building the static binary failed (run `rustup target add {target}` and `apt-get install musl-tools`; `.ci/run` does):\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
         target_dir.join(target).join("release/wasm-oci")
@@ -47,7 +47,7 @@ pub fn static_binary() -> &'static Path {
 pub fn slim_image() -> &'static str {
     static IMAGE: OnceLock<()> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let podman = which("podman").expect("podman is installed (`.ci/install` does)");
+        let podman = which("podman").expect("podman is installed (`.ci/run` does)");
         let context = tempfile::tempdir().unwrap();
         std::fs::copy(static_binary(), context.path().join("wasm-oci")).unwrap();
         std::fs::create_dir_all(context.path().join("etc/ssl/certs")).unwrap();

@@ -229,7 +229,7 @@ pub fn p256_key(dir: &Path, name: &str) -> (PathBuf, String) {
         .arg("-out")
         .arg(&public)
         .output()
-        .expect("openssl is installed (`.ci/install` installs it)");
+        .expect("openssl is installed (`.ci/run` installs it)");
     assert!(
         out.status.success(),
         "{}",
@@ -243,7 +243,7 @@ fn openssl(args: &[&str], path: &Path) {
         .args(args)
         .arg(path)
         .output()
-        .expect("openssl is installed (`.ci/install` installs it)");
+        .expect("openssl is installed (`.ci/run` installs it)");
     assert!(
         out.status.success(),
         "{}",

@@ -21,7 +21,7 @@ fn openssl(dir: &Path, args: &[&str]) {
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("openssl is installed (`.ci/install` installs it)");
+        .expect("openssl is installed (`.ci/run` installs it)");
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",
