@@ -191,6 +191,8 @@ pub struct Artifact {
     pub layer: Descriptor,
     /// The manifest, as the bytes to upload.
     pub manifest: Blob,
+    /// The manifest's annotations, as serialized into it.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// What goes into the artifact besides the Wasm file.
@@ -245,6 +247,7 @@ pub fn build(wasm: &WasmFile, inputs: ArtifactInputs<'_>) -> Artifact {
         config,
         layer,
         manifest: Blob::new(MANIFEST_MEDIA_TYPE, manifest.to_bytes()),
+        annotations: manifest.annotations,
     }
 }
 

@@ -171,10 +171,7 @@ pub async fn download_checked<T: Target>(
     layer: &Descriptor,
     dest: &Path,
 ) -> Result<WasmFile> {
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = crate::registry::download::parent_dir(dest);
     let staging = tempfile::Builder::new()
         .prefix(".wasm-oci-pull-")
         .tempdir_in(dir)

@@ -20,7 +20,7 @@ use crate::provenance::{annotations, tags};
 use crate::reference::{Destination, Digest, Tag};
 use crate::registry::layout::Layout;
 use crate::registry::remote::{Connection, Remote};
-use crate::registry::{ManifestRef, Target};
+use crate::registry::{ManifestRef, Target, confirm_stored, put_manifest_checked};
 use crate::report::PushOutcome;
 use crate::request::{PushRequest, WasmSource};
 use crate::wasm::{self, WasmFile};
@@ -140,9 +140,7 @@ pub async fn push_with_clock(
         wasm,
         format: request.format,
         config_digest: artifact.config.digest.clone(),
-        annotations: serde_json::from_slice::<artifact::Manifest>(&artifact.manifest.bytes)
-            .map(|m| m.annotations)
-            .unwrap_or_default(),
+        annotations: artifact.annotations.clone(),
         uploaded,
         reused,
         dry_run: request.dry_run,
@@ -341,6 +339,7 @@ async fn upload<T: Target>(
             artifact.layer.digest, artifact.layer.size
         );
         target.put_blob_file(&artifact.layer, &wasm.path).await?;
+        confirm_stored(target, &artifact.layer.digest).await?;
         uploaded.push(artifact.layer.digest.clone());
     }
     if target.has_blob(&artifact.config.digest).await? {
@@ -349,45 +348,31 @@ async fn upload<T: Target>(
     } else {
         info!("uploading config {}", artifact.config.digest);
         target.put_blob(&artifact.config).await?;
+        confirm_stored(target, &artifact.config.digest).await?;
         uploaded.push(artifact.config.digest.clone());
-    }
-    for digest in [&artifact.layer.digest, &artifact.config.digest] {
-        if !target.has_blob(digest).await? {
-            return Err(Error::DigestMismatch {
-                what: format!("blob {digest} (not found after upload)"),
-                expected: digest.to_string(),
-                actual: "nothing".to_owned(),
-            });
-        }
     }
 
     let local = &artifact.manifest.digest;
-    let reported = target
-        .put_manifest(&artifact.manifest, &ManifestRef::Digest(local.clone()))
-        .await?;
-    check_digest("the manifest", local, &reported)?;
+    put_manifest_checked(
+        target,
+        &artifact.manifest,
+        &ManifestRef::Digest(local.clone()),
+        "the manifest",
+    )
+    .await?;
     info!("manifest {local} stored");
     drop(_phase);
 
     let _phase = phase("Tag");
     for tag in tags {
-        let reported = target
-            .put_manifest(&artifact.manifest, &ManifestRef::Tag(tag.clone()))
-            .await?;
-        check_digest(&format!("tag `{tag}`"), local, &reported)?;
+        put_manifest_checked(
+            target,
+            &artifact.manifest,
+            &ManifestRef::Tag(tag.clone()),
+            &format!("tag `{tag}`"),
+        )
+        .await?;
         info!("tagged {tag}");
     }
     Ok((uploaded, reused))
-}
-
-fn check_digest(what: &str, expected: &Digest, reported: &Digest) -> Result<()> {
-    if expected == reported {
-        Ok(())
-    } else {
-        Err(Error::DigestMismatch {
-            what: what.to_owned(),
-            expected: expected.to_string(),
-            actual: reported.to_string(),
-        })
-    }
 }

@@ -247,24 +247,13 @@ fn metadata(workdir: &Path, env: &Env) -> Result<Metadata> {
         .current_dir(workdir)
         .no_deps()
         .cargo_command();
-    let output = cmd
-        .env_clear()
-        .envs(child_env(env))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            Error::Build(format!(
-                "cannot run cargo: {e}; is a Rust toolchain on PATH?"
-            ))
-        })?;
-    if !output.status.success() {
-        return Err(Error::Build(format!(
-            "`cargo metadata` failed in `{}`: {}",
-            workdir.display(),
-            one_line(&String::from_utf8_lossy(&output.stderr))
-        )));
-    }
-    MetadataCommand::parse(String::from_utf8_lossy(&output.stdout))
+    let stdout = run_tool(
+        &mut cmd,
+        env,
+        "cargo",
+        &format!("`cargo metadata` failed in `{}`", workdir.display()),
+    )?;
+    MetadataCommand::parse(stdout)
         .map_err(|e| Error::Build(format!("cannot read `cargo metadata` output: {e}")))
 }
 
@@ -354,22 +343,30 @@ fn ensure_target_installed(workdir: &Path, env: &Env, target: &str) -> Result<()
 /// Runs `rustc ARGS` in `workdir` (so a `rust-toolchain.toml` there applies) and returns stdout.
 fn rustc(workdir: &Path, env: &Env, args: &[&str]) -> Result<String> {
     let rustc = env.get("RUSTC").map(String::as_str).unwrap_or("rustc");
-    let output = Command::new(rustc)
-        .args(args)
-        .current_dir(workdir)
+    run_tool(
+        Command::new(rustc).args(args).current_dir(workdir),
+        env,
+        &format!("`{rustc}`"),
+        &format!("`{rustc} {}` failed", args.join(" ")),
+    )
+}
+
+/// Runs a toolchain command with the build's environment and no stdin; returns its stdout, or
+/// an error naming `tool` (cannot start) or `failure` with the first error line of its stderr.
+fn run_tool(cmd: &mut Command, env: &Env, tool: &str, failure: &str) -> Result<String> {
+    let output = cmd
         .env_clear()
         .envs(child_env(env))
         .stdin(Stdio::null())
         .output()
         .map_err(|e| {
             Error::Build(format!(
-                "cannot run `{rustc}`: {e}; is a Rust toolchain on PATH?"
+                "cannot run {tool}: {e}; is a Rust toolchain on PATH?"
             ))
         })?;
     if !output.status.success() {
         return Err(Error::Build(format!(
-            "`{rustc} {}` failed: {}",
-            args.join(" "),
+            "{failure}: {}",
             one_line(&String::from_utf8_lossy(&output.stderr))
         )));
     }

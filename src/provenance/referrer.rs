@@ -13,7 +13,7 @@ use tracing::info;
 use crate::artifact::{Blob, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest};
 use crate::error::{Error, Result};
 use crate::reference::{Digest, Tag};
-use crate::registry::{ManifestRef, Target};
+use crate::registry::{ManifestRef, Target, confirm_stored, put_manifest_checked};
 
 /// The referrer manifest's `artifactType`.
 pub const ARTIFACT_TYPE: &str = "application/vnd.in-toto+json";
@@ -117,20 +117,17 @@ pub async fn attach<T: Target>(
     for blob in [&referrer.config, &referrer.layer] {
         if !target.has_blob(&blob.digest).await? {
             target.put_blob(blob).await?;
-            if !target.has_blob(&blob.digest).await? {
-                return Err(Error::DigestMismatch {
-                    what: format!("blob {} (not found after upload)", blob.digest),
-                    expected: blob.digest.to_string(),
-                    actual: "nothing".to_owned(),
-                });
-            }
+            confirm_stored(target, &blob.digest).await?;
         }
     }
     let digest = &referrer.manifest.digest;
-    let reported = target
-        .put_manifest(&referrer.manifest, &ManifestRef::Digest(digest.clone()))
-        .await?;
-    check("the provenance manifest", digest, &reported)?;
+    put_manifest_checked(
+        target,
+        &referrer.manifest,
+        &ManifestRef::Digest(digest.clone()),
+        "the provenance manifest",
+    )
+    .await?;
     info!("provenance {digest} stored, subject {subject}");
 
     if let Some(listed) = target.listed_referrers(subject).await? {
@@ -146,14 +143,13 @@ pub async fn attach<T: Target>(
         info!("the fallback tag {tag} already lists it");
         return Ok(Listing::Listed);
     };
-    let reported = target
-        .put_manifest(&index, &ManifestRef::Tag(tag.clone()))
-        .await?;
-    check(
+    put_manifest_checked(
+        target,
+        &index,
+        &ManifestRef::Tag(tag.clone()),
         &format!("the referrers index `{tag}`"),
-        &index.digest,
-        &reported,
-    )?;
+    )
+    .await?;
     info!("listed in the referrers fallback tag {tag}");
     Ok(Listing::FallbackTag(tag))
 }
@@ -199,17 +195,6 @@ fn merge_into_index(
         INDEX_MEDIA_TYPE,
         serde_json::to_vec(&index).expect("an index always serializes"),
     )))
-}
-
-fn check(what: &str, expected: &Digest, reported: &Digest) -> Result<()> {
-    if expected == reported {
-        return Ok(());
-    }
-    Err(Error::DigestMismatch {
-        what: what.to_owned(),
-        expected: expected.to_string(),
-        actual: reported.to_string(),
-    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,15 @@ use crate::artifact::Descriptor;
 use crate::error::{Error, Result};
 use crate::reference::Digest;
 
+/// The directory `dest` will be in (`.` for a bare file name): where its temporary file goes,
+/// so the final rename never crosses a file system.
+pub fn parent_dir(dest: &Path) -> &Path {
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// A download in progress into a temporary file next to `dest`.
 #[derive(Debug)]
 pub struct Download {
@@ -18,13 +27,9 @@ pub struct Download {
 impl Download {
     /// Starts a download that will end at `dest`.
     pub fn create(dest: &Path) -> Result<Self> {
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
         let tmp = tempfile::Builder::new()
             .prefix(".wasm-oci-download-")
-            .tempfile_in(dir)
+            .tempfile_in(parent_dir(dest))
             .map_err(|e| Error::io("create", dest, e))?;
         Ok(Download {
             tmp,

@@ -86,6 +86,37 @@ pub fn index_entries(bytes: &[u8]) -> Result<Vec<Descriptor>, String> {
         .map_err(|e| format!("not a valid image index: {e}"))
 }
 
+/// Fails unless `digest` is stored: the check after an upload, before anything refers to it.
+pub async fn confirm_stored<T: Target>(target: &T, digest: &Digest) -> Result<()> {
+    if target.has_blob(digest).await? {
+        return Ok(());
+    }
+    Err(crate::error::Error::DigestMismatch {
+        what: format!("blob {digest} (not found after upload)"),
+        expected: digest.to_string(),
+        actual: "nothing".to_owned(),
+    })
+}
+
+/// Puts `manifest` under `reference` and checks the digest the target reports against the one
+/// computed here; `what` names it in the error.
+pub async fn put_manifest_checked<T: Target>(
+    target: &T,
+    manifest: &Blob,
+    reference: &ManifestRef,
+    what: &str,
+) -> Result<()> {
+    let reported = target.put_manifest(manifest, reference).await?;
+    if reported == manifest.digest {
+        return Ok(());
+    }
+    Err(crate::error::Error::DigestMismatch {
+        what: what.to_owned(),
+        expected: manifest.digest.to_string(),
+        actual: reported.to_string(),
+    })
+}
+
 /// The `mediaType` a manifest or index declares in its JSON, if any.
 pub fn declared_media_type(bytes: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
