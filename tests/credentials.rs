@@ -31,14 +31,14 @@ fn home_docker(ws: &Workspace) -> std::path::PathBuf {
 
 /// The action env for pushing multiply.wasm to `registry` with no credential inputs.
 fn env_for(ws: &Workspace, host: &str, insecure: bool) -> BTreeMap<String, String> {
-    std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();
     let image = format!("{host}/acme/multiply");
-    let mut env = loud(ws.action_env(&[
-        ("image", &image),
-        ("path", "multiply.wasm"),
-        ("tags", "cred"),
-        ("insecure", if insecure { "true" } else { "false" }),
-    ]));
+    let mut env = loud(ws.multiply_env(
+        &image,
+        &[
+            ("tags", "cred"),
+            ("insecure", if insecure { "true" } else { "false" }),
+        ],
+    ));
     env.insert("WASM_OCI_RETRY_MAX_ELAPSED".into(), "3".into());
     env
 }

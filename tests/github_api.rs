@@ -20,13 +20,7 @@ fn push(api_url: &str, token: &str) -> (Run, Value) {
 /// The same, with `remove` taken out of the runner's environment.
 fn push_with(api_url: &str, token: &str, remove: &[&str]) -> (Run, Value) {
     let ws = Workspace::new();
-    std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();
-    let mut env = ws.action_env(&[
-        ("image", "oci:out"),
-        ("path", "multiply.wasm"),
-        ("tags", "1.0.0"),
-        ("github-token", token),
-    ]);
+    let mut env = ws.multiply_env("oci:out", &[("tags", "1.0.0"), ("github-token", token)]);
     env.insert("GITHUB_API_URL".into(), api_url.to_owned());
     // Debug logging on: the token must not show there either.
     env.insert("RUNNER_DEBUG".into(), "1".to_owned());

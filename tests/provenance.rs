@@ -13,15 +13,9 @@ use serde_json::Value;
 const REPO: &str = "acme/multiply";
 
 fn push(ws: &Workspace, registry: &Registry, extra: &[(&str, &str)]) -> Run {
-    std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();
     let image = format!("{}/{REPO}", registry.host());
-    let mut inputs = vec![
-        ("image", image.as_str()),
-        ("path", "multiply.wasm"),
-        ("insecure", "true"),
-    ];
-    inputs.extend_from_slice(extra);
-    let mut env = ws.action_env(&inputs);
+    let inputs = [&[("insecure", "true")][..], extra].concat();
+    let mut env = ws.multiply_env(&image, &inputs);
     // Debug logging on: secrets must not show there either.
     env.insert("RUNNER_DEBUG".into(), "1".into());
     ws.run_action(&env)
@@ -49,7 +43,7 @@ fn leaks(run: &Run, secret: &str) -> bool {
 }
 
 fn openssl(args: &[&str], dir: &Path) -> std::process::Output {
-    let out = Command::new(which("openssl").expect("openssl is installed (`.ci/install`)"))
+    let out = Command::new(which("openssl").expect("openssl is installed (`.ci/run`)"))
         .args(args)
         .current_dir(dir)
         .output()
@@ -175,7 +169,7 @@ fn a_tag_push_attaches_provenance_found_through_the_fallback_tag() {
     );
 
     // A third-party client lists and reads the referrer through the fallback tag.
-    let skopeo = which("skopeo").expect("skopeo is installed (`.ci/install`)");
+    let skopeo = which("skopeo").expect("skopeo is installed (`.ci/run`)");
     let raw = Command::new(&skopeo)
         .args(["inspect", "--raw", "--tls-verify=false"])
         .arg(format!(

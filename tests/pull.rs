@@ -10,14 +10,8 @@ use common::*;
 use serde_json::Value;
 
 fn push_multiply(ws: &Workspace, registry: &Registry, repo: &str, tag: &str) -> String {
-    std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();
     let image = format!("{}/{repo}", registry.host());
-    let run = ws.run_action(&ws.action_env(&[
-        ("image", &image),
-        ("path", "multiply.wasm"),
-        ("insecure", "true"),
-        ("tags", tag),
-    ]));
+    let run = ws.run_action(&ws.multiply_env(&image, &[("insecure", "true"), ("tags", tag)]));
     assert!(run.success(), "{run:?}");
     ws.outputs()["digest"].clone()
 }

@@ -7,15 +7,9 @@ use common::*;
 use serde_json::Value;
 
 fn push_multiply(ws: &Workspace, registry: &Registry, extra: &[(&str, &str)]) -> Run {
-    std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();
     let image = format!("{}/acme/multiply", registry.host());
-    let mut inputs = vec![
-        ("image", image.as_str()),
-        ("path", "multiply.wasm"),
-        ("insecure", "true"),
-    ];
-    inputs.extend_from_slice(extra);
-    ws.run_action(&ws.action_env(&inputs))
+    let inputs = [&[("insecure", "true")][..], extra].concat();
+    ws.run_action(&ws.multiply_env(&image, &inputs))
 }
 
 #[test]

@@ -32,17 +32,17 @@ fn server_cert_copy(c: &tls::ServerCert) -> tls::ServerCert {
 }
 
 fn push(ws: &Workspace, registry: &Registry, extra: &[(&str, &str)]) -> Run {
-    std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();
     let image = format!("{}/acme/multiply", registry.host());
-    let mut inputs = vec![
-        ("image", image.as_str()),
-        ("path", "multiply.wasm"),
-        ("tags", "tls"),
-        ("username", "bot"),
-        ("password", "tls-password-1"),
-    ];
-    inputs.extend_from_slice(extra);
-    let mut env = loud(ws.action_env(&inputs));
+    let inputs = [
+        &[
+            ("tags", "tls"),
+            ("username", "bot"),
+            ("password", "tls-password-1"),
+        ][..],
+        extra,
+    ]
+    .concat();
+    let mut env = loud(ws.multiply_env(&image, &inputs));
     env.insert("WASM_OCI_RETRY_MAX_ELAPSED".into(), "3".into());
     ws.run_action(&env)
 }

@@ -23,16 +23,9 @@ fn release(registry: &Registry, ws: &Workspace, key: &std::path::Path, tag: &str
 
 /// A push through the action with `extra` inputs. Returns the digest.
 fn push(registry: &Registry, ws: &Workspace, tag: &str, extra: &[(&str, &str)]) -> String {
-    std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();
     let image = format!("{}/acme/multiply", registry.host());
-    let mut inputs = vec![
-        ("image", image.as_str()),
-        ("path", "multiply.wasm"),
-        ("insecure", "true"),
-        ("tags", tag),
-    ];
-    inputs.extend_from_slice(extra);
-    let run = ws.run_action(&ws.action_env(&inputs));
+    let inputs = [&[("insecure", "true"), ("tags", tag)][..], extra].concat();
+    let run = ws.run_action(&ws.multiply_env(&image, &inputs));
     assert!(run.success(), "{run:?}");
     ws.outputs()["digest"].clone()
 }

@@ -419,6 +419,15 @@ impl Workspace {
         env
     }
 
+    /// Copies examples/multiply's module into the workspace as `multiply.wasm` and returns the
+    /// runner's environment for pushing it to `image`, with `inputs` besides.
+    pub fn multiply_env(&self, image: &str, inputs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        std::fs::copy(multiply_wasm(), self.root().join("multiply.wasm")).unwrap();
+        let mut all = vec![("image", image), ("path", "multiply.wasm")];
+        all.extend_from_slice(inputs);
+        self.action_env(&all)
+    }
+
     /// Runs `wasm-oci action` as the runner would: only these variables, cwd = the workspace.
     pub fn run_action(&self, env: &BTreeMap<String, String>) -> Run {
         run(Command::new(BIN).arg("action"), &self.root(), env)
