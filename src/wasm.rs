@@ -1,23 +1,28 @@
-//! Validation of a `.wasm` file before anything is sent: the full wasmparser validator, run in
-//! one streaming pass that also computes the layer digest, so memory stays bounded by the largest
-//! section, not the file. Tells a core module (wasip1) from a component (wasip2) and reads a
-//! component's top-level imports and exports.
+//! Validation of a `.wasm` file: the full wasmparser validator, run in one streaming pass whose
+//! memory is bounded by the largest section it must hold (see `wasm/source.rs`), not the file.
+//! Tells a core module (wasip1) from a component (wasip2) and reads a component's top-level
+//! imports and exports. The layer digest is computed apart ([`digest_file`]), so a push can
+//! learn it at hashing speed while validation goes on.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use wasmparser::{Chunk, Encoding, Parser, Payload, ValidPayload, Validator, WasmFeatures};
 
 use crate::error::{Error, Result};
-
-mod funcs;
 use crate::reference::Digest;
 
-/// Largest single read while parsing; a corrupt size field can ask for gigabytes.
-const READ_STEP: u64 = 1 << 20;
+mod funcs;
+mod source;
+
+use source::Source;
+
+/// Reads of this size feed the hash.
+const HASH_READ: usize = 1 << 20;
 
 /// Whether the binary is a core module or a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +56,15 @@ pub struct ComponentInfo {
     pub target: Option<String>,
 }
 
+/// What validation learns of a binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated {
+    /// Module or component.
+    pub kind: WasmKind,
+    /// For a component, its interfaces.
+    pub component: Option<ComponentInfo>,
+}
+
 /// A validated Wasm file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WasmFile {
@@ -67,6 +81,17 @@ pub struct WasmFile {
 }
 
 impl WasmFile {
+    /// The file at `path`, with its digest and size and what validation found.
+    pub fn new(path: PathBuf, (digest, size): (Digest, u64), validated: Validated) -> Self {
+        WasmFile {
+            path,
+            digest,
+            size,
+            kind: validated.kind,
+            component: validated.component,
+        }
+    }
+
     /// The file name, used as the layer title.
     pub fn file_name(&self) -> String {
         self.path
@@ -76,10 +101,102 @@ impl WasmFile {
     }
 }
 
-/// Reads, hashes and fully validates the file at `path`.
+/// Hashes and fully validates the file at `path`, the two on separate threads.
 pub fn inspect(path: &Path) -> Result<WasmFile> {
+    let (digest, validated) = std::thread::scope(|s| {
+        let digest = s.spawn(|| digest_file(path));
+        let validated = validate_file(path);
+        (digest.join().expect("hashing does not panic"), validated)
+    });
+    let validated = validated?;
+    Ok(WasmFile::new(path.to_owned(), digest?, validated))
+}
+
+/// The sha256 and size of the file at `path`, read once in large blocks.
+pub fn digest_file(path: &Path) -> Result<(Digest, u64)> {
+    let mut file = File::open(path).map_err(|e| Error::io("read", path, e))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; HASH_READ];
+    let mut size = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((Digest::from_hasher(hasher), size))
+}
+
+/// Fully validates the file at `path`.
+pub fn validate_file(path: &Path) -> Result<Validated> {
     let file = File::open(path).map_err(|e| Error::io("read", path, e))?;
-    inspect_reader(path, file)
+    validate_reader(path, file)
+}
+
+/// Validation of bytes that arrive in chunks (a download), on a thread of its own, so the
+/// bytes are checked as they arrive instead of being read again afterwards.
+#[derive(Debug)]
+pub struct Validation {
+    tx: Option<mpsc::SyncSender<bytes::Bytes>>,
+    thread: std::thread::JoinHandle<Result<Validated>>,
+}
+
+impl Validation {
+    /// Starts validating; `what` names the bytes in errors.
+    pub fn start(what: PathBuf) -> Self {
+        // A few chunks may wait; the sender blocks beyond that, so memory stays bounded.
+        let (tx, rx) = mpsc::sync_channel::<bytes::Bytes>(16);
+        let thread = std::thread::spawn(move || {
+            validate_reader(
+                &what,
+                ChunkReader {
+                    rx,
+                    current: bytes::Bytes::new(),
+                },
+            )
+        });
+        Validation {
+            tx: Some(tx),
+            thread,
+        }
+    }
+
+    /// Hands over the next chunk. Returns false when validation has already ended (the bytes
+    /// are invalid, or it read the end of the binary); [`Validation::finish`] tells which.
+    pub fn feed(&mut self, chunk: bytes::Bytes) -> bool {
+        self.tx.as_ref().is_some_and(|tx| tx.send(chunk).is_ok())
+    }
+
+    /// Ends the input and waits for the verdict.
+    pub fn finish(mut self) -> Result<Validated> {
+        self.tx = None;
+        self.thread.join().expect("validation does not panic")
+    }
+}
+
+/// The chunks a [`Validation`] receives, as a reader.
+struct ChunkReader {
+    rx: mpsc::Receiver<bytes::Bytes>,
+    current: bytes::Bytes,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.recv() {
+                Ok(chunk) => self.current = chunk,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = self.current.len().min(out.len());
+        out[..n].copy_from_slice(&self.current[..n]);
+        bytes::Buf::advance(&mut self.current, n);
+        Ok(n)
+    }
 }
 
 fn invalid(path: &Path, reason: impl Into<String>) -> Error {
@@ -89,37 +206,32 @@ fn invalid(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-fn inspect_reader(path: &Path, mut reader: impl Read) -> Result<WasmFile> {
-    let mut hasher = sha2::Sha256::new();
-    let mut size = 0u64;
-    let mut buf: Vec<u8> = Vec::new();
-    let mut eof = false;
+/// Where the parser is in one module or component of a (possibly nested) binary.
+#[derive(Debug, Default)]
+struct Level {
+    /// Known once its version header is read.
+    encoding: Option<Encoding>,
+    /// Function bodies of the code section still to come.
+    bodies_left: u32,
+}
 
-    let mut fill = |buf: &mut Vec<u8>, want: u64| -> Result<bool> {
-        let start = buf.len();
-        let step = want.clamp(4096, READ_STEP) as usize;
-        buf.resize(start + step, 0);
-        let n = loop {
-            match reader.read(&mut buf[start..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("read", path, e)),
-            }
-        };
-        buf.truncate(start + n);
-        hasher.update(&buf[start..]);
-        size += n as u64;
-        Ok(n == 0)
-    };
+impl Level {
+    /// Whether the next bytes start a section.
+    fn at_section_start(&self) -> bool {
+        self.encoding.is_some() && self.bodies_left == 0
+    }
+}
+
+/// Fully validates the binary `reader` yields; `path` names it in errors.
+pub fn validate_reader(path: &Path, reader: impl Read) -> Result<Validated> {
+    let mut src = Source::new(path, reader);
 
     // A clearer message than the parser's for the two commonest mistakes.
-    while buf.len() < 8 && !eof {
-        eof = fill(&mut buf, 8)?;
-    }
-    if buf.is_empty() {
+    src.fill_to(8)?;
+    if src.bytes().is_empty() {
         return Err(invalid(path, "the file is empty"));
     }
-    if !buf.starts_with(b"\0asm") {
+    if !src.bytes().starts_with(b"\0asm") {
         return Err(invalid(
             path,
             "it does not start with the `\\0asm` magic bytes; give the compiled .wasm, not a source or text file",
@@ -128,88 +240,100 @@ fn inspect_reader(path: &Path, mut reader: impl Read) -> Result<WasmFile> {
 
     let mut validator = Validator::new_with_features(WasmFeatures::all());
     let mut parser = Parser::new(0);
-    let mut stack: Vec<Parser> = Vec::new();
+    let mut stack: Vec<(Parser, Level)> = Vec::new();
+    let mut level = Level::default();
     let mut kind = None;
     let mut component = ComponentInfo::default();
 
     let (parsed, invalid_body) = funcs::validate_in_parallel(|pool| -> Result<()> {
         loop {
-            let (consumed, done) = match parser.parse(&buf, eof) {
+            let shadow = if level.at_section_start() {
+                src.shadow_next_section(level.encoding == Some(Encoding::Module))?
+            } else {
+                None
+            };
+            let (data, eof) = match &shadow {
+                Some(section) => (&section[..], false),
+                None => (src.bytes(), src.eof()),
+            };
+            let (consumed, payload) = match parser.parse(data, eof) {
                 Err(e) => return Err(invalid(path, describe(&e))),
                 Ok(Chunk::NeedMoreData(hint)) => {
-                    eof = fill(&mut buf, hint as u64)?;
+                    debug_assert!(shadow.is_none(), "a shadow holds its whole section");
+                    src.fill(hint as u64)?;
                     continue;
                 }
-                Ok(Chunk::Parsed { consumed, payload }) => {
-                    let depth = stack.len();
-                    if depth == 0 {
-                        match &payload {
-                            Payload::Version { encoding, .. } => {
-                                kind = Some(match encoding {
-                                    Encoding::Module => WasmKind::Module,
-                                    Encoding::Component => WasmKind::Component,
-                                });
-                            }
-                            Payload::ComponentImportSection(reader) => {
-                                for import in reader.clone() {
-                                    let import = import.map_err(|e| invalid(path, describe(&e)))?;
-                                    push_unique(&mut component.imports, import.name.name);
-                                }
-                            }
-                            Payload::ComponentExportSection(reader) => {
-                                for export in reader.clone() {
-                                    let export = export.map_err(|e| invalid(path, describe(&e)))?;
-                                    push_unique(&mut component.exports, export.name.name);
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    let is_end = matches!(payload, Payload::End(_));
-                    match validator
-                        .payload(&payload)
-                        .map_err(|e| invalid(path, describe(&e)))?
-                    {
-                        ValidPayload::Ok | ValidPayload::End(_) => {}
-                        ValidPayload::Parser(nested) => {
-                            stack.push(std::mem::replace(&mut parser, nested));
-                        }
-                        ValidPayload::Func(func, body) => {
-                            pool.submit(func, &body)
-                                .map_err(|e| invalid(path, describe(&e)))?;
-                        }
-                    }
-                    let done = if is_end {
-                        match stack.pop() {
-                            Some(outer) => {
-                                parser = outer;
-                                false
-                            }
-                            None => true,
-                        }
-                    } else {
-                        false
-                    };
-                    (consumed, done)
-                }
+                Ok(Chunk::Parsed { consumed, payload }) => (consumed, payload),
             };
-            buf.drain(..consumed);
-            if done || pool.failed() {
-                break;
+            if stack.is_empty() {
+                match &payload {
+                    Payload::Version { encoding, .. } => {
+                        kind = Some(match encoding {
+                            Encoding::Module => WasmKind::Module,
+                            Encoding::Component => WasmKind::Component,
+                        });
+                    }
+                    Payload::ComponentImportSection(reader) => {
+                        for import in reader.clone() {
+                            let import = import.map_err(|e| invalid(path, describe(&e)))?;
+                            push_unique(&mut component.imports, import.name.name);
+                        }
+                    }
+                    Payload::ComponentExportSection(reader) => {
+                        for export in reader.clone() {
+                            let export = export.map_err(|e| invalid(path, describe(&e)))?;
+                            push_unique(&mut component.exports, export.name.name);
+                        }
+                    }
+                    _ => {}
+                }
             }
-        }
-        if pool.failed() {
-            return Ok(());
+            match &payload {
+                Payload::Version { encoding, .. } => level.encoding = Some(*encoding),
+                Payload::CodeSectionStart { count, .. } => level.bodies_left = *count,
+                Payload::CodeSectionEntry(_) => level.bodies_left -= 1,
+                _ => {}
+            }
+            let is_end = matches!(payload, Payload::End(_));
+            match validator
+                .payload(&payload)
+                .map_err(|e| invalid(path, describe(&e)))?
+            {
+                ValidPayload::Ok | ValidPayload::End(_) => {}
+                ValidPayload::Parser(nested) => {
+                    let outer = std::mem::replace(&mut parser, nested);
+                    stack.push((outer, std::mem::take(&mut level)));
+                }
+                ValidPayload::Func(func, body) => {
+                    pool.submit(func, &body)
+                        .map_err(|e| invalid(path, describe(&e)))?;
+                }
+            }
+            if shadow.is_none() {
+                src.consume(consumed);
+            }
+            if is_end {
+                match stack.pop() {
+                    Some((outer, outer_level)) => (parser, level) = (outer, outer_level),
+                    None => break,
+                }
+            }
+            if pool.failed() {
+                return Ok(());
+            }
         }
 
         // Bytes after the end of the binary are not part of any valid Wasm file.
-        while !eof {
-            eof = fill(&mut buf, READ_STEP)?;
+        while !src.eof() {
+            src.fill(1 << 20)?;
         }
-        if !buf.is_empty() {
+        if !src.bytes().is_empty() {
             return Err(invalid(
                 path,
-                format!("{} unexpected bytes after the end of the binary", buf.len()),
+                format!(
+                    "{} unexpected bytes after the end of the binary",
+                    src.bytes().len()
+                ),
             ));
         }
         Ok(())
@@ -224,13 +348,7 @@ fn inspect_reader(path: &Path, mut reader: impl Read) -> Result<WasmFile> {
         component.target = infer_world(&component.exports);
         component
     });
-    Ok(WasmFile {
-        path: path.to_owned(),
-        digest: Digest::from_hasher(hasher),
-        size,
-        kind,
-        component,
-    })
+    Ok(Validated { kind, component })
 }
 
 fn push_unique(names: &mut Vec<String>, name: &str) {
@@ -274,20 +392,158 @@ mod tests {
     /// The smallest valid component: magic and the component layer/version.
     const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
 
-    fn check(bytes: &[u8]) -> Result<WasmFile> {
-        inspect_reader(Path::new("x.wasm"), bytes)
+    fn check(bytes: &[u8]) -> Result<Validated> {
+        validate_reader(Path::new("x.wasm"), bytes)
     }
 
     #[test]
     fn tells_module_from_component() {
         let module = check(EMPTY_MODULE).unwrap();
         assert_eq!(module.kind, WasmKind::Module);
-        assert_eq!(module.size, 8);
-        assert_eq!(module.digest, Digest::of(EMPTY_MODULE));
         assert!(module.component.is_none());
         let component = check(EMPTY_COMPONENT).unwrap();
         assert_eq!(component.kind, WasmKind::Component);
         assert_eq!(component.component, Some(ComponentInfo::default()));
+    }
+
+    #[test]
+    fn inspect_hashes_what_it_validates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.wasm");
+        std::fs::write(&path, EMPTY_MODULE).unwrap();
+        let file = inspect(&path).unwrap();
+        assert_eq!(file.size, 8);
+        assert_eq!(file.digest, Digest::of(EMPTY_MODULE));
+        assert_eq!(file.kind, WasmKind::Module);
+    }
+
+    fn leb(mut n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return out;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    fn section(id: u8, body: &[u8]) -> Vec<u8> {
+        [&[id][..], &leb(body.len()), body].concat()
+    }
+
+    fn module(sections: &[Vec<u8>]) -> Vec<u8> {
+        [EMPTY_MODULE.to_vec(), sections.concat()].concat()
+    }
+
+    /// A data section of one segment: `header` (flags, memory, offset expression), then
+    /// `payload_len` bytes.
+    fn data(header: &[u8], payload_len: usize) -> Vec<u8> {
+        let payload = vec![0xA5u8; payload_len];
+        section(
+            11,
+            &[&leb(1)[..], header, &leb(payload_len), &payload].concat(),
+        )
+    }
+
+    fn one_memory() -> Vec<u8> {
+        section(5, &[1, 0, 64])
+    }
+
+    /// Shadowed validation must say what wasmparser says of the whole binary in memory.
+    fn agrees_with_wasmparser(bytes: &[u8]) -> std::result::Result<(), String> {
+        let ours = check(bytes).map(|_| ()).map_err(|e| e.to_string());
+        let theirs = Validator::new_with_features(WasmFeatures::all())
+            .validate_all(bytes)
+            .map(|_| ())
+            .map_err(|e| describe(&e));
+        match (&ours, &theirs) {
+            (Ok(()), Ok(())) => {}
+            (Err(ours), Err(theirs)) => {
+                assert!(ours.ends_with(theirs.as_str()), "{ours} / {theirs}")
+            }
+            _ => panic!("ours: {ours:?}, wasmparser: {theirs:?}"),
+        }
+        ours
+    }
+
+    const BIG: usize = 2 * SHADOW;
+    const SHADOW: usize = source::SHADOW_MIN as usize;
+
+    #[test]
+    fn large_data_and_custom_sections_validate_as_wasmparser_says() {
+        let i32_at_0 = [0x00, 0x41, 0x00, 0x0b];
+        // Valid: an active segment, a passive one, a custom section, in a module.
+        assert!(agrees_with_wasmparser(&module(&[one_memory(), data(&i32_at_0, BIG)])).is_ok());
+        assert!(agrees_with_wasmparser(&module(&[one_memory(), data(&[0x01], BIG)])).is_ok());
+        let custom = section(0, &[&[3][..], b"big", &vec![7u8; BIG]].concat());
+        assert!(agrees_with_wasmparser(&module(&[custom.clone(), one_memory()])).is_ok());
+
+        // Invalid headers are found with the parser's own message and offset.
+        let err = |b: Vec<u8>| agrees_with_wasmparser(&b).unwrap_err();
+        assert!(
+            err(module(&[
+                one_memory(),
+                data(&[0x02, 0x01, 0x41, 0x00, 0x0b], BIG)
+            ]))
+            .contains("memory")
+        );
+        assert!(
+            err(module(&[
+                one_memory(),
+                data(&[0x00, 0x42, 0x00, 0x0b], BIG)
+            ]))
+            .contains("type mismatch")
+        );
+        assert!(err(module(&[data(&i32_at_0, BIG)])).contains("memory"));
+        let two_segments = section(12, &[2]);
+        err(module(&[one_memory(), two_segments, data(&i32_at_0, BIG)]));
+        err(module(&[one_memory(), data(&[0x07], BIG)]));
+        let bad_name = section(0, &[&[2][..], &[0xff, 0xfe], &vec![0u8; BIG]].concat());
+        err(module(&[bad_name]));
+        // Trailing bytes inside the section, after its one segment.
+        let mut trailing = data(&i32_at_0, BIG);
+        trailing.splice(1..4, leb(BIG + 1 + 4 + 3 + 1));
+        trailing.push(0);
+        err(module(&[one_memory(), trailing]));
+
+        // A section that claims more bytes than the file has.
+        let mut cut = module(&[one_memory(), data(&i32_at_0, BIG)]);
+        cut.truncate(cut.len() - 10);
+        assert!(check(&cut).unwrap_err().to_string().contains("truncated"));
+        let mut cut = module(&[custom]);
+        cut.truncate(cut.len() - 10);
+        assert!(check(&cut).unwrap_err().to_string().contains("truncated"));
+    }
+
+    #[test]
+    fn a_large_segment_in_a_components_module_keeps_the_offsets_right() {
+        let core = module(&[one_memory(), data(&[0x00, 0x41, 0x00, 0x0b], BIG)]);
+        let after = section(0, &[&[4][..], b"note", b"after the module"].concat());
+        let component = [EMPTY_COMPONENT.to_vec(), section(1, &core), after].concat();
+        assert!(agrees_with_wasmparser(&component).is_ok());
+        assert_eq!(check(&component).unwrap().kind, WasmKind::Component);
+        // The same module with a segment for a memory it lacks.
+        let core = module(&[one_memory(), data(&[0x02, 0x03, 0x41, 0x00, 0x0b], BIG)]);
+        let component = [EMPTY_COMPONENT.to_vec(), section(1, &core)].concat();
+        agrees_with_wasmparser(&component).unwrap_err();
+    }
+
+    #[test]
+    fn chunks_are_validated_as_they_arrive() {
+        let bytes = module(&[one_memory(), data(&[0x00, 0x41, 0x00, 0x0b], BIG)]);
+        let mut validation = Validation::start(PathBuf::from("layer"));
+        for chunk in bytes.chunks(100_000) {
+            assert!(validation.feed(bytes::Bytes::copy_from_slice(chunk)));
+        }
+        assert_eq!(validation.finish().unwrap().kind, WasmKind::Module);
+
+        let mut validation = Validation::start(PathBuf::from("layer"));
+        validation.feed(bytes::Bytes::from_static(b"not wasm at all"));
+        let err = validation.finish().unwrap_err().to_string();
+        assert!(err.contains("layer") && err.contains("magic"), "{err}");
     }
 
     #[test]
