@@ -208,6 +208,18 @@ pub struct ArtifactInputs<'a> {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// The layer descriptor of a `.wasm` with this digest and size, titled by its file name: known
+/// as soon as the file is hashed, before validation ends.
+pub fn layer(format: Format, digest: &Digest, size: u64, title: String) -> Descriptor {
+    Descriptor {
+        media_type: format.layer_media_type().to_owned(),
+        digest: digest.clone(),
+        size,
+        artifact_type: None,
+        annotations: BTreeMap::from([(crate::provenance::annotations::TITLE.to_owned(), title)]),
+    }
+}
+
 /// Builds the config and manifest for `wasm`.
 pub fn build(wasm: &WasmFile, inputs: ArtifactInputs<'_>) -> Artifact {
     let config_bytes = match inputs.format {
@@ -224,16 +236,7 @@ pub fn build(wasm: &WasmFile, inputs: ArtifactInputs<'_>) -> Artifact {
         Format::WasmToOci => b"{}".to_vec(),
     };
     let config = Blob::new(inputs.format.config_media_type(), config_bytes);
-    let layer = Descriptor {
-        media_type: inputs.format.layer_media_type().to_owned(),
-        digest: wasm.digest.clone(),
-        size: wasm.size,
-        artifact_type: None,
-        annotations: BTreeMap::from([(
-            crate::provenance::annotations::TITLE.to_owned(),
-            wasm.file_name(),
-        )]),
-    };
+    let layer = layer(inputs.format, &wasm.digest, wasm.size, wasm.file_name());
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(MANIFEST_MEDIA_TYPE.to_owned()),

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
+use crate::artifact::Descriptor;
 use crate::artifact::{self, Artifact, ArtifactInputs};
 use crate::build::{self, BuildRecord};
 use crate::context::{Clock, Env, GithubContext, SystemClock};
@@ -20,10 +21,13 @@ use crate::provenance::{annotations, tags};
 use crate::reference::{Destination, Digest, Tag};
 use crate::registry::layout::Layout;
 use crate::registry::remote::{Connection, Remote};
-use crate::registry::{ManifestRef, Target, confirm_stored, put_manifest_checked};
+use crate::registry::{
+    Gate, ManifestRef, Target, confirm_stored, put_manifest_checked, store_blob,
+};
 use crate::report::PushOutcome;
 use crate::request::{PushRequest, WasmSource};
-use crate::wasm::{self, WasmFile};
+use crate::wasm::{self, Validated, WasmFile};
+use tokio::task::JoinHandle;
 
 /// A span that the action front door shows as a collapsible `::group::`.
 pub fn phase(name: &'static str) -> tracing::Span {
@@ -37,6 +41,10 @@ pub async fn push(request: &PushRequest, env: &Env) -> Result<PushOutcome> {
 
 /// Runs a push, taking "now" from `clock`, which is read only when neither
 /// `SOURCE_DATE_EPOCH` nor a commit time is known.
+///
+/// The file is hashed and validated on threads of their own while the registry is reached;
+/// once the hash is known the layer uploads, still while validation runs, and is committed
+/// only when validation passed. So a push costs about what sending the bytes costs.
 pub async fn push_with_clock(
     request: &PushRequest,
     env: &Env,
@@ -45,49 +53,29 @@ pub async fn push_with_clock(
     let ctx = GithubContext::from_env(env);
 
     let (path, build) = obtain(request, env).await?;
-    let wasm = {
-        let _phase = phase("Validate");
-        let wasm = tokio::task::spawn_blocking(move || wasm::inspect(&path))
-            .await
-            .expect("validation does not panic")?;
-        info!(
-            "{} is a valid {} ({} bytes, {})",
-            wasm.path.display(),
-            match wasm.kind {
-                wasm::WasmKind::Module => "core module",
-                wasm::WasmKind::Component => "component",
-            },
-            wasm.size,
-            wasm.digest
-        );
-        wasm
+    let work = Work {
+        phase: phase("Validate and upload"),
+        hashing: spawn_blocking_named(path.clone(), wasm::digest_file),
+        validating: spawn_blocking_named(path.clone(), wasm::validate_file),
+        path,
+        build,
+    };
+    let tags = if request.tags.is_empty() {
+        tags::from_git_ref(&ctx).map_err(|e| Error::input("tags", e))?
+    } else {
+        request.tags.clone()
+    };
+    let created = created(request, &ctx, clock).await?;
+    let repo = repository_metadata(request, &ctx).await;
+    let facts = Facts {
+        request,
+        ctx: &ctx,
+        tags: &tags,
+        created: &created,
+        repo: &repo,
     };
 
-    let (artifact, tags, referrer) = {
-        let _phase = phase("Describe");
-        let tags = if request.tags.is_empty() {
-            tags::from_git_ref(&ctx).map_err(|e| Error::input("tags", e))?
-        } else {
-            request.tags.clone()
-        };
-        let created = created(request, &ctx, clock).await?;
-        let repo = repository_metadata(request, &ctx).await;
-        let artifact = describe(request, &ctx, &wasm, &tags, &created, &repo);
-        info!(
-            "manifest {} with tags {}",
-            artifact.manifest.digest,
-            tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(", ")
-        );
-        // Build mode hands its record of the build here; a located file has none.
-        let built: Option<&dyn BuildProvenance> = build.as_ref().map(|b| b as _);
-        let referrer = request
-            .provenance
-            .then(|| provenance(request, &ctx, &wasm, &artifact, &created, built))
-            .transpose()?;
-        (artifact, tags, referrer)
-    };
-
-    let (uploaded, reused, provenance_digest) = match &request.destination {
+    let delivered = match &request.destination {
         Destination::Registry(image) if !request.dry_run => {
             let remote = Remote::new(
                 image.clone(),
@@ -101,7 +89,7 @@ pub async fn push_with_clock(
                 },
             )?;
             remote.login().await?;
-            deliver(&remote, &artifact, &wasm, &tags, referrer.as_ref()).await?
+            deliver(&remote, work, &facts).await?
         }
         Destination::Registry(image) => {
             let dir = std::env::temp_dir().join(format!(
@@ -112,26 +100,18 @@ pub async fn push_with_clock(
                 "dry run: writing to the OCI layout {} instead of {image}",
                 dir.display()
             );
-            deliver(
-                &Layout::create(&dir)?,
-                &artifact,
-                &wasm,
-                &tags,
-                referrer.as_ref(),
-            )
-            .await?
+            deliver(&Layout::create(&dir)?, work, &facts).await?
         }
-        Destination::Layout(dir) => {
-            deliver(
-                &Layout::create(dir)?,
-                &artifact,
-                &wasm,
-                &tags,
-                referrer.as_ref(),
-            )
-            .await?
-        }
+        Destination::Layout(dir) => deliver(&Layout::create(dir)?, work, &facts).await?,
     };
+    let Delivered {
+        artifact,
+        wasm,
+        build,
+        uploaded,
+        reused,
+        provenance,
+    } = delivered;
 
     Ok(PushOutcome {
         destination: request.destination.clone(),
@@ -144,9 +124,45 @@ pub async fn push_with_clock(
         uploaded,
         reused,
         dry_run: request.dry_run,
-        provenance: provenance_digest,
+        provenance,
         build,
     })
+}
+
+/// The file being pushed, with its hashing and validation under way.
+struct Work {
+    /// The log group of this step, closed when the layer is stored.
+    phase: tracing::Span,
+    path: PathBuf,
+    hashing: JoinHandle<Result<(Digest, u64)>>,
+    validating: JoinHandle<Result<Validated>>,
+    build: Option<BuildRecord>,
+}
+
+/// What the artifact is described from, besides the file.
+struct Facts<'a> {
+    request: &'a PushRequest,
+    ctx: &'a GithubContext,
+    tags: &'a [Tag],
+    created: &'a DateTime<Utc>,
+    repo: &'a RepoMetadata,
+}
+
+/// What a push stored.
+struct Delivered {
+    artifact: Artifact,
+    wasm: WasmFile,
+    build: Option<BuildRecord>,
+    uploaded: Vec<Digest>,
+    reused: Vec<Digest>,
+    provenance: Option<Digest>,
+}
+
+fn spawn_blocking_named<T: Send + 'static>(
+    path: PathBuf,
+    f: fn(&std::path::Path) -> Result<T>,
+) -> JoinHandle<Result<T>> {
+    tokio::task::spawn_blocking(move || f(&path))
 }
 
 /// The `.wasm` to push: located on disk, or built by cargo (with the record of the build).
@@ -220,42 +236,37 @@ async fn repository_metadata(request: &PushRequest, ctx: &GithubContext) -> Repo
 }
 
 /// Builds the artifact's config and manifest from the request and the context.
-fn describe(
-    request: &PushRequest,
-    ctx: &GithubContext,
-    wasm: &WasmFile,
-    tags: &[Tag],
-    created: &DateTime<Utc>,
-    repo: &RepoMetadata,
-) -> Artifact {
-    let version = tags
+fn describe(facts: &Facts<'_>, wasm: &WasmFile) -> Artifact {
+    let version = facts
+        .tags
         .iter()
         .find(|t| t.as_str() != "latest" && !t.as_str().starts_with("sha-"))
-        .or(tags.first())
+        .or(facts.tags.first())
         .map(Tag::as_str);
     let file_stem = wasm
         .path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let title = ctx
+    let title = facts
+        .ctx
         .repository_name()
         .map(str::to_owned)
         .unwrap_or(file_stem);
     let manifest_annotations = annotations::manifest_annotations(
-        ctx,
-        created,
+        facts.ctx,
+        facts.created,
         version,
         &title,
-        repo,
-        &request.annotations,
+        facts.repo,
+        &facts.request.annotations,
     );
     artifact::build(
         wasm,
         ArtifactInputs {
-            format: request.format,
-            created: &annotations::rfc3339(created),
-            author: ctx.repository_owner.as_deref(),
+            format: facts.request.format,
+            created: &annotations::rfc3339(facts.created),
+            author: facts.ctx.repository_owner.as_deref(),
             annotations: manifest_annotations,
         },
     )
@@ -263,16 +274,14 @@ fn describe(
 
 /// The provenance referrer of the artifact's manifest, signed when a key is given.
 fn provenance(
-    request: &PushRequest,
-    ctx: &GithubContext,
+    facts: &Facts<'_>,
     wasm: &WasmFile,
     artifact: &Artifact,
-    created: &DateTime<Utc>,
     build: Option<&dyn BuildProvenance>,
 ) -> Result<Referrer> {
-    let image = request.destination.to_string();
+    let image = facts.request.destination.to_string();
     let statement = slsa::statement(
-        ctx,
+        facts.ctx,
         &slsa::Subjects {
             image: &image,
             manifest: &artifact.manifest.digest,
@@ -282,7 +291,7 @@ fn provenance(
         build,
     )
     .to_bytes();
-    let payload = match &request.signing_key {
+    let payload = match &facts.request.signing_key {
         Some(pem) => {
             let key =
                 SigningKey::from_pem(pem.expose()).map_err(|e| Error::input("signing-key", e))?;
@@ -294,64 +303,133 @@ fn provenance(
     Ok(Referrer::new(
         artifact.manifest.descriptor(),
         payload,
-        &annotations::rfc3339(created),
+        &annotations::rfc3339(facts.created),
     ))
 }
 
-/// Uploads and tags the artifact, then attaches its provenance.
-async fn deliver<T: Target>(
-    target: &T,
-    artifact: &Artifact,
-    wasm: &WasmFile,
-    tags: &[Tag],
-    referrer: Option<&Referrer>,
-) -> Result<(Vec<Digest>, Vec<Digest>, Option<Digest>)> {
-    let (uploaded, reused) = upload(target, artifact, wasm, tags).await?;
-    let Some(referrer) = referrer else {
-        return Ok((uploaded, reused, None));
+/// Uploads the layer as soon as it is hashed, while validation ends; meanwhile the small blobs
+/// (config, provenance) go up once validation has passed. Then the manifest, the tags, and the
+/// provenance manifest, each only after everything it refers to is stored.
+async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result<Delivered> {
+    let Work {
+        phase: validate_phase,
+        path,
+        hashing,
+        validating,
+        build,
+    } = work;
+    let (digest, size) = hashing.await.expect("hashing does not panic")?;
+    let title = path.file_name().map_or_else(
+        || "module.wasm".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let layer = artifact::layer(facts.request.format, &digest, size, title);
+
+    let (keeper, gate) = crate::registry::gate();
+    let described = async {
+        let validated = validating.await.expect("validation does not panic")?;
+        keeper.settle(true);
+        let wasm = WasmFile::new(path.clone(), (digest.clone(), size), validated);
+        info!(
+            "{} is a valid {} ({} bytes, {})",
+            wasm.path.display(),
+            match wasm.kind {
+                wasm::WasmKind::Module => "core module",
+                wasm::WasmKind::Component => "component",
+            },
+            wasm.size,
+            wasm.digest
+        );
+        let artifact = describe(facts, &wasm);
+        info!(
+            "manifest {} with tags {}",
+            artifact.manifest.digest,
+            facts
+                .tags
+                .iter()
+                .map(Tag::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        // Build mode hands its record of the build here; a located file has none.
+        let built: Option<&dyn BuildProvenance> = build.as_ref().map(|b| b as _);
+        let referrer = facts
+            .request
+            .provenance
+            .then(|| provenance(facts, &wasm, &artifact, built))
+            .transpose()?;
+        let side = std::iter::once(&artifact.config)
+            .chain(referrer.iter().flat_map(|r| [&r.config, &r.layer]));
+        let stored =
+            futures_util::future::try_join_all(side.map(|b| store_blob(target, b))).await?;
+        Ok::<_, Error>((wasm, artifact, referrer, stored[0]))
     };
-    let _phase = phase("Provenance");
-    referrer::attach(target, referrer, &artifact.manifest.digest).await?;
-    Ok((uploaded, reused, Some(referrer.manifest.digest.clone())))
+    let (layer_uploaded, described) =
+        tokio::join!(upload_layer(target, &layer, &path, &gate), described);
+    // A bad file is the error to report, whatever else failed.
+    let (wasm, artifact, referrer, config_uploaded) = described?;
+    let layer_uploaded = layer_uploaded?;
+    drop(validate_phase);
+
+    let (mut uploaded, mut reused) = (Vec::new(), Vec::new());
+    for (digest, was_uploaded) in [
+        (&layer.digest, layer_uploaded),
+        (&artifact.config.digest, config_uploaded),
+    ] {
+        if was_uploaded {
+            uploaded.push(digest.clone());
+        } else {
+            reused.push(digest.clone());
+        }
+    }
+    put_manifest_and_tags(target, &artifact, facts.tags).await?;
+    let provenance = match &referrer {
+        Some(referrer) => {
+            let _phase = phase("Provenance");
+            referrer::attach(target, referrer, &artifact.manifest.digest).await?;
+            Some(referrer.manifest.digest.clone())
+        }
+        None => None,
+    };
+    Ok(Delivered {
+        artifact,
+        wasm,
+        build,
+        uploaded,
+        reused,
+        provenance,
+    })
 }
 
-/// Uploads blobs the target lacks, confirms all are stored, puts the manifest by digest, checks
-/// the digest the target reports, and only then puts each tag.
-async fn upload<T: Target>(
+/// Uploads the layer unless the target has it; true when it was uploaded. Its commit waits for
+/// `gate`.
+async fn upload_layer<T: Target>(
     target: &T,
-    artifact: &Artifact,
-    wasm: &WasmFile,
-    tags: &[Tag],
-) -> Result<(Vec<Digest>, Vec<Digest>)> {
-    let _phase = phase("Upload");
-    let mut uploaded = Vec::new();
-    let mut reused = Vec::new();
-
-    if target.has_blob(&artifact.layer.digest).await? {
+    layer: &Descriptor,
+    path: &std::path::Path,
+    gate: &Gate,
+) -> Result<bool> {
+    if target.has_blob(&layer.digest).await? {
         info!(
             "layer {} is already stored; not uploading it again",
-            artifact.layer.digest
+            layer.digest
         );
-        reused.push(artifact.layer.digest.clone());
-    } else {
-        info!(
-            "uploading layer {} ({} bytes)",
-            artifact.layer.digest, artifact.layer.size
-        );
-        target.put_blob_file(&artifact.layer, &wasm.path).await?;
-        confirm_stored(target, &artifact.layer.digest).await?;
-        uploaded.push(artifact.layer.digest.clone());
+        return Ok(false);
     }
-    if target.has_blob(&artifact.config.digest).await? {
-        info!("config {} is already stored", artifact.config.digest);
-        reused.push(artifact.config.digest.clone());
-    } else {
-        info!("uploading config {}", artifact.config.digest);
-        target.put_blob(&artifact.config).await?;
-        confirm_stored(target, &artifact.config.digest).await?;
-        uploaded.push(artifact.config.digest.clone());
-    }
+    info!("uploading layer {} ({} bytes)", layer.digest, layer.size);
+    target.put_blob_file(layer, path, gate).await?;
+    confirm_stored(target, &layer.digest).await?;
+    Ok(true)
+}
 
+/// Puts the manifest by digest, checks the digest the target reports, and only then puts each
+/// tag.
+async fn put_manifest_and_tags<T: Target>(
+    target: &T,
+    artifact: &Artifact,
+    tags: &[Tag],
+) -> Result<()> {
+    let _phase = phase("Manifest and tags");
     let local = &artifact.manifest.digest;
     put_manifest_checked(
         target,
@@ -361,10 +439,7 @@ async fn upload<T: Target>(
     )
     .await?;
     info!("manifest {local} stored");
-    drop(_phase);
-
-    let _phase = phase("Tag");
-    for tag in tags {
+    futures_util::future::try_join_all(tags.iter().map(|tag| async move {
         put_manifest_checked(
             target,
             &artifact.manifest,
@@ -373,6 +448,8 @@ async fn upload<T: Target>(
         )
         .await?;
         info!("tagged {tag}");
-    }
-    Ok((uploaded, reused))
+        Ok::<_, Error>(())
+    }))
+    .await?;
+    Ok(())
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::reference::{Destination, Digest, ImageRef};
 use crate::registry::layout::Layout;
 use crate::registry::remote::{Connection, Remote};
-use crate::registry::{ManifestRef, Target};
+use crate::registry::{Gate, ManifestRef, Target};
 use crate::request::Inputs;
 
 /// Layer media types that are a Wasm binary, whichever tool wrote them.
@@ -68,10 +68,10 @@ impl Target for Source {
         }
     }
 
-    async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path) -> Result<()> {
+    async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()> {
         match self {
-            Source::Remote(t) => t.put_blob_file(descriptor, path).await,
-            Source::Layout(t) => t.put_blob_file(descriptor, path).await,
+            Source::Remote(t) => t.put_blob_file(descriptor, path, gate).await,
+            Source::Layout(t) => t.put_blob_file(descriptor, path, gate).await,
         }
     }
 

@@ -42,7 +42,10 @@ fn the_image_pushes_to_a_layout_in_the_workspace_without_network() {
     let run = ws.run_container(image, &env, Network::None);
     assert!(run.success(), "{run:?}");
     assert!(run.error_lines().is_empty(), "{run:?}");
-    assert!(run.stdout.contains("::group::Upload"), "{run:?}");
+    assert!(
+        run.stdout.contains("::group::Validate and upload"),
+        "{run:?}"
+    );
 
     // Outputs, parsed as the runner parses them, agree with the layout skopeo reads.
     let out = ws.outputs();

@@ -313,3 +313,69 @@ fn flags_bind_to_env_vars() {
     assert!(run.success(), "{run:?}");
     assert_eq!(registry.image_tags("acme/env"), ["from-env"]);
 }
+
+/// A module of `data_len` bytes of one data segment, followed by `tail`.
+fn module_with_data(data_len: usize, tail: &[u8]) -> Vec<u8> {
+    fn leb(mut n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return out;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let segment = [
+        &[1u8, 0, 0x41, 0, 0x0b][..],
+        &leb(data_len),
+        &vec![0x5a; data_len],
+    ]
+    .concat();
+    [
+        &b"\0asm\x01\0\0\0"[..],
+        &[5, 4, 1, 0, 0xff, 0x01][..],
+        &[11][..],
+        &leb(segment.len()),
+        &segment,
+        tail,
+    ]
+    .concat()
+}
+
+#[test]
+fn a_module_found_invalid_while_its_upload_runs_is_never_stored() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    // 24 MiB of data, then a section id that does not exist: validation fails only at the end,
+    // long after the upload of the layer began.
+    let bytes = module_with_data(24 << 20, &[0x7f, 0x00]);
+    let path = ws.write("late.wasm", &bytes);
+    let image = format!("{}/acme/late:1", registry.host());
+    let run = ws.run_cli(&["push", path.to_str().unwrap(), &image, "--insecure"], &[]);
+    assert!(!run.success(), "{run:?}");
+    assert!(run.stderr.contains("late.wasm"), "{run:?}");
+    assert!(run.stderr.contains("section"), "{run:?}");
+    // The upload had begun, and was never committed: no blob, no manifest, no tag.
+    assert!(registry.upload_count() >= 1, "{}", registry.log());
+    let layer = registry
+        .client()
+        .head(format!(
+            "http://{}/v2/acme/late/blobs/{}",
+            registry.host(),
+            sha256(&bytes)
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(layer.status(), 404, "{run:?}");
+    assert!(registry.image_tags("acme/late").is_empty());
+
+    // The same data with a valid end is stored, and its layer is the file.
+    let good = module_with_data(24 << 20, &[]);
+    let path = ws.write("good.wasm", &good);
+    let run = ws.run_cli(&["push", path.to_str().unwrap(), &image, "--insecure"], &[]);
+    assert!(run.success(), "{run:?}");
+    assert_eq!(registry.blob("acme/late", &sha256(&good)), good);
+}

@@ -13,7 +13,7 @@ use tracing::info;
 use crate::artifact::{Blob, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest};
 use crate::error::{Error, Result};
 use crate::reference::{Digest, Tag};
-use crate::registry::{ManifestRef, Target, confirm_stored, put_manifest_checked};
+use crate::registry::{ManifestRef, Target, put_manifest_checked, store_blob};
 
 /// The referrer manifest's `artifactType`.
 pub const ARTIFACT_TYPE: &str = "application/vnd.in-toto+json";
@@ -114,11 +114,9 @@ pub async fn attach<T: Target>(
     referrer: &Referrer,
     subject: &Digest,
 ) -> Result<Listing> {
+    // Already stored when the push uploaded them alongside the layer: then these are checks.
     for blob in [&referrer.config, &referrer.layer] {
-        if !target.has_blob(&blob.digest).await? {
-            target.put_blob(blob).await?;
-            confirm_stored(target, &blob.digest).await?;
-        }
+        store_blob(target, blob).await?;
     }
     let digest = &referrer.manifest.digest;
     put_manifest_checked(
@@ -316,8 +314,13 @@ mod tests {
         async fn put_blob(&self, b: &Blob) -> Result<()> {
             self.0.put_blob(b).await
         }
-        async fn put_blob_file(&self, d: &Descriptor, p: &std::path::Path) -> Result<()> {
-            self.0.put_blob_file(d, p).await
+        async fn put_blob_file(
+            &self,
+            d: &Descriptor,
+            p: &std::path::Path,
+            g: &crate::registry::Gate,
+        ) -> Result<()> {
+            self.0.put_blob_file(d, p, g).await
         }
         async fn put_manifest(&self, m: &Blob, r: &ManifestRef) -> Result<Digest> {
             self.0.put_manifest(m, r).await

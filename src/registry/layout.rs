@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use super::{ManifestRef, Target};
+use super::{Gate, ManifestRef, Target};
 use crate::artifact::{Blob, Descriptor, INDEX_MEDIA_TYPE};
 use crate::error::{Error, Result};
 use crate::reference::Digest;
@@ -146,7 +146,7 @@ impl Target for Layout {
         write_atomic(&self.blob_path(&blob.digest), &blob.bytes)
     }
 
-    async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path) -> Result<()> {
+    async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()> {
         let target = self.blob_path(&descriptor.digest);
         let mut source = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
         let mut tmp = tempfile::NamedTempFile::new_in(self.blob_dir())
@@ -164,6 +164,9 @@ impl Target for Layout {
                 expected: descriptor.digest.to_string(),
                 actual: digest.to_string(),
             });
+        }
+        if !gate.opened().await {
+            return Err(super::held_back(&format!("blob {}", descriptor.digest)));
         }
         tmp.persist(&target)
             .map_err(|e| Error::io("write", &target, e.error))?;

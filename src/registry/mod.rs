@@ -42,8 +42,10 @@ pub trait Target {
     /// Stores a small in-memory blob; the target checks its digest.
     async fn put_blob(&self, blob: &Blob) -> Result<()>;
 
-    /// Streams the file at `path` as the blob `descriptor` describes, checking its digest.
-    async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path) -> Result<()>;
+    /// Streams the file at `path` as the blob `descriptor` describes, checking its digest. The
+    /// blob is committed (its last bytes sent, or renamed into place) only once `gate` opens;
+    /// when it closes instead, nothing is stored.
+    async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()>;
 
     /// Stores `manifest` under `reference` and returns the digest the target reports for it.
     async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest>;
@@ -74,6 +76,65 @@ pub trait Target {
     async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>>;
 }
 
+/// Holds an upload back from its commit until its bytes are known to be valid, so the upload can
+/// run while validation still reads the same file. See [`gate`].
+#[derive(Debug, Clone)]
+pub struct Gate(tokio::sync::watch::Receiver<Option<bool>>);
+
+/// Opens or closes the [`Gate`]s made with it; dropping it unsettled closes them.
+#[derive(Debug)]
+pub struct GateKeeper(tokio::sync::watch::Sender<Option<bool>>);
+
+/// A gate and its keeper.
+pub fn gate() -> (GateKeeper, Gate) {
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    (GateKeeper(tx), Gate(rx))
+}
+
+impl Gate {
+    /// A gate with nothing to wait for.
+    pub fn open() -> Self {
+        let (keeper, gate) = gate();
+        keeper.settle(true);
+        gate
+    }
+
+    /// Whether the gate has closed (false while it is unsettled).
+    pub fn is_closed(&self) -> bool {
+        match *self.0.borrow() {
+            Some(open) => !open,
+            // Unsettled: closed only if its keeper is gone.
+            None => self.0.has_changed().is_err(),
+        }
+    }
+
+    /// Waits until the gate is settled; true when it opened.
+    pub async fn opened(&self) -> bool {
+        let mut rx = self.0.clone();
+        // A keeper dropped unsettled ends the wait with an error: closed.
+        matches!(
+            rx.wait_for(Option::is_some).await.as_deref(),
+            Ok(Some(true))
+        )
+    }
+}
+
+impl GateKeeper {
+    /// Opens (`true`) or closes the gates.
+    pub fn settle(self, open: bool) {
+        let _ = self.0.send(Some(open));
+    }
+}
+
+/// The error of an upload whose gate closed: what it carried was found invalid.
+pub fn held_back(operation: &str) -> crate::error::Error {
+    crate::error::Error::Registry {
+        registry: String::new(),
+        operation: operation.to_owned(),
+        reason: "held back: the file failed validation".to_owned(),
+    }
+}
+
 /// The descriptors listed in an image index's bytes (`manifests`).
 pub fn index_entries(bytes: &[u8]) -> Result<Vec<Descriptor>, String> {
     #[derive(serde::Deserialize)]
@@ -96,6 +157,17 @@ pub async fn confirm_stored<T: Target>(target: &T, digest: &Digest) -> Result<()
         expected: digest.to_string(),
         actual: "nothing".to_owned(),
     })
+}
+
+/// Stores a small blob unless the target has it, and confirms it is there; true when it was
+/// uploaded.
+pub async fn store_blob<T: Target>(target: &T, blob: &Blob) -> Result<bool> {
+    if target.has_blob(&blob.digest).await? {
+        return Ok(false);
+    }
+    target.put_blob(blob).await?;
+    confirm_stored(target, &blob.digest).await?;
+    Ok(true)
 }
 
 /// Puts `manifest` under `reference` and checks the digest the target reports against the one

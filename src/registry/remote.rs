@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
@@ -28,12 +28,16 @@ use errors::{
 
 use super::auth::{self, Credential, Given, Resolved};
 use super::retry::{Failure, Policy, Retry};
-use super::{ManifestRef, Target};
+use super::{Gate, ManifestRef, Target, held_back};
 use crate::artifact::{Blob, Descriptor};
 use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::reference::{Digest, ImageName};
 use crate::secret::Secret;
+
+/// The size of the blocks a file is read in for an upload: large enough that the per-block cost
+/// vanishes, small enough that a few in flight stay far below the memory targets.
+const UPLOAD_BLOCK: usize = 1 << 20;
 
 /// How to reach and authenticate to a registry.
 #[derive(Debug, Clone, Default)]
@@ -311,24 +315,49 @@ impl Target for Remote {
         Ok(())
     }
 
-    async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path) -> Result<()> {
+    async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()> {
         let reference = self.blob_reference(&descriptor.digest);
         let digest_text = descriptor.digest.to_string();
         let operation = format!("the upload of blob {}", descriptor.digest);
+        let size = descriptor.size;
         // Each attempt reopens the file: a stream cannot be rewound.
         self.policy
             .run(&operation, || async {
                 let file = tokio::fs::File::open(path)
                     .await
                     .map_err(|e| Failure::from(Error::io("read", path, e)))?;
-                let stream = ReaderStream::with_capacity(file, 256 * 1024)
-                    .map_err(OciDistributionError::IoError);
+                // One PUT whose body is the file, read in large blocks straight into the
+                // request; its last block waits for the gate, so the registry cannot commit a
+                // blob that turns out to be invalid.
+                let mut sent = 0u64;
+                let held = gate.clone();
+                let stream = ReaderStream::with_capacity(file, UPLOAD_BLOCK).then(move |block| {
+                    let gate = held.clone();
+                    let last = block.as_ref().is_ok_and(|b| {
+                        sent += b.len() as u64;
+                        sent >= size
+                    });
+                    async move {
+                        if gate.is_closed() || (last && !gate.opened().await) {
+                            return Err(std::io::Error::other(
+                                "upload held back: the file failed validation",
+                            ));
+                        }
+                        block
+                    }
+                });
                 match self
                     .client
-                    .push_blob_stream(&reference, stream, &digest_text, Some(descriptor.size))
+                    .push_blob_stream(
+                        &reference,
+                        stream.map_err(OciDistributionError::IoError),
+                        &digest_text,
+                        Some(size),
+                    )
                     .await
                 {
                     Ok(_) => Ok(()),
+                    Err(_) if gate.is_closed() => Err(Failure::from(held_back(&operation))),
                     Err(e) => Err(self.failure(e, &operation, Op::Other).await),
                 }
             })

@@ -39,6 +39,14 @@ impl Remote {
             .policy
             .run("the registry's API check (GET /v2/)", || self.probe())
             .await?;
+        if challenge == Challenge::Accepted
+            && matches!(self.resolved.credential, Credential::Anonymous)
+        {
+            // A registry that asks for no credentials at all. oci-client caches only the
+            // tokens it is issued, so it would ask GET /v2/ again before every request; an
+            // empty bearer token, which such a registry ignores, is cached instead.
+            *self.auth.lock().expect("auth") = RegistryAuth::Bearer(String::new());
+        }
         let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
         let auth = self.registry_auth();
         // Push and pull tokens now, under retries; later requests find them cached.
