@@ -1,8 +1,8 @@
-//! The workflows this repository runs and the ones its examples give users must parse, and name
-//! only what exists: every `with:` key of a step that uses this action is an action.yml input (and
-//! the required ones are there), every `outputs.<name>` read from such a step, or from a job that
-//! passes it on, is declared, and every other action is pinned to a commit SHA with its version in
-//! a comment.
+//! The workflows this repository runs and the ones its examples and README give users must parse,
+//! and name only what exists: every `with:` key of a step that uses this action is an action.yml
+//! input (and the required ones are there), every `outputs.<name>` read from such a step, or from
+//! a job that passes it on, is declared, and every other action is pinned to a commit SHA with its
+//! version in a comment.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -249,6 +249,27 @@ fn every_workflow_parses_and_names_only_what_exists() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The README's complete workflows (its `yaml` blocks with a `jobs:` key), which users copy.
+#[test]
+fn the_readme_workflows_name_only_what_exists() {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let workflows: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap())
+        .filter(|block| block.lines().any(|l| l == "jobs:"))
+        .collect();
+    assert!(
+        workflows.len() >= 2,
+        "the quick start and the release workflow"
+    );
+    let contract = contract();
+    for workflow in workflows {
+        let problems = check(workflow, &contract);
+        assert!(problems.is_empty(), "{}\n{workflow}", problems.join("\n"));
+    }
 }
 
 #[test]
