@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde_norway::{Mapping, Value};
+use serde_norway::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -21,14 +21,6 @@ struct Contract {
 fn contract() -> Contract {
     let text = std::fs::read_to_string(format!("{ROOT}/action.yml")).unwrap();
     let action: Value = serde_norway::from_str(&text).unwrap();
-    let keys = |section: &str| -> BTreeSet<String> {
-        action[section]
-            .as_mapping()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str().unwrap().to_owned())
-            .collect()
-    };
     let required = action["inputs"]
         .as_mapping()
         .unwrap()
@@ -37,9 +29,9 @@ fn contract() -> Contract {
         .map(|(k, _)| k.as_str().unwrap().to_owned())
         .collect();
     Contract {
-        inputs: keys("inputs"),
+        inputs: keys(&action["inputs"]),
         required,
-        outputs: keys("outputs"),
+        outputs: keys(&action["outputs"]),
     }
 }
 
@@ -90,8 +82,17 @@ fn strings(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-fn as_map(value: &Value) -> Option<&Mapping> {
-    value.as_mapping()
+/// The string keys of a mapping; none when `value` is not one.
+fn keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The problems in one workflow file; empty when it is right.
@@ -100,7 +101,7 @@ fn check(text: &str, contract: &Contract) -> Vec<String> {
         Ok(v) => v,
         Err(e) => return vec![format!("does not parse: {e}")],
     };
-    let Some(jobs) = as_map(&workflow["jobs"]) else {
+    let Some(jobs) = workflow["jobs"].as_mapping() else {
         return vec!["has no `jobs:` mapping".to_owned()];
     };
     let mut problems = Vec::new();
@@ -108,15 +109,10 @@ fn check(text: &str, contract: &Contract) -> Vec<String> {
     let job_outputs: BTreeMap<String, BTreeSet<String>> = jobs
         .iter()
         .map(|(name, job)| {
-            let outputs = as_map(&job["outputs"])
-                .map(|m| {
-                    m.keys()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default();
-            (name.as_str().unwrap_or_default().to_owned(), outputs)
+            (
+                name.as_str().unwrap_or_default().to_owned(),
+                keys(&job["outputs"]),
+            )
         })
         .collect();
 
@@ -133,14 +129,7 @@ fn check(text: &str, contract: &Contract) -> Vec<String> {
                 if let Some(id) = step["id"].as_str() {
                     ours.insert(id.to_owned());
                 }
-                let with: BTreeSet<String> = as_map(&step["with"])
-                    .map(|m| {
-                        m.keys()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let with = keys(&step["with"]);
                 for key in with.difference(&contract.inputs) {
                     problems.push(format!("{at}: `{key}` is not an input of action.yml"));
                 }
