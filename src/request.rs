@@ -469,7 +469,11 @@ mod tests {
         let inputs = Inputs::from_action_env(&env);
         assert_eq!(inputs.get("working-directory"), Some("."));
         assert_eq!(inputs.get("package"), None, "empty means not given");
-        assert_eq!(inputs.get("format"), Some("cncf"), "not given reads as the default");
+        assert_eq!(
+            inputs.get("format"),
+            Some("cncf"),
+            "not given reads as the default"
+        );
         let req = PushRequest::from_inputs(&inputs).unwrap();
         assert_eq!(
             req.tags.iter().map(Tag::to_string).collect::<Vec<_>>(),
