@@ -44,6 +44,28 @@ pub const INPUT_NAMES: &[&str] = &[
     "public-key",
 ];
 
+/// The default of every input that has one, as action.yml declares it; a test keeps the two in
+/// step. [`Inputs::get`] falls back to these, so each reader sees the same default.
+pub const INPUT_DEFAULTS: &[(&str, &str)] = &[
+    ("command", "push"),
+    ("build", "auto"),
+    ("working-directory", "."),
+    ("target", DEFAULT_TARGET),
+    ("profile", DEFAULT_PROFILE),
+    ("format", "cncf"),
+    ("insecure", "false"),
+    ("dry-run", "false"),
+    ("provenance", "true"),
+];
+
+/// The default of input `name`, if it has one.
+pub fn default_for(name: &str) -> Option<&'static str> {
+    INPUT_DEFAULTS
+        .iter()
+        .find(|(input, _)| *input == name)
+        .map(|(_, value)| *value)
+}
+
 /// Inputs whose values are secrets: masked before anything else is printed.
 pub const SECRET_INPUTS: &[&str] = &["password", "signing-key", "github-token"];
 
@@ -92,15 +114,19 @@ impl Inputs {
         }
     }
 
-    /// The value of `name`, if given.
+    /// The value of `name` if given, else its default ([`INPUT_DEFAULTS`]), if it has one.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .or_else(|| default_for(name))
     }
 
-    /// A YAML boolean (`true|True|TRUE|false|False|FALSE`), or `default` when not given.
-    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool> {
+    /// A YAML boolean (`true|True|TRUE|false|False|FALSE`); `false` when neither given nor
+    /// defaulted.
+    pub fn flag(&self, name: &'static str) -> Result<bool> {
         match self.get(name) {
-            None => Ok(default),
+            None => Ok(false),
             Some("true" | "True" | "TRUE") => Ok(true),
             Some("false" | "False" | "FALSE") => Ok(false),
             Some(other) => Err(Error::input(
@@ -189,7 +215,7 @@ impl PushRequest {
             .map(|t| t.parse::<Tag>().map_err(|e| Error::input("tags", e)))
             .collect::<Result<Vec<_>>>()?;
 
-        let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or("."));
+        let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or_default());
         if !working_directory.is_dir() {
             return Err(Error::input(
                 "working-directory",
@@ -199,10 +225,11 @@ impl PushRequest {
 
         let source = wasm_source(inputs, &working_directory)?;
 
-        let format = match inputs.get("format") {
-            Some(f) => f.parse().map_err(|e| Error::input("format", e))?,
-            None => Format::default(),
-        };
+        let format: Format = inputs
+            .get("format")
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| Error::input("format", e))?;
 
         let annotations = parse_annotations(inputs.get("annotations"))?;
 
@@ -215,7 +242,7 @@ impl PushRequest {
             ..
         } = connection(inputs, &destination)?;
 
-        let provenance = inputs.flag("provenance", true)?;
+        let provenance = inputs.flag("provenance")?;
         if inputs.get("signing-key").is_some() && !provenance {
             return Err(Error::input(
                 "signing-key",
@@ -239,7 +266,7 @@ impl PushRequest {
             github_token,
             insecure,
             ca_file,
-            dry_run: inputs.flag("dry-run", false)?,
+            dry_run: inputs.flag("dry-run")?,
             provenance,
             signing_key,
         })
@@ -271,7 +298,7 @@ pub fn read_signing_key(value: &str) -> Result<Secret> {
 /// working directory has a Cargo.toml.
 fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<WasmSource> {
     let has_manifest = working_directory.join("Cargo.toml").is_file();
-    match (inputs.get("build").unwrap_or("auto"), inputs.get("path")) {
+    match (inputs.get("build").unwrap_or_default(), inputs.get("path")) {
         ("auto" | "none", Some(path)) => return Ok(WasmSource::Path(path.to_owned())),
         ("auto", None) if has_manifest => {}
         ("cargo", None) => {}
@@ -306,7 +333,7 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
             ),
         ));
     }
-    let target = inputs.get("target").unwrap_or(DEFAULT_TARGET);
+    let target = inputs.get("target").unwrap_or_default();
     if !target.starts_with("wasm32") && !target.starts_with("wasm64") {
         return Err(Error::input(
             "target",
@@ -324,7 +351,7 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
         working_directory: working_directory.to_owned(),
         package: inputs.get("package").map(str::to_owned),
         target: target.to_owned(),
-        profile: inputs.get("profile").unwrap_or(DEFAULT_PROFILE).to_owned(),
+        profile: inputs.get("profile").unwrap_or_default().to_owned(),
         features: inputs
             .list("features")
             .into_iter()
@@ -371,7 +398,7 @@ pub(crate) fn connection(inputs: &Inputs, destination: &Destination) -> Result<C
         }
     }
     Ok(Connection {
-        insecure: inputs.flag("insecure", false)?,
+        insecure: inputs.flag("insecure")?,
         ca_file,
         credentials,
         username,
@@ -441,7 +468,12 @@ mod tests {
         ]);
         let inputs = Inputs::from_action_env(&env);
         assert_eq!(inputs.get("working-directory"), Some("."));
-        assert_eq!(inputs.get("format"), None, "empty means not given");
+        assert_eq!(inputs.get("package"), None, "empty means not given");
+        assert_eq!(
+            inputs.get("format"),
+            Some("cncf"),
+            "not given reads as the default"
+        );
         let req = PushRequest::from_inputs(&inputs).unwrap();
         assert_eq!(
             req.tags.iter().map(Tag::to_string).collect::<Vec<_>>(),
@@ -514,6 +546,19 @@ mod tests {
             spec.cargo_args,
             ["--locked", "--config", "profile.release.lto = true"]
         );
+    }
+
+    #[test]
+    fn an_omitted_input_reads_as_its_default() {
+        let inputs = Inputs::from_action_env(&action_env(&[("INPUT_TARGET", "wasm32-wasip2")]));
+        assert_eq!(inputs.get("command"), Some("push"));
+        assert_eq!(inputs.get("profile"), Some(DEFAULT_PROFILE));
+        assert_eq!(inputs.get("target"), Some("wasm32-wasip2"), "given wins");
+        assert_eq!(inputs.get("path"), None, "no default");
+        assert_eq!(default_for("provenance"), Some("true"));
+        assert!(inputs.flag("provenance").unwrap());
+        assert!(!inputs.flag("dry-run").unwrap());
+        assert!(!inputs.flag("no-such-input").unwrap());
     }
 
     #[test]

@@ -5,28 +5,33 @@ mod common;
 
 use common::*;
 
-#[test]
-fn push_help() {
+/// What `wasm-oci ARGS --help` prints, at a fixed width.
+fn help(args: &[&str]) -> String {
     let out = std::process::Command::new(BIN)
-        .args(["push", "--help"])
+        .args(args)
+        .arg("--help")
         .env("COLUMNS", "100")
         .output()
         .unwrap();
-    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn top_level_and_action_help() {
+    insta::assert_snapshot!("help", help(&[]));
+    insta::assert_snapshot!("action_help", help(&["action"]));
+}
+
+#[test]
+fn push_help() {
+    insta::assert_snapshot!(help(&["push"]));
 }
 
 #[test]
 fn pull_verify_and_inspect_help() {
     for command in ["pull", "verify", "inspect"] {
-        let out = std::process::Command::new(BIN)
-            .args([command, "--help"])
-            .env("COLUMNS", "100")
-            .output()
-            .unwrap();
-        insta::assert_snapshot!(
-            format!("{command}_help"),
-            String::from_utf8_lossy(&out.stdout)
-        );
+        insta::assert_snapshot!(format!("{command}_help"), help(&[command]));
     }
 }
 
@@ -60,6 +65,27 @@ fn manifest_config_and_summary_of_the_sample_module() {
         insta::assert_snapshot!("config", config);
         insta::assert_snapshot!("summary", ws.summary());
     });
+}
+
+#[test]
+fn pull_summary_of_the_sample_module() {
+    let ws = Workspace::new();
+    let push = ws.run_action(&ws.multiply_env("oci:out", &[("tags", "1.2.3")]));
+    assert!(push.success(), "{push:?}");
+    std::fs::remove_file(ws.summary_file()).unwrap();
+    let pull = ws.run_action(&ws.action_env(&[
+        ("command", "pull"),
+        ("image", "oci:out:1.2.3"),
+        ("output", "pulled.wasm"),
+    ]));
+    assert!(pull.success(), "{pull:?}");
+    let settings = {
+        let mut s = insta::Settings::clone_current();
+        s.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[digest]");
+        s.add_filter(r"\| \d+ bytes \|", "| [size] bytes |");
+        s
+    };
+    settings.bind(|| insta::assert_snapshot!("pull_summary", ws.summary()));
 }
 
 #[test]

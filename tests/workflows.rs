@@ -1,0 +1,315 @@
+//! The workflows this repository runs and the ones its examples and README give users must parse,
+//! and name only what exists: every `with:` key of a step that uses this action is an action.yml
+//! input (and the required ones are there), every `outputs.<name>` read from such a step, or from
+//! a job that passes it on, is declared, and every other action is pinned to a commit SHA with its
+//! version in a comment.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_norway::Value;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// What action.yml declares.
+struct Contract {
+    inputs: BTreeSet<String>,
+    required: BTreeSet<String>,
+    outputs: BTreeSet<String>,
+}
+
+fn contract() -> Contract {
+    let text = std::fs::read_to_string(format!("{ROOT}/action.yml")).unwrap();
+    let action: Value = serde_norway::from_str(&text).unwrap();
+    let required = action["inputs"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| v["required"].as_bool() == Some(true))
+        .map(|(k, _)| k.as_str().unwrap().to_owned())
+        .collect();
+    Contract {
+        inputs: keys(&action["inputs"]),
+        required,
+        outputs: keys(&action["outputs"]),
+    }
+}
+
+/// This action: from the checkout (`./`), or from GitHub by any owner and ref.
+fn is_this_action(uses: &str) -> bool {
+    uses == "./"
+        || uses == "."
+        || uses
+            .split_once('@')
+            .is_some_and(|(path, _)| path.ends_with("/wasm-oci-action"))
+}
+
+/// Every `{prefix}.<id>.outputs.<name>` in `text`, as `(id, name)`.
+fn output_refs(text: &str, prefix: &str) -> Vec<(String, String)> {
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect()
+    };
+    let needle = format!("{prefix}.");
+    let mut refs = Vec::new();
+    for (at, _) in text.match_indices(&needle) {
+        // Not the tail of a longer name (`foosteps.`).
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            continue;
+        }
+        let rest = &text[at + needle.len()..];
+        let id = ident(rest);
+        if let Some(after) = rest[id.len()..].strip_prefix(".outputs.") {
+            refs.push((id, ident(after)));
+        }
+    }
+    refs
+}
+
+/// All the strings in a YAML value, keys included.
+fn strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Sequence(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Mapping(map) => map.iter().for_each(|(k, v)| {
+            strings(k, out);
+            strings(v, out);
+        }),
+        Value::Tagged(tagged) => strings(&tagged.value, out),
+        _ => {}
+    }
+}
+
+/// The string keys of a mapping; none when `value` is not one.
+fn keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The problems in one workflow file; empty when it is right.
+fn check(text: &str, contract: &Contract) -> Vec<String> {
+    let workflow: Value = match serde_norway::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return vec![format!("does not parse: {e}")],
+    };
+    let Some(jobs) = workflow["jobs"].as_mapping() else {
+        return vec!["has no `jobs:` mapping".to_owned()];
+    };
+    let mut problems = Vec::new();
+    // Job outputs, to check `needs.<job>.outputs.<name>` against.
+    let job_outputs: BTreeMap<String, BTreeSet<String>> = jobs
+        .iter()
+        .map(|(name, job)| {
+            (
+                name.as_str().unwrap_or_default().to_owned(),
+                keys(&job["outputs"]),
+            )
+        })
+        .collect();
+
+    for (job_name, job) in jobs {
+        let job_name = job_name.as_str().unwrap_or_default();
+        let steps = job["steps"].as_sequence().cloned().unwrap_or_default();
+        let mut ours = BTreeSet::new();
+        for (index, step) in steps.iter().enumerate() {
+            let Some(uses) = step["uses"].as_str() else {
+                continue;
+            };
+            let at = format!("job `{job_name}` step {}", index + 1);
+            if is_this_action(uses) {
+                if let Some(id) = step["id"].as_str() {
+                    ours.insert(id.to_owned());
+                }
+                let with = keys(&step["with"]);
+                for key in with.difference(&contract.inputs) {
+                    problems.push(format!("{at}: `{key}` is not an input of action.yml"));
+                }
+                for key in contract.required.difference(&with) {
+                    problems.push(format!("{at}: required input `{key}` is missing"));
+                }
+            } else if let Some(image) = uses.strip_prefix("docker://") {
+                if !image.contains("@sha256:") {
+                    problems.push(format!("{at}: `{uses}` is not pinned by digest"));
+                }
+            } else if !uses.starts_with("./") {
+                let sha = uses.split_once('@').map(|(_, r)| r).unwrap_or_default();
+                if sha.len() != 40 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    problems.push(format!("{at}: `{uses}` is not pinned to a commit SHA"));
+                }
+                // Comments are not in the parsed YAML: find the line.
+                let commented = text.lines().any(|line| {
+                    line.contains(&format!("uses: {uses}"))
+                        && line
+                            .split_once(" # ")
+                            .is_some_and(|(_, c)| c.trim_start().starts_with('v'))
+                });
+                if !commented {
+                    problems.push(format!("{at}: `{uses}` has no `# vX` version comment"));
+                }
+            }
+        }
+
+        let mut texts = Vec::new();
+        strings(job, &mut texts);
+        let needs: BTreeSet<String> = match &job["needs"] {
+            Value::String(s) => [s.clone()].into(),
+            Value::Sequence(items) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => BTreeSet::new(),
+        };
+        for text in &texts {
+            for (id, name) in output_refs(text, "steps") {
+                if ours.contains(&id) && !contract.outputs.contains(&name) {
+                    problems.push(format!(
+                        "job `{job_name}`: `steps.{id}.outputs.{name}` is not an output of action.yml"
+                    ));
+                }
+            }
+            for (other, name) in output_refs(text, "needs") {
+                if !needs.contains(&other) {
+                    problems.push(format!(
+                        "job `{job_name}`: reads `needs.{other}` without `needs: {other}`"
+                    ));
+                } else if !job_outputs.get(&other).is_some_and(|o| o.contains(&name)) {
+                    problems.push(format!(
+                        "job `{job_name}`: job `{other}` has no output `{name}`"
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+fn workflow_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "target") {
+                    walk(&path, out);
+                }
+            } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&Path::new(ROOT).join(".github/workflows"), &mut files);
+    walk(&Path::new(ROOT).join("examples"), &mut files);
+    files.sort();
+    files
+}
+
+#[test]
+fn every_workflow_parses_and_names_only_what_exists() {
+    let contract = contract();
+    let files = workflow_files();
+    for expected in [
+        ".github/workflows/ci.yml",
+        ".github/workflows/release.yml",
+        "examples/workflows/release.yml",
+    ] {
+        assert!(
+            files.contains(&Path::new(ROOT).join(expected)),
+            "{expected} is missing"
+        );
+    }
+    let mut problems = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for problem in check(&text, &contract) {
+            problems.push(format!("{}: {problem}", file.display()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The README's complete workflows (its `yaml` blocks with a `jobs:` key), which users copy.
+#[test]
+fn the_readme_workflows_name_only_what_exists() {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let workflows: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap())
+        .filter(|block| block.lines().any(|l| l == "jobs:"))
+        .collect();
+    assert!(
+        workflows.len() >= 2,
+        "the quick start and the release workflow"
+    );
+    let contract = contract();
+    for workflow in workflows {
+        let problems = check(workflow, &contract);
+        assert!(problems.is_empty(), "{}\n{workflow}", problems.join("\n"));
+    }
+}
+
+#[test]
+fn the_checker_finds_what_is_wrong() {
+    let bad = r#"
+on: push
+jobs:
+  release:
+    runs-on: ubuntu-latest
+    outputs:
+      digest: ${{ steps.push.outputs.digets }}
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
+      - id: push
+        uses: acme/wasm-oci-action@v1
+        with:
+          tag: latest
+  deploy:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: docker://ghcr.io/acme/tool:1
+      - run: echo ${{ needs.release.outputs.digest }} ${{ needs.build.outputs.x }}
+"#;
+    let problems = check(bad, &contract());
+    let expected = [
+        "job `release` step 1: `actions/checkout@v4` is not pinned to a commit SHA",
+        "job `release` step 1: `actions/checkout@v4` has no `# vX` version comment",
+        "job `release` step 2: `actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683` has no `# vX` version comment",
+        "job `release` step 3: `tag` is not an input of action.yml",
+        "job `release` step 3: required input `image` is missing",
+        "job `release`: `steps.push.outputs.digets` is not an output of action.yml",
+        "job `deploy` step 1: `docker://ghcr.io/acme/tool:1` is not pinned by digest",
+        "job `deploy`: reads `needs.release` without `needs: release`",
+        "job `deploy`: reads `needs.build` without `needs: build`",
+    ];
+    assert_eq!(problems, expected);
+    assert_eq!(
+        check("jobs: [", &contract()).len(),
+        1,
+        "a file that does not parse is a problem"
+    );
+}
+
+#[test]
+fn output_refs_read_expressions() {
+    assert_eq!(
+        output_refs(
+            "${{ steps.push.outputs.wasm-digest }} mysteps.x.outputs.y steps.a.b",
+            "steps"
+        ),
+        [("push".to_owned(), "wasm-digest".to_owned())]
+    );
+}
