@@ -13,9 +13,10 @@ use crate::error::{Error, Result};
 use crate::push::phase;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::Target;
+use crate::registry::download::Download;
 use crate::request::Inputs;
 use crate::resolve::{self, ArtifactFormat, ReadRequest, Source};
-use crate::wasm::{self, WasmFile};
+use crate::wasm::WasmFile;
 
 /// Everything a pull needs.
 #[derive(Debug, Clone)]
@@ -164,34 +165,28 @@ fn destination(request: &PullRequest, image: &ImageRef, layer: &Descriptor) -> R
     Ok(path)
 }
 
-/// Streams `layer` into a private temporary directory next to `dest`, validates it as Wasm,
-/// and renames it onto `dest`. On any error nothing is left at `dest`.
+/// Streams `layer` into a temporary file next to `dest`, hashing and validating it as Wasm on
+/// the way, and renames it onto `dest`. On any error nothing is left at `dest`.
 pub async fn download_checked<T: Target>(
     target: &T,
     layer: &Descriptor,
     dest: &Path,
 ) -> Result<WasmFile> {
-    let dir = crate::registry::download::parent_dir(dest);
-    let staging = tempfile::Builder::new()
-        .prefix(".wasm-oci-pull-")
-        .tempdir_in(dir)
-        .map_err(|e| Error::io("create", dir, e))?;
-    let staged = staging.path().join("layer.wasm");
-    target.get_blob_to_file(layer, &staged).await?;
-    let checked = staged.clone();
-    let wasm = tokio::task::spawn_blocking(move || wasm::inspect(&checked))
+    let what = PathBuf::from(format!("layer {}", layer.digest));
+    let mut download = Download::create_validating(dest, what)?;
+    target.get_blob_into(layer, &mut download).await?;
+    let checked = layer.clone();
+    let mut downloaded = tokio::task::spawn_blocking(move || download.finish(&checked))
         .await
-        .expect("validation does not panic")
-        .map_err(|e| match e {
-            Error::InvalidWasm { reason, .. } => Error::InvalidWasm {
-                path: PathBuf::from(format!("layer {}", layer.digest)),
-                reason,
-            },
-            other => other,
-        })?;
-    std::fs::rename(&staged, dest).map_err(|e| Error::io("write", dest, e))?;
-    Ok(WasmFile {
-        path: dest.to_owned(),
-        ..wasm
-    })
+        .expect("the download's writer does not panic")?;
+    let validated = downloaded
+        .validated
+        .take()
+        .expect("a validating download has a verdict")?;
+    downloaded.persist()?;
+    Ok(WasmFile::new(
+        dest.to_owned(),
+        (layer.digest.clone(), layer.size),
+        validated,
+    ))
 }

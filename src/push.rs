@@ -53,6 +53,8 @@ pub async fn push_with_clock(
     let ctx = GithubContext::from_env(env);
 
     let (path, build) = obtain(request, env).await?;
+    // What is plainly not Wasm fails here, before anything else starts.
+    wasm::check_header(&path)?;
     let work = Work {
         phase: phase("Validate and upload"),
         hashing: spawn_blocking_named(path.clone(), wasm::digest_file),
@@ -88,7 +90,11 @@ pub async fn push_with_clock(
                     env: env.clone(),
                 },
             )?;
-            remote.login().await?;
+            if let Err(e) = remote.login().await {
+                // A bad file is the error to report, whatever else failed.
+                work.validating.await.expect("validation does not panic")?;
+                return Err(e);
+            }
             deliver(&remote, work, &facts).await?
         }
         Destination::Registry(image) => {
@@ -401,6 +407,9 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
     })
 }
 
+/// How long the layer's upload waits for validation to end before it starts anyway.
+const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Uploads the layer unless the target has it; true when it was uploaded. Its commit waits for
 /// `gate`.
 async fn upload_layer<T: Target>(
@@ -415,6 +424,15 @@ async fn upload_layer<T: Target>(
             layer.digest
         );
         return Ok(false);
+    }
+    // Most files are validated by now, or soon (a data segment is passed over, not read): an
+    // invalid one then fails before any byte is sent. Only a long validation (many function
+    // bodies) runs on while the upload goes, and then it holds back the commit.
+    if tokio::time::timeout(UPLOAD_GRACE, gate.opened()).await == Ok(false) {
+        return Err(crate::registry::held_back(&format!(
+            "blob {}",
+            layer.digest
+        )));
     }
     info!("uploading layer {} ({} bytes)", layer.digest, layer.size);
     target.put_blob_file(layer, path, gate).await?;

@@ -10,6 +10,7 @@ use crate::artifact::{self, Blob, Descriptor, Manifest};
 use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::reference::{Destination, Digest, ImageRef};
+use crate::registry::download::Download;
 use crate::registry::layout::Layout;
 use crate::registry::remote::{Connection, Remote};
 use crate::registry::{Gate, ManifestRef, Target};
@@ -96,10 +97,10 @@ impl Target for Source {
         }
     }
 
-    async fn get_blob_to_file(&self, descriptor: &Descriptor, dest: &Path) -> Result<()> {
+    async fn get_blob_into(&self, descriptor: &Descriptor, download: &mut Download) -> Result<()> {
         match self {
-            Source::Remote(t) => t.get_blob_to_file(descriptor, dest).await,
-            Source::Layout(t) => t.get_blob_to_file(descriptor, dest).await,
+            Source::Remote(t) => t.get_blob_into(descriptor, download).await,
+            Source::Layout(t) => t.get_blob_into(descriptor, download).await,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::reference::Digest;
 mod funcs;
 mod source;
 
-use source::Source;
+use source::{Input, Source};
 
 /// Reads of this size feed the hash.
 const HASH_READ: usize = 1 << 20;
@@ -184,6 +184,24 @@ struct ChunkReader {
     current: bytes::Bytes,
 }
 
+impl Input for ChunkReader {
+    fn skip(&mut self, mut n: u64) -> std::io::Result<u64> {
+        let wanted = n;
+        while n > 0 {
+            if self.current.is_empty() {
+                match self.rx.recv() {
+                    Ok(chunk) => self.current = chunk,
+                    Err(_) => break,
+                }
+            }
+            let k = (self.current.len() as u64).min(n);
+            bytes::Buf::advance(&mut self.current, k as usize);
+            n -= k;
+        }
+        Ok(wanted - n)
+    }
+}
+
 impl Read for ChunkReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
@@ -197,6 +215,31 @@ impl Read for ChunkReader {
         bytes::Buf::advance(&mut self.current, n);
         Ok(n)
     }
+}
+
+/// Checks that the file at `path` starts like Wasm: the quick check before a push starts.
+pub fn check_header(path: &Path) -> Result<()> {
+    let mut file = File::open(path).map_err(|e| Error::io("read", path, e))?;
+    let mut head = Vec::with_capacity(8);
+    (&mut file)
+        .take(8)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io("read", path, e))?;
+    check_magic(path, &head)
+}
+
+/// A clearer message than the parser's for the two commonest mistakes.
+fn check_magic(path: &Path, head: &[u8]) -> Result<()> {
+    if head.is_empty() {
+        return Err(invalid(path, "the file is empty"));
+    }
+    if !head.starts_with(b"\0asm") {
+        return Err(invalid(
+            path,
+            "it does not start with the `\\0asm` magic bytes; give the compiled .wasm, not a source or text file",
+        ));
+    }
+    Ok(())
 }
 
 fn invalid(path: &Path, reason: impl Into<String>) -> Error {
@@ -223,20 +266,10 @@ impl Level {
 }
 
 /// Fully validates the binary `reader` yields; `path` names it in errors.
-pub fn validate_reader(path: &Path, reader: impl Read) -> Result<Validated> {
+fn validate_reader(path: &Path, reader: impl Input) -> Result<Validated> {
     let mut src = Source::new(path, reader);
-
-    // A clearer message than the parser's for the two commonest mistakes.
     src.fill_to(8)?;
-    if src.bytes().is_empty() {
-        return Err(invalid(path, "the file is empty"));
-    }
-    if !src.bytes().starts_with(b"\0asm") {
-        return Err(invalid(
-            path,
-            "it does not start with the `\\0asm` magic bytes; give the compiled .wasm, not a source or text file",
-        ));
-    }
+    check_magic(path, src.bytes())?;
 
     let mut validator = Validator::new_with_features(WasmFeatures::all());
     let mut parser = Parser::new(0);

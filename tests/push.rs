@@ -346,11 +346,11 @@ fn module_with_data(data_len: usize, tail: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn a_module_found_invalid_while_its_upload_runs_is_never_stored() {
+fn a_module_found_invalid_before_its_upload_is_never_sent() {
     let registry = Registry::start();
     let ws = Workspace::new();
-    // 24 MiB of data, then a section id that does not exist: validation fails only at the end,
-    // long after the upload of the layer began.
+    // 24 MiB of data, then a section id that does not exist: the data is passed over, so
+    // validation ends long before the upload would, and it fails.
     let bytes = module_with_data(24 << 20, &[0x7f, 0x00]);
     let path = ws.write("late.wasm", &bytes);
     let image = format!("{}/acme/late:1", registry.host());
@@ -358,18 +358,7 @@ fn a_module_found_invalid_while_its_upload_runs_is_never_stored() {
     assert!(!run.success(), "{run:?}");
     assert!(run.stderr.contains("late.wasm"), "{run:?}");
     assert!(run.stderr.contains("section"), "{run:?}");
-    // The upload had begun, and was never committed: no blob, no manifest, no tag.
-    assert!(registry.upload_count() >= 1, "{}", registry.log());
-    let layer = registry
-        .client()
-        .head(format!(
-            "http://{}/v2/acme/late/blobs/{}",
-            registry.host(),
-            sha256(&bytes)
-        ))
-        .send()
-        .unwrap();
-    assert_eq!(layer.status(), 404, "{run:?}");
+    assert_eq!(registry.upload_count(), 0, "{}", registry.log());
     assert!(registry.image_tags("acme/late").is_empty());
 
     // The same data with a valid end is stored, and its layer is the file.
@@ -378,4 +367,63 @@ fn a_module_found_invalid_while_its_upload_runs_is_never_stored() {
     let run = ws.run_cli(&["push", path.to_str().unwrap(), &image, "--insecure"], &[]);
     assert!(run.success(), "{run:?}");
     assert_eq!(registry.blob("acme/late", &sha256(&good)), good);
+}
+
+/// An upload whose gate closes (validation failed while it ran) is never committed; one whose
+/// gate opens is stored whole.
+#[test]
+fn a_layer_upload_commits_only_when_its_gate_opens() {
+    use wasm_oci::registry::remote::{Connection, Remote};
+    use wasm_oci::registry::{Gate, Target, gate};
+
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let bytes = module_with_data(16 << 20, &[]);
+    let path = ws.write("m.wasm", &bytes);
+    let digest: wasm_oci::reference::Digest = sha256(&bytes).parse().unwrap();
+    let layer = wasm_oci::artifact::layer(
+        wasm_oci::artifact::Format::Cncf,
+        &digest,
+        bytes.len() as u64,
+        "m.wasm".to_owned(),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let remote = Remote::new(
+        format!("{}/acme/gated", registry.host()).parse().unwrap(),
+        &Connection {
+            insecure: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    runtime.block_on(remote.login()).unwrap();
+    let head = || {
+        registry
+            .client()
+            .head(format!(
+                "http://{}/v2/acme/gated/blobs/{digest}",
+                registry.host()
+            ))
+            .send()
+            .unwrap()
+            .status()
+    };
+
+    let (keeper, closed) = gate();
+    let result = runtime.block_on(async {
+        let upload = remote.put_blob_file(&layer, &path, &closed);
+        let close = async {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            keeper.settle(false);
+        };
+        tokio::join!(upload, close).0
+    });
+    assert!(result.is_err());
+    assert!(registry.upload_count() >= 1, "{}", registry.log());
+    assert_eq!(head(), 404);
+
+    runtime
+        .block_on(remote.put_blob_file(&layer, &path, &Gate::open()))
+        .unwrap();
+    assert_eq!(registry.blob("acme/gated", &digest.to_string()), bytes);
 }

@@ -334,8 +334,12 @@ mod tests {
         async fn listed_referrers(&self, _subject: &Digest) -> Result<Option<Vec<Digest>>> {
             Ok(Some(self.1.clone()))
         }
-        async fn get_blob_to_file(&self, d: &Descriptor, p: &std::path::Path) -> Result<()> {
-            self.0.get_blob_to_file(d, p).await
+        async fn get_blob_into(
+            &self,
+            d: &Descriptor,
+            download: &mut crate::registry::download::Download,
+        ) -> Result<()> {
+            self.0.get_blob_into(d, download).await
         }
         async fn referrers(&self, s: &Digest) -> Result<Vec<Descriptor>> {
             self.0.referrers(s).await

@@ -1,12 +1,24 @@
 //! Where a downloaded blob lands: a temporary file in the destination's directory, renamed onto
-//! the destination only after its digest and size matched. On any error the temporary file is
-//! removed, so a reader never finds half a blob, or a wrong one, under the destination's name.
+//! the destination only after its digest and size matched (and, for a `.wasm`, after it
+//! validated). On any error the temporary file is removed, so a reader never finds half a blob,
+//! or a wrong one, under the destination's name.
+//!
+//! The bytes are handled in one pass as they arrive: the network task only hands each chunk
+//! over; a writer thread appends it to the file and hashes it, and a validating thread checks it
+//! as Wasm, so receiving, hashing and validating overlap and nothing is read twice.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use sha2::Digest as _;
 
 use crate::artifact::Descriptor;
 use crate::error::{Error, Result};
 use crate::reference::Digest;
+use crate::wasm::{Validated, Validation};
+
+/// Chunks waiting for the writer; the network task waits beyond that, so memory stays bounded.
+const QUEUE: usize = 16;
 
 /// The directory `dest` will be in (`.` for a bare file name): where its temporary file goes,
 /// so the final rename never crosses a file system.
@@ -17,29 +29,106 @@ pub fn parent_dir(dest: &Path) -> &Path {
     }
 }
 
+/// What the writer thread ends with.
+struct Written {
+    tmp: tempfile::NamedTempFile,
+    digest: Digest,
+    size: u64,
+    validated: Option<Result<Validated>>,
+}
+
 /// A download in progress into a temporary file next to `dest`.
 #[derive(Debug)]
 pub struct Download {
-    tmp: tempfile::NamedTempFile,
     dest: PathBuf,
+    tx: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    writer: Option<std::thread::JoinHandle<Result<Written>>>,
+    received: u64,
 }
 
 impl Download {
     /// Starts a download that will end at `dest`.
     pub fn create(dest: &Path) -> Result<Self> {
-        let tmp = tempfile::Builder::new()
+        Self::start(dest, None)
+    }
+
+    /// Starts a download of a `.wasm` that is validated as it arrives; `what` names it in
+    /// validation errors.
+    pub fn create_validating(dest: &Path, what: PathBuf) -> Result<Self> {
+        Self::start(dest, Some(what))
+    }
+
+    fn start(dest: &Path, validate: Option<PathBuf>) -> Result<Self> {
+        let mut tmp = tempfile::Builder::new()
             .prefix(".wasm-oci-download-")
             .tempfile_in(parent_dir(dest))
             .map_err(|e| Error::io("create", dest, e))?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(QUEUE);
+        let path = dest.to_owned();
+        let writer = std::thread::spawn(move || {
+            let mut validation = validate.map(Validation::start);
+            // Hashing is the costliest step: it has a thread of its own.
+            let (to_hasher, chunks) = std::sync::mpsc::sync_channel::<bytes::Bytes>(QUEUE);
+            let hasher = std::thread::spawn(move || {
+                let mut hasher = sha2::Sha256::new();
+                let mut size = 0u64;
+                for chunk in chunks {
+                    hasher.update(&chunk);
+                    size += chunk.len() as u64;
+                }
+                (Digest::from_hasher(hasher), size)
+            });
+            while let Some(chunk) = rx.blocking_recv() {
+                tmp.as_file_mut()
+                    .write_all(&chunk)
+                    .map_err(|e| Error::io("write", &path, e))?;
+                let _ = to_hasher.send(chunk.clone());
+                if let Some(v) = &mut validation {
+                    // A validator that stopped has its verdict; the bytes still count.
+                    v.feed(chunk);
+                }
+            }
+            drop(to_hasher);
+            let (digest, size) = hasher.join().expect("hashing does not panic");
+            Ok(Written {
+                tmp,
+                digest,
+                size,
+                validated: validation.map(Validation::finish),
+            })
+        });
         Ok(Download {
-            tmp,
             dest: dest.to_owned(),
+            tx: Some(tx),
+            writer: Some(writer),
+            received: 0,
         })
     }
 
-    /// The temporary file, for writing.
-    pub fn file(&mut self) -> &mut std::fs::File {
-        self.tmp.as_file_mut()
+    /// Appends the next chunk; waits while the writer is behind.
+    pub async fn write(&mut self, chunk: bytes::Bytes) -> Result<()> {
+        self.received += chunk.len() as u64;
+        let sent = match &self.tx {
+            Some(tx) => tx.send(chunk).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: its error says why.
+        match self.join() {
+            Err(e) => Err(e),
+            Ok(_) => Err(Error::io(
+                "write",
+                &self.dest,
+                std::io::Error::other("the download's writer stopped"),
+            )),
+        }
+    }
+
+    /// How many bytes have arrived so far.
+    pub fn received(&self) -> u64 {
+        self.received
     }
 
     /// The destination.
@@ -47,9 +136,20 @@ impl Download {
         &self.dest
     }
 
-    /// Checks what arrived against `descriptor` and, when it matches, moves it onto the
-    /// destination. On a mismatch the temporary file is removed.
-    pub fn finish(self, descriptor: &Descriptor, actual: &Digest, size: u64) -> Result<()> {
+    fn join(&mut self) -> Result<Written> {
+        self.tx = None;
+        self.writer
+            .take()
+            .expect("a download is joined once")
+            .join()
+            .expect("the download's writer does not panic")
+    }
+
+    /// Waits for the last bytes to be written and checks them against `descriptor`. On a
+    /// mismatch the temporary file is removed.
+    pub fn finish(mut self, descriptor: &Descriptor) -> Result<Downloaded> {
+        let written = self.join()?;
+        let (actual, size) = (&written.digest, written.size);
         if size < descriptor.size && actual != &descriptor.digest {
             return Err(Error::Incomplete {
                 what: format!("blob {}", descriptor.digest),
@@ -64,15 +164,32 @@ impl Download {
                 actual: format!("{actual} ({size} bytes)"),
             });
         }
-        self.persist()
+        Ok(Downloaded {
+            tmp: written.tmp,
+            dest: std::mem::take(&mut self.dest),
+            validated: written.validated,
+        })
+    }
+}
+
+/// A download whose digest and size matched, not yet at its destination.
+#[derive(Debug)]
+pub struct Downloaded {
+    tmp: tempfile::NamedTempFile,
+    dest: PathBuf,
+    /// The verdict of validation, for a download that validated.
+    pub validated: Option<Result<Validated>>,
+}
+
+impl Downloaded {
+    /// The temporary file it is in.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
     }
 
-    /// Moves the file onto the destination; the caller has checked it.
+    /// Moves the file onto the destination (an atomic rename: a reader sees the whole file or
+    /// none).
     pub fn persist(self) -> Result<()> {
-        self.tmp
-            .as_file()
-            .sync_all()
-            .map_err(|e| Error::io("write", &self.dest, e))?;
         self.tmp
             .persist(&self.dest)
             .map_err(|e| Error::io("write", &self.dest, e.error))?;
@@ -82,8 +199,6 @@ impl Download {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
     use super::*;
 
     fn descriptor(bytes: &[u8]) -> Descriptor {
@@ -96,24 +211,36 @@ mod tests {
         }
     }
 
+    fn download(dest: &Path, bytes: &'static [u8], validate: bool) -> Download {
+        let mut d = if validate {
+            Download::create_validating(dest, "layer".into()).unwrap()
+        } else {
+            Download::create(dest).unwrap()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for chunk in bytes.chunks(3) {
+            runtime
+                .block_on(d.write(bytes::Bytes::copy_from_slice(chunk)))
+                .unwrap();
+        }
+        d
+    }
+
     #[test]
     fn a_wrong_or_short_blob_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.wasm");
         let good = descriptor(b"0123456789");
 
-        let mut short = Download::create(&dest).unwrap();
-        short.file().write_all(b"01234").unwrap();
-        let err = short.finish(&good, &Digest::of(b"01234"), 5).unwrap_err();
+        let err = download(&dest, b"01234", false).finish(&good).unwrap_err();
         assert!(
             err.to_string().contains("cut short: 5 of 10 bytes"),
             "{err}"
         );
-
-        let mut wrong = Download::create(&dest).unwrap();
-        wrong.file().write_all(b"abcdefghij").unwrap();
-        let err = wrong
-            .finish(&good, &Digest::of(b"abcdefghij"), 10)
+        let err = download(&dest, b"abcdefghij", false)
+            .finish(&good)
             .unwrap_err();
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
         assert_eq!(
@@ -122,9 +249,28 @@ mod tests {
             "no file, no temporary"
         );
 
-        let mut ok = Download::create(&dest).unwrap();
-        ok.file().write_all(b"0123456789").unwrap();
-        ok.finish(&good, &good.digest, 10).unwrap();
+        let ok = download(&dest, b"0123456789", false);
+        assert_eq!(ok.received(), 10);
+        ok.finish(&good).unwrap().persist().unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"0123456789");
+    }
+
+    #[test]
+    fn a_wasm_download_is_validated_on_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("m.wasm");
+        const MODULE: &[u8] = b"\0asm\x01\0\0\0";
+        let done = download(&dest, MODULE, true)
+            .finish(&descriptor(MODULE))
+            .unwrap();
+        let validated = done.validated.as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(validated.kind, crate::wasm::WasmKind::Module);
+
+        const NOT_WASM: &[u8] = b"#!/bin/sh\necho hi\n";
+        let done = download(&dest, NOT_WASM, true)
+            .finish(&descriptor(NOT_WASM))
+            .unwrap();
+        let err = done.validated.unwrap().unwrap_err().to_string();
+        assert!(err.contains("magic"), "{err}");
     }
 }

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 use super::{Gate, ManifestRef, Target};
+
+/// Blobs are read in blocks of this size when they are copied out of the layout.
+const READ_BLOCK: usize = 1 << 20;
 use crate::artifact::{Blob, Descriptor, INDEX_MEDIA_TYPE};
 use crate::error::{Error, Result};
 use crate::reference::Digest;
@@ -233,18 +236,25 @@ impl Target for Layout {
         Ok(bytes)
     }
 
-    async fn get_blob_to_file(&self, descriptor: &Descriptor, dest: &Path) -> Result<()> {
+    async fn get_blob_into(
+        &self,
+        descriptor: &Descriptor,
+        download: &mut super::download::Download,
+    ) -> Result<()> {
+        use std::io::Read;
         let path = self.blob_path(&descriptor.digest);
         let mut source = std::fs::File::open(&path).map_err(|e| Error::io("read", &path, e))?;
-        let mut download = super::download::Download::create(dest)?;
-        let mut hashing = HashingWriter {
-            inner: download.file(),
-            hasher: sha2::Sha256::new(),
-            size: 0,
-        };
-        std::io::copy(&mut source, &mut hashing).map_err(|e| Error::io("read", &path, e))?;
-        let (size, digest) = (hashing.size, Digest::from_hasher(hashing.hasher));
-        download.finish(descriptor, &digest, size)
+        loop {
+            let mut block = vec![0u8; READ_BLOCK];
+            let n = source
+                .read(&mut block)
+                .map_err(|e| Error::io("read", &path, e))?;
+            if n == 0 {
+                return Ok(());
+            }
+            block.truncate(n);
+            download.write(block.into()).await?;
+        }
     }
 
     async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>> {

@@ -66,10 +66,13 @@ pub trait Target {
         Ok(None)
     }
 
-    /// Streams the blob `descriptor` describes into a new file at `dest`, hashing the bytes once
-    /// on their way to disk. `dest` appears only when the digest and size matched; on any error
-    /// nothing is left there.
-    async fn get_blob_to_file(&self, descriptor: &Descriptor, dest: &Path) -> Result<()>;
+    /// Streams the blob `descriptor` describes into `download`, which hashes (and may validate)
+    /// the bytes on their way to disk; the caller finishes it, which checks the digest.
+    async fn get_blob_into(
+        &self,
+        descriptor: &Descriptor,
+        download: &mut download::Download,
+    ) -> Result<()>;
 
     /// The manifests whose `subject` is `subject` (OCI 1.1 referrers): from the referrers API
     /// where the target has one, else from the fallback tag `sha256-<hex>`'s index.

@@ -13,6 +13,8 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use tokio_util::io::ReaderStream;
 
 mod errors;
@@ -57,6 +59,45 @@ pub struct Connection {
     pub env: Env,
 }
 
+/// The certificates a connection trusts: the `ca-file`'s, plus the system's for HTTPS. The
+/// system store is read once here and given to both HTTP clients: left to themselves, each would
+/// read and parse every file under /etc/ssl/certs, which took most of a small push's time. A
+/// plain-HTTP registry needs no store of its own; the compiled-in Mozilla roots serve a redirect
+/// to HTTPS storage.
+fn trust_roots(connection: &Connection) -> Result<Vec<CertificateDer<'static>>> {
+    let mut roots = Vec::new();
+    if let Some(ca) = &connection.ca_file {
+        let data = std::fs::read(ca).map_err(|e| Error::io("read", ca, e))?;
+        let given = CertificateDer::pem_slice_iter(&data)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ok()
+            .filter(|certs| !certs.is_empty())
+            .ok_or_else(|| {
+                Error::input(
+                    "ca-file",
+                    format!("`{}` holds no PEM certificate", ca.display()),
+                )
+            })?;
+        roots.extend(given);
+    }
+    if connection.insecure {
+        roots.extend(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
+    } else {
+        let system = rustls_native_certs::load_native_certs();
+        for e in &system.errors {
+            tracing::debug!("reading the system's CA certificates: {e}");
+        }
+        if system.certs.is_empty() {
+            tracing::warn!(
+                "no CA certificates found on this system; using the compiled-in Mozilla roots"
+            );
+            roots.extend(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
+        }
+        roots.extend(system.certs);
+    }
+    Ok(roots)
+}
+
 /// A repository in a remote registry.
 pub struct Remote {
     client: Client,
@@ -94,31 +135,16 @@ impl Remote {
     /// A client for `image`'s repository. Finds the credentials (see [`auth`]).
     pub fn new(image: ImageName, connection: &Connection) -> Result<Self> {
         let policy = Policy::from_env(&connection.env)?;
-        let mut extra_root_certificates = Vec::new();
-        let mut http = reqwest::Client::builder()
+        let roots = trust_roots(connection)?;
+        let http = reqwest::Client::builder()
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.read_timeout.min(Duration::from_secs(30)))
-            .user_agent(concat!("wasm-oci/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = &connection.ca_file {
-            let data = std::fs::read(ca).map_err(|e| Error::io("read", ca, e))?;
-            let not_pem = || {
-                Error::input(
-                    "ca-file",
-                    format!("`{}` holds no PEM certificate", ca.display()),
-                )
-            };
-            if !String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
-                return Err(not_pem());
-            }
-            let certs = reqwest::Certificate::from_pem_bundle(&data).map_err(|_| not_pem())?;
-            for cert in certs {
-                http = http.add_root_certificate(cert);
-            }
-            extra_root_certificates.push(Certificate {
-                encoding: CertificateEncoding::Pem,
-                data,
-            });
-        }
+            .user_agent(concat!("wasm-oci/", env!("CARGO_PKG_VERSION")))
+            .tls_certs_only(
+                roots
+                    .iter()
+                    .filter_map(|der| reqwest::Certificate::from_der(der).ok()),
+            );
         let config = ClientConfig {
             protocol: if connection.insecure {
                 ClientProtocol::Http
@@ -126,7 +152,13 @@ impl Remote {
                 ClientProtocol::Https
             },
             use_monolithic_push: true,
-            extra_root_certificates,
+            tls_certs_only: roots
+                .iter()
+                .map(|der| Certificate {
+                    encoding: CertificateEncoding::Der,
+                    data: der.to_vec(),
+                })
+                .collect(),
             connect_timeout: Some(policy.connect_timeout),
             read_timeout: Some(policy.read_timeout),
             user_agent: concat!("wasm-oci/", env!("CARGO_PKG_VERSION")),
@@ -482,8 +514,12 @@ impl Target for Remote {
         }
     }
 
-    async fn get_blob_to_file(&self, descriptor: &Descriptor, dest: &Path) -> Result<()> {
-        self.stream_blob_to_file(descriptor, dest).await
+    async fn get_blob_into(
+        &self,
+        descriptor: &Descriptor,
+        download: &mut super::download::Download,
+    ) -> Result<()> {
+        self.stream_blob_into(descriptor, download).await
     }
 
     async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>> {

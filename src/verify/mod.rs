@@ -21,6 +21,7 @@ use crate::provenance::annotations::{REVISION, SOURCE};
 use crate::provenance::dsse;
 use crate::push::phase;
 use crate::reference::{Digest, ImageRef};
+use crate::registry::download::Download;
 use crate::registry::{ManifestRef, Target};
 use crate::request::Inputs;
 use crate::resolve::{self, ReadRequest, Source};
@@ -238,13 +239,27 @@ async fn check_layer<T: Target>(
             return None;
         }
     };
-    let dest = staging.path().join("layer");
-    if let Err(e) = source.get_blob_to_file(&layer, &dest).await {
-        report
-            .checks
-            .push(Check::fail("layer digest", crate::action::error_chain(&e)));
-        return None;
+    let what = PathBuf::from(format!("layer {}", layer.digest));
+    let downloaded = async {
+        let mut download = Download::create_validating(&staging.path().join("layer"), what)?;
+        source.get_blob_into(&layer, &mut download).await?;
+        let checked = layer.clone();
+        tokio::task::spawn_blocking(move || download.finish(&checked))
+            .await
+            .expect("the download's writer does not panic")
     }
+    .await;
+    let validated = match downloaded {
+        Ok(downloaded) => downloaded
+            .validated
+            .expect("a validating download has a verdict"),
+        Err(e) => {
+            report
+                .checks
+                .push(Check::fail("layer digest", crate::action::error_chain(&e)));
+            return None;
+        }
+    };
     report.checks.push(Check::pass(
         "layer digest",
         format!(
@@ -252,24 +267,21 @@ async fn check_layer<T: Target>(
             layer.digest, layer.size, layer.media_type
         ),
     ));
-    let checked = dest.clone();
-    let result = tokio::task::spawn_blocking(move || crate::wasm::inspect(&checked))
-        .await
-        .expect("validation does not panic");
-    match result {
-        Ok(wasm) => {
-            let what = match wasm.kind {
+    match validated {
+        Ok(validated) => {
+            let what = match validated.kind {
                 crate::wasm::WasmKind::Module => "core module",
                 crate::wasm::WasmKind::Component => "component",
             };
             report.checks.push(Check::pass(
                 "wasm",
-                format!("a valid {what} (`{}`)", wasm.kind.os()),
+                format!("a valid {what} (`{}`)", validated.kind.os()),
             ));
-            Some(WasmFile {
-                path: PathBuf::from(resolve::file_name_for(image, &layer)),
-                ..wasm
-            })
+            Some(WasmFile::new(
+                PathBuf::from(resolve::file_name_for(image, &layer)),
+                (layer.digest.clone(), layer.size),
+                validated,
+            ))
         }
         Err(Error::InvalidWasm { reason, .. }) => {
             report.checks.push(Check::fail(

@@ -32,29 +32,54 @@ const SEGMENT_HEADER_WINDOW: usize = 64 << 10;
 /// A custom section's name is at most this long (wasmparser's own limit, plus its length).
 const NAME_WINDOW: usize = 100_000 + 5;
 
-/// Unconsumed bytes read ahead of the parser.
+/// Where the bytes come from: a reader that can also pass over bytes without handing them out
+/// (a file seeks; received chunks are dropped), so a skipped payload costs nothing.
+pub(super) trait Input: Read + Sized {
+    /// Passes over `n` bytes; returns how many there were (fewer at the end of the input).
+    fn skip(&mut self, n: u64) -> std::io::Result<u64> {
+        std::io::copy(&mut self.by_ref().take(n), &mut std::io::sink())
+    }
+}
+
+impl Input for &[u8] {}
+
+impl Input for std::fs::File {
+    fn skip(&mut self, n: u64) -> std::io::Result<u64> {
+        use std::io::{Seek, SeekFrom};
+        let at = self.stream_position()?;
+        let len = self.metadata()?.len();
+        let to = at.saturating_add(n).min(len.max(at));
+        self.seek(SeekFrom::Start(to))?;
+        Ok(to - at)
+    }
+}
+
+/// Unconsumed bytes read ahead of the parser: `buf[start..end]`. The buffer is zeroed once
+/// when it grows, not at every read.
 pub(super) struct Source<'p, R> {
     path: &'p Path,
     reader: R,
     buf: Vec<u8>,
     start: usize,
+    end: usize,
     eof: bool,
 }
 
-impl<'p, R: Read> Source<'p, R> {
+impl<'p, R: Input> Source<'p, R> {
     pub(super) fn new(path: &'p Path, reader: R) -> Self {
         Source {
             path,
             reader,
             buf: Vec::new(),
             start: 0,
+            end: 0,
             eof: false,
         }
     }
 
     /// The bytes read and not consumed yet.
     pub(super) fn bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
+        &self.buf[self.start..self.end]
     }
 
     /// Whether the input has ended (what [`Source::bytes`] holds is all there is).
@@ -70,22 +95,25 @@ impl<'p, R: Read> Source<'p, R> {
     /// Reads one more step of about `hint` bytes (at least 4 KiB, at most 1 MiB).
     pub(super) fn fill(&mut self, hint: u64) -> Result<()> {
         if self.start > 0 {
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let have = self.buf.len();
+        let have = self.end;
         let step = usize::try_from(hint)
             .unwrap_or(READ_STEP)
             .clamp(4096, READ_STEP);
-        self.buf.resize(have + step, 0);
+        if self.buf.len() < have + step {
+            self.buf.resize(have + step, 0);
+        }
         let n = loop {
-            match self.reader.read(&mut self.buf[have..]) {
+            match self.reader.read(&mut self.buf[have..have + step]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::io("read", self.path, e)),
             }
         };
-        self.buf.truncate(have + n);
+        self.end = have + n;
         self.eof = n == 0;
         Ok(())
     }
@@ -116,18 +144,23 @@ impl<'p, R: Read> Source<'p, R> {
         Ok(())
     }
 
-    /// Passes over the next `n` bytes without keeping them.
-    fn skip(&mut self, mut n: usize) -> Result<()> {
-        while n > 0 {
-            if self.bytes().is_empty() {
-                self.fill(n as u64)?;
-                if self.eof {
-                    return Err(self.truncated());
+    /// Passes over the next `n` bytes without keeping them: those buffered are dropped, the
+    /// rest are never read.
+    fn skip(&mut self, n: usize) -> Result<()> {
+        let buffered = self.bytes().len().min(n);
+        self.consume(buffered);
+        let rest = (n - buffered) as u64;
+        if rest > 0 {
+            let skipped = loop {
+                match self.reader.skip(rest) {
+                    Ok(k) => break k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::io("read", self.path, e)),
                 }
+            };
+            if skipped < rest {
+                return Err(self.truncated());
             }
-            let k = self.bytes().len().min(n);
-            self.consume(k);
-            n -= k;
         }
         Ok(())
     }

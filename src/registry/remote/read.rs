@@ -1,64 +1,66 @@
 //! The read side of a remote registry: a blob streamed to a file through a digest check, and
 //! the referrers of a manifest (the referrers API, else the fallback tag `sha256-<hex>`).
 
-use std::path::Path;
+use oci_client::client::BlobResponse;
 
 use super::Remote;
 use crate::artifact::Descriptor;
 use crate::error::{Error, Result};
 use crate::reference::Digest;
+use crate::registry::download::Download;
 use crate::registry::{ManifestRef, Target};
 
 impl Remote {
-    /// Streams a blob into `dest` through oci-client's verifying stream (the one hash of
-    /// these bytes); `dest` appears only when the digest and the size matched.
-    pub(super) async fn stream_blob_to_file(
+    /// Streams a blob into `download`, which hashes it once. The blob is asked for as a range
+    /// from byte 0: that is the whole blob, without oci-client's verifying stream, which hashes
+    /// every byte a second (and, when the registry sends `Docker-Content-Digest`, a third) time.
+    /// A registry that ignores the range answers 200 and the stream verifies itself.
+    pub(super) async fn stream_blob_into(
         &self,
         descriptor: &Descriptor,
-        dest: &Path,
+        download: &mut Download,
     ) -> Result<()> {
         use futures_util::StreamExt;
-        use std::io::Write;
         let what = format!("blob {}", descriptor.digest);
         let reference = self.blob_reference(&descriptor.digest);
-        let digest_text = descriptor.digest.to_string();
+        let layer = oci_client::manifest::OciDescriptor {
+            digest: descriptor.digest.to_string(),
+            size: i64::try_from(descriptor.size).unwrap_or(i64::MAX),
+            media_type: descriptor.media_type.clone(),
+            ..Default::default()
+        };
         // Retried until the body starts; a body that stops midway is reported, not resumed.
-        let mut stream = self
+        let response = self
             .retrying(&what, super::Op::Other, || {
                 self.client
-                    .pull_blob_stream(&reference, digest_text.as_str())
+                    .pull_blob_stream_partial(&reference, &layer, 0, None)
             })
             .await?;
-        let mut download = crate::registry::download::Download::create(dest)?;
-        let mut received = 0u64;
-        // oci-client's stream hashes each chunk on its way through and, at the end, fails
-        // when the digest differs: the one hash of these bytes.
+        let mut stream = match response {
+            BlobResponse::Full(stream) | BlobResponse::Partial(stream) => stream,
+        };
         while let Some(chunk) = stream.next().await {
             let chunk = match chunk {
                 Ok(chunk) => chunk,
-                Err(e) => return Err(self.download_error(descriptor, received, e)),
+                Err(e) => return Err(self.download_error(descriptor, download.received(), e)),
             };
-            received += chunk.len() as u64;
-            if received > descriptor.size {
+            if download.received() + chunk.len() as u64 > descriptor.size {
                 return Err(Error::DigestMismatch {
                     what,
                     expected: format!("{} bytes", descriptor.size),
                     actual: format!("more than {} bytes", descriptor.size),
                 });
             }
-            download
-                .file()
-                .write_all(&chunk)
-                .map_err(|e| Error::io("write", download.dest(), e))?;
+            download.write(chunk).await?;
         }
-        if received != descriptor.size {
+        if download.received() != descriptor.size {
             return Err(Error::Incomplete {
                 what,
                 expected: descriptor.size,
-                received,
+                received: download.received(),
             });
         }
-        download.persist()
+        Ok(())
     }
 
     /// The referrers of `subject`: the referrers API, else the fallback tag's index.
