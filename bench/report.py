@@ -162,7 +162,7 @@ for mode in ("same-tag", "new-tag"):
     again = times.get((256, "repush"), {}).get(mode)
     sent = repush.get((256, mode))
     if again is None or sent is None or first is None:
-        targets.append((f"re-push of 256 MiB ({mode}): no blob bytes, under 25% of the first push", "not measured", None))
+        targets.append((f"re-push of 256 MiB ({mode.replace('-', ' ')}): no blob bytes sent, under 25% of the first push", "not measured", None))
         continue
     share = again["median"] / first
     uploads, read = int(sent[1]), int(sent[2])

@@ -8,6 +8,8 @@
 # Usage: bash scripts/bench.sh
 # Env: SIZES="1 64 256" (MiB), RUNS=N (runs per command; default 10, 5 for 256 MiB and more),
 #      WARMUP=1, IMAGE=1 (0 skips the musl build and the slim image), OUT=BENCHMARKS.md.
+# The commands below are single-quoted on purpose: hyperfine's bash expands them at run time.
+# shellcheck disable=SC2016
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -32,7 +34,13 @@ export BENCH_WORK
 results="$BENCH_WORK/results"
 mkdir -p "$results"
 cleanup() {
+  local status=$?
   registry_stop 2>/dev/null || true
+  if [ "$status" != 0 ]; then
+    for log in peers registry; do
+      [ -s "$BENCH_WORK/$log.log" ] && { echo "bench: the end of the $log log:" >&2; tail -n 20 "$BENCH_WORK/$log.log" >&2; }
+    done
+  fi
   rm -rf "$BENCH_WORK"
 }
 trap cleanup EXIT
@@ -129,7 +137,7 @@ done
 # Peak RSS (KiB, GNU time's %M) of one more run of a command, after its (unmeasured) preparation.
 peak_rss() { # size, op, peer, prepare, command
   bash -c "$4"
-  /usr/bin/time -f '%M' -o "$BENCH_WORK/rss" bash -c "$5" >/dev/null
+  /usr/bin/time -f '%M' -o "$BENCH_WORK/rss" bash -c "$5" >/dev/null 2>>"$BENCH_WORK/peers.log"
   printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(cat "$BENCH_WORK/rss")" >>"$results/rss.tsv"
 }
 
@@ -145,22 +153,22 @@ for size in $sizes; do
   printf '%s\t%s\t%s\t%s\n' "$size" "$(stat -c %s "$MODULE")" "$DIGEST" "$runs" >>"$results/modules.tsv"
   # The same artifact as an OCI layout, for skopeo to copy from.
   rm -rf "$LAYOUT"
-  SOURCE_DATE_EPOCH=0 "$BIN" push "$MODULE" "oci:$LAYOUT:bench" >/dev/null 2>&1
+  SOURCE_DATE_EPOCH=0 "$BIN" push "$MODULE" "oci:$LAYOUT:bench" >/dev/null 2>>"$BENCH_WORK/peers.log"
 
   say "$size MiB: push ($runs runs per peer)"
   args=()
   for p in "${peers[@]}"; do args+=(-n "$p" --prepare registry_fresh "${push[$p]}"); done
   hyperfine --shell bash --style basic --warmup "$warmup" --runs "$runs" \
-    --export-json "$results/push-$size.json" "${args[@]}" >"$results/push-$size.log"
+    --export-json "$results/push-$size.json" "${args[@]}" >&2
   for p in "${peers[@]}"; do peak_rss "$size" push "$p" registry_fresh "${push[$p]}"; done
 
   say "$size MiB: pull ($runs runs per peer)"
   registry_fresh
-  for p in "${peers[@]}"; do bash -c "${push[$p]}" >/dev/null; done
+  for p in "${peers[@]}"; do bash -c "${push[$p]}" >/dev/null 2>>"$BENCH_WORK/peers.log"; done
   args=()
   for p in "${peers[@]}"; do args+=(-n "$p" --prepare 'rm -rf $OUT' "${pull[$p]}"); done
   hyperfine --shell bash --style basic --warmup "$warmup" --runs "$runs" \
-    --export-json "$results/pull-$size.json" "${args[@]}" >"$results/pull-$size.log"
+    --export-json "$results/pull-$size.json" "${args[@]}" >&2
   for p in "${peers[@]}"; do peak_rss "$size" pull "$p" 'rm -rf $OUT' "${pull[$p]}"; done
   rm -rf "$OUT"
 
@@ -168,10 +176,10 @@ for size in $sizes; do
     # Re-push of the unchanged artifact: the registry keeps what the first push stored.
     say "$size MiB: re-push ($runs runs each)"
     registry_fresh
-    SOURCE_DATE_EPOCH=0 "$BIN" push "$MODULE" "$HOST/bench/wasm-oci:bench" --insecure >/dev/null 2>&1
+    SOURCE_DATE_EPOCH=0 "$BIN" push "$MODULE" "$HOST/bench/wasm-oci:bench" --insecure >/dev/null 2>>"$BENCH_WORK/peers.log"
     hyperfine --shell bash --style basic --warmup "$warmup" --runs "$runs" \
       --export-json "$results/repush-$size.json" -n same-tag "$same" -n new-tag "$new" \
-      >"$results/repush-$size.log"
+      >&2
     # What one re-push sends: the registry's access log (every request) and the bytes the
     # registry process read (rchar in /proc/PID/io: sockets and files), before and after.
     registry_stop
@@ -182,7 +190,7 @@ for size in $sizes; do
       pid="$(cat "$BENCH_WORK/registry.pid")"
       : >"$BENCH_WORK/registry.log"
       before="$(awk '$1=="rchar:"{print $2}' "/proc/$pid/io")"
-      bash -c "$cmd" >/dev/null 2>&1
+      bash -c "$cmd" >/dev/null 2>>"$BENCH_WORK/peers.log"
       after="$(awk '$1=="rchar:"{print $2}' "/proc/$pid/io")"
       sleep 0.2 # the access log is written after the response
       requests="$(grep -oE '"(GET|HEAD|POST|PUT|PATCH|DELETE) [^ ]+ HTTP' "$BENCH_WORK/registry.log" | sed 's/^"//; s/ HTTP$//' || true)"
@@ -199,7 +207,7 @@ registry_stop
 
 # --- start-up and the slim image ---
 say "start-up"
-hyperfine -N --style basic --warmup 5 --export-json "$results/startup.json" "$BIN --version" >"$results/startup.log"
+hyperfine -N --style basic --warmup 5 --export-json "$results/startup.json" "$BIN --version" >&2
 if [ "$image" = 1 ]; then
   say "slim image (static musl build, podman build --target slim)"
   triple="$(uname -m)-unknown-linux-musl"
@@ -231,7 +239,7 @@ fi
   printf 'nproc\t%s\n' "$(nproc)"
   printf 'memory\t%s\n' "$(awk '/^MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   printf 'kernel\t%s\n' "$(uname -sr)"
-  printf 'os\t%s\n' "$(. /etc/os-release && echo "$PRETTY_NAME")"
+  printf 'os\t%s\n' "$(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"')"
   printf 'disk\t%s\n' "$(findmnt -n -o SOURCE,FSTYPE -T "$BENCH_WORK" | tr -s ' ')"
   printf 'wasm-oci\t%s\n' "$("$BIN" --version)"
   printf 'rustc\t%s\n' "$(rustc --version)"
