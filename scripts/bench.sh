@@ -195,8 +195,10 @@ for size in $sizes; do
       sleep 0.2 # the access log is written after the response
       requests="$(grep -oE '"(GET|HEAD|POST|PUT|PATCH|DELETE) [^ ]+ HTTP' "$BENCH_WORK/registry.log" | sed 's/^"//; s/ HTTP$//' || true)"
       uploads="$(grep -cE '^(POST|PATCH|PUT) [^ ]*/blobs/uploads/' <<<"$requests" || true)"
-      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$mode" "$(grep -c . <<<"$requests" || true)" "$uploads" \
-        "$((after - before))" "$(tr '\n' ',' <<<"$requests" | sed 's/,$//')" >>"$results/repush.tsv"
+      layer="$(grep -E '^(PATCH|PUT) [^ ]*/blobs/uploads/' <<<"$requests" | grep -c "${DIGEST#sha256:}" || true)"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$mode" "$(grep -c . <<<"$requests" || true)" "$uploads" \
+        "$((after - before))" "$layer" "$(sed -E 's/\?.*//' <<<"$requests" | tr '\n' ',' | sed 's/,$//')" \
+        >>"$results/repush.tsv"
     done
     registry_stop
     registry_start
