@@ -7,7 +7,8 @@
 #
 # Usage: bash scripts/bench.sh
 # Env: SIZES="1 64 256" (MiB), RUNS=N (runs per command; default 10, 5 for 256 MiB and more),
-#      WARMUP=1, IMAGE=1 (0 skips the musl build and the slim image), OUT=BENCHMARKS.md.
+#      WARMUP=1, SHAPE=data (or code: the bulk is function bodies, see bench/gen-module.py),
+#      IMAGE=1 (0 skips the musl build and the slim image), OUT=BENCHMARKS.md.
 # The commands below are single-quoted on purpose: hyperfine's bash expands them at run time.
 # shellcheck disable=SC2016
 set -euo pipefail
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 root="$PWD"
 sizes="${SIZES:-1 64 256}"
 warmup="${WARMUP:-1}"
+shape="${SHAPE:-data}"
 image="${IMAGE:-1}"
 out="${OUT:-$root/BENCHMARKS.md}"
 
@@ -87,9 +89,15 @@ registry_stop() {
 registry_fresh() {
   registry_stop
   rm -rf "$BENCH_WORK/data"
+  sync # the last run's writes reach the disk now, not during the next run
   registry_start
 }
-export -f registry_start registry_stop registry_fresh
+# Before every timed pull: no output left from the last run.
+fresh_out() {
+  rm -rf "$OUT"
+  sync
+}
+export -f registry_start registry_stop registry_fresh fresh_out
 
 # --- build, modules, peers ---
 say "building wasm-oci (release)"
@@ -147,7 +155,7 @@ for size in $sizes; do
   MODULE="$BENCH_WORK/bench-$size.wasm"
   LAYOUT="$BENCH_WORK/layout-$size"
   say "generating a $size MiB module"
-  python3 bench/gen-module.py "$size" "$MODULE" data
+  python3 bench/gen-module.py "$size" "$MODULE" "$shape"
   DIGEST="sha256:$(sha256sum "$MODULE" | cut -d' ' -f1)"
   export MODULE LAYOUT DIGEST
   printf '%s\t%s\t%s\t%s\n' "$size" "$(stat -c %s "$MODULE")" "$DIGEST" "$runs" >>"$results/modules.tsv"
@@ -166,10 +174,10 @@ for size in $sizes; do
   registry_fresh
   for p in "${peers[@]}"; do bash -c "${push[$p]}" >/dev/null 2>>"$BENCH_WORK/peers.log"; done
   args=()
-  for p in "${peers[@]}"; do args+=(-n "$p" --prepare 'rm -rf $OUT' "${pull[$p]}"); done
+  for p in "${peers[@]}"; do args+=(-n "$p" --prepare fresh_out "${pull[$p]}"); done
   hyperfine --shell bash --style basic --warmup "$warmup" --runs "$runs" \
     --export-json "$results/pull-$size.json" "${args[@]}" >&2
-  for p in "${peers[@]}"; do peak_rss "$size" pull "$p" 'rm -rf $OUT' "${pull[$p]}"; done
+  for p in "${peers[@]}"; do peak_rss "$size" pull "$p" fresh_out "${pull[$p]}"; done
   rm -rf "$OUT"
 
   if [ "$size" -ge 64 ]; then
@@ -235,6 +243,7 @@ fi
 
 # --- the machine and the versions ---
 {
+  printf 'shape\t%s\n' "$shape"
   printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
   printf 'commit\t%s%s\n' "$(git rev-parse --short HEAD)" "$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' (with uncommitted changes)')"
   printf 'cpu\t%s\n' "$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
