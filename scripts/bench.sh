@@ -63,11 +63,11 @@ YAML
 }
 write_config "$BENCH_WORK/quiet.yml" error true
 write_config "$BENCH_WORK/logged.yml" info false
-REGISTRY_CONFIG="$BENCH_WORK/quiet.yml"
-export REGISTRY_CONFIG
+BENCH_REGISTRY_CONFIG="$BENCH_WORK/quiet.yml"
+export BENCH_REGISTRY_CONFIG
 
 registry_start() {
-  docker-registry serve "$REGISTRY_CONFIG" </dev/null >>"$BENCH_WORK/registry.log" 2>&1 &
+  docker-registry serve "$BENCH_REGISTRY_CONFIG" </dev/null >>"$BENCH_WORK/registry.log" 2>&1 &
   echo $! >"$BENCH_WORK/registry.pid"
   local _
   for _ in $(seq 200); do
@@ -142,6 +142,9 @@ for p in "${peers[@]}"; do
   printf '%s\tpush\t%s\n%s\tpull\t%s\n' "$p" "${push[$p]}" "$p" "${pull[$p]}" >>"$results/commands.tsv"
 done
 
+# A command as hyperfine runs it: its messages go to a log, shown if the benchmark fails.
+logged() { printf '{ %s; } 2>>"$BENCH_WORK/peers.log"' "$1"; }
+
 # Peak RSS (KiB, GNU time's %M) of one more run of a command, after its (unmeasured) preparation.
 peak_rss() { # size, op, peer, prepare, command
   bash -c "$4"
@@ -165,7 +168,7 @@ for size in $sizes; do
 
   say "$size MiB: push ($runs runs per peer)"
   args=()
-  for p in "${peers[@]}"; do args+=(-n "$p" --prepare registry_fresh "${push[$p]}"); done
+  for p in "${peers[@]}"; do args+=(-n "$p" --prepare registry_fresh "$(logged "${push[$p]}")"); done
   hyperfine --shell bash --style basic --warmup "$warmup" --runs "$runs" \
     --export-json "$results/push-$size.json" "${args[@]}" >&2
   for p in "${peers[@]}"; do peak_rss "$size" push "$p" registry_fresh "${push[$p]}"; done
@@ -174,7 +177,7 @@ for size in $sizes; do
   registry_fresh
   for p in "${peers[@]}"; do bash -c "${push[$p]}" >/dev/null 2>>"$BENCH_WORK/peers.log"; done
   args=()
-  for p in "${peers[@]}"; do args+=(-n "$p" --prepare fresh_out "${pull[$p]}"); done
+  for p in "${peers[@]}"; do args+=(-n "$p" --prepare fresh_out "$(logged "${pull[$p]}")"); done
   hyperfine --shell bash --style basic --warmup "$warmup" --runs "$runs" \
     --export-json "$results/pull-$size.json" "${args[@]}" >&2
   for p in "${peers[@]}"; do peak_rss "$size" pull "$p" fresh_out "${pull[$p]}"; done
@@ -186,12 +189,12 @@ for size in $sizes; do
     registry_fresh
     SOURCE_DATE_EPOCH=0 "$BIN" push "$MODULE" "$HOST/bench/wasm-oci:bench" --insecure >/dev/null 2>>"$BENCH_WORK/peers.log"
     hyperfine --shell bash --style basic --warmup "$warmup" --runs "$runs" \
-      --export-json "$results/repush-$size.json" -n same-tag "$same" -n new-tag "$new" \
+      --export-json "$results/repush-$size.json" -n same-tag "$(logged "$same")" -n new-tag "$(logged "$new")" \
       >&2
     # What one re-push sends: the registry's access log (every request) and the bytes the
     # registry process read (rchar in /proc/PID/io: sockets and files), before and after.
     registry_stop
-    REGISTRY_CONFIG="$BENCH_WORK/logged.yml" registry_start
+    BENCH_REGISTRY_CONFIG="$BENCH_WORK/logged.yml" registry_start
     for mode in same-tag new-tag; do
       cmd="$same"
       [ "$mode" = new-tag ] && cmd="$new"
