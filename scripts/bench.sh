@@ -50,7 +50,20 @@ started="$(date +%s)"
 say() { echo "bench: $*" >&2; }
 
 # --- the registry: one instance on a free port, restarted on a fresh data directory on demand ---
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+# A free port below the ephemeral range, so that no client connection takes it while the registry
+# restarts.
+port="$(python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for port in random.sample(range(10000, low), 1000):
+    try:
+        socket.socket().bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(port)
+    break
+PY
+)"
 HOST="127.0.0.1:$port"
 export HOST
 write_config() { # file, log level, access log disabled?
@@ -67,14 +80,20 @@ BENCH_REGISTRY_CONFIG="$BENCH_WORK/quiet.yml"
 export BENCH_REGISTRY_CONFIG
 
 registry_start() {
-  docker-registry serve "$BENCH_REGISTRY_CONFIG" </dev/null >>"$BENCH_WORK/registry.log" 2>&1 &
-  echo $! >"$BENCH_WORK/registry.pid"
-  local _
-  for _ in $(seq 200); do
-    curl -fs -o /dev/null "http://$HOST/v2/" && return 0
-    sleep 0.02
+  local pid attempt _
+  for attempt in 1 2 3; do
+    docker-registry serve "$BENCH_REGISTRY_CONFIG" </dev/null >>"$BENCH_WORK/registry.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$BENCH_WORK/registry.pid"
+    for _ in $(seq 500); do
+      curl -fs -o /dev/null "http://$HOST/v2/" && return 0
+      kill -0 "$pid" 2>/dev/null || break # it exited: start it again
+      sleep 0.02
+    done
+    echo "bench: the registry did not start (attempt $attempt; see its log)" >>"$BENCH_WORK/peers.log"
+    registry_stop
+    sleep 1
   done
-  echo "bench: the registry did not start (see $BENCH_WORK/registry.log)" >&2
   return 1
 }
 registry_stop() {
