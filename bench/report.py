@@ -33,6 +33,7 @@ modules = [(int(r[0]), int(r[1]), r[2], int(r[3])) for r in tsv("modules.tsv")]
 commands = {(r[0], r[1]): r[2] for r in tsv("commands.tsv")}
 peers = list(dict.fromkeys(r[0] for r in tsv("commands.tsv") if r[0] != "re-push"))
 rss = {(int(r[0]), r[1], r[2]): int(r[3]) / 1024 for r in tsv("rss.tsv")}
+anon = {(int(r[0]), r[1], r[2]): int(r[4]) / 1024 for r in tsv("rss.tsv") if len(r) > 4}
 repush = {(int(r[0]), r[1]): r[2:] for r in tsv("repush.tsv")}
 image = {r[0]: int(r[1]) for r in tsv("image.tsv")}
 times = {}
@@ -85,8 +86,10 @@ w("- The floor moves only the blob: one monolithic upload (`POST`, then `PUT` wi
 w("  -T` streams the file, where `--data-binary @file` would read it all into memory first) and one")
 w("  `GET`, with no manifest. Every other peer also uploads a config and a manifest; `wasm-oci`")
 w("  validates the module and pushes its provenance statement as a referrer, as users run it.")
-w("- Peak RSS is GNU time's maximum resident set of one more run of each command (after the same")
-w("  preparation), the largest process of the command; the module file itself is in the page cache.")
+w("- Peak RSS is GNU time's maximum resident set (`%M`) of one more run of each command (after the")
+w("  same preparation), the largest process of the command. It counts the pages of a file that a")
+w("  process maps into memory; the anonymous column leaves those out: the largest `RssAnon` of the")
+w("  command's processes, sampled every 5 ms from `/proc` by `bench/peak-mem.py` in the same run.")
 w("- Re-push: the registry keeps the first push; `wasm-oci push` again with the same tag and with a")
 w("  new tag each run. What one re-push sends is read from the registry's access log (every request")
 w("  it served during that push) and from the bytes the registry process read meanwhile (`rchar` of")
@@ -158,7 +161,9 @@ for op in ("push", "pull"):
     targets.append(
         (
             f"peak RSS {op}ing 256 MiB under 64 MiB",
-            "not measured" if m is None else f"{m:.1f} MiB",
+            "not measured"
+            if m is None
+            else f"{m:.1f} MiB (anonymous: {anon.get((256, op, 'wasm-oci'), 0):.1f} MiB)",
             None if m is None else m < 64,
         )
     )
@@ -227,8 +232,8 @@ for size, nbytes, digest, runs in modules:
         results = times.get((size, op), {})
         w(f"{op.capitalize()}:")
         w("")
-        w("| peer | median (s) | min – max (s) | MiB/s | ratio to curl floor | peak RSS (MiB) |")
-        w("|:---|---:|---:|---:|---:|---:|")
+        w("| peer | median (s) | min – max (s) | MiB/s | ratio to curl floor | peak RSS (MiB) | anonymous (MiB) |")
+        w("|:---|---:|---:|---:|---:|---:|---:|")
         for peer in peers:
             r = results.get(peer)
             if r is None:
@@ -237,7 +242,8 @@ for size, nbytes, digest, runs in modules:
             rate = nbytes / MiB / r["median"]
             w(
                 f"| {peer} | {fmt_s(r['median'])} | {spread} | {rate:.0f} | "
-                f"{fmt_ratio(ratio(size, op, peer))} | {fmt_mib(rss.get((size, op, peer)))} |"
+                f"{fmt_ratio(ratio(size, op, peer))} | {fmt_mib(rss.get((size, op, peer)))} | "
+                f"{fmt_mib(anon.get((size, op, peer)))} |"
             )
         w("")
 

@@ -164,11 +164,13 @@ done
 # A command as hyperfine runs it: its messages go to a log, shown if the benchmark fails.
 logged() { printf '{ %s; } 2>>"$BENCH_WORK/peers.log"' "$1"; }
 
-# Peak RSS (KiB, GNU time's %M) of one more run of a command, after its (unmeasured) preparation.
+# Peak memory of one more run of a command, after its (unmeasured) preparation: GNU time's peak
+# RSS (%M, KiB) and the peak anonymous RSS sampled from /proc (bench/peak-mem.py).
 peak_rss() { # size, op, peer, prepare, command
+  local kib
   bash -c "$4"
-  /usr/bin/time -f '%M' -o "$BENCH_WORK/rss" bash -c "$5" >/dev/null 2>>"$BENCH_WORK/peers.log"
-  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(cat "$BENCH_WORK/rss")" >>"$results/rss.tsv"
+  kib="$(python3 bench/peak-mem.py "$5" 2>>"$BENCH_WORK/peers.log")"
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$kib" >>"$results/rss.tsv"
 }
 
 registry_start
