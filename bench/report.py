@@ -111,6 +111,7 @@ for key, label in [
     ("kernel", "kernel"),
     ("disk", "registry data directory on"),
     ("elapsed", "run time of the benchmark (s)"),
+    ("load", "load average (1, 5, 15 min) on the machine"),
 ]:
     if key in machine:
         w(f"| {label} | {machine[key]} |")

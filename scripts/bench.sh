@@ -47,6 +47,7 @@ cleanup() {
 }
 trap cleanup EXIT
 started="$(date +%s)"
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 say() { echo "bench: $*" >&2; }
 
 # --- the registry: one instance on a free port, restarted on a fresh data directory on demand ---
@@ -286,6 +287,7 @@ fi
     "$("$oras_py" -c 'import importlib.metadata as m; print(m.version("oras"))')" "$("$oras_py" --version)"
   printf 'hyperfine\t%s\n' "$(hyperfine --version)"
   printf 'elapsed\t%s\n' "$(($(date +%s) - started))"
+  printf 'load\t%s before, %s after\n' "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$results/machine.tsv"
 
 python3 bench/report.py "$results" >"$out"
