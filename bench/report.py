@@ -174,17 +174,19 @@ for mode in ("same-tag", "new-tag"):
     again = times.get((256, "repush"), {}).get(mode)
     sent = repush.get((256, mode))
     if again is None or sent is None or first is None:
-        targets.append((f"re-push of 256 MiB ({mode.replace('-', ' ')}): no blob bytes sent, under 25% of the first push", "not measured", None))
+        targets.append((f"re-push of 256 MiB ({mode.replace('-', ' ')}): the layer not sent again, under 25% of the first push", "not measured", None))
         continue
     share = again["median"] / first
     uploads, read, layer = int(sent[1]), int(sent[2]), int(sent[3])
     what = "layer sent" if layer else "layer not sent"
     targets.append(
         (
-            f"re-push of 256 MiB ({mode.replace('-', ' ')}): no blob bytes sent, under 25% of the first push",
+            f"re-push of 256 MiB ({mode.replace('-', ' ')}): the layer not sent again, under 25% of the first push",
             f"{uploads} blob upload requests ({what}), registry read {read / 1024:.0f} KiB; "
             f"{again['median']:.3f} s = {share:.1%} of {first:.3f} s",
-            uploads == 0 and share < 0.25,
+            # A new tag is a new manifest (its version annotation) and so a new provenance
+            # statement: a small blob. What must not go again is the layer.
+            not layer and read < (1 << 20) and share < 0.25,
         )
     )
 up = startup and next(iter(startup.values()))
