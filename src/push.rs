@@ -110,28 +110,20 @@ pub async fn push_with_clock(
         }
         Destination::Layout(dir) => deliver(&Layout::create(dir)?, work, &facts).await?,
     };
-    let Delivered {
-        artifact,
-        wasm,
-        build,
-        uploaded,
-        reused,
-        provenance,
-    } = delivered;
-
+    let artifact = delivered.artifact;
     Ok(PushOutcome {
         destination: request.destination.clone(),
-        digest: artifact.manifest.digest.clone(),
+        digest: artifact.manifest.digest,
         tags,
-        wasm,
+        wasm: delivered.wasm,
         format: request.format,
-        config_digest: artifact.config.digest.clone(),
-        annotations: artifact.annotations.clone(),
-        uploaded,
-        reused,
+        config_digest: artifact.config.digest,
+        annotations: artifact.annotations,
+        uploaded: delivered.uploaded,
+        reused: delivered.reused,
         dry_run: request.dry_run,
-        provenance,
-        build,
+        provenance: delivered.provenance,
+        build: delivered.build,
     })
 }
 
