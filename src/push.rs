@@ -306,7 +306,7 @@ fn provenance(
 }
 
 /// Uploads the layer as soon as it is hashed, while validation ends; meanwhile the small blobs
-/// (config, provenance) go up once validation has passed. Then the manifest, the tags, and the
+/// (config, provenance) go up one by one once validation has passed. Then the manifest, the tags, and the
 /// provenance manifest, each only after everything it refers to is stored.
 async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result<Delivered> {
     let Work {
@@ -356,11 +356,13 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
             .provenance
             .then(|| provenance(facts, &wasm, &artifact, built))
             .transpose()?;
-        let side = std::iter::once(&artifact.config)
-            .chain(referrer.iter().flat_map(|r| [&r.config, &r.layer]));
-        let stored =
-            futures_util::future::try_join_all(side.map(|b| store_blob(target, b))).await?;
-        Ok::<_, Error>((wasm, artifact, referrer, stored[0]))
+        // One after another: alongside the layer, they cost nothing, and a throttling
+        // registry is not met with a burst.
+        let config_uploaded = store_blob(target, &artifact.config).await?;
+        for blob in referrer.iter().flat_map(|r| [&r.config, &r.layer]) {
+            store_blob(target, blob).await?;
+        }
+        Ok::<_, Error>((wasm, artifact, referrer, config_uploaded))
     };
     let (layer_uploaded, described) =
         tokio::join!(upload_layer(target, &layer, &path, &gate), described);
@@ -449,7 +451,7 @@ async fn put_manifest_and_tags<T: Target>(
     )
     .await?;
     info!("manifest {local} stored");
-    futures_util::future::try_join_all(tags.iter().map(|tag| async move {
+    for tag in tags {
         put_manifest_checked(
             target,
             &artifact.manifest,
@@ -458,8 +460,6 @@ async fn put_manifest_and_tags<T: Target>(
         )
         .await?;
         info!("tagged {tag}");
-        Ok::<_, Error>(())
-    }))
-    .await?;
+    }
     Ok(())
 }
