@@ -172,6 +172,16 @@ impl Download {
     }
 }
 
+impl Drop for Download {
+    /// A download dropped unfinished (an error on the way) waits for its writer, whose
+    /// temporary file is removed as it ends: the process may exit right after.
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
 /// A download whose digest and size matched, not yet at its destination.
 #[derive(Debug)]
 pub struct Downloaded {
