@@ -317,11 +317,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         build,
     } = work;
     let (digest, size) = hashing.await.expect("hashing does not panic")?;
-    let title = path.file_name().map_or_else(
-        || "module.wasm".to_owned(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let layer = artifact::layer(facts.request.format, &digest, size, title);
+    let layer = artifact::layer(facts.request.format, &digest, size, wasm::file_name(&path));
 
     let (keeper, gate) = crate::registry::gate();
     let described = async {

@@ -94,11 +94,15 @@ impl WasmFile {
 
     /// The file name, used as the layer title.
     pub fn file_name(&self) -> String {
-        self.path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "module.wasm".to_owned())
+        file_name(&self.path)
     }
+}
+
+/// The file name of `path`, or `module.wasm` when it has none: the layer title.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "module.wasm".to_owned())
 }
 
 /// Hashes and fully validates the file at `path`, the two on separate threads.
