@@ -419,10 +419,9 @@ async fn upload_layer<T: Target>(
     // invalid one then fails before any byte is sent. Only a long validation (many function
     // bodies) runs on while the upload goes, and then it holds back the commit.
     if tokio::time::timeout(UPLOAD_GRACE, gate.opened()).await == Ok(false) {
-        return Err(crate::registry::held_back(&format!(
-            "blob {}",
-            layer.digest
-        )));
+        return Err(Error::HeldBack {
+            digest: layer.digest.clone(),
+        });
     }
     info!("uploading layer {} ({} bytes)", layer.digest, layer.size);
     target.put_blob_file(layer, path, gate).await?;

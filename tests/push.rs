@@ -418,7 +418,10 @@ fn a_layer_upload_commits_only_when_its_gate_opens() {
         };
         tokio::join!(upload, close).0
     });
-    assert!(result.is_err());
+    assert!(
+        matches!(result, Err(wasm_oci::Error::HeldBack { .. })),
+        "{result:?}"
+    );
     assert!(registry.upload_count() >= 1, "{}", registry.log());
     assert_eq!(head(), 404);
 
