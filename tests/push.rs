@@ -316,18 +316,7 @@ fn flags_bind_to_env_vars() {
 
 /// A module of `data_len` bytes of one data segment, followed by `tail`.
 fn module_with_data(data_len: usize, tail: &[u8]) -> Vec<u8> {
-    fn leb(mut n: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return out;
-            }
-            out.push(byte | 0x80);
-        }
-    }
+    use common::leb::leb;
     let segment = [
         &[1u8, 0, 0x41, 0, 0x0b][..],
         &leb(data_len),
