@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::reference::Digest;
+
 /// Everything that can stop a push, a pull or a check.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -112,6 +114,13 @@ pub enum Error {
         operation: String,
         /// The registry's own error code and message, or the HTTP status.
         reason: String,
+    },
+
+    /// An upload was held back from its commit: the file it carried failed validation.
+    #[error("the upload of blob {digest} was held back: the file failed validation")]
+    HeldBack {
+        /// The blob that was not stored.
+        digest: Digest,
     },
 
     /// A digest the registry (or a file) reported does not match the one computed here.
@@ -242,6 +251,7 @@ impl Error {
             Error::Unauthorized { .. } => "Registry authentication failed",
             Error::Unreachable { .. } => "Registry unreachable",
             Error::Registry { .. } => "Registry error",
+            Error::HeldBack { .. } => "Upload held back",
             Error::Tls { .. } => "Registry TLS error",
             Error::Credentials { .. } => "Registry credentials",
             Error::GaveUp { last, .. } => last.title(),

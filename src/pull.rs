@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::push::phase;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::Target;
-use crate::registry::download::Download;
+use crate::registry::download::fetch_validating;
 use crate::request::Inputs;
 use crate::resolve::{self, ArtifactFormat, ReadRequest, Source};
 use crate::wasm::WasmFile;
@@ -172,13 +172,7 @@ pub async fn download_checked<T: Target>(
     layer: &Descriptor,
     dest: &Path,
 ) -> Result<WasmFile> {
-    let what = PathBuf::from(format!("layer {}", layer.digest));
-    let mut download = Download::create_validating(dest, what)?;
-    target.get_blob_into(layer, &mut download).await?;
-    let checked = layer.clone();
-    let mut downloaded = tokio::task::spawn_blocking(move || download.finish(&checked))
-        .await
-        .expect("the download's writer does not panic")?;
+    let mut downloaded = fetch_validating(target, layer, dest).await?;
     let validated = downloaded
         .validated
         .take()

@@ -317,11 +317,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         build,
     } = work;
     let (digest, size) = hashing.await.expect("hashing does not panic")?;
-    let title = path.file_name().map_or_else(
-        || "module.wasm".to_owned(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let layer = artifact::layer(facts.request.format, &digest, size, title);
+    let layer = artifact::layer(facts.request.format, &digest, size, wasm::file_name(&path));
 
     let (keeper, gate) = crate::registry::gate();
     let described = async {
@@ -423,10 +419,9 @@ async fn upload_layer<T: Target>(
     // invalid one then fails before any byte is sent. Only a long validation (many function
     // bodies) runs on while the upload goes, and then it holds back the commit.
     if tokio::time::timeout(UPLOAD_GRACE, gate.opened()).await == Ok(false) {
-        return Err(crate::registry::held_back(&format!(
-            "blob {}",
-            layer.digest
-        )));
+        return Err(Error::HeldBack {
+            digest: layer.digest.clone(),
+        });
     }
     info!("uploading layer {} ({} bytes)", layer.digest, layer.size);
     target.put_blob_file(layer, path, gate).await?;

@@ -18,6 +18,10 @@ use crate::reference::Digest;
 
 mod funcs;
 mod source;
+// The integration tests' LEB128 encoder, shared rather than copied.
+#[cfg(test)]
+#[path = "../tests/common/leb.rs"]
+mod leb;
 
 use source::{Input, Source};
 
@@ -94,11 +98,15 @@ impl WasmFile {
 
     /// The file name, used as the layer title.
     pub fn file_name(&self) -> String {
-        self.path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "module.wasm".to_owned())
+        file_name(&self.path)
     }
+}
+
+/// The file name of `path`, or `module.wasm` when it has none: the layer title.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "module.wasm".to_owned())
 }
 
 /// Hashes and fully validates the file at `path`, the two on separate threads.
@@ -418,6 +426,7 @@ fn infer_world(exports: &[String]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::leb::leb;
     use super::*;
 
     /// The smallest valid module: magic and version.
@@ -448,19 +457,6 @@ mod tests {
         assert_eq!(file.size, 8);
         assert_eq!(file.digest, Digest::of(EMPTY_MODULE));
         assert_eq!(file.kind, WasmKind::Module);
-    }
-
-    fn leb(mut n: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return out;
-            }
-            out.push(byte | 0x80);
-        }
     }
 
     fn section(id: u8, body: &[u8]) -> Vec<u8> {

@@ -316,18 +316,7 @@ fn flags_bind_to_env_vars() {
 
 /// A module of `data_len` bytes of one data segment, followed by `tail`.
 fn module_with_data(data_len: usize, tail: &[u8]) -> Vec<u8> {
-    fn leb(mut n: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return out;
-            }
-            out.push(byte | 0x80);
-        }
-    }
+    use common::leb::leb;
     let segment = [
         &[1u8, 0, 0x41, 0, 0x0b][..],
         &leb(data_len),
@@ -418,7 +407,10 @@ fn a_layer_upload_commits_only_when_its_gate_opens() {
         };
         tokio::join!(upload, close).0
     });
-    assert!(result.is_err());
+    assert!(
+        matches!(result, Err(wasm_oci::Error::HeldBack { .. })),
+        "{result:?}"
+    );
     assert!(registry.upload_count() >= 1, "{}", registry.log());
     assert_eq!(head(), 404);
 

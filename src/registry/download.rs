@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
+use super::Target;
 use crate::artifact::Descriptor;
 use crate::error::{Error, Result};
 use crate::reference::Digest;
@@ -27,6 +28,24 @@ pub fn parent_dir(dest: &Path) -> &Path {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
+}
+
+/// Streams the `.wasm` blob `descriptor` describes from `target` into a temporary file next to
+/// `dest`, hashing and validating it on the way (validation errors name it `layer <digest>`),
+/// and checks its digest and size. The verdict of validation is in [`Downloaded::validated`];
+/// the caller persists the file, or drops it to leave nothing behind.
+pub async fn fetch_validating<T: Target>(
+    target: &T,
+    descriptor: &Descriptor,
+    dest: &Path,
+) -> Result<Downloaded> {
+    let what = PathBuf::from(format!("layer {}", descriptor.digest));
+    let mut download = Download::create_validating(dest, what)?;
+    target.get_blob_into(descriptor, &mut download).await?;
+    let checked = descriptor.clone();
+    tokio::task::spawn_blocking(move || download.finish(&checked))
+        .await
+        .expect("the download's writer does not panic")
 }
 
 /// What the writer thread ends with.

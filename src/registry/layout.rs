@@ -169,7 +169,9 @@ impl Target for Layout {
             });
         }
         if !gate.opened().await {
-            return Err(super::held_back(&format!("blob {}", descriptor.digest)));
+            return Err(Error::HeldBack {
+                digest: descriptor.digest.clone(),
+            });
         }
         tmp.persist(&target)
             .map_err(|e| Error::io("write", &target, e.error))?;

@@ -129,15 +129,6 @@ impl GateKeeper {
     }
 }
 
-/// The error of an upload whose gate closed: what it carried was found invalid.
-pub fn held_back(operation: &str) -> crate::error::Error {
-    crate::error::Error::Registry {
-        registry: String::new(),
-        operation: operation.to_owned(),
-        reason: "held back: the file failed validation".to_owned(),
-    }
-}
-
 /// The descriptors listed in an image index's bytes (`manifests`).
 pub fn index_entries(bytes: &[u8]) -> Result<Vec<Descriptor>, String> {
     #[derive(serde::Deserialize)]

@@ -30,7 +30,7 @@ use errors::{
 
 use super::auth::{self, Credential, Given, Resolved};
 use super::retry::{Failure, Policy, Retry};
-use super::{Gate, ManifestRef, Target, held_back};
+use super::{Gate, ManifestRef, Target};
 use crate::artifact::{Blob, Descriptor};
 use crate::context::Env;
 use crate::error::{Error, Result};
@@ -389,7 +389,9 @@ impl Target for Remote {
                     .await
                 {
                     Ok(_) => Ok(()),
-                    Err(_) if gate.is_closed() => Err(Failure::from(held_back(&operation))),
+                    Err(_) if gate.is_closed() => Err(Failure::from(Error::HeldBack {
+                        digest: descriptor.digest.clone(),
+                    })),
                     Err(e) => Err(self.failure(e, &operation, Op::Other).await),
                 }
             })

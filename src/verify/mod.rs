@@ -21,7 +21,7 @@ use crate::provenance::annotations::{REVISION, SOURCE};
 use crate::provenance::dsse;
 use crate::push::phase;
 use crate::reference::{Digest, ImageRef};
-use crate::registry::download::Download;
+use crate::registry::download::fetch_validating;
 use crate::registry::{ManifestRef, Target};
 use crate::request::Inputs;
 use crate::resolve::{self, ReadRequest, Source};
@@ -239,17 +239,7 @@ async fn check_layer<T: Target>(
             return None;
         }
     };
-    let what = PathBuf::from(format!("layer {}", layer.digest));
-    let downloaded = async {
-        let mut download = Download::create_validating(&staging.path().join("layer"), what)?;
-        source.get_blob_into(&layer, &mut download).await?;
-        let checked = layer.clone();
-        tokio::task::spawn_blocking(move || download.finish(&checked))
-            .await
-            .expect("the download's writer does not panic")
-    }
-    .await;
-    let validated = match downloaded {
+    let validated = match fetch_validating(source, &layer, &staging.path().join("layer")).await {
         Ok(downloaded) => downloaded
             .validated
             .expect("a validating download has a verdict"),

@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod fakes;
+pub mod leb;
 pub mod raw;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_wasm-oci");
