@@ -305,9 +305,10 @@ fn provenance(
     ))
 }
 
-/// Uploads the layer as soon as it is hashed, while validation ends; meanwhile the small blobs
-/// (config, provenance) go up one by one once validation has passed. Then the manifest, the tags, and the
-/// provenance manifest, each only after everything it refers to is stored.
+/// Uploads the layer as soon as it is hashed, while validation ends; meanwhile, once validation
+/// has passed, the small blobs (config, provenance) and the provenance manifest go up one by one.
+/// Then the manifest, and after it the tags and the referrers fallback tag: each only after
+/// everything it refers to is stored.
 async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result<Delivered> {
     let Work {
         phase: validate_phase,
@@ -353,17 +354,25 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
             .then(|| provenance(facts, &wasm, &artifact, built))
             .transpose()?;
         // One after another: alongside the layer, they cost nothing, and a throttling
-        // registry is not met with a burst.
+        // registry is not met with a burst. The provenance manifest needs only its own blobs
+        // (its subject may come later), so it is stored here too; its listing waits.
         let config_uploaded = store_blob(target, &artifact.config).await?;
-        for blob in referrer.iter().flat_map(|r| [&r.config, &r.layer]) {
-            store_blob(target, blob).await?;
-        }
-        Ok::<_, Error>((wasm, artifact, referrer, config_uploaded))
+        let listing = match &referrer {
+            Some(referrer) => {
+                for blob in [&referrer.config, &referrer.layer] {
+                    store_blob(target, blob).await?;
+                }
+                let subject = &artifact.manifest.digest;
+                Some(referrer::store(target, referrer, subject).await?)
+            }
+            None => None,
+        };
+        Ok::<_, Error>((wasm, artifact, referrer, listing, config_uploaded))
     };
     let (layer_uploaded, described) =
         tokio::join!(upload_layer(target, &layer, &path, &gate), described);
     // A bad file is the error to report, whatever else failed.
-    let (wasm, artifact, referrer, config_uploaded) = described?;
+    let (wasm, artifact, referrer, listing, config_uploaded) = described?;
     let layer_uploaded = layer_uploaded?;
     drop(validate_phase);
 
@@ -378,15 +387,19 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
             reused.push(digest.clone());
         }
     }
-    put_manifest_and_tags(target, &artifact, facts.tags).await?;
-    let provenance = match &referrer {
-        Some(referrer) => {
-            let _phase = phase("Provenance");
-            referrer::attach(target, referrer, &artifact.manifest.digest).await?;
-            Some(referrer.manifest.digest.clone())
+    let _phase = phase("Manifest, tags and provenance");
+    put_manifest(target, &artifact).await?;
+    // The tags, and the fallback tag that lists the provenance, refer only to what is stored.
+    let listed = async {
+        match &listing {
+            Some(listing) => referrer::publish(target, listing).await,
+            None => Ok(()),
         }
-        None => None,
     };
+    let (tagged, listed) = tokio::join!(put_tags(target, &artifact, facts.tags), listed);
+    tagged?;
+    listed?;
+    let provenance = referrer.map(|r| r.manifest.digest);
     Ok(Delivered {
         artifact,
         wasm,
@@ -429,14 +442,8 @@ async fn upload_layer<T: Target>(
     Ok(true)
 }
 
-/// Puts the manifest by digest, checks the digest the target reports, and only then puts each
-/// tag.
-async fn put_manifest_and_tags<T: Target>(
-    target: &T,
-    artifact: &Artifact,
-    tags: &[Tag],
-) -> Result<()> {
-    let _phase = phase("Manifest and tags");
+/// Puts the manifest by digest and checks the digest the target reports: the tags follow.
+async fn put_manifest<T: Target>(target: &T, artifact: &Artifact) -> Result<()> {
     let local = &artifact.manifest.digest;
     put_manifest_checked(
         target,
@@ -446,6 +453,11 @@ async fn put_manifest_and_tags<T: Target>(
     )
     .await?;
     info!("manifest {local} stored");
+    Ok(())
+}
+
+/// Puts each tag, once the manifest is stored by digest.
+async fn put_tags<T: Target>(target: &T, artifact: &Artifact, tags: &[Tag]) -> Result<()> {
     for tag in tags {
         put_manifest_checked(
             target,

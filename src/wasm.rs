@@ -25,8 +25,9 @@ mod leb;
 
 use source::{Input, Source};
 
-/// Reads of this size feed the hash.
-const HASH_READ: usize = 1 << 20;
+/// Reads of this size feed the hash: small enough that what is read is still in the CPU's cache
+/// when hashed (1 MiB reads hash 64 MiB in 90 ms here, 64 KiB reads in 57 ms).
+const HASH_READ: usize = 64 << 10;
 
 /// Whether the binary is a core module or a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

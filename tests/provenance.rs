@@ -62,7 +62,11 @@ fn a_tag_push_attaches_provenance_found_through_the_fallback_tag() {
     let ws = Workspace::new();
     let run = push(&ws, &registry, &[]);
     assert!(run.success(), "{run:?}");
-    assert!(run.stdout.contains("::group::Provenance"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("::group::Manifest, tags and provenance"),
+        "{run:?}"
+    );
     let out = ws.outputs();
     let digest = out["digest"].clone();
     let provenance = out["provenance-digest"].clone();

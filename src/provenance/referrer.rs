@@ -13,7 +13,7 @@ use tracing::info;
 use crate::artifact::{Blob, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest};
 use crate::error::{Error, Result};
 use crate::reference::{Digest, Tag};
-use crate::registry::{ManifestRef, Target, put_manifest_checked, store_blob};
+use crate::registry::{ManifestRef, Target, put_manifest_checked};
 
 /// The referrer manifest's `artifactType`.
 pub const ARTIFACT_TYPE: &str = "application/vnd.in-toto+json";
@@ -98,26 +98,29 @@ pub fn fallback_tag(subject: &Digest) -> Tag {
         .expect("sha256- and 64 hex digits is a valid tag")
 }
 
-/// How the referrer can be found.
+/// What makes the referrer findable once its subject is stored: nothing when the registry
+/// (its referrers API, or the fallback tag) already lists it, else the fallback tag's new index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listing {
     /// The registry's referrers API (or the fallback tag) already lists it.
     Listed,
-    /// It was added to the fallback tag's index.
-    FallbackTag(Tag),
+    /// The fallback tag `tag` is to point at `index`, which adds it to what the tag listed.
+    FallbackTag {
+        /// The tag, `sha256-<subject hex>`.
+        tag: Tag,
+        /// The merged index.
+        index: Blob,
+    },
 }
 
-/// Stores `referrer` in `target` (blobs, then the manifest by digest, digests checked) and
-/// makes sure a client listing the referrers of `subject` finds it.
-pub async fn attach<T: Target>(
+/// Stores `referrer`'s manifest by digest (its blobs must be stored), checks the digest the
+/// target reports, and works out how clients will find it among the referrers of `subject`.
+/// Moves no tag: [`publish`] does, once the subject is stored.
+pub async fn store<T: Target>(
     target: &T,
     referrer: &Referrer,
     subject: &Digest,
 ) -> Result<Listing> {
-    // Already stored when the push uploaded them alongside the layer: then these are checks.
-    for blob in [&referrer.config, &referrer.layer] {
-        store_blob(target, blob).await?;
-    }
     let digest = &referrer.manifest.digest;
     put_manifest_checked(
         target,
@@ -134,22 +137,33 @@ pub async fn attach<T: Target>(
             return Ok(Listing::Listed);
         }
     }
-
     let tag = fallback_tag(subject);
     let existing = target.get_manifest(&ManifestRef::Tag(tag.clone())).await?;
-    let Some(index) = merge_into_index(existing.as_ref(), &referrer.index_entry(), &tag)? else {
-        info!("the fallback tag {tag} already lists it");
-        return Ok(Listing::Listed);
+    Ok(
+        match merge_into_index(existing.as_ref(), &referrer.index_entry(), &tag)? {
+            Some(index) => Listing::FallbackTag { tag, index },
+            None => {
+                info!("the fallback tag {tag} already lists it");
+                Listing::Listed
+            }
+        },
+    )
+}
+
+/// Points the fallback tag at its merged index, when one is needed; its digest is checked.
+pub async fn publish<T: Target>(target: &T, listing: &Listing) -> Result<()> {
+    let Listing::FallbackTag { tag, index } = listing else {
+        return Ok(());
     };
     put_manifest_checked(
         target,
-        &index,
+        index,
         &ManifestRef::Tag(tag.clone()),
         &format!("the referrers index `{tag}`"),
     )
     .await?;
     info!("listed in the referrers fallback tag {tag}");
-    Ok(Listing::FallbackTag(tag))
+    Ok(())
 }
 
 /// The fallback index with `entry` added to what `existing` lists, keeping every other field
