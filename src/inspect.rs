@@ -13,7 +13,7 @@ use crate::resolve::{self, ArtifactFormat, ReadRequest, Source};
 /// Describes the artifact `request` names.
 pub async fn inspect(request: &ReadRequest, env: &Env) -> Result<Value> {
     let image = &request.image;
-    let source = Source::open(&image.location, &request.connection, env)?;
+    let source = Source::open(&image.location, &request.connection, env).await?;
     let fetched = resolve::fetch_manifest(&source, image).await?;
     let manifest = &fetched.manifest;
     let config_bytes = source.get_blob(&manifest.config).await?;

@@ -98,7 +98,7 @@ impl PullOutcome {
 /// Runs a pull.
 pub async fn pull(request: &PullRequest, env: &Env) -> Result<PullOutcome> {
     let read = &request.read;
-    let source = Source::open(&read.image.location, &read.connection, env)?;
+    let source = Source::open(&read.image.location, &read.connection, env).await?;
     let (fetched, layer) = {
         let _phase = phase("Resolve");
         let fetched = resolve::fetch_manifest(&source, &read.image).await?;

@@ -20,7 +20,7 @@ use crate::provenance::slsa::{self, BuildProvenance};
 use crate::provenance::{annotations, tags};
 use crate::reference::{Destination, Digest, Tag};
 use crate::registry::layout::Layout;
-use crate::registry::remote::{Connection, Remote};
+use crate::registry::remote::{Access, Connection, Remote};
 use crate::registry::{
     Gate, ManifestRef, Target, confirm_stored, put_manifest_checked, store_blob,
 };
@@ -90,7 +90,7 @@ pub async fn push_with_clock(
                     env: env.clone(),
                 },
             )?;
-            if let Err(e) = remote.login().await {
+            if let Err(e) = remote.login(Access::Write).await {
                 // A bad file is the error to report, whatever else failed.
                 work.validating.await.expect("validation does not panic")?;
                 return Err(e);

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::reference::{Destination, Digest, ImageRef};
 use crate::registry::download::Download;
 use crate::registry::layout::Layout;
-use crate::registry::remote::{Connection, Remote};
+use crate::registry::remote::{Access, Connection, Remote};
 use crate::registry::{Gate, ManifestRef, Target};
 use crate::request::Inputs;
 
@@ -37,17 +37,17 @@ pub enum Source {
 }
 
 impl Source {
-    /// Opens `location` for reading; `env` holds the docker config locations, `PATH` for
-    /// credential helpers and the retry bounds.
-    pub fn open(location: &Destination, connection: &Connection, env: &Env) -> Result<Self> {
+    /// Opens `location` for reading, logged in to a registry (so refused credentials fail
+    /// first); `env` holds the docker config locations, `PATH` for credential helpers and the
+    /// retry bounds.
+    pub async fn open(location: &Destination, connection: &Connection, env: &Env) -> Result<Self> {
         match location {
             Destination::Registry(image) => {
                 let mut connection = connection.clone();
                 connection.env = env.clone();
-                Ok(Source::Remote(Box::new(Remote::new(
-                    image.clone(),
-                    &connection,
-                )?)))
+                let remote = Remote::new(image.clone(), &connection)?;
+                remote.login(Access::Read).await?;
+                Ok(Source::Remote(Box::new(remote)))
             }
             Destination::Layout(dir) => Ok(Source::Layout(Layout::open(dir)?)),
         }

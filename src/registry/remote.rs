@@ -27,6 +27,7 @@ use errors::{
     ErrorContext, classify, is_not_found, map_error, retryable_status, transport_error,
     transport_reason,
 };
+pub use login::Access;
 
 use super::auth::{self, Credential, Given, Resolved};
 use super::retry::{Failure, Policy, Retry};

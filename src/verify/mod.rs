@@ -79,7 +79,7 @@ impl VerifyRequest {
 /// at all is an error. Call [`VerifyReport::into_result`] to fail on a failed check.
 pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> {
     let image = &request.read.image;
-    let source = Source::open(&image.location, &request.read.connection, env)?;
+    let source = Source::open(&image.location, &request.read.connection, env).await?;
     let mut report = VerifyReport {
         image: image.clone(),
         digest: None,

@@ -22,10 +22,20 @@ enum Challenge {
     Bearer,
 }
 
+/// What a login is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Pulling only.
+    Read,
+    /// Pushing, which also reads (blob checks, the referrers fallback tag).
+    Write,
+}
+
 impl Remote {
-    /// Authenticates for pushing, so bad credentials fail before any upload. An identity
-    /// token is first exchanged for an access token.
-    pub async fn login(&self) -> Result<()> {
+    /// Authenticates for `access`, so bad credentials fail before any transfer, and leaves the
+    /// tokens cached for every later request. An identity token is first exchanged for an
+    /// access token.
+    pub async fn login(&self, access: Access) -> Result<()> {
         if let Credential::IdentityToken(refresh) = &self.resolved.credential {
             let access = self
                 .policy
@@ -49,8 +59,12 @@ impl Remote {
         }
         let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
         let auth = self.registry_auth();
-        // Push and pull tokens now, under retries; later requests find them cached.
-        for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
+        // The tokens now, under retries; later requests find them cached.
+        let operations: &[RegistryOperation] = match access {
+            Access::Read => &[RegistryOperation::Pull],
+            Access::Write => &[RegistryOperation::Push, RegistryOperation::Pull],
+        };
+        for &operation in operations {
             self.policy
                 .run("authentication", || async {
                     match self.client.auth(&reference, &auth, operation).await {
