@@ -105,6 +105,11 @@ pub enum Error {
         last: Box<Error>,
     },
 
+    /// One error that more than one task waited on (the file's hash, which both the upload
+    /// and the artifact's description need).
+    #[error(transparent)]
+    Shared(std::sync::Arc<Error>),
+
     /// The registry answered with an error.
     #[error("registry {registry} refused {operation}: {reason}")]
     Registry {
@@ -255,6 +260,7 @@ impl Error {
             Error::Tls { .. } => "Registry TLS error",
             Error::Credentials { .. } => "Registry credentials",
             Error::GaveUp { last, .. } => last.title(),
+            Error::Shared(e) => e.title(),
             Error::DigestMismatch { .. } => "Digest mismatch",
             Error::Layout { .. } => "OCI layout error",
             Error::Provenance(_) => "Provenance error",

@@ -3,11 +3,11 @@
 //! checked.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::artifact::Descriptor;
 use crate::artifact::{self, Artifact, ArtifactInputs};
 use crate::build::{self, BuildRecord};
 use crate::context::{Clock, Env, GithubContext, SystemClock};
@@ -22,7 +22,7 @@ use crate::reference::{Destination, Digest, Tag};
 use crate::registry::layout::Layout;
 use crate::registry::remote::{Access, Connection, Remote};
 use crate::registry::{
-    Gate, ManifestRef, Target, confirm_stored, put_manifest_checked, store_blob,
+    Gate, Hashed, ManifestRef, Target, confirm_stored, put_manifest_checked, store_blob,
 };
 use crate::report::PushOutcome;
 use crate::request::{PushRequest, WasmSource};
@@ -57,7 +57,7 @@ pub async fn push_with_clock(
     wasm::check_header(&path)?;
     let work = Work {
         phase: phase("Validate and upload"),
-        hashing: spawn_blocking_named(path.clone(), wasm::digest_file),
+        hashed: hash_file(path.clone()),
         validating: spawn_blocking_named(path.clone(), wasm::validate_file),
         path,
         build,
@@ -132,7 +132,7 @@ struct Work {
     /// The log group of this step, closed when the layer is stored.
     phase: tracing::Span,
     path: PathBuf,
-    hashing: JoinHandle<Result<(Digest, u64)>>,
+    hashed: Hashed,
     validating: JoinHandle<Result<Validated>>,
     build: Option<BuildRecord>,
 }
@@ -154,6 +154,15 @@ struct Delivered {
     uploaded: Vec<Digest>,
     reused: Vec<Digest>,
     provenance: Option<Digest>,
+}
+
+/// Hashes the file on a thread of its own; the upload and the description both wait on it.
+fn hash_file(path: PathBuf) -> Hashed {
+    use futures_util::FutureExt;
+    spawn_blocking_named(path, wasm::digest_file)
+        .map(|joined| joined.expect("hashing does not panic").map_err(Arc::new))
+        .boxed()
+        .shared()
 }
 
 fn spawn_blocking_named<T: Send + 'static>(
@@ -313,18 +322,17 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
     let Work {
         phase: validate_phase,
         path,
-        hashing,
+        hashed,
         validating,
         build,
     } = work;
-    let (digest, size) = hashing.await.expect("hashing does not panic")?;
-    let layer = artifact::layer(facts.request.format, &digest, size, wasm::file_name(&path));
 
     let (keeper, gate) = crate::registry::gate();
     let described = async {
         let validated = validating.await.expect("validation does not panic")?;
         keeper.settle(true);
-        let wasm = WasmFile::new(path.clone(), (digest.clone(), size), validated);
+        let (digest, size) = hashed.clone().await.map_err(Error::Shared)?;
+        let wasm = WasmFile::new(path.clone(), (digest, size), validated);
         info!(
             "{} is a valid {} ({} bytes, {})",
             wasm.path.display(),
@@ -369,12 +377,20 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         };
         Ok::<_, Error>((wasm, artifact, referrer, listing, config_uploaded))
     };
-    let (layer_uploaded, described) =
-        tokio::join!(upload_layer(target, &layer, &path, &gate), described);
+    let (layer_uploaded, described) = tokio::join!(
+        upload_layer(target, facts, &path, hashed.clone(), &gate),
+        described
+    );
     // A bad file is the error to report, whatever else failed.
     let (wasm, artifact, referrer, listing, config_uploaded) = described?;
     let layer_uploaded = layer_uploaded?;
     drop(validate_phase);
+    let layer = artifact::layer(
+        facts.request.format,
+        &wasm.digest,
+        wasm.size,
+        wasm::file_name(&path),
+    );
 
     let (mut uploaded, mut reused) = (Vec::new(), Vec::new());
     for (digest, was_uploaded) in [
@@ -413,33 +429,125 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
 /// How long the layer's upload waits for validation to end before it starts anyway.
 const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// The most tags whose manifests are read to tell a re-push from a new push.
+const TAGS_COMPARED: usize = 8;
+
 /// Uploads the layer unless the target has it; true when it was uploaded. Its commit waits for
 /// `gate`.
+///
+/// A new file streams out while it is still being hashed, so the upload costs what sending the
+/// bytes costs; the digest only commits it. But an unchanged file must send nothing, and only
+/// its digest can tell the registry has it. So unless the registry plainly does not hold a
+/// layer of this size (none of the manifests under the tags pushed, `latest`, or the
+/// repository's last tags lists one), the upload waits for the hash and asks first. If the
+/// hash ends before that question is answered, it is asked anyway.
 async fn upload_layer<T: Target>(
     target: &T,
-    layer: &Descriptor,
+    facts: &Facts<'_>,
     path: &std::path::Path,
+    hashed: Hashed,
     gate: &Gate,
 ) -> Result<bool> {
-    if target.has_blob(&layer.digest).await? {
-        info!(
-            "layer {} is already stored; not uploading it again",
-            layer.digest
-        );
-        return Ok(false);
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io("read", path, e))?
+        .len();
+    let media_type = facts.request.format.layer_media_type();
+    let stream = target.uploads_while_hashing() && {
+        tokio::select! {
+            biased;
+            _ = hashed.clone() => false,
+            seen = size_seen(target, facts.tags, size) => !seen,
+        }
+    };
+    if !stream {
+        let digest = hashed.clone().await.map_err(Error::Shared)?.0;
+        if target.has_blob(&digest).await? {
+            info!("layer {digest} is already stored; not uploading it again");
+            return Ok(false);
+        }
+        grace(gate, &hashed).await?;
+        info!("uploading layer {digest} ({size} bytes)");
+        let layer = artifact::layer(facts.request.format, &digest, size, wasm::file_name(path));
+        target.put_blob_file(&layer, path, gate).await?;
+        confirm_stored(target, &digest).await?;
+        return Ok(true);
     }
-    // Most files are validated by now, or soon (a data segment is passed over, not read): an
-    // invalid one then fails before any byte is sent. Only a long validation (many function
-    // bodies) runs on while the upload goes, and then it holds back the commit.
-    if tokio::time::timeout(UPLOAD_GRACE, gate.opened()).await == Ok(false) {
-        return Err(Error::HeldBack {
-            digest: layer.digest.clone(),
-        });
-    }
-    info!("uploading layer {} ({} bytes)", layer.digest, layer.size);
-    target.put_blob_file(layer, path, gate).await?;
-    confirm_stored(target, &layer.digest).await?;
+    // Sent while hashing; when the digest shows the registry had it after all, the upload
+    // stops and nothing is committed.
+    info!("uploading layer ({size} bytes) while hashing it");
+    let upload = async {
+        grace(gate, &hashed).await?;
+        target
+            .put_blob_file_hashing(media_type, path, size, gate, hashed.clone())
+            .await
+    };
+    let stored = async {
+        let digest = hashed.clone().await.map_err(Error::Shared)?.0;
+        target.has_blob(&digest).await
+    };
+    tokio::pin!(upload, stored);
+    let digest = tokio::select! {
+        uploaded = &mut upload => uploaded?,
+        found = &mut stored => match found {
+            Ok(true) => {
+                let digest = hashed.clone().await.map_err(Error::Shared)?.0;
+                info!("layer {digest} is already stored; its upload stopped");
+                return Ok(false);
+            }
+            // Not there, or not known: the upload decides.
+            _ => upload.await?,
+        },
+    };
+    info!("uploaded layer {digest}");
+    confirm_stored(target, &digest).await?;
     Ok(true)
+}
+
+/// Waits up to [`UPLOAD_GRACE`] for validation: most files are validated by then (a data
+/// segment is passed over, not read), and an invalid one then fails before any byte is sent.
+/// Only a long validation (many function bodies) runs on while the upload goes, and then it
+/// holds back the commit.
+async fn grace(gate: &Gate, hashed: &Hashed) -> Result<()> {
+    if tokio::time::timeout(UPLOAD_GRACE, gate.opened()).await == Ok(false) {
+        let digest = hashed.clone().await.map_err(Error::Shared)?.0;
+        return Err(Error::HeldBack { digest });
+    }
+    Ok(())
+}
+
+/// Whether the registry holds a layer of `size` bytes under the tags pushed, `latest`, or the
+/// repository's last few tags: then the push is likely a re-push. Any failure to tell counts
+/// as seen, which costs only the wait for the hash.
+async fn size_seen<T: Target>(target: &T, pushed: &[Tag], size: u64) -> bool {
+    let Ok(listed) = target.tags().await else {
+        return true;
+    };
+    let mut candidates: Vec<Tag> = pushed
+        .iter()
+        .chain(listed.iter().filter(|t| t.as_str() == "latest"))
+        .filter(|t| listed.contains(t))
+        .cloned()
+        .collect();
+    let others: Vec<Tag> = listed
+        .iter()
+        .rev()
+        .filter(|t| !t.as_str().starts_with("sha256-") && !candidates.contains(t))
+        .take(TAGS_COMPARED.saturating_sub(candidates.len()))
+        .cloned()
+        .collect();
+    candidates.extend(others);
+    let manifests = futures_util::future::join_all(
+        candidates
+            .into_iter()
+            .map(|tag| async move { target.get_manifest(&ManifestRef::Tag(tag)).await }),
+    )
+    .await;
+    manifests.into_iter().any(|manifest| match manifest {
+        Ok(Some(blob)) => serde_json::from_slice::<artifact::Manifest>(&blob.bytes)
+            .map_or(true, |m| m.layers.iter().any(|l| l.size == size)),
+        Ok(None) => false,
+        Err(_) => true,
+    })
 }
 
 /// Puts the manifest by digest and checks the digest the target reports: the tags follow.

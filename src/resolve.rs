@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use crate::artifact::{self, Blob, Descriptor, Manifest};
 use crate::context::Env;
 use crate::error::{Error, Result};
-use crate::reference::{Destination, Digest, ImageRef};
+use crate::reference::{Destination, Digest, ImageRef, Tag};
 use crate::registry::download::Download;
 use crate::registry::layout::Layout;
 use crate::registry::remote::{Access, Connection, Remote};
-use crate::registry::{Gate, ManifestRef, Target};
+use crate::registry::{Gate, Hashed, ManifestRef, Target};
 use crate::request::Inputs;
 
 /// Layer media types that are a Wasm binary, whichever tool wrote them.
@@ -73,6 +73,40 @@ impl Target for Source {
         match self {
             Source::Remote(t) => t.put_blob_file(descriptor, path, gate).await,
             Source::Layout(t) => t.put_blob_file(descriptor, path, gate).await,
+        }
+    }
+
+    fn uploads_while_hashing(&self) -> bool {
+        match self {
+            Source::Remote(t) => t.uploads_while_hashing(),
+            Source::Layout(t) => t.uploads_while_hashing(),
+        }
+    }
+
+    async fn put_blob_file_hashing(
+        &self,
+        media_type: &str,
+        path: &Path,
+        size: u64,
+        gate: &Gate,
+        hashed: Hashed,
+    ) -> Result<Digest> {
+        match self {
+            Source::Remote(t) => {
+                t.put_blob_file_hashing(media_type, path, size, gate, hashed)
+                    .await
+            }
+            Source::Layout(t) => {
+                t.put_blob_file_hashing(media_type, path, size, gate, hashed)
+                    .await
+            }
+        }
+    }
+
+    async fn tags(&self) -> Result<Vec<Tag>> {
+        match self {
+            Source::Remote(t) => t.tags().await,
+            Source::Layout(t) => t.tags().await,
         }
     }
 

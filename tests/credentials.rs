@@ -213,6 +213,20 @@ fn token_auth_exchanges_basic_credentials_for_a_bearer_token() {
     let (bytes, _) = registry.manifest("acme/multiply", "cred").unwrap();
     assert_eq!(sha256(&bytes), ws.outputs()["digest"]);
     assert_no_secrets(&run, &ws, &[PASSWORD, JWT_PREFIX]);
+
+    // A large module goes out while it is hashed, with the bearer token issued for pushing.
+    let big = module_with_data(16 << 20, &[]);
+    ws.write("big.wasm", &big);
+    env.insert("INPUT_PATH".into(), "big.wasm".into());
+    env.insert(
+        "INPUT_IMAGE".into(),
+        format!("{}/acme/big", registry.host()),
+    );
+    let run = ws.run_action(&env);
+    assert!(run.success(), "{run:?}");
+    assert!(run.stdout.contains("while hashing it"), "{run:?}");
+    assert_eq!(registry.blob("acme/big", &sha256(&big)), big);
+    assert_no_secrets(&run, &ws, &[PASSWORD, JWT_PREFIX]);
 }
 
 #[test]

@@ -230,3 +230,66 @@ fn a_400_with_an_error_code_fails_at_once_with_the_registrys_words() {
     assert_eq!(manifest_puts, 1, "{:?}", proxy.log());
     assert!(registry.tags("acme/big").is_empty());
 }
+
+#[test]
+fn a_layer_sent_while_hashed_is_sent_again_after_a_reset_and_a_503() {
+    use futures_util::FutureExt;
+    use wasm_oci::registry::remote::{Access, Connection, Remote};
+    use wasm_oci::registry::{Gate, Target};
+
+    let registry = Registry::start();
+    let (reset, unavailable) = (AtomicBool::new(false), AtomicBool::new(false));
+    let proxy = FaultProxy::start(registry.port, move |_, method, path| {
+        if !path.contains("/blobs/uploads/") {
+            return Fault::Pass;
+        }
+        match method {
+            "PATCH" if !reset.swap(true, Ordering::SeqCst) => Fault::Reset,
+            "PUT" if !unavailable.swap(true, Ordering::SeqCst) => Fault::Unavailable,
+            _ => Fault::Pass,
+        }
+    });
+    let ws = Workspace::new();
+    let wasm = big_wasm();
+    let path = ws.write("big.wasm", &wasm);
+    let digest: wasm_oci::reference::Digest = sha256(&wasm).parse().unwrap();
+    let mut env = wasm_oci::context::Env::new();
+    env.insert("WASM_OCI_RETRY_INITIAL_DELAY".into(), "0.05".into());
+    let remote = Remote::new(
+        format!("{}/acme/big", proxy.host()).parse().unwrap(),
+        &Connection {
+            insecure: true,
+            env,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(remote.login(Access::Write)).unwrap();
+    let hashed = futures_util::future::ready(Ok((digest.clone(), wasm.len() as u64)))
+        .boxed()
+        .shared();
+    let media_type = wasm_oci::artifact::Format::Cncf.layer_media_type();
+    let stored = runtime
+        .block_on(remote.put_blob_file_hashing(
+            media_type,
+            &path,
+            wasm.len() as u64,
+            &Gate::open(),
+            hashed,
+        ))
+        .unwrap();
+    assert_eq!(stored, digest);
+    let log = proxy.log();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("PATCH") && l.ends_with("Reset")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("PUT") && l.ends_with("Unavailable")),
+        "{log:?}"
+    );
+    assert_eq!(registry.blob("acme/big", &digest.to_string()), wasm);
+}

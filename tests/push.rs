@@ -129,6 +129,49 @@ fn pushing_twice_gives_the_same_digest_and_uploads_nothing_new() {
         "no blob uploaded the second time"
     );
     assert!(second.stdout.contains("already stored"), "{second:?}");
+
+    // Under a new tag too: the manifest under `v1` lists a layer of the same size, so the
+    // file is hashed first and found stored.
+    let ws3 = Workspace::new();
+    let third = push_multiply(&ws3, &registry, &[("tags", "v2"), ("provenance", "false")]);
+    assert!(third.success(), "{third:?}");
+    assert_eq!(
+        registry.upload_count(),
+        uploads,
+        "no blob uploaded under a new tag"
+    );
+    assert!(
+        !registry.log().contains("\"PATCH "),
+        "no byte sent:\n{}",
+        registry.log()
+    );
+}
+
+#[test]
+fn a_new_layer_goes_out_while_it_is_hashed() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    // Large enough that the registry says it has no such layer before the hash is done.
+    let wasm = module_with_data(32 << 20, &[]);
+    ws.write("big.wasm", &wasm);
+    let image = format!("{}/acme/big", registry.host());
+    let run = ws.run_action(&ws.action_env(&[
+        ("image", &image),
+        ("path", "big.wasm"),
+        ("tags", "v1"),
+        ("insecure", "true"),
+    ]));
+    assert!(run.success(), "{run:?}");
+    assert!(run.stdout.contains("while hashing it"), "{run:?}");
+    let log = registry.log();
+    let patches = log
+        .lines()
+        .filter(|l| l.contains("\"PATCH /v2/acme/big/blobs/uploads/"))
+        .count();
+    assert_eq!(patches, 1, "the layer in one PATCH:\n{log}");
+    assert_eq!(registry.blob("acme/big", &sha256(&wasm)), wasm);
+    let (manifest, _) = registry.manifest("acme/big", "v1").unwrap();
+    assert_eq!(sha256(&manifest), ws.outputs()["digest"]);
 }
 
 #[test]
@@ -314,26 +357,6 @@ fn flags_bind_to_env_vars() {
     assert_eq!(registry.image_tags("acme/env"), ["from-env"]);
 }
 
-/// A module of `data_len` bytes of one data segment, followed by `tail`.
-fn module_with_data(data_len: usize, tail: &[u8]) -> Vec<u8> {
-    use common::leb::leb;
-    let segment = [
-        &[1u8, 0, 0x41, 0, 0x0b][..],
-        &leb(data_len),
-        &vec![0x5a; data_len],
-    ]
-    .concat();
-    [
-        &b"\0asm\x01\0\0\0"[..],
-        &[5, 4, 1, 0, 0xff, 0x01][..],
-        &[11][..],
-        &leb(segment.len()),
-        &segment,
-        tail,
-    ]
-    .concat()
-}
-
 #[test]
 fn a_module_found_invalid_before_its_upload_is_never_sent() {
     let registry = Registry::start();
@@ -385,7 +408,9 @@ fn a_layer_upload_commits_only_when_its_gate_opens() {
         },
     )
     .unwrap();
-    runtime.block_on(remote.login()).unwrap();
+    runtime
+        .block_on(remote.login(wasm_oci::registry::remote::Access::Write))
+        .unwrap();
     let head = || {
         registry
             .client()
@@ -418,4 +443,93 @@ fn a_layer_upload_commits_only_when_its_gate_opens() {
         .block_on(remote.put_blob_file(&layer, &path, &Gate::open()))
         .unwrap();
     assert_eq!(registry.blob("acme/gated", &digest.to_string()), bytes);
+}
+
+/// The file's digest as the push's hashing thread hands it over: after `delay`, so the upload
+/// is under way before it is known.
+fn hashed_after(
+    digest: &wasm_oci::reference::Digest,
+    size: u64,
+    delay: std::time::Duration,
+) -> wasm_oci::registry::Hashed {
+    use futures_util::FutureExt;
+    let digest = digest.clone();
+    async move {
+        tokio::time::sleep(delay).await;
+        Ok((digest, size))
+    }
+    .boxed()
+    .shared()
+}
+
+#[test]
+fn a_layer_sent_while_hashed_commits_under_its_digest_only_when_its_gate_opens() {
+    use wasm_oci::registry::remote::{Access, Connection, Remote};
+    use wasm_oci::registry::{Gate, Target, gate};
+
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let bytes = module_with_data(16 << 20, &[]);
+    let size = bytes.len() as u64;
+    let path = ws.write("m.wasm", &bytes);
+    let digest: wasm_oci::reference::Digest = sha256(&bytes).parse().unwrap();
+    let media_type = wasm_oci::artifact::Format::Cncf.layer_media_type();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let remote = Remote::new(
+        format!("{}/acme/streamed", registry.host())
+            .parse()
+            .unwrap(),
+        &Connection {
+            insecure: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    runtime.block_on(remote.login(Access::Write)).unwrap();
+    assert!(remote.uploads_while_hashing());
+    let later = std::time::Duration::from_millis(50);
+
+    // Validation fails while the bytes go: nothing is stored.
+    let (keeper, closed) = gate();
+    let result = runtime.block_on(async {
+        let upload = remote.put_blob_file_hashing(
+            media_type,
+            &path,
+            size,
+            &closed,
+            hashed_after(&digest, size, later),
+        );
+        let close = async {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            keeper.settle(false);
+        };
+        tokio::join!(upload, close).0
+    });
+    assert!(
+        matches!(&result, Err(wasm_oci::Error::HeldBack { digest: d }) if d == &digest),
+        "{result:?}"
+    );
+    assert_eq!(
+        registry.blob_status("acme/streamed", &digest.to_string()),
+        404
+    );
+
+    // Valid: one PATCH carries the file, sent before the digest was known; the PUT commits it.
+    let stored = runtime
+        .block_on(remote.put_blob_file_hashing(
+            media_type,
+            &path,
+            size,
+            &Gate::open(),
+            hashed_after(&digest, size, later),
+        ))
+        .unwrap();
+    assert_eq!(stored, digest);
+    assert_eq!(registry.blob("acme/streamed", &digest.to_string()), bytes);
+    let log = registry.log();
+    let patches = log
+        .lines()
+        .filter(|l| l.contains("\"PATCH /v2/acme/streamed/blobs/uploads/"))
+        .count();
+    assert_eq!(patches, 2, "one PATCH per attempt:\n{log}");
 }

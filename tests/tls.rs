@@ -62,6 +62,15 @@ fn ca_file_makes_a_private_ca_trusted() {
     let wasm = std::fs::read(multiply_wasm()).unwrap();
     assert_eq!(registry.blob("acme/multiply", &sha256(&wasm)), wasm);
     assert_no_secrets(&run, &ws, &["tls-password-1"]);
+
+    // A large module goes out over TLS while it is hashed, with the same credentials.
+    let big = module_with_data(16 << 20, &[]);
+    ws.write("big.wasm", &big);
+    let run = push(&ws, &registry, &[("ca-file", ca), ("path", "big.wasm")]);
+    assert!(run.success(), "{run:?}");
+    assert!(run.stdout.contains("while hashing it"), "{run:?}");
+    assert_eq!(registry.blob("acme/multiply", &sha256(&big)), big);
+    assert_no_secrets(&run, &ws, &["tls-password-1"]);
 }
 
 #[test]

@@ -10,10 +10,16 @@ pub mod retry;
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::artifact::{Blob, Descriptor};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::reference::{Digest, Tag};
+
+/// A file's digest and size, computed on a thread of its own, for every task that waits on it.
+pub type Hashed = futures_util::future::Shared<
+    futures_util::future::BoxFuture<'static, std::result::Result<(Digest, u64), Arc<Error>>>,
+>;
 
 /// How a manifest is addressed when it is put.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +52,42 @@ pub trait Target {
     /// blob is committed (its last bytes sent, or renamed into place) only once `gate` opens;
     /// when it closes instead, nothing is stored.
     async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()>;
+
+    /// Whether [`Target::put_blob_file_hashing`] sends the file while its digest is still
+    /// being computed; when not, a caller does better to hash first and ask
+    /// [`Target::has_blob`].
+    fn uploads_while_hashing(&self) -> bool {
+        false
+    }
+
+    /// Streams the file at `path` (`size` bytes, of `media_type`) as a new blob before its
+    /// digest is known, and commits it under the digest `hashed` yields, once `gate` opens;
+    /// when the gate closes, nothing is stored. Returns that digest. Targets that cannot send
+    /// first wait for the digest and store the file as [`Target::put_blob_file`] does.
+    async fn put_blob_file_hashing(
+        &self,
+        media_type: &str,
+        path: &Path,
+        size: u64,
+        gate: &Gate,
+        hashed: Hashed,
+    ) -> Result<Digest> {
+        let digest = hashed.await.map_err(Error::Shared)?.0;
+        let descriptor = Descriptor {
+            media_type: media_type.to_owned(),
+            digest: digest.clone(),
+            size,
+            artifact_type: None,
+            annotations: Default::default(),
+        };
+        self.put_blob_file(&descriptor, path, gate).await?;
+        Ok(digest)
+    }
+
+    /// The repository's tags, as far as the target lists them (none when it cannot).
+    async fn tags(&self) -> Result<Vec<Tag>> {
+        Ok(Vec::new())
+    }
 
     /// Stores `manifest` under `reference` and returns the digest the target reports for it.
     async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest>;

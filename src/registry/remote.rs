@@ -21,6 +21,7 @@ mod errors;
 mod identity;
 mod login;
 mod read;
+mod upload;
 
 pub use errors::map_oci_error;
 use errors::{
@@ -31,11 +32,11 @@ pub use login::Access;
 
 use super::auth::{self, Credential, Given, Resolved};
 use super::retry::{Failure, Policy, Retry};
-use super::{Gate, ManifestRef, Target};
+use super::{Gate, Hashed, ManifestRef, Target};
 use crate::artifact::{Blob, Descriptor};
 use crate::context::Env;
 use crate::error::{Error, Result};
-use crate::reference::{Digest, ImageName};
+use crate::reference::{Digest, ImageName, Tag};
 use crate::secret::Secret;
 
 /// The size of the blocks a file is read in for an upload: large enough that the per-block cost
@@ -113,6 +114,10 @@ pub struct Remote {
     /// Set once [`Remote::login`] has seen the registry accept the credentials: a 401 after
     /// that is a lost token, worth another attempt, not a refusal.
     verified: std::sync::atomic::AtomicBool,
+    /// The bearer token issued for pushing, for the uploads made without oci-client.
+    push_token: Mutex<Option<Secret>>,
+    /// Set once logged in for pushing: uploads can then start before the digest is known.
+    streams: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Remote {
@@ -209,6 +214,8 @@ impl Remote {
             http,
             scheme: if connection.insecure { "http" } else { "https" },
             verified: std::sync::atomic::AtomicBool::new(false),
+            push_token: Mutex::new(None),
+            streams: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -397,6 +404,32 @@ impl Target for Remote {
                 }
             })
             .await
+    }
+
+    fn uploads_while_hashing(&self) -> bool {
+        self.streams.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn put_blob_file_hashing(
+        &self,
+        _media_type: &str,
+        path: &Path,
+        size: u64,
+        gate: &Gate,
+        hashed: Hashed,
+    ) -> Result<Digest> {
+        self.put_blob_streamed(path, size, gate, hashed).await
+    }
+
+    async fn tags(&self) -> Result<Vec<Tag>> {
+        let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
+        let auth = self.registry_auth();
+        match self.client.list_tags(&reference, &auth, None, None).await {
+            Ok(listed) => Ok(listed.tags.iter().filter_map(|t| t.parse().ok()).collect()),
+            // A repository not created yet has no tags.
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(self.map(e, "the tag listing")),
+        }
     }
 
     async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest> {

@@ -25,6 +25,27 @@ pub mod leb;
 pub mod raw;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_wasm-oci");
+
+/// A valid core module whose bulk is one data segment of `data_len` bytes, followed by `tail`
+/// (which may make it invalid): large files that validate fast.
+pub fn module_with_data(data_len: usize, tail: &[u8]) -> Vec<u8> {
+    use leb::leb;
+    let segment = [
+        &[1u8, 0, 0x41, 0, 0x0b][..],
+        &leb(data_len),
+        &vec![0x5a; data_len],
+    ]
+    .concat();
+    [
+        &b"\0asm\x01\0\0\0"[..],
+        &[5, 4, 1, 0, 0xff, 0x01][..],
+        &[11][..],
+        &leb(segment.len()),
+        &segment,
+        tail,
+    ]
+    .concat()
+}
 /// The commit `Workspace::action_env` gives as `GITHUB_SHA`.
 pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -246,6 +267,20 @@ impl Registry {
     }
 
     /// A blob's bytes.
+    /// The HTTP status of a HEAD for a blob: 200 when stored, 404 when not.
+    pub fn blob_status(&self, repo: &str, digest: &str) -> u16 {
+        self.client()
+            .head(format!(
+                "{}://{}/v2/{repo}/blobs/{digest}",
+                self.scheme,
+                self.host()
+            ))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub fn blob(&self, repo: &str, digest: &str) -> Vec<u8> {
         let resp = self.get(&format!("/v2/{repo}/blobs/{digest}"), "*/*");
         assert!(

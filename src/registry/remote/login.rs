@@ -12,6 +12,7 @@ use oci_client::secrets::RegistryAuth;
 use super::errors::{envelope_detail, retryable_status};
 use super::{Credential, Failure, ManifestRef, Op, Remote};
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 
 /// What `GET /v2/` said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +66,8 @@ impl Remote {
             Access::Write => &[RegistryOperation::Push, RegistryOperation::Pull],
         };
         for &operation in operations {
-            self.policy
+            let token = self
+                .policy
                 .run("authentication", || async {
                     match self.client.auth(&reference, &auth, operation).await {
                         // oci-client saw no challenge where there is one: its probe failed.
@@ -80,16 +82,35 @@ impl Remote {
                                 after: None,
                             }),
                         }),
-                        Ok(_) => Ok(()),
+                        Ok(token) => Ok(token),
                         Err(e) => Err(self.failure(e, "authentication", Op::Other).await),
                     }
                 })
                 .await?;
+            if operation == RegistryOperation::Push {
+                // Kept for the uploads made without oci-client (`upload.rs`).
+                *self.push_token.lock().expect("push token") =
+                    token.filter(|t| !t.is_empty()).map(Secret::new);
+                self.streams.store(true, Ordering::SeqCst);
+            }
         }
         if !matches!(self.resolved.credential, Credential::Anonymous) {
             self.verified.store(true, Ordering::SeqCst);
         }
         Ok(())
+    }
+
+    /// Asks for a new push token after the registry refused the one held (it expired).
+    pub(super) async fn renew_push_token(&self) {
+        let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
+        if let Ok(token) = self
+            .client
+            .auth(&reference, &self.registry_auth(), RegistryOperation::Push)
+            .await
+        {
+            *self.push_token.lock().expect("push token") =
+                token.filter(|t| !t.is_empty()).map(Secret::new);
+        }
     }
 
     /// `GET /v2/` with the basic credentials, if any.
