@@ -460,17 +460,7 @@ async fn upload_layer<T: Target>(
         }
     };
     if !stream {
-        let digest = hashed.clone().await.map_err(Error::Shared)?.0;
-        if target.has_blob(&digest).await? {
-            info!("layer {digest} is already stored; not uploading it again");
-            return Ok(false);
-        }
-        grace(gate, &hashed).await?;
-        info!("uploading layer {digest} ({size} bytes)");
-        let layer = artifact::layer(facts.request.format, &digest, size, wasm::file_name(path));
-        target.put_blob_file(&layer, path, gate).await?;
-        confirm_stored(target, &digest).await?;
-        return Ok(true);
+        return upload_hashed(target, facts, path, size, &hashed, gate).await;
     }
     // Sent while hashing; when the digest shows the registry had it after all, the upload
     // stops and nothing is committed.
@@ -486,8 +476,8 @@ async fn upload_layer<T: Target>(
         target.has_blob(&digest).await
     };
     tokio::pin!(upload, stored);
-    let digest = tokio::select! {
-        uploaded = &mut upload => uploaded?,
+    let uploaded = tokio::select! {
+        uploaded = &mut upload => uploaded,
         found = &mut stored => match found {
             Ok(true) => {
                 let digest = hashed.clone().await.map_err(Error::Shared)?.0;
@@ -495,10 +485,41 @@ async fn upload_layer<T: Target>(
                 return Ok(false);
             }
             // Not there, or not known: the upload decides.
-            _ => upload.await?,
+            _ => upload.await,
         },
     };
+    let digest = match uploaded {
+        Ok(digest) => digest,
+        // A registry that refuses an upload in one PATCH takes it in one PUT.
+        Err(e @ Error::Registry { .. }) => {
+            warn!("{e}; uploading the layer in one request instead");
+            return upload_hashed(target, facts, path, size, &hashed, gate).await;
+        }
+        Err(e) => return Err(e),
+    };
     info!("uploaded layer {digest}");
+    confirm_stored(target, &digest).await?;
+    Ok(true)
+}
+
+/// Hashes first, then uploads the layer unless the target has it; true when it was uploaded.
+async fn upload_hashed<T: Target>(
+    target: &T,
+    facts: &Facts<'_>,
+    path: &std::path::Path,
+    size: u64,
+    hashed: &Hashed,
+    gate: &Gate,
+) -> Result<bool> {
+    let digest = hashed.clone().await.map_err(Error::Shared)?.0;
+    if target.has_blob(&digest).await? {
+        info!("layer {digest} is already stored; not uploading it again");
+        return Ok(false);
+    }
+    grace(gate, hashed).await?;
+    info!("uploading layer {digest} ({size} bytes)");
+    let layer = artifact::layer(facts.request.format, &digest, size, wasm::file_name(path));
+    target.put_blob_file(&layer, path, gate).await?;
     confirm_stored(target, &digest).await?;
     Ok(true)
 }

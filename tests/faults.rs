@@ -293,3 +293,33 @@ fn a_layer_sent_while_hashed_is_sent_again_after_a_reset_and_a_503() {
     );
     assert_eq!(registry.blob("acme/big", &digest.to_string()), wasm);
 }
+
+#[test]
+fn a_registry_refusing_an_upload_in_one_patch_gets_it_in_one_put() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(registry.port, |_, method, path| {
+        if method == "PATCH" && path.contains("/blobs/uploads/") {
+            return Fault::Answer(
+                400,
+                r#"{"errors":[{"code":"UNSUPPORTED","message":"chunked uploads are not supported"}]}"#
+                    .to_owned(),
+            );
+        }
+        Fault::Pass
+    });
+    let ws = Workspace::new();
+    let wasm = big_wasm();
+    ws.write("big.wasm", &wasm);
+    let run = ws.run_action(&env_through(&ws, &proxy, &[]));
+    assert!(run.success(), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("uploading the layer in one request instead"),
+        "{run:?}"
+    );
+    assert_eq!(registry.blob("acme/big", &sha256(&wasm)), wasm);
+    assert_eq!(
+        sha256(&registry.manifest("acme/big", "1.0.0").unwrap().0),
+        ws.outputs()["digest"]
+    );
+}
