@@ -18,6 +18,7 @@ use rustls_pki_types::pem::PemObject;
 use tokio_util::io::ReaderStream;
 
 mod errors;
+mod http;
 mod identity;
 mod login;
 mod read;
@@ -25,8 +26,7 @@ mod upload;
 
 pub use errors::map_oci_error;
 use errors::{
-    ErrorContext, classify, is_not_found, map_error, retryable_status, transport_error,
-    transport_reason,
+    ErrorContext, classify, map_error, retryable_status, transport_error, transport_reason,
 };
 pub use login::Access;
 
@@ -114,8 +114,8 @@ pub struct Remote {
     /// Set once [`Remote::login`] has seen the registry accept the credentials: a 401 after
     /// that is a lost token, worth another attempt, not a refusal.
     verified: std::sync::atomic::AtomicBool,
-    /// The bearer token issued for pushing, for the uploads made without oci-client.
-    push_token: Mutex<Option<Secret>>,
+    /// The bearer tokens issued, for the requests made without oci-client.
+    tokens: Mutex<Tokens>,
     /// Set once logged in for pushing: uploads can then start before the digest is known.
     streams: std::sync::atomic::AtomicBool,
 }
@@ -126,6 +126,13 @@ impl std::fmt::Debug for Remote {
             .field("image", &self.image)
             .finish_non_exhaustive()
     }
+}
+
+/// The bearer tokens a registry issued, by what they allow.
+#[derive(Debug, Default)]
+struct Tokens {
+    push: Option<Secret>,
+    pull: Option<Secret>,
 }
 
 /// What kind of operation failed, for deciding whether to retry.
@@ -214,7 +221,7 @@ impl Remote {
             http,
             scheme: if connection.insecure { "http" } else { "https" },
             verified: std::sync::atomic::AtomicBool::new(false),
-            push_token: Mutex::new(None),
+            tokens: Mutex::new(Tokens::default()),
             streams: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -422,14 +429,7 @@ impl Target for Remote {
     }
 
     async fn tags(&self) -> Result<Vec<Tag>> {
-        let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
-        let auth = self.registry_auth();
-        match self.client.list_tags(&reference, &auth, None, None).await {
-            Ok(listed) => Ok(listed.tags.iter().filter_map(|t| t.parse().ok()).collect()),
-            // A repository not created yet has no tags.
-            Err(e) if is_not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(self.map(e, "the tag listing")),
-        }
+        self.fetch_tags().await
     }
 
     async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest> {
@@ -474,57 +474,18 @@ impl Target for Remote {
     }
 
     async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>> {
-        let target = self.reference_for(reference);
-        let accepted = [
-            crate::artifact::MANIFEST_MEDIA_TYPE,
-            crate::artifact::INDEX_MEDIA_TYPE,
-            "application/vnd.docker.distribution.manifest.v2+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-        ];
-        let auth = self.registry_auth();
-        let operation = format!("the manifest {reference}");
-        let fetched = self
-            .policy
-            .run(&operation, || async {
-                match self
-                    .client
-                    .pull_manifest_raw(&target, &auth, &accepted)
-                    .await
-                {
-                    Ok((bytes, _digest)) => Ok(Some(bytes)),
-                    Err(e) if is_not_found(&e) => Ok(None),
-                    Err(e) => Err(self.failure(e, &operation, Op::Other).await),
-                }
-            })
-            .await?;
-        let Some(bytes) = fetched else {
+        let Some(bytes) = self.fetch_manifest(reference).await? else {
             return Ok(None);
         };
         let media_type = super::declared_media_type(&bytes)
             .unwrap_or_else(|| crate::artifact::MANIFEST_MEDIA_TYPE.to_owned());
-        let blob = Blob::new(media_type, bytes.to_vec());
+        let blob = Blob::new(media_type, bytes);
         super::check_manifest(reference, &blob)?;
         Ok(Some(blob))
     }
 
     async fn get_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
-        let reference = self.blob_reference(&descriptor.digest);
-        let digest_text = descriptor.digest.to_string();
-        let operation = format!("blob {}", descriptor.digest);
-        let bytes = self
-            .policy
-            .run(&operation, || async {
-                let mut bytes = Vec::new();
-                match self
-                    .client
-                    .pull_blob(&reference, digest_text.as_str(), &mut bytes)
-                    .await
-                {
-                    Ok(()) => Ok(bytes),
-                    Err(e) => Err(self.failure(e, &operation, Op::Other).await),
-                }
-            })
-            .await?;
+        let bytes = self.fetch_blob(descriptor).await?;
         super::check_blob(descriptor, &bytes)?;
         Ok(bytes)
     }

@@ -87,12 +87,11 @@ impl Remote {
                     }
                 })
                 .await?;
-            if operation == RegistryOperation::Push {
-                // Kept for the uploads made without oci-client (`upload.rs`).
-                *self.push_token.lock().expect("push token") =
-                    token.filter(|t| !t.is_empty()).map(Secret::new);
-                self.streams.store(true, Ordering::SeqCst);
-            }
+            // Kept for the requests made without oci-client (`http.rs`).
+            self.keep_token(operation, token);
+        }
+        if access == Access::Write {
+            self.streams.store(true, Ordering::SeqCst);
         }
         if !matches!(self.resolved.credential, Credential::Anonymous) {
             self.verified.store(true, Ordering::SeqCst);
@@ -100,16 +99,34 @@ impl Remote {
         Ok(())
     }
 
-    /// Asks for a new push token after the registry refused the one held (it expired).
-    pub(super) async fn renew_push_token(&self) {
+    /// Asks for a new token for `operation` after the registry refused the one held (it
+    /// expired).
+    pub(super) async fn renew_token(&self, operation: RegistryOperation) {
         let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
         if let Ok(token) = self
             .client
-            .auth(&reference, &self.registry_auth(), RegistryOperation::Push)
+            .auth(&reference, &self.registry_auth(), operation)
             .await
         {
-            *self.push_token.lock().expect("push token") =
-                token.filter(|t| !t.is_empty()).map(Secret::new);
+            self.keep_token(operation, token);
+        }
+    }
+
+    fn keep_token(&self, operation: RegistryOperation, token: Option<String>) {
+        let token = token.filter(|t| !t.is_empty()).map(Secret::new);
+        let mut tokens = self.tokens.lock().expect("tokens");
+        match operation {
+            RegistryOperation::Push => tokens.push = token,
+            RegistryOperation::Pull => tokens.pull = token,
+        }
+    }
+
+    /// The bearer token held for `operation`, if one was issued.
+    pub(super) fn token(&self, operation: RegistryOperation) -> Option<Secret> {
+        let tokens = self.tokens.lock().expect("tokens");
+        match operation {
+            RegistryOperation::Push => tokens.push.clone(),
+            RegistryOperation::Pull => tokens.pull.clone(),
         }
     }
 

@@ -1,20 +1,35 @@
 //! The read side of a remote registry: a blob streamed to a file through a digest check, and
 //! the referrers of a manifest (the referrers API, else the fallback tag `sha256-<hex>`).
 
-use oci_client::client::BlobResponse;
+use oci_client::RegistryOperation::Pull;
+use reqwest::header::ACCEPT;
+use reqwest::{Method, StatusCode};
 
-use super::Remote;
+use super::{Failure, Remote};
 use crate::artifact::Descriptor;
 use crate::error::{Error, Result};
-use crate::reference::Digest;
+use crate::reference::{Digest, Tag};
 use crate::registry::download::Download;
 use crate::registry::{ManifestRef, Target};
 
+/// The manifest types a read accepts: OCI and Docker, images and indexes.
+const MANIFEST_ACCEPT: [&str; 4] = [
+    crate::artifact::MANIFEST_MEDIA_TYPE,
+    crate::artifact::INDEX_MEDIA_TYPE,
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+/// The largest manifest read: the distribution spec lets registries refuse those over 4 MiB.
+const MANIFEST_MAX: u64 = 4 << 20;
+
+/// The largest tag list read.
+const TAGS_MAX: u64 = 16 << 20;
+
 impl Remote {
-    /// Streams a blob into `download`, which hashes it once. The blob is asked for as a range
-    /// from byte 0: that is the whole blob, without oci-client's verifying stream, which hashes
-    /// every byte a second (and, when the registry sends `Docker-Content-Digest`, a third) time.
-    /// A registry that ignores the range answers 200 and the stream verifies itself.
+    /// Streams a blob into `download`, which hashes it once, with one plain `GET` (a registry
+    /// may redirect it to storage, which gets no credentials). oci-client is not used: its
+    /// blob stream hashes every byte again, and a pull need not wait for its client.
     pub(super) async fn stream_blob_into(
         &self,
         descriptor: &Descriptor,
@@ -22,27 +37,25 @@ impl Remote {
     ) -> Result<()> {
         use futures_util::StreamExt;
         let what = format!("blob {}", descriptor.digest);
-        let reference = self.blob_reference(&descriptor.digest);
-        let layer = oci_client::manifest::OciDescriptor {
-            digest: descriptor.digest.to_string(),
-            size: i64::try_from(descriptor.size).unwrap_or(i64::MAX),
-            media_type: descriptor.media_type.clone(),
-            ..Default::default()
-        };
+        let url = self.api_url(&format!("blobs/{}", descriptor.digest));
         // Retried until the body starts; a body that stops midway is reported, not resumed.
         let response = self
-            .retrying(&what, super::Op::Other, || {
-                self.client
-                    .pull_blob_stream_partial(&reference, &layer, 0, None)
+            .policy
+            .run(&what, || async {
+                let response = self
+                    .send(self.authorized(Pull, Method::GET, url.clone()))
+                    .await?;
+                if response.status() != StatusCode::OK {
+                    return Err(self.refusal(response, Pull, &what).await);
+                }
+                Ok(response)
             })
             .await?;
-        let mut stream = match response {
-            BlobResponse::Full(stream) | BlobResponse::Partial(stream) => stream,
-        };
+        let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = match chunk {
                 Ok(chunk) => chunk,
-                Err(e) => return Err(self.download_error(descriptor, download.received(), e)),
+                Err(e) => return Err(self.download_error(descriptor, download.received(), &e)),
             };
             if download.received() + chunk.len() as u64 > descriptor.size {
                 return Err(Error::DigestMismatch {
@@ -61,6 +74,116 @@ impl Remote {
             });
         }
         Ok(())
+    }
+
+    /// A small blob's bytes (at most `descriptor.size` of them are kept).
+    pub(super) async fn fetch_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        let what = format!("blob {}", descriptor.digest);
+        let url = self.api_url(&format!("blobs/{}", descriptor.digest));
+        self.policy
+            .run(&what, || async {
+                let response = self
+                    .send(self.authorized(Pull, Method::GET, url.clone()))
+                    .await?;
+                if response.status() != StatusCode::OK {
+                    return Err(self.refusal(response, Pull, &what).await);
+                }
+                self.body(response, descriptor.size, &what).await
+            })
+            .await
+    }
+
+    /// The bytes of the manifest (or index) under `reference`, `None` when there is none.
+    pub(super) async fn fetch_manifest(&self, reference: &ManifestRef) -> Result<Option<Vec<u8>>> {
+        let what = format!("the manifest {reference}");
+        let name = match reference {
+            ManifestRef::Digest(d) => d.to_string(),
+            ManifestRef::Tag(t) => t.to_string(),
+        };
+        let url = self.api_url(&format!("manifests/{name}"));
+        self.policy
+            .run(&what, || async {
+                let request = self
+                    .authorized(Pull, Method::GET, url.clone())
+                    .header(ACCEPT, MANIFEST_ACCEPT.join(", "));
+                let response = self.send(request).await?;
+                match response.status() {
+                    StatusCode::OK => self.body(response, MANIFEST_MAX, &what).await.map(Some),
+                    StatusCode::NOT_FOUND => Ok(None),
+                    _ => Err(self.refusal(response, Pull, &what).await),
+                }
+            })
+            .await
+    }
+
+    /// The repository's tags, as `GET /v2/<repository>/tags/list` lists them.
+    pub(super) async fn fetch_tags(&self) -> Result<Vec<Tag>> {
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let what = "the tag listing".to_owned();
+        let url = self.api_url("tags/list");
+        let bytes = self
+            .policy
+            .run(&what, || async {
+                let response = self
+                    .send(self.authorized(Pull, Method::GET, url.clone()))
+                    .await?;
+                match response.status() {
+                    StatusCode::OK => self.body(response, TAGS_MAX, &what).await.map(Some),
+                    // A repository not created yet has no tags.
+                    StatusCode::NOT_FOUND => Ok(None),
+                    _ => Err(self.refusal(response, Pull, &what).await),
+                }
+            })
+            .await?;
+        let Some(bytes) = bytes else {
+            return Ok(Vec::new());
+        };
+        let listed: Listed = serde_json::from_slice(&bytes).map_err(|e| Error::Registry {
+            registry: self.image.registry().to_owned(),
+            operation: what.clone(),
+            reason: format!("not a tag list: {e}"),
+        })?;
+        Ok(listed
+            .tags
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| t.parse().ok())
+            .collect())
+    }
+
+    /// `https://registry/v2/<repository>/<rest>`.
+    fn api_url(&self, rest: &str) -> reqwest::Url {
+        self.registry_url()
+            .join(&format!("v2/{}/{rest}", self.image.repository()))
+            .expect("a repository path is a valid URL path")
+    }
+
+    /// A response's body, refused beyond `max` bytes (a small document, never a stream).
+    async fn body(
+        &self,
+        response: reqwest::Response,
+        max: u64,
+        what: &str,
+    ) -> std::result::Result<Vec<u8>, Failure> {
+        use futures_util::StreamExt;
+        let mut bytes = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.transport_failure(&e))?;
+            if (bytes.len() + chunk.len()) as u64 > max {
+                return Err(Failure::from(Error::Registry {
+                    registry: self.image.registry().to_owned(),
+                    operation: what.to_owned(),
+                    reason: format!("the answer is larger than {max} bytes"),
+                }));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     /// The referrers of `subject`: the referrers API, else the fallback tag's index.
@@ -111,22 +234,11 @@ impl Remote {
             .collect())
     }
 
-    /// Names what stopped a blob download: a digest that differs, or a body cut short.
-    fn download_error(&self, descriptor: &Descriptor, received: u64, e: std::io::Error) -> Error {
-        let what = format!("blob {}", descriptor.digest);
-        if let Some(oci_client::errors::DigestError::VerificationError { actual, .. }) = e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<oci_client::errors::DigestError>())
-        {
-            return Error::DigestMismatch {
-                what,
-                expected: descriptor.digest.to_string(),
-                actual: actual.clone(),
-            };
-        }
+    /// Names what stopped a blob download: a body cut short, or the registry lost.
+    fn download_error(&self, descriptor: &Descriptor, received: u64, e: &reqwest::Error) -> Error {
         if received < descriptor.size {
             return Error::Incomplete {
-                what,
+                what: format!("blob {}", descriptor.digest),
                 expected: descriptor.size,
                 received,
             };

@@ -12,15 +12,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
-use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use oci_client::RegistryOperation::Push;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
+use reqwest::{Method, StatusCode, Url};
 use tokio_util::io::ReaderStream;
 
-use super::errors::{envelope_detail, retryable_status};
-use super::{Credential, Failure, Remote, UPLOAD_BLOCK};
+use super::{Failure, Remote, UPLOAD_BLOCK};
 use crate::error::{Error, Result};
 use crate::reference::Digest;
-use crate::registry::retry::Retry;
 use crate::registry::{Gate, Hashed};
 
 /// The slowest transfer an upload is given time for, beyond the usual timeout, before it
@@ -66,7 +65,7 @@ impl Remote {
             .expect("a repository path is a valid URL path");
         let response = self
             .send(
-                self.authorized(Method::POST, url.clone())
+                self.authorized(Push, Method::POST, url.clone())
                     .header(CONTENT_LENGTH, 0),
             )
             .await?;
@@ -105,7 +104,7 @@ impl Remote {
             }
         });
         let request = self
-            .authorized(Method::PATCH, session.clone())
+            .authorized(Push, Method::PATCH, session.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
             .header(CONTENT_RANGE, format!("0-{}", size.saturating_sub(1)))
@@ -130,111 +129,13 @@ impl Remote {
             .append_pair("digest", &digest.to_string());
         let response = self
             .send(
-                self.authorized(Method::PUT, url.clone())
+                self.authorized(Push, Method::PUT, url.clone())
                     .header(CONTENT_LENGTH, 0),
             )
             .await?;
         if response.status() == StatusCode::CREATED {
             return Ok(());
         }
-        Err(self.refusal(response, operation).await)
-    }
-
-    /// The registry's base URL.
-    fn registry_url(&self) -> Url {
-        Url::parse(&format!("{}://{}/", self.scheme, self.image.registry()))
-            .expect("a registry name is a valid URL host")
-    }
-
-    /// A request to `url`, with the credentials only when it goes to the registry itself (an
-    /// upload location may point elsewhere, such as storage) and not in the clear when the
-    /// registry is reached over HTTPS.
-    fn authorized(&self, method: Method, url: Url) -> RequestBuilder {
-        let registry = self.registry_url();
-        let same_registry = url.host_str() == registry.host_str()
-            && url.port_or_known_default() == registry.port_or_known_default()
-            && (registry.scheme() == "http" || url.scheme() == "https");
-        let request = self.http.request(method, url);
-        if !same_registry {
-            return request;
-        }
-        let token = self.push_token.lock().expect("push token").clone();
-        match (token, &self.resolved.credential) {
-            (Some(token), _) => request.header(AUTHORIZATION, format!("Bearer {}", token.expose())),
-            (None, Credential::Basic { username, password }) => {
-                request.basic_auth(username, Some(password.expose()))
-            }
-            (None, _) => request,
-        }
-    }
-
-    async fn send(&self, request: RequestBuilder) -> std::result::Result<Response, Failure> {
-        request.send().await.map_err(|e| self.transport_failure(&e))
-    }
-
-    /// The `Location` of a response that should be `expected`, resolved against `base`.
-    async fn location(
-        &self,
-        response: Response,
-        expected: StatusCode,
-        base: &Url,
-        operation: &str,
-    ) -> std::result::Result<Url, Failure> {
-        if response.status() != expected {
-            return Err(self.refusal(response, operation).await);
-        }
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| base.join(v).ok());
-        location.ok_or_else(|| {
-            Failure::from(Error::Registry {
-                registry: self.image.registry().to_owned(),
-                operation: operation.to_owned(),
-                reason: format!("HTTP {} without a Location header", expected.as_u16()),
-            })
-        })
-    }
-
-    /// What a refused upload request means: credentials refused, or an error worth another
-    /// attempt (with the registry's `Retry-After`), or one that is not.
-    async fn refusal(&self, response: Response, operation: &str) -> Failure {
-        let status = response.status().as_u16();
-        let after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = response.text().await.unwrap_or_default();
-        let detail = envelope_detail(&body);
-        if status == 401 || status == 403 {
-            let retry = (status == 401 && self.verified.load(std::sync::atomic::Ordering::SeqCst))
-                .then(|| Retry {
-                    reason:
-                        "HTTP 401 after the registry accepted the credentials; authenticating again"
-                            .to_owned(),
-                    after: None,
-                });
-            if retry.is_some() {
-                self.renew_push_token().await;
-            }
-            return Failure {
-                error: self.unauthorized(status, detail.unwrap_or_default()),
-                retry,
-            };
-        }
-        Failure {
-            error: Error::Registry {
-                registry: self.image.registry().to_owned(),
-                operation: operation.to_owned(),
-                reason: match detail {
-                    Some(d) => format!("HTTP {status} {d}"),
-                    None => format!("HTTP {status}"),
-                },
-            },
-            retry: retryable_status(status).map(|r| Retry { after, ..r }),
-        }
+        Err(self.refusal(response, Push, operation).await)
     }
 }

@@ -1,0 +1,133 @@
+//! Requests made with the bare HTTP client rather than through oci-client: the layer's
+//! streamed upload (`upload.rs`), and the reads a pull makes (`read.rs`), which then need not
+//! wait for oci-client's client to be built. They carry the credentials [`Remote::login`]
+//! settled, and their refusals are read here in the terms oci-client's are read in
+//! `errors.rs`.
+
+use std::time::Duration;
+
+use oci_client::RegistryOperation;
+use reqwest::header::{AUTHORIZATION, LOCATION};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+
+use super::errors::{envelope_detail, retryable_status};
+use super::{Credential, Failure, Remote};
+use crate::error::Error;
+use crate::registry::retry::Retry;
+
+impl Remote {
+    /// The registry's base URL.
+    pub(super) fn registry_url(&self) -> Url {
+        Url::parse(&format!("{}://{}/", self.scheme, self.image.registry()))
+            .expect("a registry name is a valid URL host")
+    }
+
+    /// A request to `url` for `operation`, with the credentials only when it goes to the
+    /// registry itself (an upload location or a blob may be elsewhere, such as storage) and not
+    /// in the clear when the registry is reached over HTTPS.
+    pub(super) fn authorized(
+        &self,
+        operation: RegistryOperation,
+        method: Method,
+        url: Url,
+    ) -> RequestBuilder {
+        let registry = self.registry_url();
+        let same_registry = url.host_str() == registry.host_str()
+            && url.port_or_known_default() == registry.port_or_known_default()
+            && (registry.scheme() == "http" || url.scheme() == "https");
+        let request = self.http.request(method, url);
+        if !same_registry {
+            return request;
+        }
+        let token = self.token(operation);
+        match (token, &self.resolved.credential) {
+            (Some(token), _) => request.header(AUTHORIZATION, format!("Bearer {}", token.expose())),
+            (None, Credential::Basic { username, password }) => {
+                request.basic_auth(username, Some(password.expose()))
+            }
+            (None, _) => request,
+        }
+    }
+
+    /// Sends `request`; a failure to reach the registry is a transport failure.
+    pub(super) async fn send(
+        &self,
+        request: RequestBuilder,
+    ) -> std::result::Result<Response, Failure> {
+        request.send().await.map_err(|e| self.transport_failure(&e))
+    }
+
+    /// The `Location` of a response that should be `expected`, resolved against `base`.
+    pub(super) async fn location(
+        &self,
+        response: Response,
+        expected: StatusCode,
+        base: &Url,
+        operation: &str,
+    ) -> std::result::Result<Url, Failure> {
+        if response.status() != expected {
+            return Err(self
+                .refusal(response, RegistryOperation::Push, operation)
+                .await);
+        }
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| base.join(v).ok());
+        location.ok_or_else(|| {
+            Failure::from(Error::Registry {
+                registry: self.image.registry().to_owned(),
+                operation: operation.to_owned(),
+                reason: format!("HTTP {} without a Location header", expected.as_u16()),
+            })
+        })
+    }
+
+    /// What a refused request for `access` means: credentials refused (a lost token is asked
+    /// for again), or an error worth another attempt (with the registry's `Retry-After`), or
+    /// one that is not.
+    pub(super) async fn refusal(
+        &self,
+        response: Response,
+        access: RegistryOperation,
+        operation: &str,
+    ) -> Failure {
+        let status = response.status().as_u16();
+        let after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.text().await.unwrap_or_default();
+        let detail = envelope_detail(&body);
+        if status == 401 || status == 403 {
+            let retry = (status == 401 && self.verified.load(std::sync::atomic::Ordering::SeqCst))
+                .then(|| Retry {
+                    reason:
+                        "HTTP 401 after the registry accepted the credentials; authenticating again"
+                            .to_owned(),
+                    after: None,
+                });
+            if retry.is_some() {
+                self.renew_token(access).await;
+            }
+            return Failure {
+                error: self.unauthorized(status, detail.unwrap_or_default()),
+                retry,
+            };
+        }
+        Failure {
+            error: Error::Registry {
+                registry: self.image.registry().to_owned(),
+                operation: operation.to_owned(),
+                reason: match detail {
+                    Some(d) => format!("HTTP {status} {d}"),
+                    None => format!("HTTP {status}"),
+                },
+            },
+            retry: retryable_status(status).map(|r| Retry { after, ..r }),
+        }
+    }
+}
