@@ -227,6 +227,20 @@ fn token_auth_exchanges_basic_credentials_for_a_bearer_token() {
     assert!(run.stdout.contains("while hashing it"), "{run:?}");
     assert_eq!(registry.blob("acme/big", &sha256(&big)), big);
     assert_no_secrets(&run, &ws, &[PASSWORD, JWT_PREFIX]);
+
+    // And it is pulled back with a pull token.
+    let image = format!("{}/acme/big:cred", registry.host());
+    let run = ws.run_cli(
+        &["pull", &image, "--insecure", "-o", "pulled.wasm"],
+        &[
+            ("WASM_OCI_USERNAME", USER),
+            ("WASM_OCI_PASSWORD", PASSWORD),
+            ("RUST_LOG", "trace"),
+        ],
+    );
+    assert!(run.success(), "{run:?}");
+    assert_eq!(std::fs::read(ws.root().join("pulled.wasm")).unwrap(), big);
+    assert_no_secrets(&run, &ws, &[PASSWORD, JWT_PREFIX]);
 }
 
 #[test]

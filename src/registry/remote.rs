@@ -12,7 +12,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tokio_util::io::ReaderStream;
@@ -102,7 +102,7 @@ fn trust_roots(connection: &Connection) -> Result<Vec<CertificateDer<'static>>> 
 
 /// A repository in a remote registry.
 pub struct Remote {
-    client: Client,
+    client: OciClient,
     image: ImageName,
     auth: Mutex<RegistryAuth>,
     resolved: Resolved,
@@ -125,6 +125,31 @@ impl std::fmt::Debug for Remote {
         f.debug_struct("Remote")
             .field("image", &self.image)
             .finish_non_exhaustive()
+    }
+}
+
+/// oci-client's client, built on a thread of its own while the first requests, made with the
+/// bare client, go out: building it reads and parses the system's CA store once more (its
+/// `ClientConfig` conversion also builds a default client, which it drops), a few
+/// milliseconds a pull then never waits for.
+struct OciClient {
+    built: tokio::sync::OnceCell<std::result::Result<Client, String>>,
+    building: Mutex<Option<tokio::sync::oneshot::Receiver<std::result::Result<Client, String>>>>,
+    /// Set once the bearer token login settled on is in the client's cache.
+    seeded: tokio::sync::OnceCell<()>,
+}
+
+impl OciClient {
+    fn build(config: ClientConfig) -> Self {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(Client::try_from(config).map_err(|e| e.to_string()));
+        });
+        OciClient {
+            built: tokio::sync::OnceCell::new(),
+            building: Mutex::new(Some(rx)),
+            seeded: tokio::sync::OnceCell::new(),
+        }
     }
 }
 
@@ -190,8 +215,9 @@ impl Remote {
                 ),
             )
         };
-        let client = Client::try_from(config).map_err(|e| bad_ca(e.to_string()))?;
+        // The bare client checks the same certificates, so a bad CA fails here, at once.
         let http = http.build().map_err(|e| bad_ca(e.to_string()))?;
+        let client = OciClient::build(config);
 
         let given = Given {
             username: connection
@@ -228,6 +254,44 @@ impl Remote {
 
     fn registry_auth(&self) -> RegistryAuth {
         self.auth.lock().expect("auth").clone()
+    }
+
+    /// oci-client's client, once built; a bearer token that [`Remote::login`] settled on
+    /// without it is put in its cache first, so it never asks `/v2/` itself.
+    async fn client(&self) -> Result<&Client> {
+        let built = self
+            .client
+            .built
+            .get_or_init(|| async {
+                let building = self.client.building.lock().expect("client").take();
+                match building {
+                    Some(rx) => rx
+                        .await
+                        .unwrap_or_else(|_| Err("its builder stopped".to_owned())),
+                    None => Err("it was not built".to_owned()),
+                }
+            })
+            .await;
+        let client = built.as_ref().map_err(|e| Error::Registry {
+            registry: self.image.registry().to_owned(),
+            operation: "setting up the registry client".to_owned(),
+            reason: e.clone(),
+        })?;
+        self.client
+            .seeded
+            .get_or_init(|| async {
+                let auth = self.registry_auth();
+                if matches!(auth, RegistryAuth::Bearer(_)) {
+                    let reference =
+                        self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
+                    for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
+                        // A bearer token is cached as it is, without a request.
+                        let _ = client.auth(&reference, &auth, operation).await;
+                    }
+                }
+            })
+            .await;
+        Ok(client)
     }
 
     fn reference_for(&self, r: &ManifestRef) -> Reference {
@@ -341,8 +405,9 @@ impl Target for Remote {
     async fn has_blob(&self, digest: &Digest) -> Result<bool> {
         let reference = self.blob_reference(digest);
         let digest_text = digest.to_string();
+        let client = self.client().await?;
         self.retrying(&format!("the check for blob {digest}"), Op::Other, || {
-            self.client.blob_exists(&reference, &digest_text)
+            client.blob_exists(&reference, &digest_text)
         })
         .await
     }
@@ -350,13 +415,11 @@ impl Target for Remote {
     async fn put_blob(&self, blob: &Blob) -> Result<()> {
         let reference = self.blob_reference(&blob.digest);
         let digest_text = blob.digest.to_string();
+        let client = self.client().await?;
         self.retrying(
             &format!("the upload of blob {}", blob.digest),
             Op::Other,
-            || {
-                self.client
-                    .push_blob(&reference, blob.bytes.clone(), &digest_text)
-            },
+            || client.push_blob(&reference, blob.bytes.clone(), &digest_text),
         )
         .await?;
         Ok(())
@@ -367,6 +430,7 @@ impl Target for Remote {
         let digest_text = descriptor.digest.to_string();
         let operation = format!("the upload of blob {}", descriptor.digest);
         let size = descriptor.size;
+        let client = self.client().await?;
         // Each attempt reopens the file: a stream cannot be rewound.
         self.policy
             .run(&operation, || async {
@@ -393,8 +457,7 @@ impl Target for Remote {
                         block
                     }
                 });
-                match self
-                    .client
+                match client
                     .push_blob_stream(
                         &reference,
                         stream.map_err(OciDistributionError::IoError),
@@ -438,17 +501,12 @@ impl Target for Remote {
             .media_type
             .parse()
             .expect("media types are valid header values");
+        let client = self.client().await?;
         let location = self
             .retrying(
                 &format!("the manifest upload for {reference}"),
                 Op::PutManifest,
-                || {
-                    self.client.push_manifest_raw(
-                        &target,
-                        manifest.bytes.clone(),
-                        content_type.clone(),
-                    )
-                },
+                || client.push_manifest_raw(&target, manifest.bytes.clone(), content_type.clone()),
             )
             .await?;
         // The Location of a stored manifest ends in its digest; confirm it by a HEAD otherwise.
@@ -462,7 +520,7 @@ impl Target for Remote {
         let operation = format!("the digest check for {reference}");
         let auth = self.registry_auth();
         self.retrying(&operation, Op::Other, || {
-            self.client.fetch_manifest_digest(&target, &auth)
+            client.fetch_manifest_digest(&target, &auth)
         })
         .await?
         .parse()
@@ -493,7 +551,8 @@ impl Target for Remote {
     async fn listed_referrers(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {
         // oci-client asks the referrers API and reads the fallback tag on a 404.
         match self
-            .client
+            .client()
+            .await?
             .pull_referrers(&self.image.with_digest(subject), None)
             .await
         {

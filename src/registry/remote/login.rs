@@ -58,8 +58,23 @@ impl Remote {
             // empty bearer token, which such a registry ignores, is cached instead.
             *self.auth.lock().expect("auth") = RegistryAuth::Bearer(String::new());
         }
-        let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
+        if access == Access::Write {
+            self.streams.store(true, Ordering::SeqCst);
+        }
         let auth = self.registry_auth();
+        if let RegistryAuth::Bearer(token) = &auth {
+            // The token is settled already (empty for a registry that asks for none): it
+            // goes into oci-client's cache once its client is built.
+            for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
+                self.keep_token(operation, Some(token.clone()));
+            }
+            if !matches!(self.resolved.credential, Credential::Anonymous) {
+                self.verified.store(true, Ordering::SeqCst);
+            }
+            return Ok(());
+        }
+        let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
+        let client = self.client().await?;
         // The tokens now, under retries; later requests find them cached.
         let operations: &[RegistryOperation] = match access {
             Access::Read => &[RegistryOperation::Pull],
@@ -69,7 +84,7 @@ impl Remote {
             let token = self
                 .policy
                 .run("authentication", || async {
-                    match self.client.auth(&reference, &auth, operation).await {
+                    match client.auth(&reference, &auth, operation).await {
                         // oci-client saw no challenge where there is one: its probe failed.
                         Ok(None) if challenge == Challenge::Bearer => Err(Failure {
                             error: Error::Registry {
@@ -90,9 +105,6 @@ impl Remote {
             // Kept for the requests made without oci-client (`http.rs`).
             self.keep_token(operation, token);
         }
-        if access == Access::Write {
-            self.streams.store(true, Ordering::SeqCst);
-        }
         if !matches!(self.resolved.credential, Credential::Anonymous) {
             self.verified.store(true, Ordering::SeqCst);
         }
@@ -103,8 +115,10 @@ impl Remote {
     /// expired).
     pub(super) async fn renew_token(&self, operation: RegistryOperation) {
         let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
-        if let Ok(token) = self
-            .client
+        let Ok(client) = self.client().await else {
+            return;
+        };
+        if let Ok(token) = client
             .auth(&reference, &self.registry_auth(), operation)
             .await
         {

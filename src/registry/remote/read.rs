@@ -192,9 +192,10 @@ impl Remote {
         // answer other errors for an endpoint they lack (400, 405) get the fallback tag here.
         let reference = self.image.with_digest(subject);
         let operation = format!("the referrers of {subject}");
+        let client = self.client().await?;
         let index = match self
             .retrying(&operation, super::Op::Other, || {
-                self.client.pull_referrers(&reference, None)
+                client.pull_referrers(&reference, None)
             })
             .await
         {

@@ -28,7 +28,8 @@ const SLOWEST_BYTES_PER_SECOND: u64 = 256 << 10;
 
 impl Remote {
     /// Streams the file at `path` to a new upload session while `hashed` is computed, and
-    /// commits it under that digest once `gate` opens. Each attempt starts a new session.
+    /// commits it under that digest once `gate` opens. A failed session or `PATCH` starts a new
+    /// session; a failed commit is tried again on its own.
     pub(super) async fn put_blob_streamed(
         &self,
         path: &Path,
@@ -37,24 +38,53 @@ impl Remote {
         hashed: Hashed,
     ) -> Result<Digest> {
         let operation = format!("the upload of {}", path.display());
-        self.policy
+        let location = self
+            .policy
             .run(&operation, || async {
                 let session = self.upload_session(&operation).await?;
-                let location = match self
+                match self
                     .upload_patch(&session, path, size, gate, &operation)
                     .await
                 {
                     Err(_) if gate.is_closed() => {
                         let digest = hashed.clone().await.map_err(Error::Shared)?.0;
-                        return Err(Failure::from(Error::HeldBack { digest }));
+                        Err(Failure::from(Error::HeldBack { digest }))
                     }
-                    other => other?,
-                };
-                let digest = hashed.clone().await.map_err(Error::Shared)?.0;
-                self.upload_commit(&location, &digest, &operation).await?;
-                Ok(digest)
+                    other => other,
+                }
             })
+            .await?;
+        let digest = hashed.await.map_err(Error::Shared)?.0;
+        let committing = format!("the commit of blob {digest}");
+        let mut tried = false;
+        self.policy
+            .run(&committing, || {
+                let again = std::mem::replace(&mut tried, true);
+                let (location, digest, committing) = (&location, &digest, &committing);
+                async move {
+                    match self.upload_commit(location, digest, committing).await {
+                        // A commit whose answer was lost leaves no session to commit again.
+                        Err(failure) if again && self.blob_stored(digest).await => {
+                            drop(failure);
+                            Ok(())
+                        }
+                        other => other,
+                    }
+                }
+            })
+            .await?;
+        Ok(digest)
+    }
+
+    /// Whether the registry answers a `HEAD` for the blob `digest` with 200.
+    async fn blob_stored(&self, digest: &Digest) -> bool {
+        let url = self
+            .registry_url()
+            .join(&format!("v2/{}/blobs/{digest}", self.image.repository()))
+            .expect("a repository path is a valid URL path");
+        self.send(self.authorized(Push, Method::HEAD, url))
             .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
     }
 
     /// `POST /v2/<repository>/blobs/uploads/`: where the bytes go.
