@@ -131,8 +131,10 @@ impl std::fmt::Debug for Remote {
 /// oci-client's client, built on a thread of its own while the first requests, made with the
 /// bare client, go out: building it reads and parses the system's CA store once more (its
 /// `ClientConfig` conversion also builds a default client, which it drops), a few
-/// milliseconds a pull then never waits for.
+/// milliseconds. A push starts building it when it logs in; a pull, which makes all its
+/// requests with the bare client, never builds it.
 struct OciClient {
+    config: Mutex<Option<ClientConfig>>,
     built: tokio::sync::OnceCell<std::result::Result<Client, String>>,
     building: Mutex<Option<tokio::sync::oneshot::Receiver<std::result::Result<Client, String>>>>,
     /// Set once the bearer token login settled on is in the client's cache.
@@ -140,16 +142,25 @@ struct OciClient {
 }
 
 impl OciClient {
-    fn build(config: ClientConfig) -> Self {
+    fn new(config: ClientConfig) -> Self {
+        OciClient {
+            config: Mutex::new(Some(config)),
+            built: tokio::sync::OnceCell::new(),
+            building: Mutex::new(None),
+            seeded: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Starts building the client, unless that has started.
+    fn start(&self) {
+        let Some(config) = self.config.lock().expect("client config").take() else {
+            return;
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let _ = tx.send(Client::try_from(config).map_err(|e| e.to_string()));
         });
-        OciClient {
-            built: tokio::sync::OnceCell::new(),
-            building: Mutex::new(Some(rx)),
-            seeded: tokio::sync::OnceCell::new(),
-        }
+        *self.building.lock().expect("client") = Some(rx);
     }
 }
 
@@ -217,7 +228,7 @@ impl Remote {
         };
         // The bare client checks the same certificates, so a bad CA fails here, at once.
         let http = http.build().map_err(|e| bad_ca(e.to_string()))?;
-        let client = OciClient::build(config);
+        let client = OciClient::new(config);
 
         let given = Given {
             username: connection
@@ -263,6 +274,7 @@ impl Remote {
             .client
             .built
             .get_or_init(|| async {
+                self.client.start();
                 let building = self.client.building.lock().expect("client").take();
                 match building {
                     Some(rx) => rx

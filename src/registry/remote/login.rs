@@ -37,6 +37,10 @@ impl Remote {
     /// tokens cached for every later request. An identity token is first exchanged for an
     /// access token.
     pub async fn login(&self, access: Access) -> Result<()> {
+        if access == Access::Write {
+            // A push will need oci-client's client (small blobs, manifests): built meanwhile.
+            self.client.start();
+        }
         if let Credential::IdentityToken(refresh) = &self.resolved.credential {
             let access = self
                 .policy
