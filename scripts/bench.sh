@@ -228,7 +228,9 @@ for size in $sizes; do
       sleep 0.2 # the access log is written after the response
       requests="$(grep -oE '"(GET|HEAD|POST|PUT|PATCH|DELETE) [^ ]+ HTTP' "$BENCH_WORK/registry.log" | sed 's/^"//; s/ HTTP$//' || true)"
       uploads="$(grep -cE '^(POST|PATCH|PUT) [^ ]*/blobs/uploads/' <<<"$requests" || true)"
-      layer="$(grep -E '^(PATCH|PUT) [^ ]*/blobs/uploads/' <<<"$requests" | grep -c "${DIGEST#sha256:}" || true)"
+      # The layer goes as a PUT naming its digest, or streamed: a PATCH (the only blob big
+      # enough to be streamed) and the PUT that commits it.
+      layer="$(grep -cE "^PATCH [^ ]*/blobs/uploads/|^PUT [^ ]*/blobs/uploads/.*${DIGEST#sha256:}" <<<"$requests" || true)"
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$mode" "$(grep -c . <<<"$requests" || true)" "$uploads" \
         "$((after - before))" "$layer" "$(sed -E 's/\?.*//' <<<"$requests" | tr '\n' ',' | sed 's/,$//')" \
         >>"$results/repush.tsv"

@@ -1,8 +1,11 @@
-//! A remote OCI distribution registry, through oci-client. Blobs stream from disk in one
-//! monolithic PUT (the digest is known from validation), and every digest the registry reports
-//! is compared with the one computed here. Every operation goes through the retry policy
-//! ([`super::retry`]); oci-client's errors are classified and mapped in `remote/errors.rs`
-//! only ([`map_oci_error`]); `remote/identity.rs` exchanges docker identity tokens.
+//! A remote OCI distribution registry. Small blobs, manifests and referrers go through
+//! oci-client; the reads a pull makes and the layer's upload while it is hashed go through the
+//! bare HTTP client (`remote/http.rs`, `remote/read.rs`, `remote/upload.rs`), with the
+//! credentials login settled. A layer whose digest is known streams from disk in one monolithic
+//! PUT. Every digest the registry reports is compared with the one computed here. Every
+//! operation goes through the retry policy ([`super::retry`]); oci-client's errors are
+//! classified and mapped in `remote/errors.rs` ([`map_oci_error`]); `remote/identity.rs`
+//! exchanges docker identity tokens.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
