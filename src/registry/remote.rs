@@ -103,6 +103,41 @@ fn trust_roots(connection: &Connection) -> Result<Vec<CertificateDer<'static>>> 
     Ok(roots)
 }
 
+/// The file at `path` (`size` bytes) in large blocks, read straight into a request body; the
+/// last block waits for `gate`, so the registry cannot commit a blob that turns out to be
+/// invalid, and a closed gate ends the body with an error.
+async fn gated_blocks(
+    path: &Path,
+    size: u64,
+    gate: &Gate,
+) -> std::result::Result<
+    impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+    Failure,
+> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| Failure::from(Error::io("read", path, e)))?;
+    let mut sent = 0u64;
+    let gate = gate.clone();
+    Ok(
+        ReaderStream::with_capacity(file, UPLOAD_BLOCK).then(move |block| {
+            let gate = gate.clone();
+            let last = block.as_ref().is_ok_and(|b| {
+                sent += b.len() as u64;
+                sent >= size
+            });
+            async move {
+                if gate.is_closed() || (last && !gate.opened().await) {
+                    return Err(std::io::Error::other(
+                        "upload held back: the file failed validation",
+                    ));
+                }
+                block
+            }
+        }),
+    )
+}
+
 /// A repository in a remote registry.
 pub struct Remote {
     client: OciClient,
@@ -449,29 +484,8 @@ impl Target for Remote {
         // Each attempt reopens the file: a stream cannot be rewound.
         self.policy
             .run(&operation, || async {
-                let file = tokio::fs::File::open(path)
-                    .await
-                    .map_err(|e| Failure::from(Error::io("read", path, e)))?;
-                // One PUT whose body is the file, read in large blocks straight into the
-                // request; its last block waits for the gate, so the registry cannot commit a
-                // blob that turns out to be invalid.
-                let mut sent = 0u64;
-                let held = gate.clone();
-                let stream = ReaderStream::with_capacity(file, UPLOAD_BLOCK).then(move |block| {
-                    let gate = held.clone();
-                    let last = block.as_ref().is_ok_and(|b| {
-                        sent += b.len() as u64;
-                        sent >= size
-                    });
-                    async move {
-                        if gate.is_closed() || (last && !gate.opened().await) {
-                            return Err(std::io::Error::other(
-                                "upload held back: the file failed validation",
-                            ));
-                        }
-                        block
-                    }
-                });
+                // One PUT whose body is the file.
+                let stream = gated_blocks(path, size, gate).await?;
                 match client
                     .push_blob_stream(
                         &reference,

@@ -16,6 +16,13 @@ use crate::error::Error;
 use crate::registry::retry::Retry;
 
 impl Remote {
+    /// `<registry>/v2/<repository>/<rest>`.
+    pub(super) fn api_url(&self, rest: &str) -> Url {
+        self.registry_url()
+            .join(&format!("v2/{}/{rest}", self.image.repository()))
+            .expect("a repository path is a valid URL path")
+    }
+
     /// The registry's base URL.
     pub(super) fn registry_url(&self) -> Url {
         Url::parse(&format!("{}://{}/", self.scheme, self.image.registry()))

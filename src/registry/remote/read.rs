@@ -39,18 +39,7 @@ impl Remote {
         let what = format!("blob {}", descriptor.digest);
         let url = self.api_url(&format!("blobs/{}", descriptor.digest));
         // Retried until the body starts; a body that stops midway is reported, not resumed.
-        let response = self
-            .policy
-            .run(&what, || async {
-                let response = self
-                    .send(self.authorized(Pull, Method::GET, url.clone()))
-                    .await?;
-                if response.status() != StatusCode::OK {
-                    return Err(self.refusal(response, Pull, &what).await);
-                }
-                Ok(response)
-            })
-            .await?;
+        let response = self.policy.run(&what, || self.get_ok(&url, &what)).await?;
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = match chunk {
@@ -82,12 +71,7 @@ impl Remote {
         let url = self.api_url(&format!("blobs/{}", descriptor.digest));
         self.policy
             .run(&what, || async {
-                let response = self
-                    .send(self.authorized(Pull, Method::GET, url.clone()))
-                    .await?;
-                if response.status() != StatusCode::OK {
-                    return Err(self.refusal(response, Pull, &what).await);
-                }
+                let response = self.get_ok(&url, &what).await?;
                 self.body(response, descriptor.size, &what).await
             })
             .await
@@ -155,11 +139,19 @@ impl Remote {
             .collect())
     }
 
-    /// `https://registry/v2/<repository>/<rest>`.
-    fn api_url(&self, rest: &str) -> reqwest::Url {
-        self.registry_url()
-            .join(&format!("v2/{}/{rest}", self.image.repository()))
-            .expect("a repository path is a valid URL path")
+    /// `GET url`, which must answer 200.
+    async fn get_ok(
+        &self,
+        url: &reqwest::Url,
+        what: &str,
+    ) -> std::result::Result<reqwest::Response, Failure> {
+        let response = self
+            .send(self.authorized(Pull, Method::GET, url.clone()))
+            .await?;
+        if response.status() != StatusCode::OK {
+            return Err(self.refusal(response, Pull, what).await);
+        }
+        Ok(response)
     }
 
     /// A response's body, refused beyond `max` bytes (a small document, never a stream).

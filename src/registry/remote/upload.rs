@@ -11,16 +11,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use futures_util::{StreamExt, TryStreamExt};
-use oci_client::RegistryOperation::Push;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
-use reqwest::{Method, StatusCode, Url};
-use tokio_util::io::ReaderStream;
-
-use super::{Failure, Remote, UPLOAD_BLOCK};
+use super::{Failure, Remote};
 use crate::error::{Error, Result};
 use crate::reference::Digest;
 use crate::registry::{Gate, Hashed};
+use futures_util::TryStreamExt;
+use oci_client::RegistryOperation::Push;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
+use reqwest::{Method, StatusCode, Url};
 
 /// The slowest transfer an upload is given time for, beyond the usual timeout, before it
 /// counts as stalled: a request's whole time is bounded, not each read.
@@ -78,10 +76,7 @@ impl Remote {
 
     /// Whether the registry answers a `HEAD` for the blob `digest` with 200.
     async fn blob_stored(&self, digest: &Digest) -> bool {
-        let url = self
-            .registry_url()
-            .join(&format!("v2/{}/blobs/{digest}", self.image.repository()))
-            .expect("a repository path is a valid URL path");
+        let url = self.api_url(&format!("blobs/{digest}"));
         self.send(self.authorized(Push, Method::HEAD, url))
             .await
             .is_ok_and(|r| r.status() == StatusCode::OK)
@@ -89,10 +84,7 @@ impl Remote {
 
     /// `POST /v2/<repository>/blobs/uploads/`: where the bytes go.
     async fn upload_session(&self, operation: &str) -> std::result::Result<Url, Failure> {
-        let url = self
-            .registry_url()
-            .join(&format!("v2/{}/blobs/uploads/", self.image.repository()))
-            .expect("a repository path is a valid URL path");
+        let url = self.api_url("blobs/uploads/");
         let response = self
             .send(
                 self.authorized(Push, Method::POST, url.clone())
@@ -113,26 +105,7 @@ impl Remote {
         gate: &Gate,
         operation: &str,
     ) -> std::result::Result<Url, Failure> {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| Failure::from(Error::io("read", path, e)))?;
-        let mut sent = 0u64;
-        let held = gate.clone();
-        let body = ReaderStream::with_capacity(file, UPLOAD_BLOCK).then(move |block| {
-            let gate = held.clone();
-            let last = block.as_ref().is_ok_and(|b| {
-                sent += b.len() as u64;
-                sent >= size
-            });
-            async move {
-                if gate.is_closed() || (last && !gate.opened().await) {
-                    return Err(std::io::Error::other(
-                        "upload held back: the file failed validation",
-                    ));
-                }
-                block
-            }
-        });
+        let body = super::gated_blocks(path, size, gate).await?;
         let request = self
             .authorized(Push, Method::PATCH, session.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
