@@ -543,12 +543,15 @@ async fn size_seen<T: Target>(target: &T, pushed: &[Tag], size: u64) -> bool {
     let Ok(listed) = target.tags().await else {
         return true;
     };
-    let mut candidates: Vec<Tag> = pushed
+    let mut candidates: Vec<Tag> = Vec::new();
+    for tag in pushed
         .iter()
         .chain(listed.iter().filter(|t| t.as_str() == "latest"))
-        .filter(|t| listed.contains(t))
-        .cloned()
-        .collect();
+    {
+        if listed.contains(tag) && !candidates.contains(tag) {
+            candidates.push(tag.clone());
+        }
+    }
     let others: Vec<Tag> = listed
         .iter()
         .rev()

@@ -506,7 +506,13 @@ impl Target for Remote {
     }
 
     fn uploads_while_hashing(&self) -> bool {
-        self.streams.load(std::sync::atomic::Ordering::SeqCst)
+        // Docker Hub counts every manifest read against a pull quota, and telling a re-push
+        // from a new push reads a few: there, the file is hashed first, as it always was.
+        let metered = matches!(
+            self.image.registry(),
+            "index.docker.io" | "registry-1.docker.io" | "docker.io"
+        );
+        !metered && self.streams.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     async fn put_blob_file_hashing(
