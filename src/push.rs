@@ -22,7 +22,7 @@ use crate::reference::{Destination, Digest, Tag};
 use crate::registry::layout::Layout;
 use crate::registry::remote::{Access, Connection, Remote};
 use crate::registry::{
-    Gate, Hashed, ManifestRef, Target, confirm_stored, put_manifest_checked, store_blob,
+    Gate, Hashed, ManifestRef, Target, confirm_stored, hash_done, put_manifest_checked, store_blob,
 };
 use crate::report::PushOutcome;
 use crate::request::{PushRequest, WasmSource};
@@ -331,7 +331,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
     let described = async {
         let validated = validating.await.expect("validation does not panic")?;
         keeper.settle(true);
-        let (digest, size) = hashed.clone().await.map_err(Error::Shared)?;
+        let (digest, size) = hash_done(&hashed).await?;
         let wasm = WasmFile::new(path.clone(), (digest, size), validated);
         info!(
             "{} is a valid {} ({} bytes, {})",
@@ -472,7 +472,7 @@ async fn upload_layer<T: Target>(
             .await
     };
     let stored = async {
-        let digest = hashed.clone().await.map_err(Error::Shared)?.0;
+        let digest = hash_done(&hashed).await?.0;
         target.has_blob(&digest).await
     };
     tokio::pin!(upload, stored);
@@ -480,7 +480,7 @@ async fn upload_layer<T: Target>(
         uploaded = &mut upload => uploaded,
         found = &mut stored => match found {
             Ok(true) => {
-                let digest = hashed.clone().await.map_err(Error::Shared)?.0;
+                let digest = hash_done(&hashed).await?.0;
                 info!("layer {digest} is already stored; its upload stopped");
                 return Ok(false);
             }
@@ -511,7 +511,7 @@ async fn upload_hashed<T: Target>(
     hashed: &Hashed,
     gate: &Gate,
 ) -> Result<bool> {
-    let digest = hashed.clone().await.map_err(Error::Shared)?.0;
+    let digest = hash_done(hashed).await?.0;
     if target.has_blob(&digest).await? {
         info!("layer {digest} is already stored; not uploading it again");
         return Ok(false);
@@ -530,7 +530,7 @@ async fn upload_hashed<T: Target>(
 /// holds back the commit.
 async fn grace(gate: &Gate, hashed: &Hashed) -> Result<()> {
     if tokio::time::timeout(UPLOAD_GRACE, gate.opened()).await == Ok(false) {
-        let digest = hashed.clone().await.map_err(Error::Shared)?.0;
+        let digest = hash_done(hashed).await?.0;
         return Err(Error::HeldBack { digest });
     }
     Ok(())

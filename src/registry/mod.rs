@@ -21,6 +21,11 @@ pub type Hashed = futures_util::future::Shared<
     futures_util::future::BoxFuture<'static, std::result::Result<(Digest, u64), Arc<Error>>>,
 >;
 
+/// The digest and size `hashed` yields once the hash is done, or the error that ended it.
+pub async fn hash_done(hashed: &Hashed) -> Result<(Digest, u64)> {
+    hashed.clone().await.map_err(Error::Shared)
+}
+
 /// How a manifest is addressed when it is put.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ManifestRef {
@@ -72,7 +77,7 @@ pub trait Target {
         gate: &Gate,
         hashed: Hashed,
     ) -> Result<Digest> {
-        let digest = hashed.await.map_err(Error::Shared)?.0;
+        let digest = hash_done(&hashed).await?.0;
         let descriptor = Descriptor {
             media_type: media_type.to_owned(),
             digest: digest.clone(),

@@ -172,33 +172,44 @@ impl std::fmt::Debug for Remote {
 /// milliseconds. A push starts building it when it logs in; a pull, which makes all its
 /// requests with the bare client, never builds it.
 struct OciClient {
-    config: Mutex<Option<ClientConfig>>,
+    stage: Mutex<Stage>,
     built: tokio::sync::OnceCell<std::result::Result<Client, String>>,
-    building: Mutex<Option<tokio::sync::oneshot::Receiver<std::result::Result<Client, String>>>>,
     /// Set once the bearer token login settled on is in the client's cache.
     seeded: tokio::sync::OnceCell<()>,
+}
+
+/// Where building oci-client's client stands.
+enum Stage {
+    /// Not started: the configuration it will be built from.
+    Waiting(Box<ClientConfig>),
+    /// On its thread: where the client will arrive.
+    Building(tokio::sync::oneshot::Receiver<std::result::Result<Client, String>>),
+    /// Received (kept in [`OciClient::built`]).
+    Taken,
 }
 
 impl OciClient {
     fn new(config: ClientConfig) -> Self {
         OciClient {
-            config: Mutex::new(Some(config)),
+            stage: Mutex::new(Stage::Waiting(Box::new(config))),
             built: tokio::sync::OnceCell::new(),
-            building: Mutex::new(None),
             seeded: tokio::sync::OnceCell::new(),
         }
     }
 
     /// Starts building the client, unless that has started.
     fn start(&self) {
-        let Some(config) = self.config.lock().expect("client config").take() else {
-            return;
+        let mut stage = self.stage.lock().expect("client");
+        *stage = match std::mem::replace(&mut *stage, Stage::Taken) {
+            Stage::Waiting(config) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                std::thread::spawn(move || {
+                    let _ = tx.send(Client::try_from(*config).map_err(|e| e.to_string()));
+                });
+                Stage::Building(rx)
+            }
+            started => started,
         };
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(Client::try_from(config).map_err(|e| e.to_string()));
-        });
-        *self.building.lock().expect("client") = Some(rx);
     }
 }
 
@@ -313,12 +324,15 @@ impl Remote {
             .built
             .get_or_init(|| async {
                 self.client.start();
-                let building = self.client.building.lock().expect("client").take();
-                match building {
-                    Some(rx) => rx
+                let stage = std::mem::replace(
+                    &mut *self.client.stage.lock().expect("client"),
+                    Stage::Taken,
+                );
+                match stage {
+                    Stage::Building(rx) => rx
                         .await
                         .unwrap_or_else(|_| Err("its builder stopped".to_owned())),
-                    None => Err("it was not built".to_owned()),
+                    Stage::Waiting(_) | Stage::Taken => Err("it was not built".to_owned()),
                 }
             })
             .await;
@@ -332,8 +346,7 @@ impl Remote {
             .get_or_init(|| async {
                 let auth = self.registry_auth();
                 if matches!(auth, RegistryAuth::Bearer(_)) {
-                    let reference =
-                        self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
+                    let reference = self.auth_reference();
                     for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
                         // A bearer token is cached as it is, without a request.
                         let _ = client.auth(&reference, &auth, operation).await;
@@ -349,6 +362,11 @@ impl Remote {
             ManifestRef::Digest(d) => self.image.with_digest(d),
             ManifestRef::Tag(t) => self.image.with_tag(t),
         }
+    }
+
+    /// The reference tokens are asked for with: the repository is what they are scoped to.
+    fn auth_reference(&self) -> Reference {
+        self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")))
     }
 
     fn blob_reference(&self, digest: &Digest) -> Reference {

@@ -10,7 +10,7 @@ use oci_client::RegistryOperation;
 use oci_client::secrets::RegistryAuth;
 
 use super::errors::{envelope_detail, retryable_status};
-use super::{Credential, Failure, ManifestRef, Op, Remote};
+use super::{Credential, Failure, Op, Remote};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -77,7 +77,7 @@ impl Remote {
             }
             return Ok(());
         }
-        let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
+        let reference = self.auth_reference();
         let client = self.client().await?;
         // The tokens now, under retries; later requests find them cached.
         let operations: &[RegistryOperation] = match access {
@@ -118,7 +118,7 @@ impl Remote {
     /// Asks for a new token for `operation` after the registry refused the one held (it
     /// expired).
     pub(super) async fn renew_token(&self, operation: RegistryOperation) {
-        let reference = self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")));
+        let reference = self.auth_reference();
         let Ok(client) = self.client().await else {
             return;
         };

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::{Failure, Remote};
 use crate::error::{Error, Result};
 use crate::reference::Digest;
-use crate::registry::{Gate, Hashed};
+use crate::registry::{Gate, Hashed, hash_done};
 use futures_util::TryStreamExt;
 use oci_client::RegistryOperation::Push;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
@@ -45,14 +45,14 @@ impl Remote {
                     .await
                 {
                     Err(_) if gate.is_closed() => {
-                        let digest = hashed.clone().await.map_err(Error::Shared)?.0;
+                        let digest = hash_done(&hashed).await?.0;
                         Err(Failure::from(Error::HeldBack { digest }))
                     }
                     other => other,
                 }
             })
             .await?;
-        let digest = hashed.await.map_err(Error::Shared)?.0;
+        let digest = hash_done(&hashed).await?.0;
         let committing = format!("the commit of blob {digest}");
         let mut tried = false;
         self.policy
