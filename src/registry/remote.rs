@@ -441,12 +441,7 @@ impl Remote {
             _ => return None,
         };
         let response = self.http.head(&url).send().await.ok()?;
-        let value = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)?
-            .to_str()
-            .ok()?;
-        value.trim().parse::<u64>().ok().map(Duration::from_secs)
+        http::retry_after(&response)
     }
 
     /// Runs `op` under the retry policy.

@@ -15,6 +15,16 @@ use super::{Credential, Failure, Remote};
 use crate::error::Error;
 use crate::registry::retry::Retry;
 
+/// The `Retry-After` of a response, in seconds (the form registries send).
+pub(super) fn retry_after(response: &Response) -> Option<Duration> {
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 impl Remote {
     /// `<registry>/v2/<repository>/<rest>`.
     pub(super) fn api_url(&self, rest: &str) -> Url {
@@ -101,12 +111,7 @@ impl Remote {
         operation: &str,
     ) -> Failure {
         let status = response.status().as_u16();
-        let after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let after = retry_after(&response);
         let body = response.text().await.unwrap_or_default();
         let detail = envelope_detail(&body);
         if status == 401 || status == 403 {
