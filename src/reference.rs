@@ -207,11 +207,6 @@ fn split_name(name: &str) -> Result<(String, String), String> {
     for component in path.split('/') {
         check_path_component(component)?;
     }
-    if path.len() > REPOSITORY_MAX_LEN {
-        return Err(format!(
-            "the repository is longer than {REPOSITORY_MAX_LEN} characters"
-        ));
-    }
     let (registry, path) = match registry {
         "docker.io" | "index.docker.io" if !path.contains('/') => {
             ("index.docker.io", format!("library/{path}"))
@@ -219,6 +214,12 @@ fn split_name(name: &str) -> Result<(String, String), String> {
         "docker.io" | "index.docker.io" => ("index.docker.io", path.to_owned()),
         host => (host, path.to_owned()),
     };
+    // Counted as stored, with Docker Hub's `library/`.
+    if path.len() > REPOSITORY_MAX_LEN {
+        return Err(format!(
+            "the repository is longer than {REPOSITORY_MAX_LEN} characters"
+        ));
+    }
     Ok((registry.to_owned(), path))
 }
 
@@ -507,6 +508,7 @@ mod tests {
         // The names oci_client's own parser accepts, and how it splits them, are what
         // `split_name` must give: the same registry and repository, or an error for both.
         let long = format!("ghcr.io/{}", "a".repeat(256));
+        let long_official = "a".repeat(250);
         let cases = [
             "ghcr.io/org/app",
             "localhost/app",
@@ -539,6 +541,7 @@ mod tests {
             "ghcr.io/ä",
             "localhost",
             &long,
+            &long_official,
         ];
         for name in cases {
             let ours = split_name(name);
