@@ -163,12 +163,12 @@ fn a_new_layer_goes_out_while_it_is_hashed() {
     ]));
     assert!(run.success(), "{run:?}");
     assert!(run.stdout.contains("while hashing it"), "{run:?}");
-    let log = registry.log();
-    let patches = log
-        .lines()
-        .filter(|l| l.contains("\"PATCH /v2/acme/big/blobs/uploads/"))
-        .count();
-    assert_eq!(patches, 1, "the layer in one PATCH:\n{log}");
+    assert_eq!(
+        registry.patch_count("acme/big"),
+        1,
+        "the layer in one PATCH:\n{}",
+        registry.log()
+    );
     assert_eq!(registry.blob("acme/big", &sha256(&wasm)), wasm);
     let (manifest, _) = registry.manifest("acme/big", "v1").unwrap();
     assert_eq!(sha256(&manifest), ws.outputs()["digest"]);
@@ -526,10 +526,10 @@ fn a_layer_sent_while_hashed_commits_under_its_digest_only_when_its_gate_opens()
         .unwrap();
     assert_eq!(stored, digest);
     assert_eq!(registry.blob("acme/streamed", &digest.to_string()), bytes);
-    let log = registry.log();
-    let patches = log
-        .lines()
-        .filter(|l| l.contains("\"PATCH /v2/acme/streamed/blobs/uploads/"))
-        .count();
-    assert_eq!(patches, 2, "one PATCH per attempt:\n{log}");
+    assert_eq!(
+        registry.patch_count("acme/streamed"),
+        2,
+        "one PATCH per attempt:\n{}",
+        registry.log()
+    );
 }

@@ -215,6 +215,13 @@ impl Registry {
             .count()
     }
 
+    /// How many `PATCH`es to upload sessions in `repo` the registry has seen so far: each
+    /// carries a layer streamed before its digest was known.
+    pub fn patch_count(&self, repo: &str) -> usize {
+        let request = format!("\"PATCH /v2/{repo}/blobs/uploads/");
+        self.log().lines().filter(|l| l.contains(&request)).count()
+    }
+
     /// An HTTP client that trusts the registry's CA, if it has one.
     pub fn client(&self) -> reqwest::blocking::Client {
         let mut builder = reqwest::blocking::Client::builder();
