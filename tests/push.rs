@@ -475,24 +475,28 @@ fn a_layer_sent_while_hashed_commits_under_its_digest_only_when_its_gate_opens()
     let digest: wasm_oci::reference::Digest = sha256(&bytes).parse().unwrap();
     let media_type = wasm_oci::artifact::Format::Cncf.layer_media_type();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let remote = Remote::new(
-        format!("{}/acme/streamed", registry.host())
-            .parse()
-            .unwrap(),
-        &Connection {
-            insecure: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    runtime.block_on(remote.login(Access::Write)).unwrap();
-    assert!(remote.uploads_while_hashing());
+    // Each attempt has a repository of its own: how far the held-back PATCH got before its
+    // gate closed (and so whether the registry logged it) is a race, the valid one is not.
+    let remote = |repository: &str| {
+        let remote = Remote::new(
+            format!("{}/{repository}", registry.host()).parse().unwrap(),
+            &Connection {
+                insecure: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        runtime.block_on(remote.login(Access::Write)).unwrap();
+        assert!(remote.uploads_while_hashing());
+        remote
+    };
     let later = std::time::Duration::from_millis(50);
 
     // Validation fails while the bytes go: nothing is stored.
     let (keeper, closed) = gate();
+    let held = remote("acme/held");
     let result = runtime.block_on(async {
-        let upload = remote.put_blob_file_hashing(
+        let upload = held.put_blob_file_hashing(
             media_type,
             &path,
             size,
@@ -509,14 +513,11 @@ fn a_layer_sent_while_hashed_commits_under_its_digest_only_when_its_gate_opens()
         matches!(&result, Err(wasm_oci::Error::HeldBack { digest: d }) if d == &digest),
         "{result:?}"
     );
-    assert_eq!(
-        registry.blob_status("acme/streamed", &digest.to_string()),
-        404
-    );
+    assert_eq!(registry.blob_status("acme/held", &digest.to_string()), 404);
 
     // Valid: one PATCH carries the file, sent before the digest was known; the PUT commits it.
     let stored = runtime
-        .block_on(remote.put_blob_file_hashing(
+        .block_on(remote("acme/streamed").put_blob_file_hashing(
             media_type,
             &path,
             size,
@@ -528,8 +529,8 @@ fn a_layer_sent_while_hashed_commits_under_its_digest_only_when_its_gate_opens()
     assert_eq!(registry.blob("acme/streamed", &digest.to_string()), bytes);
     assert_eq!(
         registry.patch_count("acme/streamed"),
-        2,
-        "one PATCH per attempt:\n{}",
+        1,
+        "one PATCH carries the file:\n{}",
         registry.log()
     );
 }
