@@ -188,6 +188,7 @@ fn token_registry(issuer: &std::sync::Arc<TokenIssuer>) -> Registry {
         RegistryOptions {
             tls: None,
             token: Some(issuer.clone()),
+            ..Default::default()
         },
     )
 }
@@ -241,6 +242,72 @@ fn token_auth_exchanges_basic_credentials_for_a_bearer_token() {
     assert!(run.success(), "{run:?}");
     assert_eq!(std::fs::read(ws.root().join("pulled.wasm")).unwrap(), big);
     assert_no_secrets(&run, &ws, &[PASSWORD, JWT_PREFIX]);
+}
+
+/// Registries on object storage (Docker Hub, ECR, GAR) answer blob reads with a redirect. The
+/// client follows it without the registry's credentials: they are not the storage's to see, and
+/// a presigned URL that also gets an `Authorization` header is refused.
+#[test]
+fn blob_reads_redirected_to_object_storage_carry_no_credentials() {
+    let issuer = TokenIssuer::start(&[(USER, PASSWORD)], &[]);
+    let registry = Registry::start_with_options(
+        Auth::None,
+        RegistryOptions {
+            token: Some(issuer.clone()),
+            redirect: true,
+            ..Default::default()
+        },
+    );
+    let ws = Workspace::new();
+    let wasm = module_with_data(1 << 20, &[]);
+    ws.write("m.wasm", &wasm);
+    let credentials = [
+        ("WASM_OCI_USERNAME", USER),
+        ("WASM_OCI_PASSWORD", PASSWORD),
+        ("RUST_LOG", "trace"),
+    ];
+    let image = format!("{}/acme/stored", registry.host());
+    let tagged = format!("{image}:v1");
+    let push = ws.run_cli(&["push", "m.wasm", &tagged, "--insecure"], &credentials);
+    assert!(push.success(), "{push:?}");
+    let digest = push.stdout.trim().to_owned();
+    assert_no_secrets(&push, &ws, &[PASSWORD, JWT_PREFIX]);
+
+    let pinned = format!("{image}@{digest}");
+    let pull = ws.run_cli(
+        &["pull", &pinned, "--insecure", "-o", "pulled.wasm"],
+        &credentials,
+    );
+    assert!(pull.success(), "{pull:?}");
+    assert_eq!(std::fs::read(ws.root().join("pulled.wasm")).unwrap(), wasm);
+    assert_no_secrets(&pull, &ws, &[PASSWORD, JWT_PREFIX]);
+    let verify = ws.run_cli(&["verify", &pinned, "--insecure"], &credentials);
+    assert!(verify.success(), "{verify:?}");
+    assert_no_secrets(&verify, &ws, &[PASSWORD, JWT_PREFIX]);
+
+    // The layer itself came from the storage, and nothing sent there carried credentials.
+    let requests = registry.storage.as_ref().unwrap().requests();
+    let layer = &sha256(&wasm)["sha256:".len()..];
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.line.starts_with("GET ") && r.line.contains(layer)),
+        "the layer was read from the storage: {requests:#?}\n{}",
+        registry.log()
+    );
+    assert!(
+        requests.iter().all(|r| r
+            .headers
+            .iter()
+            .any(|h| h.to_ascii_lowercase().starts_with("host:"))),
+        "headers are recorded: {requests:#?}"
+    );
+    let sent = requests
+        .iter()
+        .flat_map(|r| &r.headers)
+        .filter(|h| h.to_ascii_lowercase().starts_with("authorization"))
+        .collect::<Vec<_>>();
+    assert!(sent.is_empty(), "{sent:?}");
 }
 
 #[test]

@@ -17,6 +17,7 @@ fn tls_registry(dir: &std::path::Path) -> (Registry, tls::ServerCert) {
         RegistryOptions {
             tls: Some(server_cert_copy(&cert)),
             token: None,
+            ..Default::default()
         },
     );
     (registry, cert)

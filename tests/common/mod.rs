@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 pub mod fakes;
 pub mod leb;
 pub mod raw;
+pub mod storage;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_wasm-oci");
 
@@ -78,6 +79,8 @@ pub struct RegistryOptions {
     pub tls: Option<tls::ServerCert>,
     /// Token auth through this issuer (replaces `auth`).
     pub token: Option<std::sync::Arc<token::TokenIssuer>>,
+    /// Answer blob reads with a redirect to object storage that serves the registry's files.
+    pub redirect: bool,
 }
 
 /// A running `docker-registry`, stopped on drop.
@@ -92,6 +95,8 @@ pub struct Registry {
     pub ca_pem: Option<Vec<u8>>,
     /// The token issuer, for readers to get a token.
     pub token: Option<std::sync::Arc<token::TokenIssuer>>,
+    /// Where blob reads are redirected to, with `redirect`.
+    pub storage: Option<storage::ObjectStorage>,
 }
 
 impl Registry {
@@ -152,13 +157,25 @@ impl Registry {
                 )
             })
             .unwrap_or_default();
+        let storage = options
+            .redirect
+            .then(|| storage::ObjectStorage::start(data.clone()));
+        let redirect_yaml = storage
+            .as_ref()
+            .map(|s| {
+                format!(
+                    "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: {}\n",
+                    s.url()
+                )
+            })
+            .unwrap_or_default();
         for _attempt in 0..5 {
             let port = free_port();
             let config = dir.path().join("config.yml");
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{tls_yaml}{auth_yaml}",
+                    "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{tls_yaml}{auth_yaml}{redirect_yaml}",
                     data.display()
                 ),
             )
@@ -186,6 +203,7 @@ impl Registry {
                     scheme,
                     ca_pem,
                     token: options.token.clone(),
+                    storage,
                 };
             }
             let _ = child.kill();
