@@ -174,6 +174,33 @@ fn a_new_layer_goes_out_while_it_is_hashed() {
     assert_eq!(sha256(&manifest), ws.outputs()["digest"]);
 }
 
+/// A layer the registry turns out to hold (no tag lists it, so it went out while hashed) stops
+/// its upload, and the session is cancelled rather than left for the registry to purge.
+#[test]
+fn a_layer_found_stored_while_it_goes_leaves_no_upload_session() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let wasm = module_with_data(32 << 20, &[]);
+    ws.write("big.wasm", &wasm);
+    registry.put_blob("acme/kept", &wasm);
+    let run = ws.run_action(&ws.action_env(&[
+        ("image", &format!("{}/acme/kept", registry.host())),
+        ("path", "big.wasm"),
+        ("tags", "v1"),
+        ("insecure", "true"),
+    ]));
+    assert!(run.success(), "{run:?}");
+    assert!(run.stdout.contains("its upload stopped"), "{run:?}");
+    assert_eq!(
+        registry.open_uploads("acme/kept"),
+        Vec::<String>::new(),
+        "{}",
+        registry.log()
+    );
+    let (manifest, _) = registry.manifest("acme/kept", "v1").unwrap();
+    assert_eq!(sha256(&manifest), ws.outputs()["digest"]);
+}
+
 #[test]
 fn default_tags_come_from_the_git_ref() {
     let registry = Registry::start();
@@ -514,6 +541,7 @@ fn a_layer_sent_while_hashed_commits_under_its_digest_only_when_its_gate_opens()
         "{result:?}"
     );
     assert_eq!(registry.blob_status("acme/held", &digest.to_string()), 404);
+    assert_eq!(registry.open_uploads("acme/held"), Vec::<String>::new());
 
     // Valid: one PATCH carries the file, sent before the digest was known; the PUT commits it.
     let stored = runtime

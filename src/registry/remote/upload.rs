@@ -19,6 +19,7 @@ use futures_util::TryStreamExt;
 use oci_client::RegistryOperation::Push;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
+use tracing::debug;
 
 /// The slowest transfer an upload is given time for, beyond the usual timeout, before it
 /// counts as stalled: a request's whole time is bounded, not each read.
@@ -36,29 +37,36 @@ impl Remote {
         hashed: Hashed,
     ) -> Result<Digest> {
         let operation = format!("the upload of {}", path.display());
-        let location = self
+        let session = self
             .policy
             .run(&operation, || async {
-                let session = self.upload_session(&operation).await?;
+                let mut session = self.upload_session(&operation).await?;
                 match self
-                    .upload_patch(&session, path, size, gate, &operation)
+                    .upload_patch(session.url(), path, size, gate, &operation)
                     .await
                 {
+                    Ok(location) => {
+                        session.moved_to(location);
+                        Ok(session)
+                    }
                     Err(_) if gate.is_closed() => {
+                        session.cancel().await;
                         let digest = hash_done(&hashed).await?.0;
                         Err(Failure::from(Error::HeldBack { digest }))
                     }
-                    other => other,
+                    // Cancelled beside the next attempt.
+                    Err(failure) => Err(failure),
                 }
             })
             .await?;
         let digest = hash_done(&hashed).await?.0;
         let committing = format!("the commit of blob {digest}");
         let mut tried = false;
-        self.policy
+        let committed = self
+            .policy
             .run(&committing, || {
                 let again = std::mem::replace(&mut tried, true);
-                let (location, digest, committing) = (&location, &digest, &committing);
+                let (location, digest, committing) = (session.url(), &digest, &committing);
                 async move {
                     match self.upload_commit(location, digest, committing).await {
                         // A commit whose answer was lost leaves no session to commit again.
@@ -70,7 +78,14 @@ impl Remote {
                     }
                 }
             })
-            .await?;
+            .await;
+        match committed {
+            Ok(()) => session.committed(),
+            Err(e) => {
+                session.cancel().await;
+                return Err(e);
+            }
+        }
         Ok(digest)
     }
 
@@ -83,7 +98,7 @@ impl Remote {
     }
 
     /// `POST /v2/<repository>/blobs/uploads/`: where the bytes go.
-    async fn upload_session(&self, operation: &str) -> std::result::Result<Url, Failure> {
+    async fn upload_session(&self, operation: &str) -> std::result::Result<Session<'_>, Failure> {
         let url = self.api_url("blobs/uploads/");
         let response = self
             .send(
@@ -91,8 +106,13 @@ impl Remote {
                     .header(CONTENT_LENGTH, 0),
             )
             .await?;
-        self.location(response, StatusCode::ACCEPTED, &url, operation)
-            .await
+        let url = self
+            .location(response, StatusCode::ACCEPTED, &url, operation)
+            .await?;
+        Ok(Session {
+            remote: self,
+            url: Some(url),
+        })
     }
 
     /// The file in one `PATCH` to `session`; its last block waits for `gate`. Returns where
@@ -140,5 +160,61 @@ impl Remote {
             return Ok(());
         }
         Err(self.refusal(response, Push, operation).await)
+    }
+}
+
+/// How long a given-up upload session's `DELETE` is waited for.
+const CANCEL_WAIT: Duration = Duration::from_secs(2);
+
+/// An upload session the registry keeps until it is committed or cancelled. One given up is
+/// cancelled (`DELETE`), so the registry does not hold its bytes until it purges stale
+/// sessions (a week, by default): awaited when the upload fails, sent in the background when
+/// the upload is dropped (the layer turned out stored while it went) or tried again.
+struct Session<'a> {
+    remote: &'a Remote,
+    /// Where the session is now; `None` once it is committed or cancelled.
+    url: Option<Url>,
+}
+
+impl Session<'_> {
+    fn url(&self) -> &Url {
+        self.url.as_ref().expect("a session is used until it ends")
+    }
+
+    /// The registry moved the session (each `PATCH` answers with its next `Location`).
+    fn moved_to(&mut self, url: Url) {
+        self.url = Some(url);
+    }
+
+    fn committed(mut self) {
+        self.url = None;
+    }
+
+    fn cancelling(&mut self) -> Option<reqwest::RequestBuilder> {
+        let url = self.url.take()?;
+        debug!("cancelling upload session {}", url.path());
+        Some(
+            self.remote
+                .authorized(Push, Method::DELETE, url)
+                .timeout(CANCEL_WAIT),
+        )
+    }
+
+    async fn cancel(mut self) {
+        if let Some(request) = self.cancelling() {
+            let _ = request.send().await;
+        }
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && let Some(request) = self.cancelling()
+        {
+            runtime.spawn(async move {
+                let _ = request.send().await;
+            });
+        }
     }
 }
