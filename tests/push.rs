@@ -174,6 +174,75 @@ fn a_new_layer_goes_out_while_it_is_hashed() {
     assert_eq!(sha256(&manifest), ws.outputs()["digest"]);
 }
 
+/// Registries that page their tag list (ECR, GHCR, Harbor) are read to the last page: a
+/// re-push under a new tag finds the layer under a tag listed late and sends none of it. (The
+/// CNCF registry here lists every tag at once, so the proxy in front of it pages the listing.)
+#[test]
+fn a_re_push_reads_every_page_of_the_tag_list() {
+    use common::proxy::{Fault, FaultProxy};
+
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let wasm = module_with_data(16 << 20, &[]);
+    ws.write("m.wasm", &wasm);
+    ws.write("other.wasm", &module_with_data(1 << 10, &[]));
+    let push = |host: &str, path: &str, tags: &str| {
+        ws.run_action(&ws.action_env(&[
+            ("image", &format!("{host}/acme/paged")),
+            ("path", path),
+            ("tags", tags),
+            ("insecure", "true"),
+            ("provenance", "false"),
+        ]))
+    };
+    let first = push(&registry.host(), "m.wasm", "zz-release");
+    assert!(first.success(), "{first:?}");
+    // Ten tags listed before it, on an artifact with a layer of another size.
+    let others = push(
+        &registry.host(),
+        "other.wasm",
+        "a0,a1,a2,a3,a4,a5,a6,a7,a8,a9",
+    );
+    assert!(others.success(), "{others:?}");
+    let (patches, uploads) = (registry.patch_count("acme/paged"), registry.upload_count());
+
+    let mut tags = registry.tags("acme/paged");
+    tags.sort();
+    assert_eq!(tags.len(), 11);
+    let paging = FaultProxy::start(registry.port, move |_, _, path| {
+        let Some(query) = path.strip_prefix("/v2/acme/paged/tags/list") else {
+            return Fault::Pass;
+        };
+        let last = query
+            .strip_prefix("?last=")
+            .map(|q| q.split('&').next().unwrap());
+        let start = last.map_or(0, |last| tags.iter().position(|t| t == last).unwrap() + 1);
+        let page = &tags[start..tags.len().min(start + 2)];
+        let link = match page.last() {
+            Some(last) if start + 2 < tags.len() => {
+                format!("Link: </v2/acme/paged/tags/list?last={last}&n=2>; rel=\"next\"\r\n")
+            }
+            _ => String::new(),
+        };
+        let body = serde_json::json!({ "name": "acme/paged", "tags": page }).to_string();
+        Fault::AnswerWith(200, link, body)
+    });
+    let again = push(&paging.host(), "m.wasm", "b-new");
+    assert!(again.success(), "{again:?}");
+    assert!(
+        again.stdout.contains("already stored; not uploading"),
+        "{again:?}"
+    );
+    let pages = paging
+        .log()
+        .iter()
+        .filter(|l| l.contains("/tags/list"))
+        .count();
+    assert_eq!(pages, 6, "{:?}", paging.log());
+    assert_eq!(registry.patch_count("acme/paged"), patches);
+    assert_eq!(registry.upload_count(), uploads, "{}", registry.log());
+}
+
 /// A layer the registry turns out to hold (no tag lists it, so it went out while hashed) stops
 /// its upload, and the session is cancelled rather than left for the registry to purge.
 #[test]

@@ -26,6 +26,8 @@ pub enum Fault {
     Stall,
     /// A fixed answer: status and JSON body.
     Answer(u16, String),
+    /// A fixed answer with more headers (whole `Name: value\r\n` lines).
+    AnswerWith(u16, String, String),
 }
 
 type Plan = dyn Fn(usize, &str, &str) -> Fault + Send + Sync;
@@ -271,6 +273,10 @@ impl Shared {
             Fault::Answer(status, body) => {
                 let _ = read_body(&mut client, head.rest, head.content_length).await?;
                 answer(&mut client, status, "Fault", "", &body).await
+            }
+            Fault::AnswerWith(status, headers, body) => {
+                let _ = read_body(&mut client, head.rest, head.content_length).await?;
+                answer(&mut client, status, "Fault", &headers, &body).await
             }
         }
     }

@@ -23,8 +23,11 @@ const MANIFEST_ACCEPT: [&str; 4] = [
 /// The largest manifest read: the distribution spec lets registries refuse those over 4 MiB.
 const MANIFEST_MAX: u64 = 4 << 20;
 
-/// The largest tag list read.
+/// The largest tag list page read.
 const TAGS_MAX: u64 = 16 << 20;
+
+/// The most tag list pages read. Registries that page the list give 100 to 1,000 tags a page.
+const TAG_PAGES: usize = 50;
 
 impl Remote {
     /// Streams a blob into `download`, which hashes it once, with one plain `GET` (a registry
@@ -100,43 +103,58 @@ impl Remote {
             .await
     }
 
-    /// The repository's tags, as `GET /v2/<repository>/tags/list` lists them.
+    /// The repository's tags, as `GET /v2/<repository>/tags/list` lists them, following the
+    /// registry's pages (`Link: <…>; rel="next"`) up to [`TAG_PAGES`].
     pub(super) async fn fetch_tags(&self) -> Result<Vec<Tag>> {
+        let mut url = self.api_url("tags/list");
+        let mut tags = Vec::new();
+        for _ in 0..TAG_PAGES {
+            let (page, next) = self.fetch_tag_page(&url).await?;
+            tags.extend(page.iter().filter_map(|t| t.parse().ok()));
+            // Pages stay on the registry: credentials go nowhere else.
+            match next.and_then(|next| url.join(&next).ok()) {
+                Some(next) if next.origin() == url.origin() => url = next,
+                _ => break,
+            }
+        }
+        Ok(tags)
+    }
+
+    /// One page of the tag list at `url`, and the link to the next one.
+    async fn fetch_tag_page(&self, url: &reqwest::Url) -> Result<(Vec<String>, Option<String>)> {
         #[derive(serde::Deserialize)]
         struct Listed {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
         let what = "the tag listing".to_owned();
-        let url = self.api_url("tags/list");
-        let bytes = self
+        let page = self
             .policy
             .run(&what, || async {
                 let response = self
                     .send(self.authorized(Pull, Method::GET, url.clone()))
                     .await?;
                 match response.status() {
-                    StatusCode::OK => self.body(response, TAGS_MAX, &what).await.map(Some),
+                    StatusCode::OK => {
+                        let next = next_link(response.headers());
+                        let bytes = self.body(response, TAGS_MAX, &what).await?;
+                        Ok(Some((bytes, next)))
+                    }
                     // A repository not created yet has no tags.
                     StatusCode::NOT_FOUND => Ok(None),
                     _ => Err(self.refusal(response, Pull, &what).await),
                 }
             })
             .await?;
-        let Some(bytes) = bytes else {
-            return Ok(Vec::new());
+        let Some((bytes, next)) = page else {
+            return Ok((Vec::new(), None));
         };
         let listed: Listed = serde_json::from_slice(&bytes).map_err(|e| Error::Registry {
             registry: self.image.registry().to_owned(),
             operation: what.clone(),
             reason: format!("not a tag list: {e}"),
         })?;
-        Ok(listed
-            .tags
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|t| t.parse().ok())
-            .collect())
+        Ok((listed.tags.unwrap_or_default(), next))
     }
 
     /// `GET url`, which must answer 200.
@@ -240,5 +258,72 @@ impl Remote {
             registry: self.image.registry().to_owned(),
             reason: e.to_string(),
         }
+    }
+}
+
+/// The target of a `Link` header's `rel="next"` (RFC 8288), as the distribution spec pages a
+/// tag list: `</v2/<name>/tags/list?last=<tag>&n=<n>>; rel="next"`.
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|link| {
+            let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
+            params
+                .split(';')
+                .filter_map(|p| p.trim().strip_prefix("rel="))
+                .any(|rel| {
+                    rel.trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r == "next")
+                })
+                .then(|| target.to_owned())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+    use reqwest::header::{HeaderMap, HeaderValue, LINK};
+
+    fn links(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(LINK, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_next_page_is_the_link_marked_next() {
+        let page = "/v2/acme/app/tags/list?last=v1.2&n=100";
+        assert_eq!(
+            next_link(&links(&[&format!("<{page}>; rel=\"next\"")])).as_deref(),
+            Some(page)
+        );
+        assert_eq!(
+            next_link(&links(&[&format!(
+                "</first>; rel=\"first\", <{page}>; rel=next"
+            )]))
+            .as_deref(),
+            Some(page)
+        );
+        assert_eq!(
+            next_link(&links(&[
+                "</prev>; rel=\"prev\"",
+                &format!("<{page}>; rel=\"prev next\"")
+            ]))
+            .as_deref(),
+            Some(page)
+        );
+    }
+
+    #[test]
+    fn a_last_page_has_no_next() {
+        assert_eq!(next_link(&HeaderMap::new()), None);
+        assert_eq!(next_link(&links(&["</prev>; rel=\"prev\""])), None);
+        assert_eq!(next_link(&links(&["not a link"])), None);
     }
 }
