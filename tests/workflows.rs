@@ -118,6 +118,25 @@ fn check(text: &str, contract: &Contract) -> Vec<String> {
 
     for (job_name, job) in jobs {
         let job_name = job_name.as_str().unwrap_or_default();
+        // Service and job containers run what their tag names today: pinned by digest too.
+        let services = job["services"].as_mapping().cloned().unwrap_or_default();
+        let containers = services
+            .iter()
+            .map(|(name, service)| {
+                (
+                    format!("service `{}`", name.as_str().unwrap_or("")),
+                    service,
+                )
+            })
+            .chain(std::iter::once(("container".to_owned(), &job["container"])));
+        for (what, container) in containers {
+            let image = container["image"].as_str().or(container.as_str());
+            if let Some(image) = image.filter(|i| !i.contains("@sha256:")) {
+                problems.push(format!(
+                    "job `{job_name}` {what}: `{image}` is not pinned by digest"
+                ));
+            }
+        }
         let steps = job["steps"].as_sequence().cloned().unwrap_or_default();
         let mut ours = BTreeSet::new();
         for (index, step) in steps.iter().enumerate() {
@@ -279,6 +298,9 @@ jobs:
           tag: latest
   deploy:
     runs-on: ubuntu-latest
+    services:
+      registry:
+        image: registry:2
     steps:
       - uses: docker://ghcr.io/acme/tool:1
       - run: echo ${{ needs.release.outputs.digest }} ${{ needs.build.outputs.x }}
@@ -291,6 +313,7 @@ jobs:
         "job `release` step 3: `tag` is not an input of action.yml",
         "job `release` step 3: required input `image` is missing",
         "job `release`: `steps.push.outputs.digets` is not an output of action.yml",
+        "job `deploy` service `registry`: `registry:2` is not pinned by digest",
         "job `deploy` step 1: `docker://ghcr.io/acme/tool:1` is not pinned by digest",
         "job `deploy`: reads `needs.release` without `needs: release`",
         "job `deploy`: reads `needs.build` without `needs: build`",
