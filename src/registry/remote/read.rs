@@ -111,9 +111,9 @@ impl Remote {
         for _ in 0..TAG_PAGES {
             let (page, next) = self.fetch_tag_page(&url).await?;
             tags.extend(page.iter().filter_map(|t| t.parse().ok()));
-            // Pages stay on the registry: credentials go nowhere else.
+            // Pages stay on the registry (credentials go nowhere else), and move on.
             match next.and_then(|next| url.join(&next).ok()) {
-                Some(next) if next.origin() == url.origin() => url = next,
+                Some(next) if next.origin() == url.origin() && next != url => url = next,
                 _ => break,
             }
         }
