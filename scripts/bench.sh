@@ -6,7 +6,8 @@
 # Medians from hyperfine, peak RSS from GNU time; writes BENCHMARKS.md.
 #
 # Usage: bash scripts/bench.sh
-# Env: SIZES="1 64 256" (MiB), RUNS=N (runs per command; default 10, 5 for 256 MiB and more),
+# Env: SIZES="1 64 256" (MiB), RUNS=N (runs per command; default 20, 5 for 256 MiB and more:
+#      a 64 MiB pull takes a tenth of a second, and 10 runs left its median 15% off either way),
 #      WARMUP=1, SHAPE=data (or code: the bulk is function bodies, see bench/gen-module.py),
 #      IMAGE=1 (0 skips the musl build and the slim image), OUT=BENCHMARKS.md.
 # The commands below are single-quoted on purpose: hyperfine's bash expands them at run time.
@@ -176,7 +177,7 @@ peak_rss() { # size, op, peer, prepare, command
 
 registry_start
 for size in $sizes; do
-  runs="${RUNS:-$([ "$size" -ge 256 ] && echo 5 || echo 10)}"
+  runs="${RUNS:-$([ "$size" -ge 256 ] && echo 5 || echo 20)}"
   MODULE="$BENCH_WORK/bench-$size.wasm"
   LAYOUT="$BENCH_WORK/layout-$size"
   say "generating a $size MiB module"
