@@ -6,8 +6,8 @@
 # Medians from hyperfine, peak RSS from GNU time; writes BENCHMARKS.md.
 #
 # Usage: bash scripts/bench.sh
-# Env: SIZES="1 64 256" (MiB), RUNS=N (runs per command; default 20, 5 for 256 MiB and more:
-#      a 64 MiB pull takes a tenth of a second, and 10 runs left its median 15% off either way),
+# Env: SIZES="1 64 256" (MiB), RUNS=N (runs per command; default 20, 5 for 256 MiB and more),
+#      ROUNDS=N (the peers take turns, RUNS/ROUNDS runs each a round; default 5),
 #      WARMUP=1, SHAPE=data (or code: the bulk is function bodies, see bench/gen-module.py),
 #      IMAGE=1 (0 skips the musl build and the slim image), OUT=BENCHMARKS.md.
 # The commands below are single-quoted on purpose: hyperfine's bash expands them at run time.
@@ -163,6 +163,23 @@ for p in "${peers[@]}"; do
   printf '%s\tpush\t%s\n%s\tpull\t%s\n' "$p" "${push[$p]}" "$p" "${pull[$p]}" >>"$results/commands.tsv"
 done
 
+# Times every command of a hyperfine run in rounds (the peers take turns, so a slow spell of
+# the machine falls on all of them alike), merged into one --export-json file.
+# Usage: in_rounds RUNS OUT.json HYPERFINE-ARGS...
+rounds="${ROUNDS:-5}"
+in_rounds() {
+  local runs="$1" out="$2" round per files=()
+  shift 2
+  per=$((runs / turns))
+  for round in $(seq 1 "$turns"); do
+    hyperfine --shell bash --style basic --warmup "$([ "$round" = 1 ] && echo "$warmup" || echo 0)" \
+      --runs "$per" --export-json "$out.$round" "$@" >&2
+    files+=("$out.$round")
+  done
+  python3 bench/merge-runs.py "$out" "${files[@]}"
+  rm -f "${files[@]}"
+}
+
 # A command as hyperfine runs it: its messages go to a log, shown if the benchmark fails.
 logged() { printf '{ %s; } 2>>"$BENCH_WORK/peers.log"' "$1"; }
 
@@ -178,6 +195,8 @@ peak_rss() { # size, op, peer, prepare, command
 registry_start
 for size in $sizes; do
   runs="${RUNS:-$([ "$size" -ge 256 ] && echo 5 || echo 20)}"
+  turns=$((rounds < runs ? rounds : runs))
+  runs=$(((runs + turns - 1) / turns * turns)) # the same number of runs each round
   MODULE="$BENCH_WORK/bench-$size.wasm"
   LAYOUT="$BENCH_WORK/layout-$size"
   say "generating a $size MiB module"
@@ -192,8 +211,7 @@ for size in $sizes; do
   say "$size MiB: push ($runs runs per peer)"
   args=()
   for p in "${peers[@]}"; do args+=(-n "$p" --prepare registry_fresh "$(logged "${push[$p]}")"); done
-  hyperfine --shell bash --style basic --warmup "$warmup" --runs "$runs" \
-    --export-json "$results/push-$size.json" "${args[@]}" >&2
+  in_rounds "$runs" "$results/push-$size.json" "${args[@]}"
   for p in "${peers[@]}"; do peak_rss "$size" push "$p" registry_fresh "${push[$p]}"; done
 
   say "$size MiB: pull ($runs runs per peer)"
@@ -201,8 +219,7 @@ for size in $sizes; do
   for p in "${peers[@]}"; do bash -c "${push[$p]}" >/dev/null 2>>"$BENCH_WORK/peers.log"; done
   args=()
   for p in "${peers[@]}"; do args+=(-n "$p" --prepare fresh_out "$(logged "${pull[$p]}")"); done
-  hyperfine --shell bash --style basic --warmup "$warmup" --runs "$runs" \
-    --export-json "$results/pull-$size.json" "${args[@]}" >&2
+  in_rounds "$runs" "$results/pull-$size.json" "${args[@]}"
   for p in "${peers[@]}"; do peak_rss "$size" pull "$p" fresh_out "${pull[$p]}"; done
   rm -rf "$OUT"
 
@@ -211,9 +228,7 @@ for size in $sizes; do
     say "$size MiB: re-push ($runs runs each)"
     registry_fresh
     SOURCE_DATE_EPOCH=0 "$BIN" push "$MODULE" "$HOST/bench/wasm-oci:bench" --insecure >/dev/null 2>>"$BENCH_WORK/peers.log"
-    hyperfine --shell bash --style basic --warmup "$warmup" --runs "$runs" \
-      --export-json "$results/repush-$size.json" -n same-tag "$(logged "$same")" -n new-tag "$(logged "$new")" \
-      >&2
+    in_rounds "$runs" "$results/repush-$size.json" -n same-tag "$(logged "$same")" -n new-tag "$(logged "$new")"
     # What one re-push sends: the registry's access log (every request) and the bytes the
     # registry process read (rchar in /proc/PID/io: sockets and files), before and after.
     registry_stop
