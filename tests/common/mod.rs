@@ -225,6 +225,21 @@ impl Registry {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
+    /// Whether the registry's log has a line containing `needle`, waiting a moment for it: the
+    /// access log is written just after the response.
+    pub fn logged(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            if self.log().contains(needle) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// How many blob upload sessions the registry has seen so far.
     pub fn upload_count(&self) -> usize {
         self.log()

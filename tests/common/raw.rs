@@ -94,27 +94,6 @@ impl Registry {
             .join("data")
     }
 
-    /// The upload sessions the registry still keeps open for `repo` (neither committed nor
-    /// cancelled), by id: those with a start time, which the registry's purge goes by. (A
-    /// cancelled session can leave an empty folder with its hash state behind.)
-    pub fn open_uploads(&self, repo: &str) -> Vec<String> {
-        let dir = self
-            .dir
-            .path()
-            .join("data/docker/registry/v2/repositories")
-            .join(repo)
-            .join("_uploads");
-        std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .map(|e| e.unwrap().path())
-                    .filter(|session| session.join("startedat").exists())
-                    .map(|session| session.file_name().unwrap().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// Flips bytes of a stored blob in the registry's storage (same size, other content).
     pub fn corrupt_blob(&self, digest: &str) {
         let path = self.blob_file(digest);

@@ -202,7 +202,7 @@ impl Session<'_> {
 
     async fn cancel(mut self) {
         if let Some(request) = self.cancelling() {
-            let _ = request.send().await;
+            send_cancel(request).await;
         }
     }
 }
@@ -212,9 +212,14 @@ impl Drop for Session<'_> {
         if let Ok(runtime) = tokio::runtime::Handle::try_current()
             && let Some(request) = self.cancelling()
         {
-            runtime.spawn(async move {
-                let _ = request.send().await;
-            });
+            runtime.spawn(send_cancel(request));
         }
     }
+}
+
+/// Sends a session's `DELETE`, once: cancelling is a courtesy. A registry may refuse it right
+/// after an aborted `PATCH`, when the session's state no longer matches what arrived of it (the
+/// CNCF registry does); its purge then removes the session.
+async fn send_cancel(request: reqwest::RequestBuilder) {
+    let _ = request.send().await;
 }
