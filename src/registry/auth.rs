@@ -199,9 +199,14 @@ fn normalize(key: &str) -> String {
     }
 }
 
+/// Whether `registry` is Docker Hub, under any of its names.
+pub(crate) fn is_docker_hub(registry: &str) -> bool {
+    normalize(registry) == "index.docker.io"
+}
+
 /// The server URL docker hands a credential helper for `registry`.
 fn helper_server_url(registry: &str) -> String {
-    if normalize(registry) == "index.docker.io" {
+    if is_docker_hub(registry) {
         "https://index.docker.io/v1/".to_owned()
     } else {
         registry.to_owned()
@@ -526,5 +531,13 @@ mod tests {
             "https://index.docker.io/v1/"
         );
         assert_eq!(helper_server_url("ghcr.io"), "ghcr.io");
+        for hub in [
+            "index.docker.io",
+            "registry-1.docker.io",
+            "registry.hub.docker.com",
+        ] {
+            assert!(is_docker_hub(hub), "{hub}");
+        }
+        assert!(!is_docker_hub("ghcr.io"));
     }
 }

@@ -521,11 +521,8 @@ impl Target for Remote {
     fn uploads_while_hashing(&self) -> bool {
         // Docker Hub counts every manifest read against a pull quota, and telling a re-push
         // from a new push reads a few: there, the file is hashed first, as it always was.
-        let metered = matches!(
-            self.image.registry(),
-            "index.docker.io" | "registry-1.docker.io" | "docker.io"
-        );
-        !metered && self.streams.load(std::sync::atomic::Ordering::SeqCst)
+        !auth::is_docker_hub(self.image.registry())
+            && self.streams.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     async fn put_blob_file_hashing(
