@@ -88,16 +88,37 @@ impl Remote {
             ManifestRef::Tag(t) => t.to_string(),
         };
         let url = self.api_url(&format!("manifests/{name}"));
+        let accept = MANIFEST_ACCEPT.join(", ");
+        let fetched = self
+            .fetch_document(&url, Some(&accept), MANIFEST_MAX, &what)
+            .await?;
+        Ok(fetched.map(|(_, bytes)| bytes))
+    }
+
+    /// A small document at `url` (at most `max` bytes) with the headers it came with, `None`
+    /// when the registry has none there (404).
+    async fn fetch_document(
+        &self,
+        url: &reqwest::Url,
+        accept: Option<&str>,
+        max: u64,
+        what: &str,
+    ) -> Result<Option<(reqwest::header::HeaderMap, Vec<u8>)>> {
         self.policy
-            .run(&what, || async {
-                let request = self
-                    .authorized(Pull, Method::GET, url.clone())
-                    .header(ACCEPT, MANIFEST_ACCEPT.join(", "));
+            .run(what, || async {
+                let mut request = self.authorized(Pull, Method::GET, url.clone());
+                if let Some(accept) = accept {
+                    request = request.header(ACCEPT, accept);
+                }
                 let response = self.send(request).await?;
                 match response.status() {
-                    StatusCode::OK => self.body(response, MANIFEST_MAX, &what).await.map(Some),
+                    StatusCode::OK => {
+                        let headers = response.headers().clone();
+                        let bytes = self.body(response, max, what).await?;
+                        Ok(Some((headers, bytes)))
+                    }
                     StatusCode::NOT_FOUND => Ok(None),
-                    _ => Err(self.refusal(response, Pull, &what).await),
+                    _ => Err(self.refusal(response, Pull, what).await),
                 }
             })
             .await
@@ -127,34 +148,17 @@ impl Remote {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
-        let what = "the tag listing".to_owned();
-        let page = self
-            .policy
-            .run(&what, || async {
-                let response = self
-                    .send(self.authorized(Pull, Method::GET, url.clone()))
-                    .await?;
-                match response.status() {
-                    StatusCode::OK => {
-                        let next = next_link(response.headers());
-                        let bytes = self.body(response, TAGS_MAX, &what).await?;
-                        Ok(Some((bytes, next)))
-                    }
-                    // A repository not created yet has no tags.
-                    StatusCode::NOT_FOUND => Ok(None),
-                    _ => Err(self.refusal(response, Pull, &what).await),
-                }
-            })
-            .await?;
-        let Some((bytes, next)) = page else {
+        let what = "the tag listing";
+        // A repository not created yet has no tags.
+        let Some((headers, bytes)) = self.fetch_document(url, None, TAGS_MAX, what).await? else {
             return Ok((Vec::new(), None));
         };
         let listed: Listed = serde_json::from_slice(&bytes).map_err(|e| Error::Registry {
             registry: self.image.registry().to_owned(),
-            operation: what.clone(),
+            operation: what.to_owned(),
             reason: format!("not a tag list: {e}"),
         })?;
-        Ok((listed.tags.unwrap_or_default(), next))
+        Ok((listed.tags.unwrap_or_default(), next_link(&headers)))
     }
 
     /// `GET url`, which must answer 200.
