@@ -150,8 +150,8 @@ impl Remote {
 
     /// `GET /v2/` with the basic credentials, if any.
     async fn probe(&self) -> std::result::Result<Challenge, Failure> {
-        let url = format!("{}://{}/v2/", self.scheme, self.image.registry());
-        let mut request = self.http.get(&url);
+        let url = self.registry_url().join("v2/").expect("a valid URL path");
+        let mut request = self.http.get(url);
         if let Credential::Basic { username, password } = &self.resolved.credential {
             request = request.basic_auth(username, Some(password.expose()));
         }

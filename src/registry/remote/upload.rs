@@ -190,19 +190,24 @@ impl Session<'_> {
         self.url = None;
     }
 
-    fn cancelling(&mut self) -> Option<reqwest::RequestBuilder> {
+    /// The session's `DELETE`, once: cancelling is a courtesy. A registry may refuse it right
+    /// after an aborted `PATCH`, when the session's state no longer matches what arrived of it
+    /// (the CNCF registry does); its purge then removes the session.
+    fn cancelling(&mut self) -> Option<impl Future<Output = ()> + Send + 'static> {
         let url = self.url.take()?;
         debug!("cancelling upload session {}", url.path());
-        Some(
-            self.remote
-                .authorized(Push, Method::DELETE, url)
-                .timeout(CANCEL_WAIT),
-        )
+        let request = self
+            .remote
+            .authorized(Push, Method::DELETE, url)
+            .timeout(CANCEL_WAIT);
+        Some(async move {
+            let _ = request.send().await;
+        })
     }
 
     async fn cancel(mut self) {
-        if let Some(request) = self.cancelling() {
-            send_cancel(request).await;
+        if let Some(cancelling) = self.cancelling() {
+            cancelling.await;
         }
     }
 }
@@ -210,16 +215,9 @@ impl Session<'_> {
 impl Drop for Session<'_> {
     fn drop(&mut self) {
         if let Ok(runtime) = tokio::runtime::Handle::try_current()
-            && let Some(request) = self.cancelling()
+            && let Some(cancelling) = self.cancelling()
         {
-            runtime.spawn(send_cancel(request));
+            runtime.spawn(cancelling);
         }
     }
-}
-
-/// Sends a session's `DELETE`, once: cancelling is a courtesy. A registry may refuse it right
-/// after an aborted `PATCH`, when the session's state no longer matches what arrived of it (the
-/// CNCF registry does); its purge then removes the session.
-async fn send_cancel(request: reqwest::RequestBuilder) {
-    let _ = request.send().await;
 }
