@@ -299,13 +299,13 @@ fn blob_reads_redirected_to_object_storage_carry_no_credentials() {
         requests.iter().all(|r| r
             .headers
             .iter()
-            .any(|h| h.to_ascii_lowercase().starts_with("host:"))),
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"))),
         "headers are recorded: {requests:#?}"
     );
     let sent = requests
         .iter()
         .flat_map(|r| &r.headers)
-        .filter(|h| h.to_ascii_lowercase().starts_with("authorization"))
+        .filter(|(name, _)| name.to_ascii_lowercase().starts_with("authorization"))
         .collect::<Vec<_>>();
     assert!(sent.is_empty(), "{sent:?}");
 }

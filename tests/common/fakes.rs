@@ -7,6 +7,26 @@ use std::net::TcpListener;
 
 use super::{OCI_MANIFEST, sha256};
 
+/// A request's head as a plain server reads it: the request line and the `(name, value)`
+/// headers, trimmed; `None` when the connection closed before a request line.
+pub fn read_head(reader: &mut impl BufRead) -> Option<(String, Vec<(String, String)>)> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    Some((request_line.trim_end().to_owned(), headers))
+}
+
 /// A registry that serves one artifact and cuts the layer's body off halfway: it announces the
 /// full `Content-Length`, sends half, and closes. Returns its `127.0.0.1:PORT`.
 pub fn truncating_server(repo: &str, manifest: Vec<u8>, config: Vec<u8>, layer: Vec<u8>) -> String {
@@ -34,16 +54,9 @@ fn fake_registry(
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
+            let Some((request_line, _)) = read_head(&mut reader) else {
                 continue;
-            }
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-            }
+            };
             let mut parts = request_line.split_whitespace();
             let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             let head = method == "HEAD";
@@ -113,20 +126,9 @@ pub fn referrers_refusing_proxy(
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
+            let Some((request_line, headers)) = read_head(&mut reader) else {
                 continue;
-            }
-            let mut headers = Vec::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((k, v)) = line.trim_end().split_once(':') {
-                    headers.push((k.trim().to_owned(), v.trim().to_owned()));
-                }
-            }
+            };
             let mut parts = request_line.split_whitespace();
             let (method, path) = (
                 parts.next().unwrap_or("GET").to_owned(),

@@ -5,16 +5,16 @@
 //! records every request with its headers, so a test can tell what the client sent off the
 //! registry.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// One request as it arrived: its request line and header lines.
+/// One request as it arrived: its request line and headers.
 #[derive(Debug, Clone)]
 pub struct Request {
     pub line: String,
-    pub headers: Vec<String>,
+    pub headers: Vec<(String, String)>,
 }
 
 /// A file server over `root`, answering `GET` and `HEAD`; one thread per connection.
@@ -52,19 +52,9 @@ impl ObjectStorage {
 
 fn serve(mut stream: std::net::TcpStream, root: &std::path::Path, seen: &Mutex<Vec<Request>>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+    let Some((line, headers)) = super::fakes::read_head(&mut reader) else {
         return;
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-            break;
-        }
-        headers.push(header.trim_end().to_owned());
-    }
-    let line = line.trim_end().to_owned();
+    };
     let mut parts = line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
