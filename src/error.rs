@@ -51,7 +51,7 @@ pub enum Error {
     },
 
     /// The registry refused the credentials (401) or the access (403).
-    #[error("{}", unauthorized_message(registry, user.as_deref(), *status, detail, credential_source))]
+    #[error("{}", unauthorized_message(registry, user.as_deref(), *status, detail, credential_source, *push))]
     Unauthorized {
         /// The registry host.
         registry: String,
@@ -63,6 +63,8 @@ pub enum Error {
         detail: String,
         /// Where the credentials came from ("the `username` and `password` inputs").
         credential_source: String,
+        /// Whether the access refused was for pushing (else for pulling).
+        push: bool,
     },
 
     /// The registry could not be reached at all.
@@ -195,23 +197,31 @@ fn unauthorized_message(
     status: u16,
     detail: &str,
     credential_source: &str,
+    push: bool,
 ) -> String {
     let said = if detail.is_empty() {
         status.to_string()
     } else {
         format!("{status} {detail}")
     };
-    let hint = if registry == "ghcr.io" {
-        " (ghcr.io needs a token with `write:packages`, or the job's token with `permissions: packages: write`)"
-    } else {
-        ""
+    let (access, hint) = match (push, registry == "ghcr.io") {
+        (true, true) => (
+            "push",
+            " (ghcr.io needs a token with `write:packages`, or the job's token with `permissions: packages: write`)",
+        ),
+        (false, true) => (
+            "pull",
+            " (ghcr.io needs a token with `read:packages`, or the job's token with `permissions: packages: read`)",
+        ),
+        (true, false) => ("push", ""),
+        (false, false) => ("pull", ""),
     };
     let message = match (user, status) {
         (None, _) if credential_source.contains("anonymous") => format!(
             "registry {registry} requires credentials ({said}); give `username` and `password`, or log in with docker"
         ),
         (Some(u), 403) => format!(
-            "registry {registry} denied user `{u}` ({said}); the credentials from {credential_source} lack push access to the repository"
+            "registry {registry} denied user `{u}` ({said}); the credentials from {credential_source} lack {access} access to the repository"
         ),
         (Some(u), _) => format!(
             "registry {registry} refused the credentials for user `{u}` from {credential_source} ({said}); check them"

@@ -244,6 +244,9 @@ fn check_host(host: &str) -> Result<(), String> {
         Some(p) if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) => {
             Err(format!("registry `{host}` has a port that is not a number"))
         }
+        Some(p) if !p.parse::<u16>().is_ok_and(|n| n >= 1) => Err(format!(
+            "registry `{host}` has port {p}; a port is a number from 1 to 65535"
+        )),
         _ => Ok(()),
     }
 }
@@ -565,5 +568,12 @@ mod tests {
         assert!(err.contains("`UPPER` must be lowercase"), "{err}");
         let err = "ghcr.io:x/app".parse::<ImageName>().unwrap_err();
         assert!(err.contains("port"), "{err}");
+        for port in ["0", "65536", "99999999999999999999"] {
+            let err = format!("localhost:{port}/app")
+                .parse::<ImageName>()
+                .unwrap_err();
+            assert!(err.contains("from 1 to 65535"), "{err}");
+        }
+        assert!("localhost:65535/app".parse::<ImageName>().is_ok());
     }
 }

@@ -214,6 +214,13 @@ impl PushRequest {
             .iter()
             .map(|t| t.parse::<Tag>().map_err(|e| Error::input("tags", e)))
             .collect::<Result<Vec<_>>>()?;
+        // A tag given twice is pushed and reported once.
+        let tags = tags
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| !tags[..*i].contains(t))
+            .map(|(_, t)| t.clone())
+            .collect();
 
         let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or_default());
         if !working_directory.is_dir() {

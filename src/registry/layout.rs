@@ -132,7 +132,10 @@ impl Layout {
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("write", path, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .permissions(super::download::file_permissions())
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("write", path, e))?;
     tmp.write_all(bytes)
         .map_err(|e| Error::io("write", path, e))?;
     tmp.persist(path)
@@ -152,7 +155,9 @@ impl Target for Layout {
     async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()> {
         let target = self.blob_path(&descriptor.digest);
         let mut source = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(self.blob_dir())
+        let mut tmp = tempfile::Builder::new()
+            .permissions(super::download::file_permissions())
+            .tempfile_in(self.blob_dir())
             .map_err(|e| Error::io("write", &target, e))?;
         let mut hashing = HashingWriter {
             inner: tmp.as_file_mut(),

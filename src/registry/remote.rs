@@ -154,7 +154,8 @@ pub struct Remote {
     verified: std::sync::atomic::AtomicBool,
     /// The bearer tokens issued, for the requests made without oci-client.
     tokens: Mutex<Tokens>,
-    /// Set once logged in for pushing: uploads can then start before the digest is known.
+    /// Set when a login for pushing starts: uploads can then start before the digest is known,
+    /// and a refused access is named push access (else pull access).
     streams: std::sync::atomic::AtomicBool,
 }
 
@@ -383,6 +384,7 @@ impl Remote {
             user: self.resolved.username(),
             credential_source: &self.resolved.source,
             operation,
+            push: self.streams.load(std::sync::atomic::Ordering::SeqCst),
         }
     }
 
@@ -393,6 +395,7 @@ impl Remote {
             status,
             detail,
             credential_source: self.resolved.source.clone(),
+            push: self.streams.load(std::sync::atomic::Ordering::SeqCst),
         }
     }
 

@@ -40,6 +40,7 @@ impl Remote {
         if access == Access::Write {
             // A push will need oci-client's client (small blobs, manifests): built meanwhile.
             self.client.start();
+            self.streams.store(true, Ordering::SeqCst);
         }
         if let Credential::IdentityToken(refresh) = &self.resolved.credential {
             let access = self
@@ -61,9 +62,6 @@ impl Remote {
             // tokens it is issued, so it would ask GET /v2/ again before every request; an
             // empty bearer token, which such a registry ignores, is cached instead.
             *self.auth.lock().expect("auth") = RegistryAuth::Bearer(String::new());
-        }
-        if access == Access::Write {
-            self.streams.store(true, Ordering::SeqCst);
         }
         let auth = self.registry_auth();
         if let RegistryAuth::Bearer(token) = &auth {
