@@ -230,3 +230,60 @@ fn the_readme_slim_step_passes_the_token() {
     }
     assert!(slim_steps > 0, "the README shows the slim image step");
 }
+
+/// The README's slim-image step, run as the runner runs a `docker://` step: only the `with:`
+/// keys as inputs, the token in `env:`, an owner with capitals, and a dry run whose layout must
+/// outlive the container, in the workspace.
+#[test]
+fn the_slim_image_step_runs_as_the_readme_shows_it() {
+    const TOKEN: &str = "ghs_slimTokenForTheTestOnly0123456789";
+    let image = common::container::slim_image();
+    let api = FakeGithub::start(Answer::Json(200, REPOSITORY.to_owned()));
+    let ws = Workspace::new();
+    std::fs::copy(multiply_wasm(), ws.root().join("app.wasm")).unwrap();
+    let mut env: std::collections::BTreeMap<String, String> = ws
+        .container_env(&[
+            ("image", "ghcr.io/Acme/Multiply"),
+            ("path", "app.wasm"),
+            ("dry-run", "true"),
+        ])
+        .into_iter()
+        .filter(|(k, v)| !k.starts_with("INPUT_") || !v.is_empty())
+        .collect();
+    env.insert("GITHUB_TOKEN".into(), TOKEN.into());
+    env.insert("GITHUB_API_URL".into(), api.api_url());
+    let run = ws.run_container(image, &env, common::container::Network::Host);
+    assert!(run.success(), "{run:?}");
+    assert!(
+        run.stdout.starts_with(&format!("::add-mask::{TOKEN}\n")),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains(
+            "::notice::image `ghcr.io/Acme/Multiply`: repository names are lowercase, so this is `ghcr.io/acme/multiply`"
+        ),
+        "{run:?}"
+    );
+
+    let out = ws.outputs();
+    assert_eq!(out["image"], "ghcr.io/acme/multiply");
+    assert_eq!(out["layout"], "wasm-oci-dry-run");
+    let layout = ws.root().join("wasm-oci-dry-run");
+    let manifest = skopeo_raw(&format!("oci:{}:1.2.3", layout.display()));
+    assert_eq!(sha256(&manifest), out["digest"]);
+    let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.description"],
+        "Multiplies two numbers, in Wasm",
+        "the API was asked with the token from the environment"
+    );
+    let auth: Vec<String> = api
+        .requests()
+        .iter()
+        .flat_map(|r| r.headers.clone())
+        .filter(|(k, _)| k == "authorization")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(auth, [format!("Bearer {TOKEN}")]);
+    assert_no_secrets(&run, &ws, &[TOKEN]);
+}
