@@ -25,6 +25,7 @@ mod http;
 mod identity;
 mod login;
 mod read;
+mod token;
 mod upload;
 
 pub use errors::map_oci_error;
@@ -154,6 +155,8 @@ pub struct Remote {
     verified: std::sync::atomic::AtomicBool,
     /// The bearer tokens issued, for the requests made without oci-client.
     tokens: Mutex<Tokens>,
+    /// The token service login checked and asked, for renewing a token that expired.
+    token_service: Mutex<Option<token::TokenService>>,
     /// Set once logged in for pushing: uploads can then start before the digest is known.
     streams: std::sync::atomic::AtomicBool,
 }
@@ -236,7 +239,7 @@ impl Remote {
         let roots = trust_roots(connection)?;
         let http = reqwest::Client::builder()
             .connect_timeout(policy.connect_timeout)
-            .timeout(policy.read_timeout.min(Duration::from_secs(30)))
+            .read_timeout(policy.read_timeout)
             .user_agent(concat!("wasm-oci/", env!("CARGO_PKG_VERSION")))
             .tls_certs_only(
                 roots
@@ -308,6 +311,7 @@ impl Remote {
             scheme: if connection.insecure { "http" } else { "https" },
             verified: std::sync::atomic::AtomicBool::new(false),
             tokens: Mutex::new(Tokens::default()),
+            token_service: Mutex::new(None),
             streams: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -345,11 +349,16 @@ impl Remote {
             .seeded
             .get_or_init(|| async {
                 let auth = self.registry_auth();
-                if matches!(auth, RegistryAuth::Bearer(_)) {
+                if let RegistryAuth::Bearer(settled) = &auth {
                     let reference = self.auth_reference();
                     for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
+                        let token = self
+                            .token(operation)
+                            .map_or_else(|| settled.clone(), |t| t.expose().to_owned());
                         // A bearer token is cached as it is, without a request.
-                        let _ = client.auth(&reference, &auth, operation).await;
+                        let _ = client
+                            .auth(&reference, &RegistryAuth::Bearer(token), operation)
+                            .await;
                     }
                 }
             })

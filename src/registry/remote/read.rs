@@ -177,7 +177,7 @@ impl Remote {
     }
 
     /// A response's body, refused beyond `max` bytes (a small document, never a stream).
-    async fn body(
+    pub(super) async fn body(
         &self,
         response: reqwest::Response,
         max: u64,
