@@ -5,10 +5,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
-use std::time::Duration;
 
 use common::fakes::read_head;
 use common::leaks::{assert_no_secrets, loud};
@@ -134,4 +132,191 @@ fn a_realm_on_another_host_is_named_in_a_warning() {
         "{run:?}"
     );
     assert_eq!(registry.image_tags("acme/multiply"), ["v1"]);
+}
+
+/// What the flooding fake answers with an endless body.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flood {
+    /// Every manifest read: a 500 whose body never ends.
+    ManifestError,
+    /// The referrers API: a 200 index whose `manifests` never end.
+    Referrers,
+}
+
+/// A registry serving one valid artifact in `repo`, except for what `flood` names, which gets
+/// a body that never ends (no `Content-Length`, sent until the client hangs up). Returns its
+/// `127.0.0.1:PORT` and the manifest's digest.
+fn flooding_registry(repo: &str, flood: Flood) -> (String, String) {
+    let wasm = std::fs::read(multiply_wasm()).unwrap();
+    let config = br#"{"architecture":"wasm","os":"wasip1","layerDigests":[]}"#.to_vec();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor("application/vnd.wasm.config.v0+json", &config),
+        "layers": [descriptor("application/wasm", &wasm)],
+    }))
+    .unwrap();
+    let digest = sha256(&manifest);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let repo = repo.to_owned();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let (repo, manifest, config, wasm) =
+                (repo.clone(), manifest.clone(), config.clone(), wasm.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                let Some((request_line, _)) = read_head(&mut reader) else {
+                    return;
+                };
+                let path = request_line.split_whitespace().nth(1).unwrap_or("");
+                let path = path.split('?').next().unwrap_or("").to_owned();
+                let endless =
+                    |stream: &mut std::net::TcpStream, head: &str, start: &[u8], item: &[u8]| {
+                        let _ = stream
+                            .write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes());
+                        let _ = stream.write_all(start);
+                        let block = item.repeat((64 << 10) / item.len());
+                        while stream.write_all(&block).is_ok() {}
+                    };
+                let answer = |stream: &mut std::net::TcpStream,
+                              status: &str,
+                              ty: &str,
+                              body: &[u8]| {
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 {status}\r\nContent-Type: {ty}\r\nContent-Length: {}\r\nDocker-Content-Digest: {}\r\nConnection: close\r\n\r\n",
+                            body.len(),
+                            sha256(body)
+                        )
+                        .as_bytes(),
+                    );
+                    let _ = stream.write_all(body);
+                };
+                if path == "/v2/" {
+                    answer(&mut stream, "200 OK", "application/json", b"{}");
+                } else if path.starts_with(&format!("/v2/{repo}/manifests/")) {
+                    if flood == Flood::ManifestError {
+                        endless(
+                            &mut stream,
+                            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain",
+                            b"",
+                            b"internal error ",
+                        );
+                    } else {
+                        answer(&mut stream, "200 OK", OCI_MANIFEST, &manifest);
+                    }
+                } else if path.starts_with(&format!("/v2/{repo}/referrers/")) {
+                    let entry = format!(
+                        r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1,"artifactType":"application/vnd.in-toto+json"}},"#,
+                        sha256(b"x")
+                    );
+                    endless(
+                        &mut stream,
+                        &format!("HTTP/1.1 200 OK\r\nContent-Type: {OCI_INDEX}"),
+                        br#"{"schemaVersion":2,"manifests":["#,
+                        entry.as_bytes(),
+                    );
+                } else if path == format!("/v2/{repo}/blobs/{}", sha256(&config)) {
+                    answer(&mut stream, "200 OK", "application/octet-stream", &config);
+                } else if path == format!("/v2/{repo}/blobs/{}", sha256(&wasm)) {
+                    answer(&mut stream, "200 OK", "application/octet-stream", &wasm);
+                } else {
+                    answer(
+                        &mut stream,
+                        "404 Not Found",
+                        "text/plain",
+                        b"404 page not found\n",
+                    );
+                }
+                let _ = stream.flush();
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                let _ = reader.read(&mut [0u8; 1]);
+            });
+        }
+    });
+    (host, digest)
+}
+
+/// The most address space the binary is given, in MiB: twice what a pull or verify needs here
+/// (it runs in 128), far below what an endless body held in memory grows to.
+const ADDRESS_SPACE_MIB: u64 = 256;
+
+/// Runs the CLI with `args` under an address-space limit (`prlimit --as`), glibc's malloc held
+/// to two arenas so the limit measures what is allocated, not what threads reserve.
+fn run_limited(ws: &Workspace, args: &[&str]) -> Run {
+    let prlimit = which("prlimit").expect("prlimit (util-linux) is installed");
+    let mut command = std::process::Command::new(prlimit);
+    command
+        .arg(format!("--as={}", ADDRESS_SPACE_MIB << 20))
+        .arg("--")
+        .arg(BIN)
+        .args(args)
+        .current_dir(ws.root())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", ws.dir.path().join("home"))
+        .env("MALLOC_ARENA_MAX", "2")
+        .env("WASM_OCI_RETRY_MAX_ATTEMPTS", "2")
+        .env("WASM_OCI_RETRY_INITIAL_DELAY", "0.05")
+        .env("WASM_OCI_HTTP_TIMEOUT", "10")
+        .stdin(std::process::Stdio::null());
+    let output = command.output().unwrap();
+    Run {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        output,
+    }
+}
+
+/// One line on stderr saying what failed (the CLI's `error: …`), and an exit, not an abort.
+fn one_clear_error(run: &Run) -> &str {
+    assert_eq!(run.output.status.code(), Some(1), "{run:?}");
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{run:?}");
+    assert!(errors[0].len() < 1000, "{run:?}");
+    errors[0]
+}
+
+#[test]
+fn an_endless_error_body_is_cut_short_in_pull_and_inspect() {
+    let ws = Workspace::new();
+    let (host, digest) = flooding_registry("acme/app", Flood::ManifestError);
+    let image = format!("{host}/acme/app@{digest}");
+    for args in [
+        &["pull", &image, "--insecure", "-o", "app.wasm"][..],
+        &["inspect", &image, "--insecure"][..],
+    ] {
+        let run = run_limited(&ws, args);
+        let error = one_clear_error(&run);
+        assert!(
+            error.contains("HTTP 500") && error.contains("internal error"),
+            "{error}"
+        );
+    }
+    assert!(!ws.root().join("app.wasm").exists());
+}
+
+#[test]
+fn an_endless_referrers_listing_is_refused_in_verify_and_inspect() {
+    let ws = Workspace::new();
+    let (host, digest) = flooding_registry("acme/app", Flood::Referrers);
+    let image = format!("{host}/acme/app@{digest}");
+    for args in [
+        &["verify", &image, "--insecure"][..],
+        &["inspect", &image, "--insecure"][..],
+    ] {
+        let run = run_limited(&ws, args);
+        let error = one_clear_error(&run);
+        assert!(
+            error.contains("referrers") && error.contains("larger than"),
+            "{error}"
+        );
+    }
 }

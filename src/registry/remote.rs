@@ -24,6 +24,7 @@ mod errors;
 mod http;
 mod identity;
 mod login;
+mod manifest;
 mod read;
 mod token;
 mod upload;
@@ -550,27 +551,12 @@ impl Target for Remote {
     }
 
     async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest> {
-        let target = self.reference_for(reference);
-        let content_type: reqwest::header::HeaderValue = manifest
-            .media_type
-            .parse()
-            .expect("media types are valid header values");
-        let client = self.client().await?;
-        let location = self
-            .retrying(
-                &format!("the manifest upload for {reference}"),
-                Op::PutManifest,
-                || client.push_manifest_raw(&target, manifest.bytes.clone(), content_type.clone()),
-            )
-            .await?;
-        // The Location of a stored manifest ends in its digest; confirm it by a HEAD otherwise.
-        if let Some(d) = location
-            .rsplit('/')
-            .next()
-            .and_then(|s| s.parse::<Digest>().ok())
-        {
+        if let Some(d) = self.send_manifest(manifest, reference).await? {
             return Ok(d);
         }
+        // An answer that names no digest: confirmed by a HEAD.
+        let target = self.reference_for(reference);
+        let client = self.client().await?;
         let operation = format!("the digest check for {reference}");
         let auth = self.registry_auth();
         self.retrying(&operation, Op::Other, || {
@@ -603,20 +589,8 @@ impl Target for Remote {
     }
 
     async fn listed_referrers(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {
-        // oci-client asks the referrers API and reads the fallback tag on a 404.
-        match self
-            .client()
-            .await?
-            .pull_referrers(&self.image.with_digest(subject), None)
-            .await
-        {
-            Ok(index) => Ok(Some(
-                index
-                    .manifests
-                    .iter()
-                    .filter_map(|m| m.digest.parse().ok())
-                    .collect(),
-            )),
+        match self.list_referrers(subject).await {
+            Ok(listed) => Ok(Some(listed.into_iter().map(|d| d.digest).collect())),
             Err(e) => {
                 tracing::debug!("listing the referrers of {subject} failed: {e}");
                 Ok(None)
