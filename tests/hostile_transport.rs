@@ -7,6 +7,7 @@ mod common;
 
 use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
+use std::time::Duration;
 
 use common::fakes::read_head;
 use common::leaks::{assert_no_secrets, loud};
@@ -134,19 +135,30 @@ fn a_realm_on_another_host_is_named_in_a_warning() {
     assert_eq!(registry.image_tags("acme/multiply"), ["v1"]);
 }
 
-/// What the flooding fake answers with an endless body.
+/// What the hostile fake does besides serving one artifact.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Flood {
     /// Every manifest read: a 500 whose body never ends.
     ManifestError,
     /// The referrers API: a 200 index whose `manifests` never end.
     Referrers,
+    /// The layer: sent in ten pieces [`TRICKLE_GAP`] apart.
+    Trickle,
+    /// The layer: half of it, then nothing for [`STALL`].
+    Stall,
 }
 
-/// A registry serving one valid artifact in `repo`, except for what `flood` names, which gets
-/// a body that never ends (no `Content-Length`, sent until the client hangs up). Returns its
-/// `127.0.0.1:PORT` and the manifest's digest.
-fn flooding_registry(repo: &str, flood: Flood) -> (String, String) {
+/// The pause between two pieces of a trickled layer: well under the read timeout the tests
+/// give (1 s), while the whole layer takes three times that.
+const TRICKLE_GAP: Duration = Duration::from_millis(300);
+
+/// How long a stalled layer stalls before its connection closes.
+const STALL: Duration = Duration::from_secs(20);
+
+/// A registry serving one valid artifact in `repo`, except for what `flood` names: an endless
+/// body (no `Content-Length`, sent until the client hangs up), or a layer that trickles or
+/// stalls. Returns its `127.0.0.1:PORT`, the manifest's digest and the layer.
+fn flooding_registry(repo: &str, flood: Flood) -> (String, String, Vec<u8>) {
     let wasm = std::fs::read(multiply_wasm()).unwrap();
     let config = br#"{"architecture":"wasm","os":"wasip1","layerDigests":[]}"#.to_vec();
     let manifest = serde_json::to_vec(&serde_json::json!({
@@ -160,6 +172,7 @@ fn flooding_registry(repo: &str, flood: Flood) -> (String, String) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let host = listener.local_addr().unwrap().to_string();
     let repo = repo.to_owned();
+    let layer = wasm.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
@@ -222,7 +235,26 @@ fn flooding_registry(repo: &str, flood: Flood) -> (String, String) {
                 } else if path == format!("/v2/{repo}/blobs/{}", sha256(&config)) {
                     answer(&mut stream, "200 OK", "application/octet-stream", &config);
                 } else if path == format!("/v2/{repo}/blobs/{}", sha256(&wasm)) {
-                    answer(&mut stream, "200 OK", "application/octet-stream", &wasm);
+                    if matches!(flood, Flood::Trickle | Flood::Stall) {
+                        let _ = stream.write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                wasm.len()
+                            )
+                            .as_bytes(),
+                        );
+                        for (i, piece) in wasm.chunks(wasm.len().div_ceil(10)).enumerate() {
+                            if flood == Flood::Stall && i == 5 {
+                                std::thread::sleep(STALL);
+                                break;
+                            }
+                            let _ = stream.write_all(piece);
+                            let _ = stream.flush();
+                            std::thread::sleep(TRICKLE_GAP);
+                        }
+                    } else {
+                        answer(&mut stream, "200 OK", "application/octet-stream", &wasm);
+                    }
                 } else {
                     answer(
                         &mut stream,
@@ -237,7 +269,7 @@ fn flooding_registry(repo: &str, flood: Flood) -> (String, String) {
             });
         }
     });
-    (host, digest)
+    (host, digest, layer)
 }
 
 /// The most address space the binary is given, in MiB: twice what a pull or verify needs here
@@ -287,7 +319,7 @@ fn one_clear_error(run: &Run) -> &str {
 #[test]
 fn an_endless_error_body_is_cut_short_in_pull_and_inspect() {
     let ws = Workspace::new();
-    let (host, digest) = flooding_registry("acme/app", Flood::ManifestError);
+    let (host, digest, _) = flooding_registry("acme/app", Flood::ManifestError);
     let image = format!("{host}/acme/app@{digest}");
     for args in [
         &["pull", &image, "--insecure", "-o", "app.wasm"][..],
@@ -306,7 +338,7 @@ fn an_endless_error_body_is_cut_short_in_pull_and_inspect() {
 #[test]
 fn an_endless_referrers_listing_is_refused_in_verify_and_inspect() {
     let ws = Workspace::new();
-    let (host, digest) = flooding_registry("acme/app", Flood::Referrers);
+    let (host, digest, _) = flooding_registry("acme/app", Flood::Referrers);
     let image = format!("{host}/acme/app@{digest}");
     for args in [
         &["verify", &image, "--insecure"][..],
@@ -319,4 +351,39 @@ fn an_endless_referrers_listing_is_refused_in_verify_and_inspect() {
             "{error}"
         );
     }
+}
+
+/// The CLI's environment for a read with a one-second read timeout.
+fn with_timeout(ws: &Workspace, args: &[&str]) -> Run {
+    ws.run_cli(
+        args,
+        &[
+            ("WASM_OCI_HTTP_TIMEOUT", "1"),
+            ("WASM_OCI_RETRY_MAX_ATTEMPTS", "1"),
+        ],
+    )
+}
+
+#[test]
+fn a_slow_but_steady_download_outlasts_the_read_timeout() {
+    let ws = Workspace::new();
+    let (host, digest, layer) = flooding_registry("acme/app", Flood::Trickle);
+    let image = format!("{host}/acme/app@{digest}");
+    let run = with_timeout(&ws, &["pull", &image, "--insecure", "-o", "app.wasm"]);
+    assert!(run.success(), "{run:?}");
+    assert_eq!(std::fs::read(ws.root().join("app.wasm")).unwrap(), layer);
+}
+
+#[test]
+fn a_stalled_download_fails_after_the_read_timeout() {
+    let ws = Workspace::new();
+    let (host, digest, _) = flooding_registry("acme/app", Flood::Stall);
+    let image = format!("{host}/acme/app@{digest}");
+    let run = with_timeout(&ws, &["pull", &image, "--insecure", "-o", "app.wasm"]);
+    let error = one_clear_error(&run);
+    assert!(
+        error.contains("stalled") && error.contains("WASM_OCI_HTTP_TIMEOUT"),
+        "{error}"
+    );
+    assert!(!ws.root().join("app.wasm").exists());
 }

@@ -150,6 +150,8 @@ pub struct Remote {
     /// A bare HTTP client (same TLS trust, no credentials) for the token exchange and for
     /// reading `Retry-After`, which oci-client does not expose.
     http: reqwest::Client,
+    /// The same without a read timeout, for request bodies that take long to send.
+    uploads: reqwest::Client,
     scheme: &'static str,
     /// Set once [`Remote::login`] has seen the registry accept the credentials: a 401 after
     /// that is a lost token, worth another attempt, not a refusal.
@@ -238,15 +240,22 @@ impl Remote {
     pub fn new(image: ImageName, connection: &Connection) -> Result<Self> {
         let policy = Policy::from_env(&connection.env)?;
         let roots = trust_roots(connection)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(policy.connect_timeout)
-            .read_timeout(policy.read_timeout)
-            .user_agent(concat!("wasm-oci/", env!("CARGO_PKG_VERSION")))
-            .tls_certs_only(
-                roots
-                    .iter()
-                    .filter_map(|der| reqwest::Certificate::from_der(der).ok()),
-            );
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(policy.connect_timeout)
+                .user_agent(concat!("wasm-oci/", env!("CARGO_PKG_VERSION")))
+                .tls_certs_only(
+                    roots
+                        .iter()
+                        .filter_map(|der| reqwest::Certificate::from_der(der).ok()),
+                )
+        };
+        // Each read may wait `WASM_OCI_HTTP_TIMEOUT`, however long the transfer: a slow but
+        // steady download completes, a stalled one fails.
+        let http = builder().read_timeout(policy.read_timeout);
+        // reqwest's read timeout also runs while a request body is sent, so uploads have a
+        // client of their own, bounded per request by their size.
+        let uploads = builder();
         let config = ClientConfig {
             protocol: if connection.insecure {
                 ClientProtocol::Http
@@ -281,6 +290,7 @@ impl Remote {
         };
         // The bare client checks the same certificates, so a bad CA fails here, at once.
         let http = http.build().map_err(|e| bad_ca(e.to_string()))?;
+        let uploads = uploads.build().map_err(|e| bad_ca(e.to_string()))?;
         let client = OciClient::new(config);
 
         let given = Given {
@@ -309,6 +319,7 @@ impl Remote {
             resolved,
             policy,
             http,
+            uploads,
             scheme: if connection.insecure { "http" } else { "https" },
             verified: std::sync::atomic::AtomicBool::new(false),
             tokens: Mutex::new(Tokens::default()),

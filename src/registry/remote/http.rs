@@ -68,11 +68,22 @@ impl Remote {
         method: Method,
         url: Url,
     ) -> RequestBuilder {
+        self.authorized_on(&self.http, operation, method, url)
+    }
+
+    /// [`Remote::authorized`], made with `client`.
+    pub(super) fn authorized_on(
+        &self,
+        client: &reqwest::Client,
+        operation: RegistryOperation,
+        method: Method,
+        url: Url,
+    ) -> RequestBuilder {
         let registry = self.registry_url();
         let same_registry = url.host_str() == registry.host_str()
             && url.port_or_known_default() == registry.port_or_known_default()
             && (registry.scheme() == "http" || url.scheme() == "https");
-        let request = self.http.request(method, url);
+        let request = client.request(method, url);
         if !same_registry {
             return request;
         }

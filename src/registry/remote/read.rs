@@ -245,6 +245,17 @@ impl Remote {
 
     /// Names what stopped a blob download: a body cut short, or the registry lost.
     fn download_error(&self, descriptor: &Descriptor, received: u64, e: &reqwest::Error) -> Error {
+        if e.is_timeout() {
+            return Error::Unreachable {
+                registry: self.image.registry().to_owned(),
+                reason: format!(
+                    "the download of blob {} stalled: nothing arrived for {}s after {received} of {} bytes (`WASM_OCI_HTTP_TIMEOUT`)",
+                    descriptor.digest,
+                    self.policy.read_timeout.as_secs_f64(),
+                    descriptor.size
+                ),
+            };
+        }
         if received < descriptor.size {
             return Error::Incomplete {
                 what: format!("blob {}", descriptor.digest),

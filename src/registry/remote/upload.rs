@@ -22,7 +22,8 @@ use reqwest::{Method, StatusCode, Url};
 use tracing::debug;
 
 /// The slowest transfer an upload is given time for, beyond the usual timeout, before it
-/// counts as stalled: a request's whole time is bounded, not each read.
+/// counts as stalled: an upload's whole time is bounded, not each read (reqwest's read
+/// timeout would also run while the body is sent).
 const SLOWEST_BYTES_PER_SECOND: u64 = 256 << 10;
 
 impl Remote {
@@ -127,7 +128,7 @@ impl Remote {
     ) -> std::result::Result<Url, Failure> {
         let body = super::gated_blocks(path, size, gate).await?;
         let request = self
-            .authorized(Push, Method::PATCH, session.clone())
+            .authorized_on(&self.uploads, Push, Method::PATCH, session.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
             .header(CONTENT_RANGE, format!("0-{}", size.saturating_sub(1)))
