@@ -5,8 +5,11 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::fakes::read_head;
@@ -146,6 +149,13 @@ enum Flood {
     Trickle,
     /// The layer: half of it, then nothing for [`STALL`].
     Stall,
+    /// No referrers API; the fallback tag lists `others` referrers that are not there, of
+    /// the provenance type or not, and one real provenance referrer, first or last.
+    Listing {
+        others: usize,
+        provenance_type: bool,
+        real_first: bool,
+    },
 }
 
 /// The pause between two pieces of a trickled layer: well under the read timeout the tests
@@ -155,10 +165,44 @@ const TRICKLE_GAP: Duration = Duration::from_millis(300);
 /// How long a stalled layer stalls before its connection closes.
 const STALL: Duration = Duration::from_secs(20);
 
-/// A registry serving one valid artifact in `repo`, except for what `flood` names: an endless
-/// body (no `Content-Length`, sent until the client hangs up), or a layer that trickles or
-/// stalls. Returns its `127.0.0.1:PORT`, the manifest's digest and the layer.
-fn flooding_registry(repo: &str, flood: Flood) -> (String, String, Vec<u8>) {
+/// A running hostile fake.
+struct Fake {
+    /// `127.0.0.1:PORT`
+    host: String,
+    /// The artifact's manifest digest.
+    digest: String,
+    /// Its layer, a valid module.
+    layer: Vec<u8>,
+    /// Requests answered so far.
+    requests: Arc<AtomicUsize>,
+}
+
+/// Writes a whole answer with a `Content-Length`.
+fn answer(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) {
+    let _ = stream.write_all(
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nDocker-Content-Digest: {}\r\nConnection: close\r\n\r\n",
+            body.len(),
+            sha256(body)
+        )
+        .as_bytes(),
+    );
+    let _ = stream.write_all(body);
+}
+
+/// Writes `head`, then `start`, then `item` over and over until the client hangs up.
+fn endless(stream: &mut TcpStream, head: &str, start: &[u8], item: &[u8]) {
+    let _ = stream.write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes());
+    let _ = stream.write_all(start);
+    let block = item.repeat((64 << 10) / item.len());
+    while stream.write_all(&block).is_ok() {}
+}
+
+/// A registry serving one valid artifact in `repo`, with an unsigned provenance referrer
+/// (in-toto statement) listed under the fallback tag, except for what `flood` names: an
+/// endless body (no `Content-Length`, sent until the client hangs up), a layer that trickles
+/// or stalls, or a listing of thousands.
+fn hostile_registry(repo: &str, flood: Flood) -> Fake {
     let wasm = std::fs::read(multiply_wasm()).unwrap();
     let config = br#"{"architecture":"wasm","os":"wasip1","layerDigests":[]}"#.to_vec();
     let manifest = serde_json::to_vec(&serde_json::json!({
@@ -169,15 +213,96 @@ fn flooding_registry(repo: &str, flood: Flood) -> (String, String, Vec<u8>) {
     }))
     .unwrap();
     let digest = sha256(&manifest);
+    let statement = raw::statement(&digest, "https://github.com/acme/app", COMMIT);
+    let referrer = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": raw::IN_TOTO,
+        "config": descriptor(raw::EMPTY_CONFIG, b"{}"),
+        "layers": [descriptor(raw::IN_TOTO, &statement)],
+        "subject": descriptor(OCI_MANIFEST, &manifest),
+    }))
+    .unwrap();
+    let mut entry = descriptor(OCI_MANIFEST, &referrer);
+    entry["artifactType"] = raw::IN_TOTO.into();
+    let mut listed = vec![entry.clone()];
+    if let Flood::Listing {
+        others,
+        provenance_type,
+        real_first,
+    } = flood
+    {
+        let artifact_type = if provenance_type {
+            raw::IN_TOTO
+        } else {
+            "application/spdx+json"
+        };
+        listed = (0..others)
+            .map(|i| {
+                serde_json::json!({
+                    "mediaType": OCI_MANIFEST,
+                    "digest": sha256(format!("absent {i}").as_bytes()),
+                    "size": 600,
+                    "artifactType": artifact_type,
+                })
+            })
+            .collect();
+        if real_first {
+            listed.insert(0, entry);
+        } else {
+            listed.push(entry);
+        }
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed,
+    }))
+    .unwrap();
+    let fallback = format!("sha256-{}", digest.strip_prefix("sha256:").unwrap());
+    let mut documents: BTreeMap<String, (&'static str, Vec<u8>)> = BTreeMap::new();
+    for (name, ty, body) in [
+        (format!("manifests/{digest}"), OCI_MANIFEST, manifest),
+        (
+            format!("manifests/{}", sha256(&referrer)),
+            OCI_MANIFEST,
+            referrer,
+        ),
+        (format!("manifests/{fallback}"), OCI_INDEX, index),
+        (
+            format!("blobs/{}", sha256(&config)),
+            "application/octet-stream",
+            config,
+        ),
+        (
+            format!("blobs/{}", sha256(&statement)),
+            "application/octet-stream",
+            statement,
+        ),
+        (
+            format!("blobs/{}", sha256(b"{}")),
+            "application/octet-stream",
+            b"{}".to_vec(),
+        ),
+    ] {
+        documents.insert(format!("/v2/{repo}/{name}"), (ty, body));
+    }
+    let documents = Arc::new(documents);
+    let layer_path = format!("/v2/{repo}/blobs/{}", sha256(&wasm));
+    let referrers_path = format!("/v2/{repo}/referrers/");
+    let manifests_path = format!("/v2/{repo}/manifests/");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let host = listener.local_addr().unwrap().to_string();
-    let repo = repo.to_owned();
-    let layer = wasm.clone();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (counter, layer) = (requests.clone(), wasm.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            let (repo, manifest, config, wasm) =
-                (repo.clone(), manifest.clone(), config.clone(), wasm.clone());
+            counter.fetch_add(1, Ordering::SeqCst);
+            let (documents, wasm) = (documents.clone(), wasm.clone());
+            let (layer_path, referrers_path, manifests_path) = (
+                layer_path.clone(),
+                referrers_path.clone(),
+                manifests_path.clone(),
+            );
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut stream = stream;
@@ -186,45 +311,20 @@ fn flooding_registry(repo: &str, flood: Flood) -> (String, String, Vec<u8>) {
                 };
                 let path = request_line.split_whitespace().nth(1).unwrap_or("");
                 let path = path.split('?').next().unwrap_or("").to_owned();
-                let endless =
-                    |stream: &mut std::net::TcpStream, head: &str, start: &[u8], item: &[u8]| {
-                        let _ = stream
-                            .write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes());
-                        let _ = stream.write_all(start);
-                        let block = item.repeat((64 << 10) / item.len());
-                        while stream.write_all(&block).is_ok() {}
-                    };
-                let answer = |stream: &mut std::net::TcpStream,
-                              status: &str,
-                              ty: &str,
-                              body: &[u8]| {
-                    let _ = stream.write_all(
-                        format!(
-                            "HTTP/1.1 {status}\r\nContent-Type: {ty}\r\nContent-Length: {}\r\nDocker-Content-Digest: {}\r\nConnection: close\r\n\r\n",
-                            body.len(),
-                            sha256(body)
-                        )
-                        .as_bytes(),
-                    );
-                    let _ = stream.write_all(body);
-                };
                 if path == "/v2/" {
                     answer(&mut stream, "200 OK", "application/json", b"{}");
-                } else if path.starts_with(&format!("/v2/{repo}/manifests/")) {
-                    if flood == Flood::ManifestError {
-                        endless(
-                            &mut stream,
-                            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain",
-                            b"",
-                            b"internal error ",
-                        );
-                    } else {
-                        answer(&mut stream, "200 OK", OCI_MANIFEST, &manifest);
-                    }
-                } else if path.starts_with(&format!("/v2/{repo}/referrers/")) {
+                } else if flood == Flood::ManifestError && path.starts_with(&manifests_path) {
+                    endless(
+                        &mut stream,
+                        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain",
+                        b"",
+                        b"internal error ",
+                    );
+                } else if flood == Flood::Referrers && path.starts_with(&referrers_path) {
                     let entry = format!(
-                        r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1,"artifactType":"application/vnd.in-toto+json"}},"#,
-                        sha256(b"x")
+                        r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1,"artifactType":"{}"}},"#,
+                        sha256(b"x"),
+                        raw::IN_TOTO
                     );
                     endless(
                         &mut stream,
@@ -232,29 +332,27 @@ fn flooding_registry(repo: &str, flood: Flood) -> (String, String, Vec<u8>) {
                         br#"{"schemaVersion":2,"manifests":["#,
                         entry.as_bytes(),
                     );
-                } else if path == format!("/v2/{repo}/blobs/{}", sha256(&config)) {
-                    answer(&mut stream, "200 OK", "application/octet-stream", &config);
-                } else if path == format!("/v2/{repo}/blobs/{}", sha256(&wasm)) {
-                    if matches!(flood, Flood::Trickle | Flood::Stall) {
-                        let _ = stream.write_all(
-                            format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                                wasm.len()
-                            )
-                            .as_bytes(),
-                        );
-                        for (i, piece) in wasm.chunks(wasm.len().div_ceil(10)).enumerate() {
-                            if flood == Flood::Stall && i == 5 {
-                                std::thread::sleep(STALL);
-                                break;
-                            }
-                            let _ = stream.write_all(piece);
-                            let _ = stream.flush();
-                            std::thread::sleep(TRICKLE_GAP);
+                } else if let Some((ty, body)) = documents.get(&path) {
+                    answer(&mut stream, "200 OK", ty, body);
+                } else if path == layer_path && matches!(flood, Flood::Trickle | Flood::Stall) {
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            wasm.len()
+                        )
+                        .as_bytes(),
+                    );
+                    for (i, piece) in wasm.chunks(wasm.len().div_ceil(10)).enumerate() {
+                        if flood == Flood::Stall && i == 5 {
+                            std::thread::sleep(STALL);
+                            break;
                         }
-                    } else {
-                        answer(&mut stream, "200 OK", "application/octet-stream", &wasm);
+                        let _ = stream.write_all(piece);
+                        let _ = stream.flush();
+                        std::thread::sleep(TRICKLE_GAP);
                     }
+                } else if path == layer_path {
+                    answer(&mut stream, "200 OK", "application/octet-stream", &wasm);
                 } else {
                     answer(
                         &mut stream,
@@ -269,7 +367,12 @@ fn flooding_registry(repo: &str, flood: Flood) -> (String, String, Vec<u8>) {
             });
         }
     });
-    (host, digest, layer)
+    Fake {
+        host,
+        digest,
+        layer,
+        requests,
+    }
 }
 
 /// The most address space the binary is given, in MiB: twice what a pull or verify needs here
@@ -319,8 +422,8 @@ fn one_clear_error(run: &Run) -> &str {
 #[test]
 fn an_endless_error_body_is_cut_short_in_pull_and_inspect() {
     let ws = Workspace::new();
-    let (host, digest, _) = flooding_registry("acme/app", Flood::ManifestError);
-    let image = format!("{host}/acme/app@{digest}");
+    let fake = hostile_registry("acme/app", Flood::ManifestError);
+    let image = format!("{}/acme/app@{}", fake.host, fake.digest);
     for args in [
         &["pull", &image, "--insecure", "-o", "app.wasm"][..],
         &["inspect", &image, "--insecure"][..],
@@ -338,8 +441,8 @@ fn an_endless_error_body_is_cut_short_in_pull_and_inspect() {
 #[test]
 fn an_endless_referrers_listing_is_refused_in_verify_and_inspect() {
     let ws = Workspace::new();
-    let (host, digest, _) = flooding_registry("acme/app", Flood::Referrers);
-    let image = format!("{host}/acme/app@{digest}");
+    let fake = hostile_registry("acme/app", Flood::Referrers);
+    let image = format!("{}/acme/app@{}", fake.host, fake.digest);
     for args in [
         &["verify", &image, "--insecure"][..],
         &["inspect", &image, "--insecure"][..],
@@ -367,18 +470,21 @@ fn with_timeout(ws: &Workspace, args: &[&str]) -> Run {
 #[test]
 fn a_slow_but_steady_download_outlasts_the_read_timeout() {
     let ws = Workspace::new();
-    let (host, digest, layer) = flooding_registry("acme/app", Flood::Trickle);
-    let image = format!("{host}/acme/app@{digest}");
+    let fake = hostile_registry("acme/app", Flood::Trickle);
+    let image = format!("{}/acme/app@{}", fake.host, fake.digest);
     let run = with_timeout(&ws, &["pull", &image, "--insecure", "-o", "app.wasm"]);
     assert!(run.success(), "{run:?}");
-    assert_eq!(std::fs::read(ws.root().join("app.wasm")).unwrap(), layer);
+    assert_eq!(
+        std::fs::read(ws.root().join("app.wasm")).unwrap(),
+        fake.layer
+    );
 }
 
 #[test]
 fn a_stalled_download_fails_after_the_read_timeout() {
     let ws = Workspace::new();
-    let (host, digest, _) = flooding_registry("acme/app", Flood::Stall);
-    let image = format!("{host}/acme/app@{digest}");
+    let fake = hostile_registry("acme/app", Flood::Stall);
+    let image = format!("{}/acme/app@{}", fake.host, fake.digest);
     let run = with_timeout(&ws, &["pull", &image, "--insecure", "-o", "app.wasm"]);
     let error = one_clear_error(&run);
     assert!(
@@ -386,4 +492,47 @@ fn a_stalled_download_fails_after_the_read_timeout() {
         "{error}"
     );
     assert!(!ws.root().join("app.wasm").exists());
+}
+
+/// Runs `verify` on the fake's artifact; returns the run and how many requests it made.
+fn verify_listing(others: usize, provenance_type: bool, real_first: bool) -> (Run, usize) {
+    let ws = Workspace::new();
+    let fake = hostile_registry(
+        "acme/app",
+        Flood::Listing {
+            others,
+            provenance_type,
+            real_first,
+        },
+    );
+    let image = format!("{}/acme/app@{}", fake.host, fake.digest);
+    let run = ws.run_cli(&["verify", &image, "--insecure"], &[]);
+    (run, fake.requests.load(Ordering::SeqCst))
+}
+
+#[test]
+fn ten_thousand_referrers_of_other_types_are_not_fetched() {
+    let (run, requests) = verify_listing(10_000, false, true);
+    assert!(run.success(), "{run:?}");
+    // `/v2/`, manifest, config, layer, the referrers API, the fallback tag, one referrer
+    // manifest and its statement.
+    assert!(requests <= 10, "{requests} requests\n{run:?}");
+}
+
+#[test]
+fn ten_thousand_provenance_referrers_are_checked_newest_first_within_a_bound() {
+    // The real one is the newest: it passes, and few others were fetched beside it.
+    let (run, requests) = verify_listing(10_000, true, false);
+    assert!(run.success(), "{run:?}");
+    assert!(requests <= 30, "{requests} requests\n{run:?}");
+
+    // The real one is the oldest: the newest 32 are checked, none passes, and verify says so.
+    let (run, requests) = verify_listing(10_000, true, true);
+    assert_eq!(run.output.status.code(), Some(1), "{run:?}");
+    let error = one_clear_error(&run);
+    assert!(
+        error.contains("10001 referrers") && error.contains("more than the 32 newest"),
+        "{error}"
+    );
+    assert!(requests <= 50, "{requests} requests\n{run:?}");
 }
