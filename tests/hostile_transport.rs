@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::fakes::read_head;
 use common::leaks::{assert_no_secrets, loud};
+use common::proxy::{Fault, FaultProxy};
 use common::raw::descriptor;
 use common::tls::server_cert;
 use common::token::TokenIssuer;
@@ -535,4 +536,31 @@ fn ten_thousand_provenance_referrers_are_checked_newest_first_within_a_bound() {
         "{error}"
     );
     assert!(requests <= 50, "{requests} requests\n{run:?}");
+}
+
+#[test]
+fn an_endless_error_body_is_cut_short_in_push() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    std::fs::copy(multiply_wasm(), ws.root().join("m.wasm")).unwrap();
+    for (what, method, path) in [
+        ("the manifest upload", "PUT", "/manifests/"),
+        ("the upload of blob", "PUT", "/blobs/uploads/"),
+    ] {
+        let proxy = FaultProxy::start(registry.port, move |_, m, p| {
+            if m == method && p.contains(path) {
+                Fault::Endless(500)
+            } else {
+                Fault::Pass
+            }
+        });
+        let image = format!("{}/acme/endless:v1", proxy.host());
+        let run = run_limited(&ws, &["push", "m.wasm", &image, "--insecure"]);
+        let error = one_clear_error(&run);
+        assert!(
+            error.contains(what) && error.contains("HTTP 500") && error.contains("endless error"),
+            "{error}"
+        );
+    }
+    assert!(registry.tags("acme/endless").is_empty());
 }

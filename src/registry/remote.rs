@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
@@ -497,43 +497,34 @@ impl Target for Remote {
     }
 
     async fn put_blob(&self, blob: &Blob) -> Result<()> {
-        let reference = self.blob_reference(&blob.digest);
-        let digest_text = blob.digest.to_string();
-        let client = self.client().await?;
-        self.retrying(
-            &format!("the upload of blob {}", blob.digest),
-            Op::Other,
-            || client.push_blob(&reference, blob.bytes.clone(), &digest_text),
-        )
-        .await?;
-        Ok(())
+        let operation = format!("the upload of blob {}", blob.digest);
+        let size = blob.bytes.len() as u64;
+        self.policy
+            .run(&operation, || {
+                let body = reqwest::Body::from(blob.bytes.clone());
+                self.put_blob_whole(&blob.digest, size, body, &operation)
+            })
+            .await
     }
 
     async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()> {
-        let reference = self.blob_reference(&descriptor.digest);
-        let digest_text = descriptor.digest.to_string();
         let operation = format!("the upload of blob {}", descriptor.digest);
         let size = descriptor.size;
-        let client = self.client().await?;
         // Each attempt reopens the file: a stream cannot be rewound.
         self.policy
             .run(&operation, || async {
                 // One PUT whose body is the file.
                 let stream = gated_blocks(path, size, gate).await?;
-                match client
-                    .push_blob_stream(
-                        &reference,
-                        stream.map_err(OciDistributionError::IoError),
-                        &digest_text,
-                        Some(size),
-                    )
+                let body = reqwest::Body::wrap_stream(stream);
+                match self
+                    .put_blob_whole(&descriptor.digest, size, body, &operation)
                     .await
                 {
-                    Ok(_) => Ok(()),
+                    Ok(()) => Ok(()),
                     Err(_) if gate.is_closed() => Err(Failure::from(Error::HeldBack {
                         digest: descriptor.digest.clone(),
                     })),
-                    Err(e) => Err(self.failure(e, &operation, Op::Other).await),
+                    Err(failure) => Err(failure),
                 }
             })
             .await

@@ -164,6 +164,47 @@ impl Remote {
     }
 }
 
+impl Remote {
+    /// A blob whose digest is known, in one `PUT ?digest=` to a new upload session (the
+    /// distribution spec's monolithic upload): `body` is `size` bytes, sent with the upload
+    /// client and given time by its size. Made here rather than by oci-client, which reads a
+    /// refusal's whole body into memory. A failed attempt's session is cancelled.
+    pub(super) async fn put_blob_whole(
+        &self,
+        digest: &Digest,
+        size: u64,
+        body: reqwest::Body,
+        operation: &str,
+    ) -> std::result::Result<(), Failure> {
+        let session = self.upload_session(operation).await?;
+        let mut url = session.url().clone();
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let request = self
+            .authorized_on(&self.uploads, Push, Method::PUT, url)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size)
+            .timeout(
+                self.policy.read_timeout + Duration::from_secs(size / SLOWEST_BYTES_PER_SECOND),
+            )
+            .body(body);
+        let response = match self.send(request).await {
+            Ok(response) => response,
+            Err(failure) => {
+                session.cancel().await;
+                return Err(failure);
+            }
+        };
+        if response.status() == StatusCode::CREATED {
+            session.committed();
+            return Ok(());
+        }
+        let failure = self.refusal(response, Push, operation).await;
+        session.cancel().await;
+        Err(failure)
+    }
+}
+
 /// How long a given-up upload session's `DELETE` is waited for.
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
 
