@@ -104,6 +104,24 @@ fn an_https_registry_never_gets_credentials_sent_to_a_plain_http_realm() {
     // Nothing reached the realm: no password, no refresh token, no request at all.
     assert_eq!(issuer.requests(), Vec::<String>::new());
     assert!(registry.tags("acme/multiply").is_empty());
+
+    // Without credentials there is nothing to keep from the realm: it is asked, with a warning.
+    std::fs::remove_file(docker.join("config.json")).unwrap();
+    let run = ws.run_cli(
+        &[
+            "pull",
+            &format!("{image}:v1"),
+            "--ca-file",
+            ca.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!run.success(), "{run:?}");
+    assert!(
+        run.stderr.contains(&realm) && run.stderr.contains("no credentials are sent"),
+        "{run:?}"
+    );
+    assert_eq!(issuer.requests(), ["GET anonymous"]);
 }
 
 #[test]

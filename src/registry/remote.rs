@@ -160,6 +160,8 @@ pub struct Remote {
     tokens: Mutex<Tokens>,
     /// The token service login checked and asked, for renewing a token that expired.
     token_service: Mutex<Option<token::TokenService>>,
+    /// Set once a token realm worth a warning has been named.
+    realm_named: std::sync::atomic::AtomicBool,
     /// Set once logged in for pushing: uploads can then start before the digest is known.
     streams: std::sync::atomic::AtomicBool,
 }
@@ -324,6 +326,7 @@ impl Remote {
             verified: std::sync::atomic::AtomicBool::new(false),
             tokens: Mutex::new(Tokens::default()),
             token_service: Mutex::new(None),
+            realm_named: std::sync::atomic::AtomicBool::new(false),
             streams: std::sync::atomic::AtomicBool::new(false),
         })
     }

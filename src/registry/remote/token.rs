@@ -30,7 +30,8 @@ pub(super) struct TokenService {
 impl Remote {
     /// The token service a `WWW-Authenticate` value names; `None` when it is no bearer
     /// challenge. A plain-HTTP realm for a registry reached over HTTPS is refused, so no
-    /// credential ever crosses the network in the clear; a realm on another host is warned about.
+    /// credential ever crosses the network in the clear (without credentials it is only warned
+    /// about); a realm on another host is warned about.
     pub(super) fn token_service(&self, header: &str) -> Result<Option<TokenService>, Error> {
         let Some(params) = parse_bearer_challenge(header) else {
             return Ok(None);
@@ -52,18 +53,31 @@ impl Remote {
                 operation: "authentication".to_owned(),
                 reason: format!("its challenge names no usable token realm (`{named}`)"),
             })?;
-        if realm.scheme() == "http" && registry.scheme() == "https" {
+        let anonymous = matches!(self.resolved.credential, Credential::Anonymous);
+        let plain = realm.scheme() == "http" && registry.scheme() == "https";
+        if plain && !anonymous {
             return Err(Error::PlainHttpRealm {
                 registry: self.image.registry().to_owned(),
                 realm: realm.to_string(),
             });
         }
-        if realm.host_str() != registry.host_str() {
-            tracing::warn!(
-                "registry {} sends its clients to another host for tokens: {}; the credentials go there",
-                registry.host_str().unwrap_or_default(),
-                realm.host_str().unwrap_or_default()
-            );
+        // Said once, however many times the challenge is read.
+        if !self
+            .realm_named
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            if plain {
+                tracing::warn!(
+                    "registry {} hands out tokens at `{realm}`, in plain HTTP; no credentials are sent there (anonymous)",
+                    self.image.registry()
+                );
+            } else if realm.host_str() != registry.host_str() {
+                tracing::warn!(
+                    "registry {} sends its clients to another host for tokens: {}; the credentials go there",
+                    registry.host_str().unwrap_or_default(),
+                    realm.host_str().unwrap_or_default()
+                );
+            }
         }
         Ok(Some(TokenService {
             realm,
