@@ -168,6 +168,8 @@ enum Flood {
     Trickle,
     /// The layer: half of it, then nothing for [`STALL`].
     Stall,
+    /// The manifest lists a config of a terabyte, whose body never ends.
+    HugeConfig,
     /// No referrers API; the fallback tag lists `others` referrers that are not there, of
     /// the provenance type or not, and one real provenance referrer, first or last.
     Listing {
@@ -227,11 +229,16 @@ fn hostile_registry(repo: &str, flood: Flood) -> Fake {
     let manifest = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": descriptor("application/vnd.wasm.config.v0+json", &config),
+        "config": if flood == Flood::HugeConfig {
+            serde_json::json!({"mediaType": "application/vnd.wasm.config.v0+json", "digest": sha256(&config), "size": 1u64 << 40})
+        } else {
+            descriptor("application/vnd.wasm.config.v0+json", &config)
+        },
         "layers": [descriptor("application/wasm", &wasm)],
     }))
     .unwrap();
     let digest = sha256(&manifest);
+    let config_path = format!("/v2/{repo}/blobs/{}", sha256(&config));
     let statement = raw::statement(&digest, "https://github.com/acme/app", COMMIT);
     let referrer = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
@@ -317,10 +324,11 @@ fn hostile_registry(repo: &str, flood: Flood) -> Fake {
             let Ok(stream) = stream else { continue };
             counter.fetch_add(1, Ordering::SeqCst);
             let (documents, wasm) = (documents.clone(), wasm.clone());
-            let (layer_path, referrers_path, manifests_path) = (
+            let (layer_path, referrers_path, manifests_path, config_path) = (
                 layer_path.clone(),
                 referrers_path.clone(),
                 manifests_path.clone(),
+                config_path.clone(),
             );
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -350,6 +358,13 @@ fn hostile_registry(repo: &str, flood: Flood) -> Fake {
                         &format!("HTTP/1.1 200 OK\r\nContent-Type: {OCI_INDEX}"),
                         br#"{"schemaVersion":2,"manifests":["#,
                         entry.as_bytes(),
+                    );
+                } else if flood == Flood::HugeConfig && path == config_path {
+                    endless(
+                        &mut stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream",
+                        b"",
+                        b"{}",
                     );
                 } else if let Some((ty, body)) = documents.get(&path) {
                     answer(&mut stream, "200 OK", ty, body);
@@ -581,4 +596,19 @@ fn an_endless_error_body_is_cut_short_in_push() {
         );
     }
     assert!(registry.tags("acme/endless").is_empty());
+}
+
+#[test]
+fn a_config_listed_as_a_terabyte_is_not_read_into_memory() {
+    let ws = Workspace::new();
+    let fake = hostile_registry("acme/app", Flood::HugeConfig);
+    let image = format!("{}/acme/app@{}", fake.host, fake.digest);
+    for args in [
+        &["verify", &image, "--insecure"][..],
+        &["inspect", &image, "--insecure"][..],
+    ] {
+        let run = run_limited(&ws, args);
+        let error = one_clear_error(&run);
+        assert!(error.contains("1099511627776 bytes"), "{error}");
+    }
 }

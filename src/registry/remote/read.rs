@@ -23,6 +23,9 @@ const MANIFEST_ACCEPT: [&str; 4] = [
 /// The largest manifest read: the distribution spec lets registries refuse those over 4 MiB.
 const MANIFEST_MAX: u64 = 4 << 20;
 
+/// The largest small blob read into memory (a config, a provenance statement or envelope).
+const SMALL_BLOB_MAX: u64 = 16 << 20;
+
 /// The largest tag list page read.
 const TAGS_MAX: u64 = 16 << 20;
 
@@ -71,9 +74,20 @@ impl Remote {
         Ok(())
     }
 
-    /// A small blob's bytes (at most `descriptor.size` of them are kept).
+    /// A small blob's bytes (at most `descriptor.size` of them are kept), refused when the
+    /// descriptor claims more than [`SMALL_BLOB_MAX`]: it is held in memory.
     pub(super) async fn fetch_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         let what = format!("blob {}", descriptor.digest);
+        if descriptor.size > SMALL_BLOB_MAX {
+            return Err(Error::Registry {
+                registry: self.image.registry().to_owned(),
+                operation: what,
+                reason: format!(
+                    "it is listed as {} bytes, more than the {SMALL_BLOB_MAX} a config or a statement may have",
+                    descriptor.size
+                ),
+            });
+        }
         let url = self.api_url(&format!("blobs/{}", descriptor.digest));
         self.policy
             .run(&what, || async {
