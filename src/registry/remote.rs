@@ -1,11 +1,12 @@
-//! A remote OCI distribution registry. Small blobs, manifests and referrers go through
-//! oci-client; the reads a pull makes and the layer's upload while it is hashed go through the
-//! bare HTTP client (`remote/http.rs`, `remote/read.rs`, `remote/upload.rs`), with the
-//! credentials login settled. A layer whose digest is known streams from disk in one monolithic
-//! PUT. Every digest the registry reports is compared with the one computed here. Every
+//! A remote OCI distribution registry. Blob checks (`HEAD`) go through oci-client; every
+//! request with a body to send or read goes through the bare HTTP client (`remote/http.rs`,
+//! `remote/read.rs`, `remote/upload.rs`, `remote/manifest.rs`), with the credentials login
+//! settled, so what is read into memory is read with a cap. A layer whose digest is known
+//! streams from disk in one monolithic PUT. Every digest the registry reports is compared with the one computed here. Every
 //! operation goes through the retry policy ([`super::retry`]); oci-client's errors are
 //! classified and mapped in `remote/errors.rs` ([`map_oci_error`]); `remote/identity.rs`
-//! exchanges docker identity tokens.
+//! exchanges docker identity tokens, `remote/token.rs` checks a token realm and asks it for
+//! bearer tokens.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -393,10 +394,6 @@ impl Remote {
         self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")))
     }
 
-    fn blob_reference(&self, digest: &Digest) -> Reference {
-        self.image.with_digest(digest)
-    }
-
     fn map(&self, e: OciDistributionError, operation: &str) -> Error {
         map_error(e, &self.context(operation))
     }
@@ -490,13 +487,7 @@ impl Remote {
 
 impl Target for Remote {
     async fn has_blob(&self, digest: &Digest) -> Result<bool> {
-        let reference = self.blob_reference(digest);
-        let digest_text = digest.to_string();
-        let client = self.client().await?;
-        self.retrying(&format!("the check for blob {digest}"), Op::Other, || {
-            client.blob_exists(&reference, &digest_text)
-        })
-        .await
+        self.blob_exists(digest).await
     }
 
     async fn put_blob(&self, blob: &Blob) -> Result<()> {

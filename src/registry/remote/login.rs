@@ -2,7 +2,8 @@
 //! not pass for a refusing one. oci-client's own probe of `/v2/` ignores the status (a 503
 //! there reads as "no auth needed" and the next request then fails with 401), so the probe is
 //! made here first, under retries, with the credentials: it says whether they are accepted
-//! (basic auth) or which token flow to follow (bearer).
+//! (basic auth) or which token service to ask (bearer), whose tokens are then asked for here
+//! (`token.rs`) and handed to oci-client.
 
 use std::sync::atomic::Ordering;
 

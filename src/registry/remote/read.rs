@@ -74,6 +74,24 @@ impl Remote {
         Ok(())
     }
 
+    /// Whether the repository holds the blob `digest`: `HEAD` answered 200 or 404.
+    pub(super) async fn blob_exists(&self, digest: &Digest) -> Result<bool> {
+        let what = format!("the check for blob {digest}");
+        let url = self.api_url(&format!("blobs/{digest}"));
+        self.policy
+            .run(&what, || async {
+                let response = self
+                    .send(self.authorized(Pull, Method::HEAD, url.clone()))
+                    .await?;
+                match response.status() {
+                    StatusCode::OK => Ok(true),
+                    StatusCode::NOT_FOUND => Ok(false),
+                    _ => Err(self.refusal(response, Pull, &what).await),
+                }
+            })
+            .await
+    }
+
     /// A small blob's bytes (at most `descriptor.size` of them are kept), refused when the
     /// descriptor claims more than [`SMALL_BLOB_MAX`]: it is held in memory.
     pub(super) async fn fetch_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {

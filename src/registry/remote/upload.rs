@@ -168,7 +168,8 @@ impl Remote {
     /// A blob whose digest is known, in one `PUT ?digest=` to a new upload session (the
     /// distribution spec's monolithic upload): `body` is `size` bytes, sent with the upload
     /// client and given time by its size. Made here rather than by oci-client, which reads a
-    /// refusal's whole body into memory. A failed attempt's session is cancelled.
+    /// refusal's whole body into memory. A session whose `PUT` broke off is cancelled; one the
+    /// registry answered has ended.
     pub(super) async fn put_blob_whole(
         &self,
         digest: &Digest,
@@ -199,9 +200,9 @@ impl Remote {
             session.committed();
             return Ok(());
         }
-        let failure = self.refusal(response, Push, operation).await;
-        session.cancel().await;
-        Err(failure)
+        // The registry answered the PUT: the session ended there, nothing to cancel.
+        session.committed();
+        Err(self.refusal(response, Push, operation).await)
     }
 }
 
@@ -228,6 +229,7 @@ impl Session<'_> {
         self.url = Some(url);
     }
 
+    /// The session ended at the registry (committed, or its last request answered).
     fn committed(mut self) {
         self.url = None;
     }
