@@ -1,7 +1,7 @@
-//! A remote OCI distribution registry. Blob checks (`HEAD`) go through oci-client; every
-//! request with a body to send or read goes through the bare HTTP client (`remote/http.rs`,
-//! `remote/read.rs`, `remote/upload.rs`, `remote/manifest.rs`), with the credentials login
-//! settled, so what is read into memory is read with a cap. A layer whose digest is known
+//! A remote OCI distribution registry. Requests go through the bare HTTP client
+//! (`remote/http.rs`, `remote/read.rs`, `remote/upload.rs`, `remote/manifest.rs`), with the
+//! credentials login settled, so what is read into memory is read with a cap; oci-client is
+//! left the manifest digest check (`HEAD`) when a registry's answer to the `PUT` names none. A layer whose digest is known
 //! streams from disk in one monolithic PUT. Every digest the registry reports is compared with the one computed here. Every
 //! operation goes through the retry policy ([`super::retry`]); oci-client's errors are
 //! classified and mapped in `remote/errors.rs` ([`map_oci_error`]); `remote/identity.rs`

@@ -13,7 +13,7 @@ use oci_client::secrets::RegistryAuth;
 use super::errors::{envelope_detail, retryable_status};
 use super::http::error_text;
 use super::token::TokenService;
-use super::{Credential, Failure, Op, Remote};
+use super::{Credential, Failure, Remote};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -40,10 +40,6 @@ impl Remote {
     /// tokens cached for every later request. An identity token is first exchanged for an
     /// access token.
     pub async fn login(&self, access: Access) -> Result<()> {
-        if access == Access::Write {
-            // A push will need oci-client's client (small blobs, manifests): built meanwhile.
-            self.client.start();
-        }
         if let Credential::IdentityToken(refresh) = &self.resolved.credential {
             let access = self
                 .policy
@@ -86,9 +82,10 @@ impl Remote {
         };
         let service = match challenge {
             Challenge::Bearer(service) => Some(service),
-            // The registry took the basic credentials. The bare requests send them as they
-            // are; oci-client, which a push uses, probes `/v2/` without them and would follow
-            // a bearer challenge there with them, so that challenge is read and checked here.
+            // The registry took the basic credentials, which the bare requests send as they
+            // are. oci-client, which a push may still use (a manifest's digest check), probes
+            // `/v2/` without them and would follow a bearer challenge there with them, so that
+            // challenge is read and checked here.
             Challenge::Accepted if access == Access::Write => {
                 match self
                     .policy
@@ -115,22 +112,6 @@ impl Remote {
             *self.auth.lock().expect("auth") =
                 RegistryAuth::Bearer(first.map(|t| t.expose().to_owned()).unwrap_or_default());
             *self.token_service.lock().expect("token service") = Some(service);
-        } else if access == Access::Write {
-            // Basic credentials, which oci-client sends itself: its probe finds no bearer
-            // challenge (checked above) and caches them.
-            let reference = self.auth_reference();
-            let client = self.client().await?;
-            for &operation in operations {
-                self.policy
-                    .run("authentication", || async {
-                        match client.auth(&reference, &auth, operation).await {
-                            Ok(_) => Ok(()),
-                            Err(e) => Err(self.failure(e, "authentication", Op::Other).await),
-                        }
-                    })
-                    .await?;
-            }
-            let _ = self.client.seeded.set(());
         }
         if !matches!(self.resolved.credential, Credential::Anonymous) {
             self.verified.store(true, Ordering::SeqCst);
