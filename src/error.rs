@@ -189,6 +189,17 @@ pub enum Error {
         /// Each failed check, `name: what was found`, joined by `; `.
         failures: String,
     },
+
+    /// A registry reached over HTTPS sends its clients to a plain-HTTP token service.
+    #[error(
+        "registry {registry} asks for credentials at `{realm}`, in plain HTTP; they were not sent: its token service must be HTTPS (`insecure: true` allows plain HTTP, for a registry reached in plain HTTP)"
+    )]
+    PlainHttpRealm {
+        /// The registry host.
+        registry: String,
+        /// The token realm its challenge names.
+        realm: String,
+    },
 }
 
 fn unauthorized_message(
@@ -278,6 +289,7 @@ impl Error {
             Error::Artifact { .. } => "Unsupported artifact",
             Error::Incomplete { .. } => "Download incomplete",
             Error::Verification { .. } => "Verification failed",
+            Error::PlainHttpRealm { .. } => "Registry authentication refused",
         }
     }
 }

@@ -214,7 +214,7 @@ fn describe_envelope(envelope: &OciEnvelope) -> String {
 }
 
 /// The first line of a registry's text answer, shortened: error pages can be long HTML.
-fn one_line(text: &str) -> String {
+pub(super) fn one_line(text: &str) -> String {
     let line = text
         .lines()
         .map(str::trim)
