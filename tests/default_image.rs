@@ -239,6 +239,14 @@ fn cargo_downloads_cached_in_the_workspace_let_the_next_job_build_offline() {
     let mut first = Job::tag_push();
     checkout_with_a_dependency(&first);
     cargo_home_in_the_workspace(&mut first);
+    // This machine's trust store, for a network whose TLS proxy the image's bundle does not
+    // know: the job's env tells cargo, as a self-hosted runner's workflow would.
+    let trust = first.workspace().join("trust.pem");
+    std::fs::copy("/etc/ssl/certs/ca-certificates.crt", &trust).unwrap();
+    first.chown_to_runner();
+    first
+        .env
+        .insert("CARGO_HTTP_CAINFO".into(), trust.display().to_string());
     let step = first.run_container_step(default_image(), &inputs);
     assert!(step.run.success(), "{:?}", step.run);
     let cached = first
