@@ -235,7 +235,7 @@ impl Downloaded {
         self.tmp
             .persist(&self.dest)
             .map_err(|e| Error::io("write", &self.dest, e.error))?;
-        Ok(())
+        crate::owner::hand_over(&self.dest)
     }
 }
 

@@ -65,6 +65,9 @@ impl Layout {
             ));
         }
         std::fs::create_dir_all(layout.blob_dir()).map_err(|e| Error::io("create", root, e))?;
+        for dir in [root.to_owned(), root.join("blobs"), layout.blob_dir()] {
+            crate::owner::hand_over(&dir)?;
+        }
         if !marker.exists() {
             write_atomic(&marker, LAYOUT_FILE.as_bytes())?;
         }
@@ -140,7 +143,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| Error::io("write", path, e))?;
     tmp.persist(path)
         .map_err(|e| Error::io("write", path, e.error))?;
-    Ok(())
+    crate::owner::hand_over(path)
 }
 
 impl Target for Layout {
@@ -180,7 +183,7 @@ impl Target for Layout {
         }
         tmp.persist(&target)
             .map_err(|e| Error::io("write", &target, e.error))?;
-        Ok(())
+        crate::owner::hand_over(&target)
     }
 
     async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest> {
