@@ -1,10 +1,13 @@
 //! The provenance checks: a referrer of the artifact's digest (referrers API or fallback tag)
 //! whose in-toto statement, plain or in a DSSE envelope, is SLSA provenance about this digest,
 //! from the expected repository and commit; with a public key, the envelope must verify.
+//! Sigstore bundle referrers (ours, cosign's, GitHub's attest-build-provenance) are checked by
+//! `sigstore` first; where one exists, unsigned statements are not accepted in its place.
 
 use serde_json::Value;
 
 use super::report::{Check, Outcome};
+use super::sigstore::{self, IdentityPolicy, TrustRoot};
 use crate::artifact::{Descriptor, Manifest};
 use crate::provenance::dsse::{self, ENVELOPE_MEDIA_TYPE as DSSE_MEDIA_TYPE};
 use crate::provenance::referrer::{
@@ -20,6 +23,8 @@ pub(super) struct Expectations<'a> {
     pub(super) source: Option<&'a str>,
     pub(super) revision: Option<&'a str>,
     pub(super) public_key: Option<&'a str>,
+    pub(super) identity: &'a IdentityPolicy,
+    pub(super) roots: &'a [TrustRoot],
 }
 
 /// Finds the provenance referrers of the subject and checks each; the first that passes
@@ -29,15 +34,28 @@ pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<
         Ok(r) => r,
         Err(e) => return vec![Check::fail("provenance", crate::action::error_chain(&e))],
     };
-    let candidates: Vec<&Descriptor> = referrers
+    let mut candidates: Vec<&Descriptor> = referrers
         .iter()
-        .filter(|r| r.artifact_type.as_deref() == Some(IN_TOTO_ARTIFACT_TYPE))
+        .filter(|r| r.artifact_type.as_deref() == Some(sigstore::BUNDLE_MEDIA_TYPE))
         .collect();
+    // Bundles that say they hold SLSA provenance first, then those that do not say.
+    candidates.sort_by_key(|r| {
+        r.annotations
+            .get(sigstore::PREDICATE_TYPE_ANNOTATION)
+            .is_none_or(|p| p != SLSA_PROVENANCE_V1)
+    });
+    if candidates.is_empty() {
+        candidates = referrers
+            .iter()
+            .filter(|r| r.artifact_type.as_deref() == Some(IN_TOTO_ARTIFACT_TYPE))
+            .collect();
+    }
     if candidates.is_empty() {
         return vec![Check::fail(
             "provenance",
             format!(
-                "no provenance referrer (artifactType `{IN_TOTO_ARTIFACT_TYPE}`) names {} as its subject",
+                "no provenance referrer (artifactType `{}` or `{IN_TOTO_ARTIFACT_TYPE}`) names {} as its subject",
+                sigstore::BUNDLE_MEDIA_TYPE,
                 want.subject
             ),
         )];
@@ -106,7 +124,11 @@ async fn check_referrer<T: Target>(
             );
         }
     }
-    let Some(layer) = manifest.layers.first() else {
+    let bundle_layer = manifest
+        .layers
+        .iter()
+        .find(|l| sigstore::is_bundle_media_type(&l.media_type));
+    let Some(layer) = bundle_layer.or(manifest.layers.first()) else {
         return fail(
             checks,
             "provenance",
@@ -124,6 +146,19 @@ async fn check_referrer<T: Target>(
 
     // The statement, from the envelope (its signature checked when a key is given) or as is.
     let statement = match (layer.media_type.as_str(), want.public_key) {
+        (media_type, key) if sigstore::is_bundle_media_type(media_type) => {
+            let identity = sigstore::Identity {
+                policy: want.identity,
+                source: want.source,
+                revision: want.revision,
+            };
+            let checked = sigstore::check_bundle(&bytes, want.subject, want.roots, &identity, key);
+            checks.extend(checked.checks);
+            match checked.statement {
+                Some(statement) => statement,
+                None => return checks,
+            }
+        }
         (DSSE_MEDIA_TYPE, Some(key)) => match dsse::verify_dsse(&bytes, key) {
             Ok(payload) => {
                 checks.push(Check::pass(
@@ -286,7 +321,7 @@ fn check_statement(bytes: &[u8], want: &Expectations<'_>) -> Vec<Check> {
 }
 
 /// Repository URLs compare without a trailing `/` or `.git`, and case-insensitively.
-fn same_repository(a: &str, b: &str) -> bool {
+pub(super) fn same_repository(a: &str, b: &str) -> bool {
     let norm = |s: &str| {
         s.trim_end_matches('/')
             .trim_end_matches(".git")
@@ -320,6 +355,8 @@ mod tests {
             source: Some("https://github.com/acme/app"),
             revision: Some("abc"),
             public_key: None,
+            identity: &IdentityPolicy::default(),
+            roots: &[],
         };
         let ok = check_statement(
             &statement(digest.hex(), "https://github.com/acme/app.git", "abc"),
