@@ -219,7 +219,7 @@ fn unverified_payload(envelope: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The statement's type, subject, repository and commit.
-fn check_statement(bytes: &[u8], want: &Expectations<'_>) -> Vec<Check> {
+pub(super) fn check_statement(bytes: &[u8], want: &Expectations<'_>) -> Vec<Check> {
     let statement: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {

@@ -364,12 +364,12 @@ pub(super) fn check_bundle(
 }
 
 /// Verifies against each root; the first that accepts wins, else the one that got furthest.
-fn best_of<'r>(
-    roots: &'r [TrustRoot],
+fn best_of(
+    roots: &[TrustRoot],
     verify: impl Fn(&TrustRoot, &Verifier) -> sigstore_verify::Result<VerificationResult>,
 ) -> (
     sigstore_verify::Result<VerificationResult>,
-    Option<&'r TrustRoot>,
+    Option<&TrustRoot>,
 ) {
     let mut best: Option<(sigstore_verify::Error, &TrustRoot)> = None;
     for root in roots {
@@ -605,47 +605,5 @@ pub(super) fn identity_regexp_input(value: &str) -> Result<regex::Regex> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn embedded_roots_parse_and_build_verifiers() {
-        let roots = TrustRoot::embedded();
-        assert_eq!(roots.len(), 2);
-        for root in &roots {
-            Verifier::new(&root.root).unwrap();
-        }
-        assert!(roots[0].has_tlogs() && roots[0].has_ct_logs());
-        assert!(!roots[1].has_tlogs() && !roots[1].has_ct_logs());
-        assert!(!roots[1].root.timestamp_authorities.is_empty());
-    }
-
-    #[test]
-    fn trust_config_and_plain_root_are_both_accepted() {
-        let plain = TrustRoot::from_json("plain", SIGSTORE_PRODUCTION_TRUSTED_ROOT).unwrap();
-        assert!(plain.has_tlogs());
-        let config = serde_json::json!({
-            "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
-            "trustedRoot": serde_json::from_str::<serde_json::Value>(SIGSTORE_PRODUCTION_TRUSTED_ROOT).unwrap(),
-            "signingConfig": {"mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json"}
-        });
-        let wrapped = TrustRoot::from_json("wrapped", &config.to_string()).unwrap();
-        assert_eq!(wrapped.root.tlogs.len(), plain.root.tlogs.len());
-        let err = TrustRoot::from_json("`x.json`", r#"{"mediaType":"other"}"#).unwrap_err();
-        assert!(err.contains("`x.json` is neither"), "{err}");
-        let err = TrustRoot::from_json("`x.json`", "nope").unwrap_err();
-        assert!(err.contains("`x.json` is not JSON"), "{err}");
-    }
-
-    #[test]
-    fn workflow_prefix_is_the_repositorys_workflows_folder() {
-        assert_eq!(
-            workflow_prefix("https://github.com/acme/app.git"),
-            "https://github.com/acme/app/.github/workflows/"
-        );
-        assert_eq!(
-            workflow_prefix("https://github.com/acme/app/"),
-            "https://github.com/acme/app/.github/workflows/"
-        );
-    }
-}
+#[path = "sigstore_tests.rs"]
+mod tests;
