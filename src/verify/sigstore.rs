@@ -106,6 +106,21 @@ impl TrustRoot {
     fn has_tlogs(&self) -> bool {
         !self.root.tlogs.is_empty()
     }
+
+    /// Why `step` does not apply under this root (a keyless bundle's SCT or log), if it does not.
+    fn skips(&self, step: Step) -> Option<String> {
+        match step {
+            Step::Sct if !self.has_ct_logs() => Some(format!(
+                "{} names no certificate transparency log",
+                self.name
+            )),
+            Step::Log if !self.has_tlogs() => Some(format!(
+                "{} names no transparency log; the signed timestamp stands in",
+                self.name
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Who may have signed: the certificate's SAN, its OIDC issuer, and Fulcio's GitHub extensions.
@@ -340,6 +355,8 @@ pub(super) fn check_bundle(
                     if step != Step::Subject {
                         checks.push(Check::fail(s.name(), format!("{e} ({root_name})")));
                     }
+                } else if let Some(reason) = root.and_then(|r| r.skips(s)) {
+                    checks.push(Check::skip(s.name(), reason));
                 } else if s < step && earlier_passed {
                     checks.push(Check::pass(s.name(), format!("verified ({root_name})")));
                 } else {
@@ -356,7 +373,8 @@ pub(super) fn check_bundle(
         }
     };
     let root = root.expect("a verified bundle has its root");
-    checks.extend(passed_steps(&verified, root, &signer));
+    let logged = !bundle.verification_material.tlog_entries.is_empty();
+    checks.extend(passed_steps(&verified, root, &signer, logged));
     Checked {
         checks,
         statement: Some(payload),
@@ -398,7 +416,12 @@ fn best_of(
 }
 
 /// The library's steps, all passed, each with what it established.
-fn passed_steps(result: &VerificationResult, root: &TrustRoot, signer: &Signer) -> Vec<Check> {
+fn passed_steps(
+    result: &VerificationResult,
+    root: &TrustRoot,
+    signer: &Signer,
+    logged: bool,
+) -> Vec<Check> {
     let mut checks = Vec::new();
     let times = result
         .verified_timestamps()
@@ -419,13 +442,12 @@ fn passed_steps(result: &VerificationResult, root: &TrustRoot, signer: &Signer) 
                 Step::Chain.name(),
                 format!("chains to a Fulcio CA of {}", root.name),
             ));
-            checks.push(if result.sct_verified() {
-                Check::pass(Step::Sct.name(), format!("a CT log of {}", root.name))
-            } else {
-                Check::skip(
-                    Step::Sct.name(),
-                    format!("{} names no certificate transparency log", root.name),
-                )
+            checks.push(match root.skips(Step::Sct) {
+                Some(reason) => Check::skip(Step::Sct.name(), reason),
+                None if result.sct_verified() => {
+                    Check::pass(Step::Sct.name(), format!("a CT log of {}", root.name))
+                }
+                None => Check::fail(Step::Sct.name(), "not verified"),
             });
         }
         Signer::Key => {
@@ -439,8 +461,10 @@ fn passed_steps(result: &VerificationResult, root: &TrustRoot, signer: &Signer) 
             });
         }
     }
-    checks.push(match (result.tlog_verified(), root.has_tlogs()) {
-        (true, true) => Check::pass(
+    checks.push(match root.skips(Step::Log) {
+        Some(reason) => Check::skip(Step::Log.name(), reason),
+        None if !logged => Check::skip(Step::Log.name(), "the bundle holds no log entry"),
+        None if result.tlog_verified() => Check::pass(
             Step::Log.name(),
             match result.integrated_time() {
                 Some(t) => format!(
@@ -450,13 +474,7 @@ fn passed_steps(result: &VerificationResult, root: &TrustRoot, signer: &Signer) 
                 None => format!("inclusion proof and checkpoint of {}", root.name),
             },
         ),
-        _ => Check::skip(
-            Step::Log.name(),
-            format!(
-                "{} names no transparency log; the signed timestamp stands in",
-                root.name
-            ),
-        ),
+        None => Check::fail(Step::Log.name(), "not verified"),
     });
     checks.push(Check::pass(
         Step::Signature.name(),
