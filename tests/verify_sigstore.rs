@@ -291,3 +291,56 @@ fn a_bad_trust_config_or_regexp_is_an_input_error() {
         assert!(lines[0].contains(says), "{run:?}");
     }
 }
+
+/// A bundle holding a DSSE envelope signed with `key` (openssl) and public-key verification
+/// material: what `signing-key` attaches and `cosign attest --key` users verify.
+fn key_signed_bundle(statement: &[u8], key: &std::path::Path) -> Vec<u8> {
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&dsse_envelope(statement, key)).unwrap();
+    serde_json::to_vec(&json!({
+        "mediaType": BUNDLE,
+        "verificationMaterial": {"publicKey": {"hint": ""}, "tlogEntries": []},
+        "dsseEnvelope": envelope,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_bundle_signed_with_a_key_is_checked_with_public_key() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    let image = release_as(&registry, &ws, "acme/multiply", COMMIT);
+    let digest = image.rsplit('@').next().unwrap().to_owned();
+    let keys = tempfile::tempdir().unwrap();
+    let (signing, public) = p256_key(keys.path(), "release");
+    let source = "https://github.com/acme/multiply";
+    let statement = statement(&digest, source, COMMIT);
+    attach_bundle(
+        &registry,
+        "acme/multiply",
+        &digest,
+        &key_signed_bundle(&statement, &signing),
+    );
+    let expect = [("expect-source", source), ("expect-revision", COMMIT)];
+
+    // Without the key, a key-signed bundle is not taken for an unsigned statement.
+    let run = verify(&ws, &image, &expect);
+    let error = failed_checks(&run);
+    assert!(
+        error.contains("provenance signature: the bundle is signed with a key; give `public-key`"),
+        "{error}"
+    );
+
+    // With it, the bundle must still be one: a Sigstore bundle holds a log entry or a signed
+    // timestamp, and one with neither is refused by name.
+    let run = verify(
+        &ws,
+        &image,
+        &[&expect[..], &[("public-key", &public)]].concat(),
+    );
+    let error = failed_checks(&run);
+    assert!(
+        error.contains("sigstore bundle: ") && error.contains("tlog entry or timestamp"),
+        "{error}"
+    );
+}

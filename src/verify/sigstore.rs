@@ -153,6 +153,7 @@ enum Signer {
 /// The library's steps, in the order it runs them; each is a named check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Step {
+    Bundle,
     SigningTime,
     Chain,
     Sct,
@@ -163,7 +164,8 @@ enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 7] = [
+    const ALL: [Step; 8] = [
+        Step::Bundle,
         Step::SigningTime,
         Step::Chain,
         Step::Sct,
@@ -175,6 +177,7 @@ impl Step {
 
     fn name(self) -> &'static str {
         match self {
+            Step::Bundle => "sigstore bundle",
             Step::SigningTime => "signing time",
             Step::Chain => "certificate chain",
             Step::Sct => "certificate SCT",
@@ -207,7 +210,13 @@ impl Step {
             }
             SigstoreError::TransparencyLog(_) => (Step::Log, false),
             SigstoreError::SignatureInvalid(_) => (Step::Signature, true),
-            SigstoreError::ArtifactMismatch(_) => (Step::Subject, true),
+            SigstoreError::ArtifactMismatch(_) | SigstoreError::UnsupportedArtifact(_) => {
+                (Step::Subject, true)
+            }
+            SigstoreError::Bundle(_)
+            | SigstoreError::InvalidBundle(_)
+            | SigstoreError::UnsupportedBundle(_)
+            | SigstoreError::Types(_) => (Step::Bundle, false),
             _ => (Step::SigningTime, false),
         }
     }
@@ -279,17 +288,16 @@ pub(super) fn check_bundle(
             }
         },
     };
-    checks.push(Check::pass(
-        "sigstore bundle",
-        format!(
-            "{}, {}",
-            bundle.media_type(),
-            match &signer {
-                Signer::Certificate(_) => "keyless (a Fulcio certificate)",
-                Signer::Key => "signed with a key",
-            }
-        ),
-    ));
+    let logged = !bundle.verification_material.tlog_entries.is_empty();
+    let described = format!(
+        "{}, {}{}",
+        bundle.media_type(),
+        match &signer {
+            Signer::Certificate(_) => "keyless (a Fulcio certificate)",
+            Signer::Key => "signed with a key",
+        },
+        if logged { ", logged" } else { "" }
+    );
 
     let artifact = match Sha256Hash::from_hex(subject.hex()) {
         Ok(hash) => hash,
@@ -316,9 +324,12 @@ pub(super) fn check_bundle(
                 Ok(k) => k,
                 Err(e) => return failed(checks, "provenance signature", e.to_string()),
             };
-            let policy = PublicKeyVerificationPolicy::new(key);
-            best_of(roots, |root, verifier| {
-                let _ = root;
+            // A key-signed bundle need not be logged; an entry it has must verify.
+            let mut policy = PublicKeyVerificationPolicy::new(key);
+            if !logged {
+                policy = policy.skip_tlog_unsafe();
+            }
+            best_of(roots, |_, verifier| {
                 verifier.verify(artifact, &bundle, &policy)
             })
         }
@@ -334,6 +345,10 @@ pub(super) fn check_bundle(
         }),
     };
 
+    checks.push(match &result {
+        Err(e) if Step::of(e).0 == Step::Bundle => Check::fail("sigstore bundle", e.to_string()),
+        _ => Check::pass("sigstore bundle", described),
+    });
     if let Signer::Certificate(info) = &signer {
         checks.extend(identity_checks(info, identity));
     }
@@ -347,12 +362,13 @@ pub(super) fn check_bundle(
                 if !keyless && matches!(s, Step::Chain | Step::Sct) {
                     continue;
                 }
-                if s == Step::Subject && step != Step::Subject {
-                    // The statement's subject is named by the statement checks.
+                if s == Step::Bundle || (s == Step::Subject && step != Step::Subject) {
+                    // The bundle's own check is above; the statement's subject is named by the
+                    // statement checks.
                     continue;
                 }
                 if s == step {
-                    if step != Step::Subject {
+                    if step != Step::Subject && step != Step::Bundle {
                         checks.push(Check::fail(s.name(), format!("{e} ({root_name})")));
                     }
                 } else if let Some(reason) = root.and_then(|r| r.skips(s)) {
@@ -373,7 +389,6 @@ pub(super) fn check_bundle(
         }
     };
     let root = root.expect("a verified bundle has its root");
-    let logged = !bundle.verification_material.tlog_entries.is_empty();
     checks.extend(passed_steps(&verified, root, &signer, logged));
     Checked {
         checks,
