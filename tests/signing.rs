@@ -61,6 +61,7 @@ fn stand_ins_serve_an_independent_client() {
         &[
             "verify",
             "github",
+            "-v",
             "--cert-identity",
             &sigstore.identity(),
             "--repository",
@@ -74,10 +75,13 @@ fn stand_ins_serve_an_independent_client() {
             artifact.to_str().unwrap(),
         ],
     );
+    let log = String::from_utf8_lossy(&verify.stderr);
+    assert!(verify.status.success(), "{log}");
+    // A timestamp that does not verify is skipped with this debug line, not refused.
+    assert!(!log.contains("Unable to verify Timestamp"), "{log}");
     assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stderr)
+        log.contains("successfully verified inclusion proof"),
+        "{log}"
     );
     let other = sigstore::python_sigstore(
         &sigstore,

@@ -42,6 +42,7 @@ use super::oidc::TokenVerifier;
 
 const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
+const TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
 const SCT_LIST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11129.2.4.2");
 
 /// Fulcio's certificate lifetime.
@@ -227,6 +228,55 @@ impl Ca {
                 .unwrap()
                 .push(ext(SCT_LIST, false, der(&list)));
         }
+        sign_tbs(&self.key, tbs)
+    }
+}
+
+impl Ca {
+    /// A timestamping leaf for `key` (critical EKU id-kp-timeStamping, RFC 3161 2.3), valid
+    /// as long as the CA.
+    pub fn issue_timestamping(&self, key: &Key) -> Certificate {
+        let spki = key.spki_der();
+        let tbs = TbsCertificate {
+            version: Version::V3,
+            serial_number: random_serial(),
+            signature: AlgorithmIdentifierOwned {
+                oid: ECDSA_SHA256,
+                parameters: None,
+            },
+            issuer: self.name.clone(),
+            validity: self.cert.tbs_certificate.validity,
+            subject: Name::from_str("CN=tsa leaf,O=sigstore.test").unwrap(),
+            subject_public_key_info: SubjectPublicKeyInfoOwned::from_der(&spki).unwrap(),
+            issuer_unique_id: None,
+            subject_unique_id: None,
+            extensions: Some(vec![
+                ext(
+                    ObjectIdentifier::new_unwrap("2.5.29.15"),
+                    true,
+                    der(&KeyUsage(KeyUsages::DigitalSignature.into())),
+                ),
+                ext(
+                    ObjectIdentifier::new_unwrap("2.5.29.37"),
+                    true,
+                    der(&ExtendedKeyUsage(vec![TIME_STAMPING])),
+                ),
+                ext(
+                    ObjectIdentifier::new_unwrap("2.5.29.14"),
+                    false,
+                    der(&SubjectKeyIdentifier(key_identifier(&spki))),
+                ),
+                ext(
+                    ObjectIdentifier::new_unwrap("2.5.29.35"),
+                    false,
+                    der(&AuthorityKeyIdentifier {
+                        key_identifier: Some(key_identifier(&self.key.spki_der())),
+                        authority_cert_issuer: None,
+                        authority_cert_serial_number: None,
+                    }),
+                ),
+            ]),
+        };
         sign_tbs(&self.key, tbs)
     }
 }
