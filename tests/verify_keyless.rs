@@ -396,3 +396,99 @@ fn a_certificate_that_expired_before_its_timestamp_fails_the_signing_time() {
     let run = verify(&s.registry, &s.ws, &trust_config(&s.sigstore), &digest, &[]);
     assert_eq!(failed(&s.ws, &run), ["signing time"]);
 }
+
+/// A bundle as `signing-key` makes one: a DSSE envelope signed with `key` (openssl), public-key
+/// verification material, and an RFC 3161 timestamp of the signature from the stand-in TSA (the
+/// request made by `openssl ts`).
+fn key_signed_bundle(
+    sigstore: &Sigstore,
+    ws: &Workspace,
+    statement: &[u8],
+    key: &std::path::Path,
+) -> Value {
+    let envelope: Value = serde_json::from_slice(&dsse_envelope(statement, key)).unwrap();
+    let signature = b64()
+        .decode(envelope["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    let sig_file = ws.write("signature.bin", &signature);
+    let query = ws.root().join("request.tsq");
+    let out = std::process::Command::new("openssl")
+        .args(["ts", "-query", "-sha256", "-cert", "-data"])
+        .arg(&sig_file)
+        .arg("-out")
+        .arg(&query)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tsa = sigstore.tsa.as_ref().expect("a timestamp authority");
+    let response = reqwest::blocking::Client::new()
+        .post(tsa.timestamp_url())
+        .header("Content-Type", "application/timestamp-query")
+        .body(std::fs::read(&query).unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let token = response.bytes().unwrap();
+    json!({
+        "mediaType": BUNDLE,
+        "verificationMaterial": {
+            "publicKey": {"hint": ""},
+            "tlogEntries": [],
+            "timestampVerificationData": {"rfc3161Timestamps": [{"signedTimestamp": b64().encode(&token)}]},
+        },
+        "dsseEnvelope": envelope,
+    })
+}
+
+#[test]
+fn a_bundle_signed_with_a_key_and_timestamped_verifies_with_public_key() {
+    let s = Setup {
+        sigstore: Sigstore::public_good(Job::tag_push(REPO, "v1.2.3", COMMIT)),
+        registry: Registry::start(),
+        ws: Workspace::new(),
+    };
+    let (digest, _) = release(&s.registry, &s.ws, 1);
+    let keys = tempfile::tempdir().unwrap();
+    let (signing, public) = p256_key(keys.path(), "release");
+    let (_, other_public) = p256_key(keys.path(), "other");
+    let statement = statement(&digest, SOURCE, COMMIT);
+    let bundle = key_signed_bundle(&s.sigstore, &s.ws, &statement, &signing);
+    attach_bundle(&s.registry, &digest, &bundle);
+    let config = trust_config(&s.sigstore);
+
+    let run = verify(
+        &s.registry,
+        &s.ws,
+        &config,
+        &digest,
+        &[("public-key", &public)],
+    );
+    assert!(run.success(), "{run:?}");
+    let summary = verify_summary(&s.ws);
+    for (name, result) in [
+        ("sigstore bundle", "✅ pass"),
+        ("signing time", "✅ pass"),
+        ("transparency log", "➖ skip"),
+        ("provenance signature", "✅ pass"),
+        ("provenance subject", "✅ pass"),
+    ] {
+        let row = summary
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no `{name}` row:\n{summary}"));
+        assert!(row.contains(result), "{row}\n{summary}");
+    }
+
+    let run = verify(
+        &s.registry,
+        &s.ws,
+        &config,
+        &digest,
+        &[("public-key", &other_public)],
+    );
+    assert_eq!(failed(&s.ws, &run), ["provenance signature"]);
+}
