@@ -179,6 +179,17 @@ pub enum Error {
         received: u64,
     },
 
+    /// A Sigstore service (or the runner's token endpoint) refused or failed keyless signing.
+    #[error("keyless signing: {service} at {url}: {reason}")]
+    Signing {
+        /// Which service: "Fulcio", "Rekor", "the timestamp authority", ...
+        service: &'static str,
+        /// Its URL.
+        url: String,
+        /// What it answered, without secrets.
+        reason: String,
+    },
+
     /// One or more checks of `verify` failed.
     #[error("verification of {reference} failed: {failures}")]
     Verification {
@@ -268,6 +279,7 @@ impl Error {
             Error::Artifact { .. } => "Unsupported artifact",
             Error::Incomplete { .. } => "Download incomplete",
             Error::Verification { .. } => "Verification failed",
+            Error::Signing { .. } => "Signing failed",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod report;
 pub mod request;
 pub mod resolve;
 pub mod secret;
+pub mod sigstore;
 pub mod verify;
 pub mod wasm;
 

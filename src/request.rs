@@ -13,6 +13,7 @@ use crate::provenance::dsse::SigningKey;
 use crate::reference::{Destination, Tag};
 use crate::registry::remote::Connection;
 use crate::secret::Secret;
+use crate::sigstore::{SignMode, TrustConfig};
 
 /// Every input the action declares in action.yml; a test keeps the two in step.
 pub const INPUT_NAMES: &[&str] = &[
@@ -37,6 +38,8 @@ pub const INPUT_NAMES: &[&str] = &[
     "dry-run",
     "provenance",
     "signing-key",
+    "sign",
+    "sigstore-trust-config",
     "output",
     "layer",
     "expect-source",
@@ -56,6 +59,7 @@ pub const INPUT_DEFAULTS: &[(&str, &str)] = &[
     ("insecure", "false"),
     ("dry-run", "false"),
     ("provenance", "true"),
+    ("sign", "auto"),
 ];
 
 /// The default of input `name`, if it has one.
@@ -196,6 +200,10 @@ pub struct PushRequest {
     pub provenance: bool,
     /// The PEM private key that signs the provenance (already checked to parse).
     pub signing_key: Option<Secret>,
+    /// Keyless signing with Sigstore: `auto`, always, or never.
+    pub sign: SignMode,
+    /// The Sigstore instance to sign with, instead of the one the repository's visibility picks.
+    pub sigstore_trust_config: Option<TrustConfig>,
 }
 
 impl PushRequest {
@@ -254,6 +262,22 @@ impl PushRequest {
             .map(read_signing_key)
             .transpose()?;
 
+        let sign: SignMode = inputs
+            .get("sign")
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| Error::input("sign", e))?;
+        if sign == SignMode::Always && !provenance {
+            return Err(Error::input(
+                "sign",
+                "signs the provenance, which `provenance: false` turns off; drop one of the two",
+            ));
+        }
+        let sigstore_trust_config = inputs
+            .get("sigstore-trust-config")
+            .map(TrustConfig::read)
+            .transpose()?;
+
         Ok(PushRequest {
             destination,
             tags,
@@ -269,6 +293,8 @@ impl PushRequest {
             dry_run: inputs.flag("dry-run")?,
             provenance,
             signing_key,
+            sign,
+            sigstore_trust_config,
         })
     }
 }

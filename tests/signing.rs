@@ -5,8 +5,226 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
+use common::github_fake::{Answer, FORBIDDEN, FakeGithub};
 use common::sigstore::{self, Job, Sigstore};
-use common::{COMMIT, Workspace};
+use common::*;
+use serde_json::{Value, json};
+
+const REPO: &str = "acme/multiply";
+const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+/// The runner's environment for a tag push of examples/multiply to `registry`, in a job with
+/// `id-token: write` against `sigstore`'s stand-ins, with `inputs` besides.
+fn signing_env(
+    ws: &Workspace,
+    registry: &Registry,
+    sigstore: &Sigstore,
+    inputs: &[(&str, &str)],
+) -> BTreeMap<String, String> {
+    let image = format!("{}/{REPO}", registry.host());
+    let config = sigstore.trust_config().display().to_string();
+    let all = [
+        &[
+            ("insecure", "true"),
+            ("sigstore-trust-config", config.as_str()),
+        ][..],
+        inputs,
+    ]
+    .concat();
+    let mut env = ws.multiply_env(&image, &all);
+    env.extend(sigstore.oidc_env());
+    // Debug logging on: the token must not show there either.
+    env.insert("RUNNER_DEBUG".into(), "1".into());
+    env
+}
+
+fn json_of(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap()
+}
+
+/// The referrers the fallback tag of `digest` lists.
+fn referrers(registry: &Registry, digest: &str) -> Vec<Value> {
+    let tag = format!("sha256-{}", &digest["sha256:".len()..]);
+    let (bytes, _) = registry
+        .manifest(REPO, &tag)
+        .unwrap_or_else(|| panic!("no fallback tag {tag}"));
+    json_of(&bytes)["manifests"].as_array().unwrap().clone()
+}
+
+/// The bundle attached under `bundle_digest` (a referrer manifest), written to a file.
+fn pushed_bundle(
+    registry: &Registry,
+    ws: &Workspace,
+    bundle_digest: &str,
+) -> (Value, std::path::PathBuf) {
+    let (bytes, _) = registry.manifest(REPO, bundle_digest).unwrap();
+    let manifest = json_of(&bytes);
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{manifest}");
+    let bundle = registry.blob(REPO, layers[0]["digest"].as_str().unwrap());
+    let path = ws.write("pushed.sigstore.json", &bundle);
+    (manifest, path)
+}
+
+/// sigstore-python verifies `bundle` for the release workflow of acme/multiply at COMMIT.
+fn python_verify(
+    sigstore: &Sigstore,
+    bundle: &std::path::Path,
+    subject: &str,
+) -> std::process::Output {
+    sigstore::python_sigstore(
+        sigstore,
+        &[
+            "verify",
+            "github",
+            "--cert-identity",
+            &sigstore.identity(),
+            "--repository",
+            REPO,
+            "--sha",
+            COMMIT,
+            "--ref",
+            "refs/tags/v1.2.3",
+            "--trigger",
+            "push",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            subject,
+        ],
+    )
+}
+
+/// One tag-triggered push in a job with `id-token: write` attaches a keylessly signed SLSA
+/// provenance bundle, as cosign attaches one, that sigstore-python accepts for the workflow's
+/// identity (Fulcio certificate with its SCT, Rekor inclusion proof and SET, timestamp), for the
+/// pushed manifest's digest and for the `.wasm`; the token never shows in the log.
+#[test]
+fn a_tag_push_signs_keylessly_and_an_independent_verifier_accepts_it() {
+    let registry = Registry::start();
+    let sigstore = Sigstore::public_good(Job::tag_push(REPO, "v1.2.3", COMMIT));
+    let ws = Workspace::new();
+    let run = ws.run_action(&signing_env(&ws, &registry, &sigstore, &[]));
+    assert!(run.success(), "{run:?}");
+    let out = ws.outputs();
+    let digest = out["digest"].clone();
+    let bundle_digest = out["bundle-digest"].clone();
+    assert!(bundle_digest.starts_with("sha256:"), "{out:?}");
+    assert_eq!(
+        sigstore.tokens.audiences.lock().unwrap().as_slice(),
+        ["sigstore"]
+    );
+
+    // Listed beside the statement referrer, with cosign's artifact type and annotations.
+    let listed = referrers(&registry, &digest);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let entry = listed
+        .iter()
+        .find(|e| e["digest"] == bundle_digest.as_str())
+        .expect("the bundle referrer is listed");
+    assert_eq!(entry["artifactType"], BUNDLE);
+    assert_eq!(
+        entry["annotations"]["dev.sigstore.bundle.content"],
+        "dsse-envelope"
+    );
+    assert_eq!(
+        entry["annotations"]["dev.sigstore.bundle.predicateType"],
+        "https://slsa.dev/provenance/v1"
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|e| e["digest"] == out["provenance-digest"].as_str())
+    );
+
+    let (manifest, bundle_path) = pushed_bundle(&registry, &ws, &bundle_digest);
+    assert_eq!(manifest["artifactType"], BUNDLE);
+    assert_eq!(manifest["layers"][0]["mediaType"], BUNDLE);
+    assert_eq!(
+        manifest["config"],
+        json!({"mediaType": "application/vnd.oci.empty.v1+json", "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2})
+    );
+    assert_eq!(manifest["subject"]["digest"], digest.as_str());
+    let bundle = json_of(&std::fs::read(&bundle_path).unwrap());
+    assert_eq!(bundle["mediaType"], BUNDLE);
+    let material = &bundle["verificationMaterial"];
+    assert_eq!(
+        material["tlogEntries"][0]["kindVersion"],
+        json!({"kind": "dsse", "version": "0.0.1"})
+    );
+    assert_eq!(
+        material["timestampVerificationData"]["rfc3161Timestamps"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        sigstore
+            .rekor
+            .as_ref()
+            .unwrap()
+            .entries
+            .lock()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The same statement as the unsigned referrer, in the envelope.
+    use base64::Engine as _;
+    let statement = base64::engine::general_purpose::STANDARD
+        .decode(bundle["dsseEnvelope"]["payload"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        json_of(&statement)["subject"][0]["digest"]["sha256"],
+        &digest["sha256:".len()..]
+    );
+
+    // An independent verifier accepts it for the manifest digest and for the .wasm.
+    let verified = python_verify(&sigstore, &bundle_path, &digest);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let wasm = ws.root().join("multiply.wasm");
+    let verified = python_verify(&sigstore, &bundle_path, wasm.to_str().unwrap());
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    // ... and not for another workflow's identity.
+    let other = sigstore::python_sigstore(
+        &sigstore,
+        &[
+            "verify",
+            "github",
+            "--repository",
+            "acme/other",
+            "--bundle",
+            bundle_path.to_str().unwrap(),
+            &digest,
+        ],
+    );
+    assert!(!other.status.success());
+
+    let summary = ws.summary();
+    assert!(
+        summary.contains(&format!("keyless, Sigstore: `{}`", sigstore.identity())),
+        "{summary}"
+    );
+    let secrets = sigstore.secrets();
+    for secret in &secrets {
+        assert!(leaks::masked(&run, secret), "not masked: {run:?}");
+    }
+    leaks::assert_no_secrets(
+        &run,
+        &ws,
+        &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+}
 
 /// An OIDC token from the stand-in endpoint, fetched as the runner's API is asked.
 fn token(sigstore: &Sigstore) -> String {

@@ -229,6 +229,9 @@ where
             Level::ERROR if ours => format!("::error{props}::{}", escape_data(&text)),
             Level::ERROR => format!("::warning::{}", escape_data(&text)),
             Level::WARN => format!("::warning{props}::{}", escape_data(&text)),
+            Level::INFO if event.metadata().target() == crate::sigstore::NOTICE_TARGET => {
+                format!("::notice{props}::{}", escape_data(&text))
+            }
             Level::INFO => text,
             Level::DEBUG | Level::TRACE => format!("::debug::{}", escape_data(&text)),
         };
