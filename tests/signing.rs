@@ -318,3 +318,206 @@ fn stand_ins_serve_an_independent_client() {
         "another repository's identity must not verify"
     );
 }
+
+/// A job without `id-token: write` still pushes, unsigned, and a notice names the permission.
+#[test]
+fn without_the_permission_the_push_is_unsigned_with_a_notice() {
+    let registry = Registry::start();
+    let sigstore = Sigstore::public_good(Job::tag_push(REPO, "v1.2.3", COMMIT));
+    let ws = Workspace::new();
+    let mut env = signing_env(&ws, &registry, &sigstore, &[]);
+    env.remove("ACTIONS_ID_TOKEN_REQUEST_URL");
+    env.remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
+    let run = ws.run_action(&env);
+    assert!(run.success(), "{run:?}");
+    let notice = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::notice title=Provenance not signed::"))
+        .unwrap_or_else(|| panic!("no notice: {run:?}"));
+    assert!(notice.contains("permissions: id-token: write"), "{notice}");
+    let out = ws.outputs();
+    assert_eq!(out["bundle-digest"], "");
+    assert_eq!(referrers(&registry, &out["digest"]).len(), 1);
+    assert!(sigstore.fulcio.issued.lock().unwrap().is_empty());
+}
+
+/// `sign: true` without the permission is an error before anything is pushed; `sign: false`
+/// with it does not sign.
+#[test]
+fn sign_true_needs_the_permission_and_sign_false_turns_signing_off() {
+    let registry = Registry::start();
+    let sigstore = Sigstore::public_good(Job::tag_push(REPO, "v1.2.3", COMMIT));
+    let ws = Workspace::new();
+    let mut env = signing_env(&ws, &registry, &sigstore, &[("sign", "true")]);
+    env.remove("ACTIONS_ID_TOKEN_REQUEST_URL");
+    let run = ws.run_action(&env);
+    assert!(!run.success(), "{run:?}");
+    let errors = run.error_lines();
+    assert_eq!(errors.len(), 1, "{run:?}");
+    assert!(errors[0].contains("input `sign`"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("permissions: id-token: write"),
+        "{}",
+        errors[0]
+    );
+    assert!(registry.image_tags(REPO).is_empty());
+    assert_eq!(registry.upload_count(), 0);
+
+    let ws = Workspace::new();
+    let run = ws.run_action(&signing_env(
+        &ws,
+        &registry,
+        &sigstore,
+        &[("sign", "false")],
+    ));
+    assert!(run.success(), "{run:?}");
+    assert_eq!(ws.outputs()["bundle-digest"], "");
+    assert!(
+        sigstore.tokens.issued.lock().unwrap().is_empty(),
+        "no token was asked for"
+    );
+}
+
+/// With `attestations: write` the bundle is stored in the repository's attestations and the
+/// outputs name it; a refusal is a warning and the push and its signed referrer stand.
+#[test]
+fn the_bundle_goes_to_github_attestations_and_a_refusal_is_a_warning() {
+    let registry = Registry::start();
+    let sigstore = Sigstore::public_good_without_tsa(Job::tag_push(REPO, "v1.2.3", COMMIT));
+    for (status, body) in [
+        (201, r#"{"id": 4242}"#.to_owned()),
+        (403, FORBIDDEN.to_owned()),
+    ] {
+        let github = FakeGithub::start(Answer::Routes(vec![(
+            "POST /api/v3/repos/acme/multiply/attestations",
+            status,
+            body,
+        )]));
+        let ws = Workspace::new();
+        let mut env = signing_env(
+            &ws,
+            &registry,
+            &sigstore,
+            &[("github-token", "ghs_attestationtoken")],
+        );
+        env.insert("GITHUB_API_URL".into(), github.api_url());
+        let run = ws.run_action(&env);
+        assert!(run.success(), "{run:?}");
+        let out = ws.outputs();
+        assert!(out["bundle-digest"].starts_with("sha256:"), "{out:?}");
+        let posted = github
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.line
+                    .starts_with("POST /api/v3/repos/acme/multiply/attestations ")
+            })
+            .count();
+        assert_eq!(posted, 1, "{:?}", github.requests());
+        if status == 201 {
+            assert_eq!(out["attestation-id"], "4242");
+            assert_eq!(
+                out["attestation-url"],
+                "https://github.com/acme/multiply/attestations/4242"
+            );
+            assert!(
+                ws.summary().contains("/attestations/4242"),
+                "{}",
+                ws.summary()
+            );
+        } else {
+            assert_eq!(out["attestation-id"], "");
+            assert_eq!(out["attestation-url"], "");
+            let warning = run
+                .stdout
+                .lines()
+                .find(|l| l.starts_with("::warning") && l.contains("attestations"))
+                .unwrap_or_else(|| panic!("no warning: {run:?}"));
+            assert!(warning.contains("attestations: write"), "{warning}");
+        }
+        leaks::assert_no_secrets(&run, &ws, &["ghs_attestationtoken"]);
+    }
+}
+
+/// GitHub's instance's shape (private repositories): no transparency log, the signing time
+/// comes from the timestamp authority; the product follows the signing config it is given.
+#[test]
+fn an_instance_without_a_log_timestamps_instead() {
+    let registry = Registry::start();
+    let sigstore = Sigstore::github(Job::tag_push(REPO, "v1.2.3", COMMIT));
+    let ws = Workspace::new();
+    let run = ws.run_action(&signing_env(&ws, &registry, &sigstore, &[]));
+    assert!(run.success(), "{run:?}");
+    let (_, path) = pushed_bundle(&registry, &ws, &ws.outputs()["bundle-digest"]);
+    let bundle = json_of(&std::fs::read(path).unwrap());
+    let material = &bundle["verificationMaterial"];
+    assert_eq!(material["tlogEntries"], json!([]));
+    assert_eq!(
+        material["timestampVerificationData"]["rfc3161Timestamps"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert!(material["certificate"]["rawBytes"].is_string());
+    assert_eq!(sigstore.fulcio.issued.lock().unwrap().len(), 1);
+}
+
+/// With `signing-key` (and no keyless signing), the key's DSSE envelope is attached as a
+/// Sigstore bundle too: the same envelope, the public key named by its hint.
+#[test]
+fn the_signing_key_envelope_is_attached_as_a_bundle() {
+    let registry = Registry::start();
+    let sigstore = Sigstore::public_good_without_tsa(Job::tag_push(REPO, "v1.2.3", COMMIT));
+    let ws = Workspace::new();
+    let key = ws.root().join("key.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&key)
+        .output()
+        .expect("openssl is installed");
+    assert!(made.status.success());
+    let spki = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap()
+        .stdout;
+    let run = ws.run_action(&signing_env(
+        &ws,
+        &registry,
+        &sigstore,
+        &[("sign", "false"), ("signing-key", "key.pem")],
+    ));
+    assert!(run.success(), "{run:?}");
+    let out = ws.outputs();
+    let (manifest, path) = pushed_bundle(&registry, &ws, &out["bundle-digest"]);
+    assert_eq!(manifest["artifactType"], BUNDLE);
+    let bundle = json_of(&std::fs::read(path).unwrap());
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    assert_eq!(
+        bundle["verificationMaterial"]["publicKey"]["hint"],
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&spki))
+    );
+    // The envelope is the one the statement referrer carries.
+    let (statement_referrer, _) = registry.manifest(REPO, &out["provenance-digest"]).unwrap();
+    let layer = json_of(&statement_referrer)["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let envelope = json_of(&registry.blob(REPO, &layer));
+    assert_eq!(bundle["dsseEnvelope"]["payload"], envelope["payload"]);
+    assert_eq!(
+        bundle["dsseEnvelope"]["signatures"][0]["sig"],
+        envelope["signatures"][0]["sig"]
+    );
+    assert_eq!(referrers(&registry, &out["digest"]).len(), 2);
+}
