@@ -274,7 +274,10 @@ fn a_signed_referrer_joins_the_unsigned_one_and_verifies_with_openssl() {
         .iter()
         .map(|m| m["digest"].as_str().unwrap())
         .collect();
-    assert_eq!(listed, [unsigned.as_str(), signed.as_str(), bundle.as_str()]);
+    assert_eq!(
+        listed,
+        [unsigned.as_str(), signed.as_str(), bundle.as_str()]
+    );
 
     // The key never shows except in its mask lines, debug logging included.
     assert!(second.stdout.contains("::debug::"), "{second:?}");

@@ -521,3 +521,37 @@ fn the_signing_key_envelope_is_attached_as_a_bundle() {
     );
     assert_eq!(referrers(&registry, &out["digest"]).len(), 2);
 }
+
+/// A Sigstore service that cannot sign stops the push before any tag moves, with one error
+/// naming the service.
+#[test]
+fn a_fulcio_that_cannot_be_reached_stops_the_push_before_any_tag() {
+    let registry = Registry::start();
+    let sigstore = Sigstore::public_good(Job::tag_push(REPO, "v1.2.3", COMMIT));
+    let mut config = sigstore.client_trust_config();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    config["signingConfig"]["caUrls"][0]["url"] = json!(dead);
+    let path = sigstore.write("dead-fulcio.json", &config);
+    let ws = Workspace::new();
+    let run = ws.run_action(&signing_env(
+        &ws,
+        &registry,
+        &sigstore,
+        &[("sigstore-trust-config", path.to_str().unwrap())],
+    ));
+    assert!(!run.success(), "{run:?}");
+    let errors = run.error_lines();
+    assert_eq!(errors.len(), 1, "{run:?}");
+    assert!(
+        errors[0].contains(&format!("keyless signing: Fulcio at {dead}")),
+        "{}",
+        errors[0]
+    );
+    assert!(registry.image_tags(REPO).is_empty(), "no tag moved");
+    let secrets = sigstore.secrets();
+    leaks::assert_no_secrets(
+        &run,
+        &ws,
+        &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+}
