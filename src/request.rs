@@ -537,6 +537,15 @@ mod tests {
         );
         assert!(build(&[("INPUT_CARGO-ARGS", "--bin 'a")]).starts_with("input `cargo-args`"));
         assert!(err(&[("INPUT_PROVENANCE", "no")]).starts_with("input `provenance`"));
+        assert!(err(&[("INPUT_SIGN", "yes")]).starts_with("input `sign`: `yes` is not"));
+        assert!(
+            err(&[("INPUT_SIGN", "true"), ("INPUT_PROVENANCE", "false")])
+                .starts_with("input `sign`: signs the provenance")
+        );
+        assert!(
+            err(&[("INPUT_SIGSTORE-TRUST-CONFIG", "missing.json")])
+                .starts_with("input `sigstore-trust-config`: cannot read `missing.json`")
+        );
         assert!(
             err(&[
                 ("INPUT_PROVENANCE", "false"),
