@@ -323,6 +323,16 @@ pub struct PushArgs {
     /// PEM private key (ECDSA P-256 or Ed25519), or a path to one: signs the provenance.
     #[arg(long, env = "WASM_OCI_SIGNING_KEY", hide_env_values = true)]
     pub signing_key: Option<String>,
+
+    /// Keyless Sigstore signing of the provenance: `auto` (when the job can mint a GitHub Actions
+    /// OIDC token), `true` (required), `false` [default: auto].
+    #[arg(long, env = "WASM_OCI_SIGN")]
+    pub sign: Option<String>,
+
+    /// Sigstore client trust config or signing config (a path or the JSON): the instance that
+    /// signs, instead of the one the repository's visibility picks.
+    #[arg(long, env = "WASM_OCI_SIGSTORE_TRUST_CONFIG")]
+    pub sigstore_trust_config: Option<String>,
 }
 
 impl PushArgs {
@@ -353,6 +363,8 @@ impl PushArgs {
         set("dry-run-layout", self.dry_run_layout);
         set("provenance", self.provenance);
         set("signing-key", self.signing_key);
+        set("sign", self.sign);
+        set("sigstore-trust-config", self.sigstore_trust_config);
         self.connection.set_inputs(&mut inputs);
         if let Some(file) = self.file {
             if inputs.get("path").is_some() {

@@ -181,6 +181,17 @@ pub enum Error {
         received: u64,
     },
 
+    /// A Sigstore service (or the runner's token endpoint) refused or failed keyless signing.
+    #[error("keyless signing: {service} at {url}: {reason}")]
+    Signing {
+        /// Which service: "Fulcio", "Rekor", "the timestamp authority", ...
+        service: &'static str,
+        /// Its URL.
+        url: String,
+        /// What it answered, without secrets.
+        reason: String,
+    },
+
     /// One or more checks of `verify` failed.
     #[error("verification of {reference} failed: {failures}")]
     Verification {
@@ -290,6 +301,7 @@ impl Error {
             Error::Incomplete { .. } => "Download incomplete",
             Error::Verification { .. } => "Verification failed",
             Error::PlainHttpRealm { .. } => "Registry authentication refused",
+            Error::Signing { .. } => "Signing failed",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The GitHub REST API seam: what the repository says about itself (description, license, home
-//! page) for the manifest annotations, and a commit's time for a reproducible `created`, read
+//! page) for the manifest annotations, a commit's time for a reproducible `created`, and the
+//! repository's attestation store for signed provenance bundles, read
 //! through octocrab from `GITHUB_API_URL`, so GitHub Enterprise Server works too. Optional by nature: every failure is returned as an
 //! [`ApiError`] that the caller logs as a warning, and a short timeout bounds the wait.
 
@@ -145,4 +146,33 @@ fn map_error(e: octocrab::Error) -> ApiError {
             }
         }
     }
+}
+
+/// Stores a Sigstore bundle in `owner/name`'s attestations (`POST /repos/{owner}/{name}/
+/// attestations` with `{"bundle": ...}`, which `gh attestation verify` reads); returns the
+/// attestation's id. Needs a token with `attestations: write`.
+pub async fn upload_attestation(
+    api_url: &str,
+    repository: &str,
+    token: &Secret,
+    bundle: &[u8],
+    timeout: Duration,
+) -> Result<u64, ApiError> {
+    let (owner, name) = split(repository)?;
+    let bundle: serde_json::Value = serde_json::from_slice(bundle)
+        .map_err(|e| ApiError::Transport(format!("the bundle is not JSON: {e}")))?;
+    let route = format!("/repos/{owner}/{name}/attestations");
+    tracing::debug!("POST {}{route}", api_url.trim_end_matches('/'));
+    let client = client(api_url, token, timeout)?;
+    let answer: serde_json::Value = tokio::time::timeout(
+        timeout,
+        client.post(&route, Some(&serde_json::json!({ "bundle": bundle }))),
+    )
+    .await
+    .map_err(|_| ApiError::Timeout(timeout))?
+    .map_err(map_error)?;
+    answer["id"].as_u64().ok_or_else(|| ApiError::Status {
+        status: 201,
+        message: format!("the answer has no attestation id: {answer}"),
+    })
 }

@@ -21,7 +21,13 @@ pub mod report;
 pub mod request;
 pub mod resolve;
 pub mod secret;
+pub mod sigstore;
 pub mod verify;
 pub mod wasm;
 
 pub use error::{Error, Result};
+
+/// The target of `info` events that are notices: `::notice::` in action mode, shown in the
+/// job's annotations (`tracing::info!(target: wasm_oci::NOTICE, ...)`); plain info lines in CLI
+/// mode.
+pub const NOTICE: &str = "wasm_oci::notice";

@@ -24,8 +24,9 @@ use crate::registry::remote::{Access, Connection, Remote};
 use crate::registry::{
     Gate, Hashed, ManifestRef, Target, confirm_stored, hash_done, put_manifest_checked, store_blob,
 };
-use crate::report::PushOutcome;
+use crate::report::{Keyless as KeylessOutcome, PushOutcome, Signing};
 use crate::request::{PushRequest, WasmSource};
+use crate::sigstore::Keyless;
 use crate::wasm::{self, Validated, WasmFile};
 use tokio::task::JoinHandle;
 
@@ -51,6 +52,8 @@ pub async fn push_with_clock(
     clock: &dyn Clock,
 ) -> Result<PushOutcome> {
     let ctx = GithubContext::from_env(env);
+    // Whether keyless signing can happen is known before anything is built or pushed.
+    let keyless = crate::sigstore::plan(request, env, &ctx)?;
 
     let (path, build) = obtain(request, env).await?;
     // What is plainly not Wasm fails here, before anything else starts.
@@ -75,6 +78,7 @@ pub async fn push_with_clock(
         tags: &tags,
         created: &created,
         repo: &repo,
+        keyless: keyless.as_ref(),
     };
 
     let delivered = match &request.destination {
@@ -108,6 +112,10 @@ pub async fn push_with_clock(
         Destination::Layout(dir) => deliver(&Layout::create(dir)?, work, &facts).await?,
     };
     let artifact = delivered.artifact;
+    let mut signing = delivered.signing;
+    if let Some(bundle) = &delivered.keyless_bundle {
+        signing.attestation = store_attestation(request, &ctx, bundle).await;
+    }
     Ok(PushOutcome {
         destination: request.destination.clone(),
         digest: artifact.manifest.digest,
@@ -126,7 +134,42 @@ pub async fn push_with_clock(
         },
         provenance: delivered.provenance,
         build: delivered.build,
+        signing,
     })
+}
+
+/// Stores the keyless bundle in the repository's GitHub attestations, when the push went to a
+/// registry and a token and repository are known; a refusal (no `attestations: write`) is a
+/// warning and the push stands.
+async fn store_attestation(
+    request: &PushRequest,
+    ctx: &GithubContext,
+    bundle: &[u8],
+) -> Option<(u64, String)> {
+    let Destination::Registry(_) = &request.destination else {
+        return None;
+    };
+    let (Some(token), Some(repository)) = (&request.github_token, &ctx.repository) else {
+        return None;
+    };
+    let api = ctx.api_url.as_deref().unwrap_or("https://api.github.com");
+    match github::upload_attestation(api, repository, token, bundle, github::TIMEOUT).await {
+        Ok(id) => {
+            let server = ctx.server_url.as_deref().unwrap_or("https://github.com");
+            let url = format!(
+                "{}/{repository}/attestations/{id}",
+                server.trim_end_matches('/')
+            );
+            info!("attestation {id} stored in {repository}'s attestations: {url}");
+            Some((id, url))
+        }
+        Err(e) => {
+            warn!(
+                "cannot store the signed provenance in {repository}'s GitHub attestations at {api}: {e}; give the job `permissions: attestations: write` to store it there (the push and its signed referrer stand)"
+            );
+            None
+        }
+    }
 }
 
 /// The file being pushed, with its hashing and validation under way.
@@ -146,6 +189,8 @@ struct Facts<'a> {
     tags: &'a [Tag],
     created: &'a DateTime<Utc>,
     repo: &'a RepoMetadata,
+    /// Keyless signing's services and token endpoint, when the provenance is signed keylessly.
+    keyless: Option<&'a Keyless>,
 }
 
 /// What a push stored.
@@ -156,6 +201,9 @@ struct Delivered {
     uploaded: Vec<Digest>,
     reused: Vec<Digest>,
     provenance: Option<Digest>,
+    signing: Signing,
+    /// The keyless bundle's JSON, for GitHub's attestation store.
+    keyless_bundle: Option<Vec<u8>>,
 }
 
 /// Hashes the file on a thread of its own; the upload and the description both wait on it.
@@ -281,13 +329,31 @@ fn describe(facts: &Facts<'_>, wasm: &WasmFile) -> Artifact {
     )
 }
 
-/// The provenance referrer of the artifact's manifest, signed when a key is given.
-fn provenance(
+/// The provenance of the artifact's manifest: the statement's referrer (a DSSE envelope when a
+/// key is given), and the Sigstore bundle referrers (keyless, and the key's envelope).
+struct Provenance {
+    referrer: Referrer,
+    bundles: Vec<Referrer>,
+    signing: Signing,
+    keyless_bundle: Option<Vec<u8>>,
+}
+
+impl Provenance {
+    fn referrers(&self) -> Vec<&Referrer> {
+        std::iter::once(&self.referrer)
+            .chain(self.bundles.iter())
+            .collect()
+    }
+}
+
+/// Makes the provenance: the statement, signed with the key when one is given, and signed
+/// keylessly when the job can (the OIDC token is asked for only now, just before Fulcio).
+async fn provenance(
     facts: &Facts<'_>,
     wasm: &WasmFile,
     artifact: &Artifact,
     build: Option<&dyn BuildProvenance>,
-) -> Result<Referrer> {
+) -> Result<Provenance> {
     let image = facts.request.destination.to_string();
     let statement = slsa::statement(
         facts.ctx,
@@ -300,20 +366,47 @@ fn provenance(
         build,
     )
     .to_bytes();
+    let created = annotations::rfc3339(facts.created);
+    let subject = artifact.manifest.descriptor();
+    let mut bundles = Vec::new();
+    let mut signing = Signing::default();
+    let mut keyless_bundle = None;
+    if let Some(keyless) = facts.keyless {
+        let token = keyless.token.request().await?;
+        let signed = crate::sigstore::keyless::sign(&statement, &keyless.services, &token).await?;
+        let bundle = Referrer::bundle(subject.clone(), signed.bundle.clone(), &created);
+        signing.bundle = Some(bundle.manifest.digest.clone());
+        signing.keyless = Some(KeylessOutcome {
+            identity: signed.identity,
+            log_index: signed.log_index,
+            timestamped: signed.timestamped,
+        });
+        keyless_bundle = Some(signed.bundle);
+        bundles.push(bundle);
+    }
     let payload = match &facts.request.signing_key {
         Some(pem) => {
             let key =
                 SigningKey::from_pem(pem.expose()).map_err(|e| Error::input("signing-key", e))?;
             info!("signing the provenance with the {} key", key.algorithm());
-            Payload::Envelope(dsse::sign(&statement, &key))
+            let envelope = dsse::sign(&statement, &key);
+            let bundle = Referrer::bundle(
+                subject.clone(),
+                crate::sigstore::bundle::key_bundle(&envelope, &key.public_key_der())?,
+                &created,
+            );
+            signing.bundle.get_or_insert(bundle.manifest.digest.clone());
+            bundles.push(bundle);
+            Payload::Envelope(envelope)
         }
         None => Payload::Statement(statement),
     };
-    Ok(Referrer::new(
-        artifact.manifest.descriptor(),
-        payload,
-        &annotations::rfc3339(facts.created),
-    ))
+    Ok(Provenance {
+        referrer: Referrer::new(subject, payload, &created),
+        bundles,
+        signing,
+        keyless_bundle,
+    })
 }
 
 /// Uploads the layer as soon as it is hashed, while validation ends; meanwhile, once validation
@@ -358,33 +451,35 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         );
         // Build mode hands its record of the build here; a located file has none.
         let built: Option<&dyn BuildProvenance> = build.as_ref().map(|b| b as _);
-        let referrer = facts
-            .request
-            .provenance
-            .then(|| provenance(facts, &wasm, &artifact, built))
-            .transpose()?;
+        let provenance = match facts.request.provenance {
+            true => Some(provenance(facts, &wasm, &artifact, built).await?),
+            false => None,
+        };
         // One after another: alongside the layer, they cost nothing, and a throttling
         // registry is not met with a burst. The provenance manifest needs only its own blobs
         // (its subject may come later), so it is stored here too; its listing waits.
         let config_uploaded = store_blob(target, &artifact.config).await?;
-        let listing = match &referrer {
-            Some(referrer) => {
-                for blob in [&referrer.config, &referrer.layer] {
-                    store_blob(target, blob).await?;
+        let listing = match &provenance {
+            Some(provenance) => {
+                let referrers = provenance.referrers();
+                for referrer in &referrers {
+                    for blob in [&referrer.config, &referrer.layer] {
+                        store_blob(target, blob).await?;
+                    }
                 }
                 let subject = &artifact.manifest.digest;
-                Some(referrer::store(target, referrer, subject).await?)
+                Some(referrer::store_all(target, &referrers, subject).await?)
             }
             None => None,
         };
-        Ok::<_, Error>((wasm, artifact, referrer, listing, config_uploaded))
+        Ok::<_, Error>((wasm, artifact, provenance, listing, config_uploaded))
     };
     let (layer_uploaded, described) = tokio::join!(
         upload_layer(target, facts, &path, hashed.clone(), &gate),
         described
     );
     // A bad file is the error to report, whatever else failed.
-    let (wasm, artifact, referrer, listing, config_uploaded) = described?;
+    let (wasm, artifact, provenance, listing, config_uploaded) = described?;
     let layer_uploaded = layer_uploaded?;
     drop(validate_phase);
     let layer = artifact::layer(
@@ -417,7 +512,14 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
     let (tagged, listed) = tokio::join!(put_tags(target, &artifact, facts.tags), listed);
     tagged?;
     listed?;
-    let provenance = referrer.map(|r| r.manifest.digest);
+    let (provenance, signing, keyless_bundle) = match provenance {
+        Some(p) => (
+            Some(p.referrer.manifest.digest),
+            p.signing,
+            p.keyless_bundle,
+        ),
+        None => (None, Signing::default(), None),
+    };
     Ok(Delivered {
         artifact,
         wasm,
@@ -425,6 +527,8 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         uploaded,
         reused,
         provenance,
+        signing,
+        keyless_bundle,
     })
 }
 

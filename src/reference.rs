@@ -181,7 +181,7 @@ impl FromStr for ImageName {
         let lowered = s.to_ascii_lowercase();
         if lowered != s {
             tracing::info!(
-                target: crate::action::log::NOTICE,
+                target: crate::NOTICE,
                 "image `{s}`: repository names are lowercase, so this is `{lowered}`"
             );
         }

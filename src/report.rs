@@ -41,6 +41,30 @@ pub struct PushOutcome {
     pub provenance: Option<Digest>,
     /// What cargo built, in build mode; `None` when the .wasm was located on disk.
     pub build: Option<BuildRecord>,
+    /// How the provenance was signed, and where the signature went.
+    pub signing: Signing,
+}
+
+/// The provenance's Sigstore bundles and the attestation stored in GitHub.
+#[derive(Debug, Clone, Default)]
+pub struct Signing {
+    /// The bundle referrer manifest's digest: the keyless one, else the `signing-key` one.
+    pub bundle: Option<Digest>,
+    /// Keyless: the certificate's identity, the log index, whether timestamped.
+    pub keyless: Option<Keyless>,
+    /// The attestation stored in the repository's GitHub attestations: id and page.
+    pub attestation: Option<(u64, String)>,
+}
+
+/// What a keyless signature rests on.
+#[derive(Debug, Clone)]
+pub struct Keyless {
+    /// The workflow identity in the Fulcio certificate.
+    pub identity: String,
+    /// The Rekor entry's index, when logged.
+    pub log_index: Option<u64>,
+    /// Whether an RFC 3161 timestamp is in the bundle.
+    pub timestamped: bool,
 }
 
 impl PushOutcome {
@@ -63,6 +87,30 @@ impl PushOutcome {
                 self.provenance
                     .as_ref()
                     .map(Digest::to_string)
+                    .unwrap_or_default(),
+            ),
+            (
+                "bundle-digest",
+                self.signing
+                    .bundle
+                    .as_ref()
+                    .map(Digest::to_string)
+                    .unwrap_or_default(),
+            ),
+            (
+                "attestation-id",
+                self.signing
+                    .attestation
+                    .as_ref()
+                    .map(|(id, _)| id.to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "attestation-url",
+                self.signing
+                    .attestation
+                    .as_ref()
+                    .map(|(_, url)| url.clone())
                     .unwrap_or_default(),
             ),
             ("metadata", self.metadata().to_string()),
@@ -103,6 +151,8 @@ impl PushOutcome {
             "dry-run": self.dry_run,
             "layout": self.layout.as_ref().map(|_| self.layout_text()),
             "provenance-digest": self.provenance.as_ref().map(Digest::to_string),
+            "bundle-digest": self.signing.bundle.as_ref().map(Digest::to_string),
+            "attestation-id": self.signing.attestation.as_ref().map(|(id, _)| id),
             "build": self.build,
         })
     }
@@ -164,6 +214,29 @@ impl PushOutcome {
         row(&mut md, "Format", &self.format.to_string());
         if let Some(p) = &self.provenance {
             row(&mut md, "Provenance", &format!("`{p}` (SLSA v1, referrer)"));
+        }
+        if let Some(bundle) = &self.signing.bundle {
+            let how = match &self.signing.keyless {
+                Some(k) => {
+                    let mut proofs = Vec::new();
+                    if let Some(i) = k.log_index {
+                        proofs.push(format!("Rekor log index {i}"));
+                    }
+                    if k.timestamped {
+                        proofs.push("RFC 3161 timestamp".to_owned());
+                    }
+                    format!("keyless, Sigstore: `{}`; {}", k.identity, proofs.join(", "))
+                }
+                None => "with `signing-key`".to_owned(),
+            };
+            row(
+                &mut md,
+                "Signature",
+                &format!("`{bundle}` (Sigstore bundle, {how})"),
+            );
+        }
+        if let Some((id, url)) = &self.signing.attestation {
+            row(&mut md, "Attestation", &format!("[{id}]({url})"));
         }
         row(
             &mut md,

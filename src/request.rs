@@ -13,6 +13,7 @@ use crate::provenance::dsse::SigningKey;
 use crate::reference::{Destination, Tag};
 use crate::registry::remote::Connection;
 use crate::secret::Secret;
+use crate::sigstore::{SignMode, TrustConfig};
 
 /// Every input the action declares in action.yml; a test keeps the two in step.
 pub const INPUT_NAMES: &[&str] = &[
@@ -38,6 +39,8 @@ pub const INPUT_NAMES: &[&str] = &[
     "dry-run-layout",
     "provenance",
     "signing-key",
+    "sign",
+    "sigstore-trust-config",
     "output",
     "layer",
     "expect-source",
@@ -62,6 +65,7 @@ pub const INPUT_DEFAULTS: &[(&str, &str)] = &[
     ("dry-run", "false"),
     ("dry-run-layout", DRY_RUN_LAYOUT),
     ("provenance", "true"),
+    ("sign", "auto"),
 ];
 
 /// Where a dry run writes its OCI layout unless `dry-run-layout` says otherwise: a directory in
@@ -230,6 +234,10 @@ pub struct PushRequest {
     pub provenance: bool,
     /// The PEM private key that signs the provenance (already checked to parse).
     pub signing_key: Option<Secret>,
+    /// Keyless signing with Sigstore: `auto`, always, or never.
+    pub sign: SignMode,
+    /// The Sigstore instance to sign with, instead of the one the repository's visibility picks.
+    pub sigstore_trust_config: Option<TrustConfig>,
 }
 
 impl PushRequest {
@@ -295,6 +303,22 @@ impl PushRequest {
             .map(read_signing_key)
             .transpose()?;
 
+        let sign: SignMode = inputs
+            .get("sign")
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| Error::input("sign", e))?;
+        if sign == SignMode::Always && !provenance {
+            return Err(Error::input(
+                "sign",
+                "signs the provenance, which `provenance: false` turns off; drop one of the two",
+            ));
+        }
+        let sigstore_trust_config = inputs
+            .get("sigstore-trust-config")
+            .map(TrustConfig::read)
+            .transpose()?;
+
         Ok(PushRequest {
             destination,
             tags,
@@ -311,6 +335,8 @@ impl PushRequest {
             dry_run_layout: PathBuf::from(inputs.get("dry-run-layout").unwrap_or(DRY_RUN_LAYOUT)),
             provenance,
             signing_key,
+            sign,
+            sigstore_trust_config,
         })
     }
 }
@@ -578,6 +604,15 @@ mod tests {
         );
         assert!(build(&[("INPUT_CARGO-ARGS", "--bin 'a")]).starts_with("input `cargo-args`"));
         assert!(err(&[("INPUT_PROVENANCE", "no")]).starts_with("input `provenance`"));
+        assert!(err(&[("INPUT_SIGN", "yes")]).starts_with("input `sign`: `yes` is not"));
+        assert!(
+            err(&[("INPUT_SIGN", "true"), ("INPUT_PROVENANCE", "false")])
+                .starts_with("input `sign`: signs the provenance")
+        );
+        assert!(
+            err(&[("INPUT_SIGSTORE-TRUST-CONFIG", "missing.json")])
+                .starts_with("input `sigstore-trust-config`: cannot read `missing.json`")
+        );
         assert!(
             err(&[
                 ("INPUT_PROVENANCE", "false"),

@@ -265,7 +265,8 @@ fn a_signed_referrer_joins_the_unsigned_one_and_verifies_with_openssl() {
     let signed = ws2.outputs()["provenance-digest"].clone();
     assert_ne!(signed, unsigned);
 
-    // Both are listed, the first one kept.
+    // Both are listed, the first one kept; the signed envelope also as a Sigstore bundle.
+    let bundle = ws2.outputs()["bundle-digest"].clone();
     let index = fallback_index(&registry, &digest);
     let listed: Vec<&str> = index["manifests"]
         .as_array()
@@ -273,7 +274,10 @@ fn a_signed_referrer_joins_the_unsigned_one_and_verifies_with_openssl() {
         .iter()
         .map(|m| m["digest"].as_str().unwrap())
         .collect();
-    assert_eq!(listed, [unsigned.as_str(), signed.as_str()]);
+    assert_eq!(
+        listed,
+        [unsigned.as_str(), signed.as_str(), bundle.as_str()]
+    );
 
     // The key never shows except in its mask lines, debug logging included.
     assert!(second.stdout.contains("::debug::"), "{second:?}");

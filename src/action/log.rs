@@ -28,10 +28,6 @@ pub enum Mode {
     Cli,
 }
 
-/// The target of `info` events that are notices: `::notice::` in action mode, shown in the
-/// job's annotations (`tracing::info!(target: NOTICE, ...)`); plain info lines in CLI mode.
-pub const NOTICE: &str = "wasm_oci::notice";
-
 /// Targets that never log below `info`: they would print request and response internals.
 const HTTP_TARGETS: &[&str] = &[
     "hyper",
@@ -239,7 +235,7 @@ where
             Level::ERROR if ours => format!("::error{props}::{}", escape_data(&text)),
             Level::ERROR => format!("::warning::{}", escape_data(&text)),
             Level::WARN => format!("::warning{props}::{}", escape_data(&text)),
-            Level::INFO if event.metadata().target() == NOTICE => {
+            Level::INFO if event.metadata().target() == crate::NOTICE => {
                 format!("::notice{props}::{}", escape_data(&text))
             }
             Level::INFO => super::runner::escape_log(&text),

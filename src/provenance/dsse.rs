@@ -130,6 +130,16 @@ impl SigningKey {
         .expect("a public key always encodes")
     }
 
+    /// The matching public key as DER SubjectPublicKeyInfo.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        match self {
+            SigningKey::P256(k) => k.verifying_key().to_public_key_der(),
+            SigningKey::Ed25519(k) => k.verifying_key().to_public_key_der(),
+        }
+        .expect("a public key always encodes")
+        .into_vec()
+    }
+
     /// Signs `message`: DER ECDSA over SHA-256 (deterministic, RFC 6979), or Ed25519.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         use p256::ecdsa::signature::Signer;

@@ -26,6 +26,10 @@ pub const EMPTY_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 /// The annotation naming the statement's predicate type.
 pub const PREDICATE_TYPE_ANNOTATION: &str = "in-toto.io/predicate-type";
+/// A bundle referrer's annotation saying what the bundle holds (`dsse-envelope`).
+pub const BUNDLE_CONTENT_ANNOTATION: &str = "dev.sigstore.bundle.content";
+/// A bundle referrer's annotation naming the signed statement's predicate type.
+pub const BUNDLE_PREDICATE_TYPE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
 
 /// A referrer ready to store: its config, its one layer and its manifest.
 #[derive(Debug, Clone)]
@@ -38,6 +42,8 @@ pub struct Referrer {
     pub manifest: Blob,
     /// The manifest's annotations, repeated in the fallback index entry.
     pub annotations: BTreeMap<String, String>,
+    /// The manifest's `artifactType`, repeated in the fallback index entry.
+    pub artifact_type: &'static str,
 }
 
 /// The layer: a statement, or a DSSE envelope around it.
@@ -78,13 +84,51 @@ impl Referrer {
             layer,
             manifest: Blob::new(MANIFEST_MEDIA_TYPE, manifest.to_bytes()),
             annotations,
+            artifact_type: ARTIFACT_TYPE,
+        }
+    }
+
+    /// The referrer of `subject` carrying a Sigstore bundle of a DSSE-signed statement, as
+    /// cosign and `actions/attest` attach one (cosign's specs/BUNDLE_SPEC.md):
+    /// `artifactType` and layer media type the bundle's, the empty config, and the annotations
+    /// `dev.sigstore.bundle.content` and `dev.sigstore.bundle.predicateType`.
+    pub fn bundle(subject: Descriptor, bundle: Vec<u8>, created: &str) -> Self {
+        use crate::sigstore::BUNDLE_MEDIA_TYPE;
+        let layer = Blob::new(BUNDLE_MEDIA_TYPE, bundle);
+        let config = Blob::new(EMPTY_MEDIA_TYPE, b"{}".to_vec());
+        let annotations = BTreeMap::from([
+            (super::annotations::CREATED.to_owned(), created.to_owned()),
+            (
+                BUNDLE_CONTENT_ANNOTATION.to_owned(),
+                "dsse-envelope".to_owned(),
+            ),
+            (
+                BUNDLE_PREDICATE_TYPE_ANNOTATION.to_owned(),
+                super::slsa::PREDICATE_TYPE.to_owned(),
+            ),
+        ]);
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(MANIFEST_MEDIA_TYPE.to_owned()),
+            artifact_type: Some(BUNDLE_MEDIA_TYPE.to_owned()),
+            config: config.descriptor(),
+            layers: vec![layer.descriptor()],
+            subject: Some(subject),
+            annotations: annotations.clone(),
+        };
+        Referrer {
+            config,
+            layer,
+            manifest: Blob::new(MANIFEST_MEDIA_TYPE, manifest.to_bytes()),
+            annotations,
+            artifact_type: BUNDLE_MEDIA_TYPE,
         }
     }
 
     /// The referrer's descriptor as an index lists it (with `artifactType` and annotations).
     pub fn index_entry(&self) -> Descriptor {
         Descriptor {
-            artifact_type: Some(ARTIFACT_TYPE.to_owned()),
+            artifact_type: Some(self.artifact_type.to_owned()),
             annotations: self.annotations.clone(),
             ..self.manifest.descriptor()
         }
@@ -121,33 +165,52 @@ pub async fn store<T: Target>(
     referrer: &Referrer,
     subject: &Digest,
 ) -> Result<Listing> {
-    let digest = &referrer.manifest.digest;
-    put_manifest_checked(
-        target,
-        &referrer.manifest,
-        &ManifestRef::Digest(digest.clone()),
-        "the provenance manifest",
-    )
-    .await?;
-    info!("provenance {digest} stored, subject {subject}");
+    store_all(target, &[referrer], subject).await
+}
 
+/// [`store`] for several referrers of one subject: one listing names them all, so one
+/// fallback-tag update adds every one that is not listed yet.
+pub async fn store_all<T: Target>(
+    target: &T,
+    referrers: &[&Referrer],
+    subject: &Digest,
+) -> Result<Listing> {
+    for referrer in referrers {
+        let digest = &referrer.manifest.digest;
+        put_manifest_checked(
+            target,
+            &referrer.manifest,
+            &ManifestRef::Digest(digest.clone()),
+            "the provenance manifest",
+        )
+        .await?;
+        info!("provenance {digest} stored, subject {subject}");
+    }
+    let mut unlisted: Vec<&Referrer> = referrers.to_vec();
     if let Some(listed) = target.listed_referrers(subject).await? {
-        if listed.contains(digest) {
+        unlisted.retain(|r| !listed.contains(&r.manifest.digest));
+        if unlisted.is_empty() {
             info!("the registry lists it among the referrers of {subject}");
             return Ok(Listing::Listed);
         }
     }
     let tag = fallback_tag(subject);
     let existing = target.get_manifest(&ManifestRef::Tag(tag.clone())).await?;
-    Ok(
-        match merge_into_index(existing.as_ref(), &referrer.index_entry(), &tag)? {
-            Some(index) => Listing::FallbackTag { tag, index },
-            None => {
-                info!("the fallback tag {tag} already lists it");
-                Listing::Listed
-            }
-        },
-    )
+    let mut index = existing;
+    let mut changed = false;
+    for referrer in unlisted {
+        if let Some(merged) = merge_into_index(index.as_ref(), &referrer.index_entry(), &tag)? {
+            index = Some(merged);
+            changed = true;
+        }
+    }
+    Ok(match index {
+        Some(index) if changed => Listing::FallbackTag { tag, index },
+        _ => {
+            info!("the fallback tag {tag} already lists it");
+            Listing::Listed
+        }
+    })
 }
 
 /// Points the fallback tag at its merged index, when one is needed; its digest is checked.
