@@ -55,10 +55,13 @@ pub async fn push_with_clock(
     let (path, build) = obtain(request, env).await?;
     // What is plainly not Wasm fails here, before anything else starts.
     wasm::check_header(&path)?;
+    let stamp = Stamp::of(&path)?;
+    let (hashed, validating) = hash_and_validate(path.clone());
     let work = Work {
         phase: phase("Validate and upload"),
-        hashed: hash_file(path.clone()),
-        validating: spawn_blocking_named(path.clone(), wasm::validate_file),
+        hashed,
+        validating,
+        stamp,
         path,
         build,
     };
@@ -134,7 +137,53 @@ struct Work {
     path: PathBuf,
     hashed: Hashed,
     validating: JoinHandle<Result<Validated>>,
+    /// The file as it was before it was read.
+    stamp: Stamp,
     build: Option<BuildRecord>,
+}
+
+/// What tells that a file was rewritten: its size, modification time and inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(path: &std::path::Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Ok(Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+        })
+    }
+}
+
+/// Whether the file at `path` changed since `stamp` was taken, or since it was hashed: when
+/// the registry refused the upload's digest (`DIGEST_INVALID`), the file is hashed again, in
+/// case it was rewritten with its size and time kept.
+fn changed(
+    path: &std::path::Path,
+    stamp: &Stamp,
+    hashed: Option<&Digest>,
+    upload: Option<&Error>,
+) -> bool {
+    if Stamp::of(path).ok().as_ref() != Some(stamp) {
+        return true;
+    }
+    let refused_digest = upload.is_some_and(|e| e.to_string().contains("DIGEST_INVALID"));
+    match hashed {
+        Some(digest) if refused_digest => {
+            wasm::digest_file(path).map_or(true, |(now, _)| &now != digest)
+        }
+        _ => false,
+    }
 }
 
 /// What the artifact is described from, besides the file.
@@ -156,20 +205,22 @@ struct Delivered {
     provenance: Option<Digest>,
 }
 
-/// Hashes the file on a thread of its own; the upload and the description both wait on it.
-fn hash_file(path: PathBuf) -> Hashed {
+/// Hashes and validates the file in one read, on a thread of its own
+/// ([`wasm::hash_and_validate`]): the upload and the description wait on the hash, which is
+/// known first; the commit waits on validation.
+fn hash_and_validate(path: PathBuf) -> (Hashed, JoinHandle<Result<Validated>>) {
     use futures_util::FutureExt;
-    spawn_blocking_named(path, wasm::digest_file)
-        .map(|joined| joined.expect("hashing does not panic").map_err(Arc::new))
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let validating = tokio::task::spawn_blocking(move || {
+        wasm::hash_and_validate(&path, |digest| {
+            let _ = tx.send(digest.map_err(Arc::new));
+        })
+    });
+    let hashed = rx
+        .map(|sent| sent.expect("the digest is handed over before validation ends"))
         .boxed()
-        .shared()
-}
-
-fn spawn_blocking_named<T: Send + 'static>(
-    path: PathBuf,
-    f: fn(&std::path::Path) -> Result<T>,
-) -> JoinHandle<Result<T>> {
-    tokio::task::spawn_blocking(move || f(&path))
+        .shared();
+    (hashed, validating)
 }
 
 /// The `.wasm` to push: located on disk, or built by cargo (with the record of the build).
@@ -324,6 +375,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         path,
         hashed,
         validating,
+        stamp,
         build,
     } = work;
 
@@ -381,6 +433,17 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         upload_layer(target, facts, &path, hashed.clone(), &gate),
         described
     );
+    // A file rewritten while it was read or sent is the error to report: then what was
+    // validated may not be what the registry holds. Nothing is tagged.
+    let digest = hash_done(&hashed).await.ok().map(|(digest, _)| digest);
+    if changed(
+        &path,
+        &stamp,
+        digest.as_ref(),
+        layer_uploaded.as_ref().err(),
+    ) {
+        return Err(Error::FileChanged { path });
+    }
     // A bad file is the error to report, whatever else failed.
     let (wasm, artifact, referrer, listing, config_uploaded) = described?;
     let layer_uploaded = layer_uploaded?;
