@@ -55,12 +55,12 @@ pub async fn push_with_clock(
     let (path, build) = obtain(request, env).await?;
     // What is plainly not Wasm fails here, before anything else starts.
     wasm::check_header(&path)?;
+    // Taken before the file is first read: any rewrite after it shows at the end.
     let stamp = Stamp::of(&path)?;
-    let (hashed, validating) = hash_and_validate(path.clone());
     let work = Work {
         phase: phase("Validate and upload"),
-        hashed,
-        validating,
+        hashed: hash_file(path.clone()),
+        validating: spawn_blocking_named(path.clone(), wasm::validate_file),
         stamp,
         path,
         build,
@@ -205,22 +205,20 @@ struct Delivered {
     provenance: Option<Digest>,
 }
 
-/// Hashes and validates the file in one read, on a thread of its own
-/// ([`wasm::hash_and_validate`]): the upload and the description wait on the hash, which is
-/// known first; the commit waits on validation.
-fn hash_and_validate(path: PathBuf) -> (Hashed, JoinHandle<Result<Validated>>) {
+/// Hashes the file on a thread of its own; the upload and the description both wait on it.
+fn hash_file(path: PathBuf) -> Hashed {
     use futures_util::FutureExt;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let validating = tokio::task::spawn_blocking(move || {
-        wasm::hash_and_validate(&path, |digest| {
-            let _ = tx.send(digest.map_err(Arc::new));
-        })
-    });
-    let hashed = rx
-        .map(|sent| sent.expect("the digest is handed over before validation ends"))
+    spawn_blocking_named(path, wasm::digest_file)
+        .map(|joined| joined.expect("hashing does not panic").map_err(Arc::new))
         .boxed()
-        .shared();
-    (hashed, validating)
+        .shared()
+}
+
+fn spawn_blocking_named<T: Send + 'static>(
+    path: PathBuf,
+    f: fn(&std::path::Path) -> Result<T>,
+) -> JoinHandle<Result<T>> {
+    tokio::task::spawn_blocking(move || f(&path))
 }
 
 /// The `.wasm` to push: located on disk, or built by cargo (with the record of the build).
@@ -433,8 +431,10 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         upload_layer(target, facts, &path, hashed.clone(), &gate),
         described
     );
-    // A file rewritten while it was read or sent is the error to report: then what was
-    // validated may not be what the registry holds. Nothing is tagged.
+    // Validation, the hash and the upload each read the file (validation passes over large
+    // payloads unread), and the registry checks the upload against the hash. A file rewritten
+    // since the push began is the error to report: what was validated may not be what the
+    // registry holds. Nothing is tagged.
     let digest = hash_done(&hashed).await.ok().map(|(digest, _)| digest);
     if changed(
         &path,

@@ -1,9 +1,8 @@
 //! Validation of a `.wasm` file: the full wasmparser validator, run in one streaming pass whose
 //! memory is bounded by the largest section it must hold (see `wasm/source.rs`), not the file.
 //! Tells a core module (wasip1) from a component (wasip2) and reads a component's top-level
-//! imports and exports. A push reads the file once for both ([`hash_and_validate`]): the
-//! digest is known at hashing speed while validation goes on, and what is validated is what
-//! is hashed.
+//! imports and exports. The layer digest is computed apart ([`digest_file`]), so a push can
+//! learn it at hashing speed while validation goes on.
 
 use std::fs::File;
 use std::io::Read;
@@ -111,12 +110,15 @@ pub fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| "module.wasm".to_owned())
 }
 
-/// Hashes and fully validates the file at `path`, in one read ([`hash_and_validate`]).
+/// Hashes and fully validates the file at `path`, the two on separate threads.
 pub fn inspect(path: &Path) -> Result<WasmFile> {
-    let mut digest = None;
-    let validated = hash_and_validate(path, |d| digest = Some(d))?;
-    let digest = digest.expect("the digest is handed over before validation ends")?;
-    Ok(WasmFile::new(path.to_owned(), digest, validated))
+    let (digest, validated) = std::thread::scope(|s| {
+        let digest = s.spawn(|| digest_file(path));
+        let validated = validate_file(path);
+        (digest.join().expect("hashing does not panic"), validated)
+    });
+    let validated = validated?;
+    Ok(WasmFile::new(path.to_owned(), digest?, validated))
 }
 
 /// The sha256 and size of the file at `path`, read once in large blocks.
@@ -136,49 +138,6 @@ pub fn digest_file(path: &Path) -> Result<(Digest, u64)> {
         size += n as u64;
     }
     Ok((Digest::from_hasher(hasher), size))
-}
-
-/// Reads the file at `path` once, each block both hashed and handed to validation: what is
-/// validated is exactly what is hashed, however the file changes meanwhile. `hashed` receives
-/// the digest and size as soon as the last block is read; validation's verdict is returned.
-pub fn hash_and_validate(
-    path: &Path,
-    hashed: impl FnOnce(Result<(Digest, u64)>),
-) -> Result<Validated> {
-    let mut validation = Validation::start(path.to_owned());
-    let mut validating = true;
-    let read = (|| {
-        let mut file = File::open(path)?;
-        let mut hasher = sha2::Sha256::new();
-        let mut size = 0u64;
-        loop {
-            let mut block = bytes::BytesMut::zeroed(HASH_READ);
-            let n = match file.read(&mut block) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            block.truncate(n);
-            hasher.update(&block);
-            size += n as u64;
-            // Once validation has ended (the bytes are invalid), only the hash goes on.
-            validating = validating && validation.feed(block.freeze());
-        }
-        Ok((Digest::from_hasher(hasher), size))
-    })();
-    match read {
-        Ok(digest) => {
-            hashed(Ok(digest));
-            validation.finish()
-        }
-        Err(e) => {
-            let again = std::io::Error::new(e.kind(), e.to_string());
-            hashed(Err(Error::io("read", path, e)));
-            drop(validation);
-            Err(Error::io("read", path, again))
-        }
-    }
 }
 
 /// Fully validates the file at `path`.
