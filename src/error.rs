@@ -130,6 +130,13 @@ pub enum Error {
         digest: Digest,
     },
 
+    /// The file pushed was rewritten while it was read or uploaded.
+    #[error("`{path}` changed while it was pushed; nothing was tagged")]
+    FileChanged {
+        /// The file concerned.
+        path: PathBuf,
+    },
+
     /// A digest the registry (or a file) reported does not match the one computed here.
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
     DigestMismatch {
@@ -289,6 +296,7 @@ impl Error {
             Error::Unreachable { .. } => "Registry unreachable",
             Error::Registry { .. } => "Registry error",
             Error::HeldBack { .. } => "Upload held back",
+            Error::FileChanged { .. } => "File changed during the push",
             Error::Tls { .. } => "Registry TLS error",
             Error::Credentials { .. } => "Registry credentials",
             Error::GaveUp { last, .. } => last.title(),

@@ -58,10 +58,13 @@ pub async fn push_with_clock(
     let (path, build) = obtain(request, env).await?;
     // What is plainly not Wasm fails here, before anything else starts.
     wasm::check_header(&path)?;
+    // Taken before the file is first read: any rewrite after it shows at the end.
+    let stamp = Stamp::of(&path)?;
     let work = Work {
         phase: phase("Validate and upload"),
         hashed: hash_file(path.clone()),
         validating: spawn_blocking_named(path.clone(), wasm::validate_file),
+        stamp,
         path,
         build,
     };
@@ -179,7 +182,53 @@ struct Work {
     path: PathBuf,
     hashed: Hashed,
     validating: JoinHandle<Result<Validated>>,
+    /// The file as it was before it was read.
+    stamp: Stamp,
     build: Option<BuildRecord>,
+}
+
+/// What tells that a file was rewritten: its size, modification time and inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(path: &std::path::Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Ok(Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+        })
+    }
+}
+
+/// Whether the file at `path` changed since `stamp` was taken, or since it was hashed: when
+/// the registry refused the upload's digest (`DIGEST_INVALID`), the file is hashed again, in
+/// case it was rewritten with its size and time kept.
+fn changed(
+    path: &std::path::Path,
+    stamp: &Stamp,
+    hashed: Option<&Digest>,
+    upload: Option<&Error>,
+) -> bool {
+    if Stamp::of(path).ok().as_ref() != Some(stamp) {
+        return true;
+    }
+    let refused_digest = upload.is_some_and(|e| e.to_string().contains("DIGEST_INVALID"));
+    match hashed {
+        Some(digest) if refused_digest => {
+            wasm::digest_file(path).map_or(true, |(now, _)| &now != digest)
+        }
+        _ => false,
+    }
 }
 
 /// What the artifact is described from, besides the file.
@@ -419,6 +468,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         path,
         hashed,
         validating,
+        stamp,
         build,
     } = work;
 
@@ -478,6 +528,19 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         upload_layer(target, facts, &path, hashed.clone(), &gate),
         described
     );
+    // Validation, the hash and the upload each read the file (validation passes over large
+    // payloads unread), and the registry checks the upload against the hash. A file rewritten
+    // since the push began is the error to report: what was validated may not be what the
+    // registry holds. Nothing is tagged.
+    let digest = hash_done(&hashed).await.ok().map(|(digest, _)| digest);
+    if changed(
+        &path,
+        &stamp,
+        digest.as_ref(),
+        layer_uploaded.as_ref().err(),
+    ) {
+        return Err(Error::FileChanged { path });
+    }
     // A bad file is the error to report, whatever else failed.
     let (wasm, artifact, provenance, listing, config_uploaded) = described?;
     let layer_uploaded = layer_uploaded?;

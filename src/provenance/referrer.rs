@@ -6,6 +6,7 @@
 //! referrers already there, never dropping one.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tracing::info;
@@ -143,17 +144,18 @@ pub fn fallback_tag(subject: &Digest) -> Tag {
 }
 
 /// What makes the referrer findable once its subject is stored: nothing when the registry
-/// (its referrers API, or the fallback tag) already lists it, else the fallback tag's new index.
+/// (its referrers API, or the fallback tag) already lists it, else its entry in the fallback
+/// tag's index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listing {
     /// The registry's referrers API (or the fallback tag) already lists it.
     Listed,
-    /// The fallback tag `tag` is to point at `index`, which adds it to what the tag listed.
+    /// The fallback tag `tag` is to list `entries` beside what it lists.
     FallbackTag {
         /// The tag, `sha256-<subject hex>`.
         tag: Tag,
-        /// The merged index.
-        index: Blob,
+        /// The referrers' entries in the index.
+        entries: Vec<Descriptor>,
     },
 }
 
@@ -196,44 +198,78 @@ pub async fn store_all<T: Target>(
     }
     let tag = fallback_tag(subject);
     let existing = target.get_manifest(&ManifestRef::Tag(tag.clone())).await?;
-    let mut index = existing;
-    let mut changed = false;
-    for referrer in unlisted {
-        if let Some(merged) = merge_into_index(index.as_ref(), &referrer.index_entry(), &tag)? {
-            index = Some(merged);
-            changed = true;
-        }
-    }
-    Ok(match index {
-        Some(index) if changed => Listing::FallbackTag { tag, index },
-        _ => {
+    let entries: Vec<Descriptor> = unlisted.iter().map(|r| r.index_entry()).collect();
+    Ok(match merge_into_index(existing.as_ref(), &entries, &tag)? {
+        Some(_) => Listing::FallbackTag { tag, entries },
+        None => {
             info!("the fallback tag {tag} already lists it");
             Listing::Listed
         }
     })
 }
 
-/// Points the fallback tag at its merged index, when one is needed; its digest is checked.
+/// How many times [`publish`] writes the fallback index before it gives up.
+const PUBLISH_ATTEMPTS: u32 = 8;
+
+/// The shortest and the longest wait before the fallback index is read back.
+const SETTLE_MIN: Duration = Duration::from_millis(50);
+const SETTLE_MAX: Duration = Duration::from_secs(5);
+
+/// Lists the referrer in the fallback tag, when it needs to be: reads the tag's index, adds
+/// the entry, points the tag at the result (its digest checked), then reads it back.
+///
+/// A registry offers no compare-and-swap on a tag, so another push listing its own referrer
+/// at the same time can write an index read before this one was written, and drop this entry.
+/// So the index is read back once such a write would have landed (twice the time this read
+/// and write took, and a random part of it, so writers fall out of step), and merged and
+/// written again while the entry is missing, a bounded number of times.
 pub async fn publish<T: Target>(target: &T, listing: &Listing) -> Result<()> {
-    let Listing::FallbackTag { tag, index } = listing else {
+    let Listing::FallbackTag { tag, entries } = listing else {
         return Ok(());
     };
-    put_manifest_checked(
-        target,
-        index,
-        &ManifestRef::Tag(tag.clone()),
-        &format!("the referrers index `{tag}`"),
-    )
-    .await?;
-    info!("listed in the referrers fallback tag {tag}");
-    Ok(())
+    let reference = ManifestRef::Tag(tag.clone());
+    for attempt in 0..PUBLISH_ATTEMPTS {
+        let started = Instant::now();
+        let existing = target.get_manifest(&reference).await?;
+        let Some(index) = merge_into_index(existing.as_ref(), entries, tag)? else {
+            info!("listed in the referrers fallback tag {tag}");
+            return Ok(());
+        };
+        if attempt > 0 {
+            info!(
+                "the referrers fallback tag {tag} lost this referrer to another push; listing it again"
+            );
+        }
+        put_manifest_checked(
+            target,
+            &index,
+            &reference,
+            &format!("the referrers index `{tag}`"),
+        )
+        .await?;
+        tokio::time::sleep(settle(started.elapsed())).await;
+    }
+    Err(Error::Provenance(format!(
+        "the referrers fallback tag `{tag}` still lacked provenance {} after {PUBLISH_ATTEMPTS} writes, each undone by another push; push again",
+        entries
+            .iter()
+            .map(|e| e.digest.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
-/// The fallback index with `entry` added to what `existing` lists, keeping every other field
-/// and entry; `None` when `entry` is already listed.
+/// How long to wait before reading back an index whose read and write took `took`.
+fn settle(took: Duration) -> Duration {
+    let base = (took * 2).clamp(SETTLE_MIN, SETTLE_MAX);
+    base + base.mul_f64(rand::random::<f64>())
+}
+
+/// The fallback index with `entries` added to what `existing` lists, keeping every other field
+/// and entry; `None` when every one of `entries` is already listed.
 fn merge_into_index(
     existing: Option<&Blob>,
-    entry: &Descriptor,
+    entries: &[Descriptor],
     tag: &Tag,
 ) -> Result<Option<Blob>> {
     let mut index = match existing {
@@ -258,14 +294,20 @@ fn merge_into_index(
         }
     };
     let manifests = index["manifests"].as_array_mut().expect("checked above");
-    let digest = entry.digest.to_string();
-    if manifests
-        .iter()
-        .any(|m| m.get("digest").and_then(Value::as_str) == Some(digest.as_str()))
-    {
+    let mut changed = false;
+    for entry in entries {
+        let digest = entry.digest.to_string();
+        if !manifests
+            .iter()
+            .any(|m| m.get("digest").and_then(Value::as_str) == Some(digest.as_str()))
+        {
+            manifests.push(serde_json::to_value(entry).expect("a descriptor always serializes"));
+            changed = true;
+        }
+    }
+    if !changed {
         return Ok(None);
     }
-    manifests.push(serde_json::to_value(entry).expect("a descriptor always serializes"));
     Ok(Some(Blob::new(
         INDEX_MEDIA_TYPE,
         serde_json::to_vec(&index).expect("an index always serializes"),
@@ -455,7 +497,7 @@ mod tests {
         let s = subject();
         let r = Referrer::new(s.descriptor(), Payload::Statement(b"{}".to_vec()), "t");
         let tag = fallback_tag(&s.digest);
-        let err = merge_into_index(Some(&s), &r.index_entry(), &tag).unwrap_err();
+        let err = merge_into_index(Some(&s), &[r.index_entry()], &tag).unwrap_err();
         assert!(err.to_string().contains("not an OCI image index"), "{err}");
     }
 }

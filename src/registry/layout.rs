@@ -42,42 +42,47 @@ pub struct Index {
 }
 
 impl Layout {
-    /// Opens (creating when absent) the layout at `root`.
+    /// Opens (creating when absent) the layout at `root`. Made under the layout's lock, so
+    /// writers racing to create it each find a layout.
     pub fn create(root: &Path) -> Result<Self> {
         let layout = Layout {
             root: root.to_owned(),
         };
-        let marker = root.join("oci-layout");
-        if marker.exists() {
-            let text =
-                std::fs::read_to_string(&marker).map_err(|e| Error::io("read", &marker, e))?;
-            if !text.contains("imageLayoutVersion") {
-                return Err(layout.error("`oci-layout` is not an OCI layout marker"));
-            }
-        } else if root.exists()
-            && std::fs::read_dir(root)
+        std::fs::create_dir_all(root).map_err(|e| Error::io("create", root, e))?;
+        layout.locked(|| {
+            let marker = root.join("oci-layout");
+            if marker.exists() {
+                let text =
+                    std::fs::read_to_string(&marker).map_err(|e| Error::io("read", &marker, e))?;
+                if !text.contains("imageLayoutVersion") {
+                    return Err(layout.error("`oci-layout` is not an OCI layout marker"));
+                }
+            } else if std::fs::read_dir(root)
                 .map_err(|e| Error::io("read", root, e))?
                 .next()
                 .is_some()
-        {
-            return Err(layout.error(
-                "the directory exists, is not empty and is not an OCI layout; choose another directory",
-            ));
-        }
-        std::fs::create_dir_all(layout.blob_dir()).map_err(|e| Error::io("create", root, e))?;
-        for dir in [root.to_owned(), root.join("blobs"), layout.blob_dir()] {
-            crate::owner::hand_over(&dir)?;
-        }
-        if !marker.exists() {
-            write_atomic(&marker, LAYOUT_FILE.as_bytes())?;
-        }
-        if !layout.index_path().exists() {
-            layout.write_index(&Index {
-                schema_version: 2,
-                media_type: Some(INDEX_MEDIA_TYPE.to_owned()),
-                manifests: Vec::new(),
-            })?;
-        }
+            {
+                return Err(layout.error(
+                    "the directory exists, is not empty and is not an OCI layout; choose another directory",
+                ));
+            }
+            std::fs::create_dir_all(layout.blob_dir())
+                .map_err(|e| Error::io("create", root, e))?;
+            for dir in [root.to_owned(), root.join("blobs"), layout.blob_dir()] {
+                crate::owner::hand_over(&dir)?;
+            }
+            if !marker.exists() {
+                write_atomic(&marker, LAYOUT_FILE.as_bytes())?;
+            }
+            if !layout.index_path().exists() {
+                layout.write_index(&Index {
+                    schema_version: 2,
+                    media_type: Some(INDEX_MEDIA_TYPE.to_owned()),
+                    manifests: Vec::new(),
+                })?;
+            }
+            Ok(())
+        })?;
         Ok(layout)
     }
 
@@ -123,6 +128,15 @@ impl Layout {
     fn write_index(&self, index: &Index) -> Result<()> {
         let bytes = serde_json::to_vec(index).expect("an index always serializes");
         write_atomic(&self.index_path(), &bytes)
+    }
+
+    /// Runs `f` holding the layout's lock: an advisory lock on its directory, which every
+    /// writer of `index.json` takes (released when the directory is closed).
+    fn locked<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let dir = std::fs::File::open(&self.root).map_err(|e| Error::io("lock", &self.root, e))?;
+        let mut lock = fd_lock::RwLock::new(dir);
+        let _held = lock.write().map_err(|e| Error::io("lock", &self.root, e))?;
+        f()
     }
 
     fn error(&self, reason: impl Into<String>) -> Error {
@@ -191,16 +205,19 @@ impl Target for Layout {
             write_atomic(&self.blob_path(&manifest.digest), &manifest.bytes)?;
         }
         if let ManifestRef::Tag(tag) = reference {
-            let mut index = self.read_index()?;
-            index
-                .manifests
-                .retain(|m| m.annotations.get(REF_NAME).map(String::as_str) != Some(tag.as_str()));
-            let mut descriptor = manifest.descriptor();
-            descriptor
-                .annotations
-                .insert(REF_NAME.to_owned(), tag.to_string());
-            index.manifests.push(descriptor);
-            self.write_index(&index)?;
+            // Read, changed and written under the lock: a concurrent push keeps its tags.
+            self.locked(|| {
+                let mut index = self.read_index()?;
+                index.manifests.retain(|m| {
+                    m.annotations.get(REF_NAME).map(String::as_str) != Some(tag.as_str())
+                });
+                let mut descriptor = manifest.descriptor();
+                descriptor
+                    .annotations
+                    .insert(REF_NAME.to_owned(), tag.to_string());
+                index.manifests.push(descriptor);
+                self.write_index(&index)
+            })?;
         }
         Ok(manifest.digest.clone())
     }

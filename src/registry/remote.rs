@@ -30,6 +30,8 @@ mod read;
 mod token;
 mod upload;
 
+pub use identity::parse_bearer_challenge;
+
 pub use errors::map_oci_error;
 use errors::{
     ErrorContext, classify, map_error, retryable_status, transport_error, transport_reason,
@@ -120,6 +122,17 @@ async fn gated_blocks(
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| Failure::from(Error::io("read", path, e)))?;
+    // A file of another size than was hashed was rewritten: sending it again cannot help.
+    let now = file
+        .metadata()
+        .await
+        .map_err(|e| Failure::from(Error::io("read", path, e)))?
+        .len();
+    if now != size {
+        return Err(Failure::from(Error::FileChanged {
+            path: path.to_owned(),
+        }));
+    }
     let mut sent = 0u64;
     let gate = gate.clone();
     Ok(

@@ -101,8 +101,9 @@ impl Remote {
     }
 }
 
-/// `realm="…",service="…",scope="…"` of a `Bearer` challenge.
-pub(super) fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
+/// The parameters (`realm="…",service="…",scope="…"`, names lower-cased) of a
+/// `WWW-Authenticate: Bearer` challenge; `None` when it is not one or names no realm.
+pub fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
     let rest = header
         .trim()
         .strip_prefix("Bearer ")
