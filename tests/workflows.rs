@@ -462,3 +462,56 @@ fn the_linters_find_what_is_wrong() {
     );
     assert!(!out.status.success(), "a misspelled key fails the schema");
 }
+
+/// Dependabot moves a pin and its comment only in the files it reads (.github/workflows,
+/// action.yml, examples/workflows), and only when the comment is the full version tag. So each
+/// action is pinned to one commit everywhere, README included, with a `# vX.Y.Z` comment: a pin
+/// Dependabot moved in one file and not yet in another fails here.
+#[test]
+fn each_action_has_one_pin_everywhere_with_its_full_version() {
+    let mut texts: Vec<(PathBuf, String)> = workflow_files()
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            (f, text)
+        })
+        .collect();
+    let readme = Path::new(ROOT).join("README.md");
+    texts.push((readme.clone(), std::fs::read_to_string(&readme).unwrap()));
+    let mut pins: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (file, text) in &texts {
+        for line in text.lines() {
+            let Some((_, uses)) = line.split_once("uses: ") else {
+                continue;
+            };
+            let (reference, comment) = uses.split_once(" # ").unwrap_or((uses, ""));
+            let Some((action, sha)) = reference.trim().split_once('@') else {
+                continue;
+            };
+            if sha.len() != 40 || is_this_action(reference.trim()) {
+                continue;
+            }
+            let version = comment.trim();
+            let full = version
+                .strip_prefix('v')
+                .is_some_and(|v| v.split('.').count() == 3 && semver::Version::parse(v).is_ok());
+            if !full {
+                problems.push(format!(
+                    "{}: `{action}@{sha}` has the comment `{version}`, not `# vX.Y.Z`",
+                    file.display()
+                ));
+            }
+            pins.entry(action.to_owned())
+                .or_default()
+                .insert(format!("{sha} # {version}"));
+        }
+    }
+    for (action, versions) in &pins {
+        if versions.len() > 1 {
+            problems.push(format!("`{action}` is pinned differently: {versions:?}"));
+        }
+    }
+    assert!(pins.contains_key("actions/checkout"), "{pins:?}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
