@@ -1,7 +1,8 @@
-//! The crate as crates.io gets it: `cargo package --list` holds the sources, the license and the
-//! README, and nothing that needs the rest of the repository; and cargo-binstall's metadata names
-//! the static binaries the release workflow uploads. (`.ci/run` builds the package itself with
-//! `cargo package`: a build, so not a test.)
+//! What is published. The crate as crates.io gets it: `cargo package --list` holds the sources,
+//! the license and the README, and nothing that needs the rest of the repository; and
+//! cargo-binstall's metadata names the static binaries the release workflow uploads. (`.ci/run`
+//! builds the package itself with `cargo package`: a build, so not a test.) The action as the
+//! GitHub Marketplace lists it: action.yml's name, description and branding.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -192,4 +193,38 @@ fn binstall_names_the_release_binaries() {
         );
         assert_eq!(url, released, "binstall's URL for {target}");
     }
+}
+
+#[test]
+fn the_marketplace_listing_has_what_it_shows() {
+    let text = std::fs::read_to_string(format!("{ROOT}/action.yml")).unwrap();
+    let action: Value = serde_norway::from_str(&text).unwrap();
+    let name = action["name"].as_str().unwrap();
+    // Marketplace names are unique: the tool's own name keeps this one apart from other Wasm and
+    // OCI actions.
+    assert!(name.starts_with("wasm-oci"), "{name}");
+    let description = action["description"].as_str().unwrap();
+    assert!(
+        description.chars().count() < 125,
+        "the Marketplace refuses a description of 125 characters or more: {description}"
+    );
+    // A Feather icon, and one of the colours the metadata syntax allows.
+    assert!(
+        action["branding"]["icon"]
+            .as_str()
+            .is_some_and(|i| !i.is_empty())
+    );
+    let colors = [
+        "white",
+        "black",
+        "yellow",
+        "blue",
+        "green",
+        "orange",
+        "red",
+        "purple",
+        "gray-dark",
+    ];
+    let color = action["branding"]["color"].as_str().unwrap_or_default();
+    assert!(colors.contains(&color), "branding color `{color}`");
 }
