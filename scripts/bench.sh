@@ -309,4 +309,9 @@ fi
 } >"$results/machine.tsv"
 
 python3 bench/report.py "$results" >"$out"
+# The default image, when the tests have built it (`cargo test --test default_image`).
+if [ "$image" = 1 ] && podman image exists localhost/wasm-oci-action-test:default 2>/dev/null; then
+  printf '\n' >>"$out"
+  bash scripts/bench-default-image.sh >>"$out"
+fi
 say "wrote $out in $(($(date +%s) - started)) s"

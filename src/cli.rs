@@ -287,6 +287,10 @@ pub struct PushArgs {
     #[arg(long, env = "WASM_OCI_DRY_RUN", num_args = 0..=1, default_missing_value = "true")]
     pub dry_run: Option<String>,
 
+    /// The OCI layout directory a dry run writes [default: wasm-oci-dry-run].
+    #[arg(long, env = "WASM_OCI_DRY_RUN_LAYOUT")]
+    pub dry_run_layout: Option<String>,
+
     /// Attach an SLSA v1 provenance statement as an OCI referrer [default: true].
     #[arg(long, env = "WASM_OCI_PROVENANCE", num_args = 0..=1, default_missing_value = "true")]
     pub provenance: Option<String>,
@@ -321,6 +325,7 @@ impl PushArgs {
             (!self.annotations.is_empty()).then(|| self.annotations.join("\n")),
         );
         set("dry-run", self.dry_run);
+        set("dry-run-layout", self.dry_run_layout);
         set("provenance", self.provenance);
         set("signing-key", self.signing_key);
         self.connection.set_inputs(&mut inputs);

@@ -51,7 +51,7 @@ pub enum Error {
     },
 
     /// The registry refused the credentials (401) or the access (403).
-    #[error("{}", unauthorized_message(registry, user.as_deref(), *status, detail, credential_source))]
+    #[error("{}", unauthorized_message(registry, user.as_deref(), *status, detail, credential_source, *push))]
     Unauthorized {
         /// The registry host.
         registry: String,
@@ -63,6 +63,8 @@ pub enum Error {
         detail: String,
         /// Where the credentials came from ("the `username` and `password` inputs").
         credential_source: String,
+        /// Whether the access refused was for pushing (else for pulling).
+        push: bool,
     },
 
     /// The registry could not be reached at all.
@@ -187,6 +189,17 @@ pub enum Error {
         /// Each failed check, `name: what was found`, joined by `; `.
         failures: String,
     },
+
+    /// A registry reached over HTTPS sends its clients to a plain-HTTP token service.
+    #[error(
+        "registry {registry} asks for credentials at `{realm}`, in plain HTTP; they were not sent: its token service must be HTTPS (`insecure: true` allows plain HTTP, for a registry reached in plain HTTP)"
+    )]
+    PlainHttpRealm {
+        /// The registry host.
+        registry: String,
+        /// The token realm its challenge names.
+        realm: String,
+    },
 }
 
 fn unauthorized_message(
@@ -195,23 +208,31 @@ fn unauthorized_message(
     status: u16,
     detail: &str,
     credential_source: &str,
+    push: bool,
 ) -> String {
     let said = if detail.is_empty() {
         status.to_string()
     } else {
         format!("{status} {detail}")
     };
-    let hint = if registry == "ghcr.io" {
-        " (ghcr.io needs a token with `write:packages`, or the job's token with `permissions: packages: write`)"
-    } else {
-        ""
+    let (access, hint) = match (push, registry == "ghcr.io") {
+        (true, true) => (
+            "push",
+            " (ghcr.io needs a token with `write:packages`, or the job's token with `permissions: packages: write`)",
+        ),
+        (false, true) => (
+            "pull",
+            " (ghcr.io needs a token with `read:packages`, or the job's token with `permissions: packages: read`)",
+        ),
+        (true, false) => ("push", ""),
+        (false, false) => ("pull", ""),
     };
     let message = match (user, status) {
         (None, _) if credential_source.contains("anonymous") => format!(
             "registry {registry} requires credentials ({said}); give `username` and `password`, or log in with docker"
         ),
         (Some(u), 403) => format!(
-            "registry {registry} denied user `{u}` ({said}); the credentials from {credential_source} lack push access to the repository"
+            "registry {registry} denied user `{u}` ({said}); the credentials from {credential_source} lack {access} access to the repository"
         ),
         (Some(u), _) => format!(
             "registry {registry} refused the credentials for user `{u}` from {credential_source} ({said}); check them"
@@ -268,6 +289,7 @@ impl Error {
             Error::Artifact { .. } => "Unsupported artifact",
             Error::Incomplete { .. } => "Download incomplete",
             Error::Verification { .. } => "Verification failed",
+            Error::PlainHttpRealm { .. } => "Registry authentication refused",
         }
     }
 }

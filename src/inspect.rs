@@ -53,7 +53,8 @@ pub async fn inspect(request: &ReadRequest, env: &Env) -> Result<Value> {
         "layers": layers,
         "wasm-digest": wasm_layer.as_ref().map(|l| l.digest.to_string()),
         "size": wasm_layer.as_ref().map(|l| l.size),
-        "totalSize": fetched.blob.bytes.len() as u64 + manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>(),
+        // Sizes are the registry's word: a sum of hostile ones saturates rather than overflows.
+        "totalSize": manifest.layers.iter().map(|l| l.size).fold(fetched.blob.bytes.len() as u64, u64::saturating_add).saturating_add(manifest.config.size),
         "annotations": manifest.annotations,
         "referrers": referrers.iter().map(|r| json!({
             "digest": r.digest.to_string(),

@@ -11,6 +11,7 @@ pub mod error;
 pub mod github;
 pub mod inspect;
 pub mod locate;
+pub mod owner;
 pub mod provenance;
 pub mod pull;
 pub mod push;

@@ -15,8 +15,12 @@ pub fn locate(workdir: &Path, pattern: &str) -> Result<PathBuf> {
     if !is_glob {
         return match std::fs::metadata(&full) {
             Ok(m) if m.is_file() => Ok(full),
-            Ok(_) => Err(Error::Locate(format!(
+            Ok(m) if m.is_dir() => Err(Error::Locate(format!(
                 "`{pattern}` is a directory; give the path of a .wasm file or a glob such as `{pattern}/*.wasm`"
+            ))),
+            Ok(m) => Err(Error::Locate(format!(
+                "`{pattern}` is not a regular file ({}); give the path of a .wasm file",
+                kind_of(&m.file_type())
             ))),
             Err(_) => Err(Error::Locate(format!(
                 "no file at `{pattern}` (looked in `{}`); check `path` and `working-directory`",
@@ -48,6 +52,26 @@ pub fn locate(workdir: &Path, pattern: &str) -> Result<PathBuf> {
                 shown.join(", ")
             )))
         }
+    }
+}
+
+/// What a file that is not a regular file is, for a message: "a directory", "a FIFO", ...
+pub fn kind_of(file_type: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
     }
 }
 

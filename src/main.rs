@@ -7,11 +7,26 @@ use std::process::ExitCode;
 use clap::Parser;
 use wasm_oci::action::{self, log, runner};
 use wasm_oci::cli::{Cli, Command};
-use wasm_oci::context::{Env, process_env};
+use wasm_oci::context::{Env, non_utf8_vars, process_env, refuse_non_utf8};
 use wasm_oci::request::{Inputs, PushRequest};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        // clap says only "invalid UTF-8 was detected": name the variable when one is to blame.
+        let var = non_utf8_vars()
+            .into_iter()
+            .find(|v| v.starts_with("WASM_OCI_"));
+        match var {
+            Some(var) if e.kind() == clap::error::ErrorKind::InvalidUtf8 => {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("error: the value of `{var}` is not UTF-8 text; give it as UTF-8");
+                }
+                std::process::exit(2)
+            }
+            _ => e.exit(),
+        }
+    });
     let env = process_env();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -22,38 +37,58 @@ fn main() -> ExitCode {
         Command::Action => run_action(&runtime, &env),
         Command::Push(args) => run_cli(&runtime, &env, *args),
         Command::Pull(args) => run_read(&env, || {
-            let request = wasm_oci::pull::PullRequest::from_inputs(&args.into_inputs()?)?;
+            let request =
+                wasm_oci::pull::PullRequest::from_inputs(&cli_inputs(args.into_inputs())?)?;
             let outcome = runtime.block_on(wasm_oci::pull::pull(&request, &env))?;
             Ok(outcome.wasm.path.display().to_string())
         }),
         Command::Verify(args) => run_read(&env, || {
-            let request = wasm_oci::verify::VerifyRequest::from_inputs(&args.into_inputs()?)?;
+            let request =
+                wasm_oci::verify::VerifyRequest::from_inputs(&cli_inputs(args.into_inputs())?)?;
             let report = runtime.block_on(wasm_oci::verify::verify(&request, &env))?;
             let report = report.into_result()?;
             Ok(report.digest.map(|d| d.to_string()).unwrap_or_default())
         }),
         Command::Inspect(args) => run_read(&env, || {
-            let request = wasm_oci::resolve::ReadRequest::from_inputs(&args.into_inputs()?)?;
+            let request =
+                wasm_oci::resolve::ReadRequest::from_inputs(&cli_inputs(args.into_inputs())?)?;
             let document = runtime.block_on(wasm_oci::inspect::inspect(&request, &env))?;
             Ok(serde_json::to_string_pretty(&document).expect("JSON values serialize"))
         }),
     }
 }
 
+/// The CLI's inputs, their secrets registered first: an error that repeats one (a password
+/// also written into the image reference) is then redacted.
+fn cli_inputs(inputs: wasm_oci::Result<Inputs>) -> wasm_oci::Result<Inputs> {
+    let inputs = inputs?;
+    for secret in inputs.secrets() {
+        wasm_oci::secret::register(secret);
+    }
+    Ok(inputs)
+}
+
 /// Runs a CLI command whose result is one text for stdout; errors go to stderr once.
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 fn run_read(env: &Env, command: impl FnOnce() -> wasm_oci::Result<String>) -> ExitCode {
     log::init(log::Mode::Cli, env);
-    match command() {
+    match refuse_non_utf8(&non_utf8_vars(), false).and_then(|()| command()) {
         Ok(result) => {
             println!("{result}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {}", action::error_chain(&e));
+            eprintln!("{}", cli_error(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The CLI's one error line: the chain, secrets redacted, nothing the runner would read as a
+/// workflow command when the CLI runs in a `run:` step.
+fn cli_error(e: &wasm_oci::Error) -> String {
+    let chain = wasm_oci::secret::redact(&action::error_chain(e)).into_owned();
+    runner::defuse(&format!("error: {chain}"))
 }
 
 #[allow(clippy::print_stdout)]
@@ -62,7 +97,9 @@ fn run_action(runtime: &tokio::runtime::Runtime, env: &Env) -> ExitCode {
     // Masks go out before any other line, so nothing after can leak a secret.
     action::mask_secrets(&inputs, &mut std::io::stdout().lock());
     log::init(log::Mode::Action, env);
-    match runtime.block_on(action::run(&inputs, env)) {
+    let result = refuse_non_utf8(&non_utf8_vars(), true)
+        .and_then(|()| runtime.block_on(action::run(&inputs, env)));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let message = action::error_chain(&e);
@@ -80,7 +117,8 @@ fn run_cli(
     args: wasm_oci::cli::PushArgs,
 ) -> ExitCode {
     log::init(log::Mode::Cli, env);
-    let result = args.into_inputs().and_then(|inputs| {
+    let result = refuse_non_utf8(&non_utf8_vars(), false).and_then(|()| {
+        let inputs = cli_inputs(args.into_inputs())?;
         let request = PushRequest::from_inputs(&inputs)?;
         runtime.block_on(wasm_oci::push::push(&request, env))
     });
@@ -90,10 +128,7 @@ fn run_cli(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!(
-                "error: {}",
-                wasm_oci::secret::redact(&action::error_chain(&e))
-            );
+            eprintln!("{}", cli_error(&e));
             ExitCode::FAILURE
         }
     }

@@ -137,7 +137,8 @@ pub async fn pull(request: &PullRequest, env: &Env) -> Result<PullOutcome> {
 /// Where the file goes: `output` (a file, or a directory, existing or ending in `/`, to put the
 /// title in), else the working directory under the title.
 fn destination(request: &PullRequest, image: &ImageRef, layer: &Descriptor) -> Result<PathBuf> {
-    let name = resolve::file_name_for(image, layer);
+    // Asked only when the title is used: an unusable one is warned about then.
+    let name = || resolve::file_name_for(image, layer);
     let working = &request.read.working_directory;
     // Relative to the working directory, without a leading `./` when that is the current one.
     let under = |p: &Path| {
@@ -148,17 +149,31 @@ fn destination(request: &PullRequest, image: &ImageRef, layer: &Descriptor) -> R
         }
     };
     let path = match &request.output {
-        None => under(Path::new(&name)),
+        None => under(Path::new(&name())),
         Some(out) => {
             let out = under(out);
             let names_a_directory = out.to_string_lossy().ends_with(std::path::MAIN_SEPARATOR);
             if out.is_dir() || names_a_directory {
-                out.join(&name)
+                out.join(name())
             } else {
                 out
             }
         }
     };
+    // The file is renamed onto `path`: that would replace a device node, a FIFO or a directory
+    // that is there (`-o /dev/null` as root made the null device a regular file).
+    if let Ok(existing) = std::fs::metadata(&path) {
+        if !existing.is_file() {
+            return Err(Error::io(
+                "write",
+                &path,
+                std::io::Error::other(format!(
+                    "it is {}, not a regular file; give a file path or a directory for `output`",
+                    crate::locate::kind_of(&existing.file_type())
+                )),
+            ));
+        }
+    }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
     }

@@ -98,15 +98,12 @@ pub async fn push_with_clock(
             deliver(&remote, work, &facts).await?
         }
         Destination::Registry(image) => {
-            let dir = std::env::temp_dir().join(format!(
-                "wasm-oci-dry-run-{}",
-                image.repository().replace('/', "-")
-            ));
+            let dir = &request.dry_run_layout;
             info!(
                 "dry run: writing to the OCI layout {} instead of {image}",
                 dir.display()
             );
-            deliver(&Layout::create(&dir)?, work, &facts).await?
+            deliver(&Layout::create(dir)?, work, &facts).await?
         }
         Destination::Layout(dir) => deliver(&Layout::create(dir)?, work, &facts).await?,
     };
@@ -122,6 +119,11 @@ pub async fn push_with_clock(
         uploaded: delivered.uploaded,
         reused: delivered.reused,
         dry_run: request.dry_run,
+        layout: match &request.destination {
+            Destination::Layout(dir) => Some(dir.clone()),
+            Destination::Registry(_) if request.dry_run => Some(request.dry_run_layout.clone()),
+            Destination::Registry(_) => None,
+        },
         provenance: delivered.provenance,
         build: delivered.build,
     })

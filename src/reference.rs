@@ -175,7 +175,17 @@ impl FromStr for ImageName {
                 "image `{s}` must not carry a tag when pushing; put tags in `tags`"
             ));
         }
-        let (registry, repository) = split_name(s)
+        // Repository names are lowercase in the distribution spec, and host names are
+        // case-insensitive: `ghcr.io/${{ github.repository }}` of an `Org/App` repository means
+        // `ghcr.io/org/app`, as docker/metadata-action and the registries themselves read it.
+        let lowered = s.to_ascii_lowercase();
+        if lowered != s {
+            tracing::info!(
+                target: crate::action::log::NOTICE,
+                "image `{s}`: repository names are lowercase, so this is `{lowered}`"
+            );
+        }
+        let (registry, repository) = split_name(&lowered)
             .map_err(|e| format!("image `{s}` is not a valid `registry/repository` name: {e}"))?;
         Ok(ImageName {
             registry,
@@ -244,6 +254,9 @@ fn check_host(host: &str) -> Result<(), String> {
         Some(p) if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) => {
             Err(format!("registry `{host}` has a port that is not a number"))
         }
+        Some(p) if !p.parse::<u16>().is_ok_and(|n| n >= 1) => Err(format!(
+            "registry `{host}` has port {p}; a port is a number from 1 to 65535"
+        )),
         _ => Ok(()),
     }
 }
@@ -447,7 +460,6 @@ mod tests {
         assert!("ghcr.io/org/app:v1".parse::<ImageName>().is_err());
         assert!("localhost:5000/app:v1".parse::<ImageName>().is_err());
         assert!("https://ghcr.io/org/app".parse::<ImageName>().is_err());
-        assert!("Ghcr.io/Org/App".parse::<ImageName>().is_err());
         assert!(
             format!("ghcr.io/a@sha256:{}", "0".repeat(64))
                 .parse::<ImageName>()
@@ -556,14 +568,43 @@ mod tests {
     }
 
     #[test]
+    fn capitals_in_a_name_are_lowercased() {
+        for (given, name) in [
+            ("ghcr.io/Org/App", "ghcr.io/org/app"),
+            ("GHCR.io/org/app", "ghcr.io/org/app"),
+            ("Localhost:5000/Org/App", "localhost:5000/org/app"),
+            // oci_client reads `UPPER` as a registry host; it is a Docker Hub namespace.
+            ("UPPER/app", "index.docker.io/upper/app"),
+        ] {
+            assert_eq!(
+                given.parse::<ImageName>().unwrap().to_string(),
+                name,
+                "{given}"
+            );
+        }
+        // Tags keep their case; the name before them is lowercased.
+        let r = "ghcr.io/Org/App:Release-1".parse::<ImageRef>().unwrap();
+        assert_eq!(r.location.to_string(), "ghcr.io/org/app");
+        assert_eq!(r.tag.unwrap().as_str(), "Release-1");
+        // A layout is a directory, whose case matters.
+        assert_eq!(
+            Destination::parse("oci:Out").unwrap(),
+            Destination::Layout(PathBuf::from("Out"))
+        );
+    }
+
+    #[test]
     fn a_bad_name_says_which_part_is_wrong() {
-        let err = "ghcr.io/Org/app".parse::<ImageName>().unwrap_err();
-        assert!(err.contains("`Org` must be lowercase"), "{err}");
-        // oci_client reads `UPPER` as a registry host, then puts it back into the Docker Hub
-        // repository `UPPER/app`, which no registry accepts; refused here.
-        let err = "UPPER/app".parse::<ImageName>().unwrap_err();
-        assert!(err.contains("`UPPER` must be lowercase"), "{err}");
+        let err = "ghcr.io/o rg/app".parse::<ImageName>().unwrap_err();
+        assert!(err.contains("`o rg` must be lowercase"), "{err}");
         let err = "ghcr.io:x/app".parse::<ImageName>().unwrap_err();
         assert!(err.contains("port"), "{err}");
+        for port in ["0", "65536", "99999999999999999999"] {
+            let err = format!("localhost:{port}/app")
+                .parse::<ImageName>()
+                .unwrap_err();
+            assert!(err.contains("from 1 to 65535"), "{err}");
+        }
+        assert!("localhost:65535/app".parse::<ImageName>().is_ok());
     }
 }

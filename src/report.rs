@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use serde_json::json;
 
@@ -34,6 +35,8 @@ pub struct PushOutcome {
     pub reused: Vec<Digest>,
     /// Whether this was a dry run into a local layout.
     pub dry_run: bool,
+    /// The OCI layout directory written (a dry run's, or `oci:DIR`'s), as given.
+    pub layout: Option<PathBuf>,
     /// The provenance referrer manifest's digest, when one was attached.
     pub provenance: Option<Digest>,
     /// What cargo built, in build mode; `None` when the .wasm was located on disk.
@@ -63,7 +66,15 @@ impl PushOutcome {
                     .unwrap_or_default(),
             ),
             ("metadata", self.metadata().to_string()),
+            ("layout", self.layout_text()),
         ]
+    }
+
+    fn layout_text(&self) -> String {
+        self.layout
+            .as_ref()
+            .map(|dir| dir.display().to_string())
+            .unwrap_or_default()
     }
 
     fn tag_list(&self) -> String {
@@ -90,6 +101,7 @@ impl PushOutcome {
             "config-digest": self.config_digest.to_string(),
             "annotations": self.annotations,
             "dry-run": self.dry_run,
+            "layout": self.layout.as_ref().map(|_| self.layout_text()),
             "provenance-digest": self.provenance.as_ref().map(Digest::to_string),
             "build": self.build,
         })
@@ -109,6 +121,9 @@ impl PushOutcome {
             let _ = writeln!(md, "| {k} | {} |", v.replace('|', "\\|"));
         };
         row(&mut md, "Image", &format!("`{}`", self.destination));
+        if self.dry_run {
+            row(&mut md, "Written to", &format!("`{}`", self.layout_text()));
+        }
         row(&mut md, "Digest", &format!("`{}`", self.digest));
         row(
             &mut md,

@@ -35,6 +35,7 @@ pub const INPUT_NAMES: &[&str] = &[
     "insecure",
     "ca-file",
     "dry-run",
+    "dry-run-layout",
     "provenance",
     "signing-key",
     "output",
@@ -55,8 +56,13 @@ pub const INPUT_DEFAULTS: &[(&str, &str)] = &[
     ("format", "cncf"),
     ("insecure", "false"),
     ("dry-run", "false"),
+    ("dry-run-layout", DRY_RUN_LAYOUT),
     ("provenance", "true"),
 ];
+
+/// Where a dry run writes its OCI layout unless `dry-run-layout` says otherwise: a directory in
+/// the workspace (not hidden, so `actions/upload-artifact` takes it as it is).
+pub const DRY_RUN_LAYOUT: &str = "wasm-oci-dry-run";
 
 /// The default of input `name`, if it has one.
 pub fn default_for(name: &str) -> Option<&'static str> {
@@ -65,6 +71,9 @@ pub fn default_for(name: &str) -> Option<&'static str> {
         .find(|(input, _)| *input == name)
         .map(|(_, value)| *value)
 }
+
+/// The variable `github-token` falls back to when the input is empty.
+pub const GITHUB_TOKEN_VAR: &str = "GITHUB_TOKEN";
 
 /// Inputs whose values are secrets: masked before anything else is printed.
 pub const SECRET_INPUTS: &[&str] = &["password", "signing-key", "github-token"];
@@ -101,7 +110,25 @@ impl Inputs {
                 inputs.set(name, value);
             }
         }
+        // A `docker://` step gets none of action.yml's defaults, so not `${{ github.token }}`;
+        // the job's token reaches it as `env: GITHUB_TOKEN`, the name GitHub's own tools read.
+        if inputs.get("github-token").is_none() {
+            if let Some(token) = env.get(GITHUB_TOKEN_VAR) {
+                inputs.set("github-token", token);
+            }
+        }
         inputs
+    }
+
+    /// Whether `github-token` came from the `GITHUB_TOKEN` variable rather than the input.
+    pub fn github_token_from_env(env: &Env) -> bool {
+        let given = env
+            .get("INPUT_GITHUB-TOKEN")
+            .is_some_and(|v| !v.trim().is_empty());
+        !given
+            && env
+                .get(GITHUB_TOKEN_VAR)
+                .is_some_and(|v| !v.trim().is_empty())
     }
 
     /// Sets `name` to `value` (trimmed); an empty value removes it.
@@ -192,6 +219,9 @@ pub struct PushRequest {
     pub ca_file: Option<PathBuf>,
     /// Write to a local OCI layout instead of the registry.
     pub dry_run: bool,
+    /// The OCI layout directory a dry run writes, relative to the current directory (the
+    /// workspace, in action mode).
+    pub dry_run_layout: PathBuf,
     /// Attach an SLSA provenance statement as a referrer.
     pub provenance: bool,
     /// The PEM private key that signs the provenance (already checked to parse).
@@ -214,6 +244,13 @@ impl PushRequest {
             .iter()
             .map(|t| t.parse::<Tag>().map_err(|e| Error::input("tags", e)))
             .collect::<Result<Vec<_>>>()?;
+        // A tag given twice is pushed and reported once.
+        let tags = tags
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| !tags[..*i].contains(t))
+            .map(|(_, t)| t.clone())
+            .collect();
 
         let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or_default());
         if !working_directory.is_dir() {
@@ -267,6 +304,7 @@ impl PushRequest {
             insecure,
             ca_file,
             dry_run: inputs.flag("dry-run")?,
+            dry_run_layout: PathBuf::from(inputs.get("dry-run-layout").unwrap_or(DRY_RUN_LAYOUT)),
             provenance,
             signing_key,
         })
@@ -481,6 +519,31 @@ mod tests {
         );
         assert!(req.insecure);
         assert_eq!(req.format, Format::Cncf);
+    }
+
+    #[test]
+    fn an_empty_github_token_falls_back_to_the_environment() {
+        // A `docker://` step: no `INPUT_GITHUB-TOKEN` at all, the token in `env:`.
+        let mut env: Env = [
+            ("INPUT_IMAGE", "ghcr.io/acme/app"),
+            ("INPUT_PATH", "a.wasm"),
+            ("GITHUB_TOKEN", "ghs_fromEnv"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let inputs = Inputs::from_action_env(&env);
+        assert!(Inputs::github_token_from_env(&env));
+        assert_eq!(inputs.get("github-token"), Some("ghs_fromEnv"));
+        assert_eq!(inputs.secrets(), ["ghs_fromEnv"], "masked as the input is");
+        let req = PushRequest::from_inputs(&inputs).unwrap();
+        assert_eq!(req.github_token.unwrap().expose(), "ghs_fromEnv");
+
+        // The input, when given, wins.
+        env.insert("INPUT_GITHUB-TOKEN".into(), "ghs_input".into());
+        assert!(!Inputs::github_token_from_env(&env));
+        let inputs = Inputs::from_action_env(&env);
+        assert_eq!(inputs.get("github-token"), Some("ghs_input"));
     }
 
     #[test]

@@ -324,12 +324,24 @@ pub fn choose_layer(
     }
 }
 
-/// The file name to write a layer under: its title's last component, else `<repository>.wasm`.
+/// The file name to write a layer under: its title when that is a plain file name, else
+/// `<repository>.wasm`.
+///
+/// The title comes from the registry, so it is used only when it is a plain file name
+/// ([`is_plain_file_name`]); any other title falls back to the name an untitled layer gets, with
+/// a warning. Falling back rather than refusing keeps a valid artifact pullable (its bytes are
+/// checked by digest; the title is only a name), and the repository's name, unlike one made from
+/// the digest, stays the same from one release to the next for the step that uses the file.
 pub fn file_name_for(image: &ImageRef, layer: &Descriptor) -> String {
-    let from_title = layer_title(layer)
-        .and_then(|t| Path::new(t).file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'));
+    let from_title = layer_title(layer).and_then(|title| {
+        if is_plain_file_name(title) {
+            return Some(title.to_owned());
+        }
+        tracing::warn!(
+            "the layer's title {title:?} is not a plain file name; it is written under the repository's name instead"
+        );
+        None
+    });
     from_title.unwrap_or_else(|| {
         let base = match &image.location {
             Destination::Registry(name) => name
@@ -345,6 +357,20 @@ pub fn file_name_for(image: &ImageRef, layer: &Descriptor) -> String {
         };
         format!("{base}.wasm")
     })
+}
+
+/// Whether a layer's title can be a file name as it is: one path component of the POSIX
+/// portable file name characters (letters, digits, `.`, `_`, `-`), at most 255 bytes, not
+/// hidden and not an option (no leading `.` or `-`). Nothing else can climb out of the
+/// destination, carry a line break into the log or the `path` output, or run as shell code when
+/// a later step puts `path` in its script.
+pub fn is_plain_file_name(title: &str) -> bool {
+    !title.is_empty()
+        && title.len() <= 255
+        && !title.starts_with(['.', '-'])
+        && title
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]
@@ -461,5 +487,22 @@ mod tests {
         assert_eq!(file_name_for(&image(), &evil), "app.wasm");
         let hidden = layer("application/wasm", Some(".."), 1);
         assert_eq!(file_name_for(&image(), &hidden), "app.wasm");
+        for title in [
+            "x\n::error title=INJECTED::boom\nfoo.wasm",
+            "a\rb.wasm",
+            "dist/app.wasm",
+            "dir\\app.wasm",
+            "",
+            ".hidden.wasm",
+            "-rf.wasm",
+            "$(id).wasm",
+            "a b.wasm",
+            "tab\t.wasm",
+        ] {
+            let l = layer("application/wasm", Some(title), 1);
+            assert_eq!(file_name_for(&image(), &l), "app.wasm", "{title:?}");
+        }
+        let plain = layer("application/wasm", Some("calc_v1.2-rc.wasm"), 1);
+        assert_eq!(file_name_for(&image(), &plain), "calc_v1.2-rc.wasm");
     }
 }

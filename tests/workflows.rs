@@ -260,9 +260,19 @@ fn every_workflow_parses_and_names_only_what_exists() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// The README's complete workflows (its `yaml` blocks with a `jobs:` key), which users copy.
+/// A workflow file without its opening comment: what the README shows of it.
+fn without_header(text: &str) -> &str {
+    let mut rest = text;
+    while rest.starts_with('#') {
+        rest = rest.split_once('\n').map_or("", |(_, r)| r);
+    }
+    rest.trim_start_matches('\n')
+}
+
+/// The README's complete workflows (its `yaml` blocks with a `jobs:` key), which users copy: each
+/// is one of the example files, shown whole, so the two cannot drift; the files are checked above.
 #[test]
-fn the_readme_workflows_name_only_what_exists() {
+fn every_readme_workflow_is_an_example_file() {
     let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
     let workflows: Vec<&str> = readme
         .split("```yaml\n")
@@ -270,12 +280,24 @@ fn the_readme_workflows_name_only_what_exists() {
         .map(|block| block.split("```").next().unwrap())
         .filter(|block| block.lines().any(|l| l == "jobs:"))
         .collect();
-    assert!(
-        workflows.len() >= 2,
-        "the quick start and the release workflow"
-    );
+    assert!(!workflows.is_empty(), "the quick start is a workflow");
+    let examples: Vec<(PathBuf, String)> = workflow_files()
+        .into_iter()
+        .filter(|f| f.starts_with(Path::new(ROOT).join("examples/workflows")))
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            (f, text)
+        })
+        .collect();
     let contract = contract();
     for workflow in workflows {
+        assert!(
+            examples
+                .iter()
+                .any(|(_, text)| without_header(text) == workflow),
+            "this README workflow is not the body of any file in examples/workflows/ \
+             (copy the file's text after its opening comment):\n{workflow}"
+        );
         let problems = check(workflow, &contract);
         assert!(problems.is_empty(), "{}\n{workflow}", problems.join("\n"));
     }
@@ -514,4 +536,58 @@ fn each_action_has_one_pin_everywhere_with_its_full_version() {
     }
     assert!(pins.contains_key("actions/checkout"), "{pins:?}");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The version policy, held in one place: the CHANGELOG names the first release, Cargo.toml
+/// carries its version, and every `uses:` of this action and the slim image in the README and
+/// the examples names its major version, which the release workflow moves (it moves no `v0`).
+#[test]
+fn the_docs_pin_the_major_version_the_first_release_makes() {
+    let read = |path: &str| std::fs::read_to_string(format!("{ROOT}/{path}")).unwrap();
+    let changelog = read("CHANGELOG.md");
+    let first = changelog
+        .split_once("the first release, ")
+        .and_then(|(_, rest)| rest.split([',', ' ']).next())
+        .expect("the CHANGELOG names the first release");
+    let major: u64 = first.split('.').next().unwrap().parse().unwrap();
+    assert!(
+        major >= 1,
+        "the first release {first} would get no moving major tag"
+    );
+    let manifest = read("Cargo.toml");
+    assert!(
+        manifest.contains(&format!("\nversion = \"{first}\"\n")),
+        "Cargo.toml's version is not {first}"
+    );
+    let mut texts = vec![
+        ("README.md".to_owned(), read("README.md")),
+        ("CHANGELOG.md".to_owned(), changelog.clone()),
+    ];
+    for file in workflow_files() {
+        if file.starts_with(Path::new(ROOT).join("examples")) {
+            texts.push((
+                file.display().to_string(),
+                std::fs::read_to_string(&file).unwrap(),
+            ));
+        }
+    }
+    let mut seen = 0;
+    for (name, text) in &texts {
+        for needle in ["/wasm-oci-action@v", "/wasm-oci-action:v"] {
+            for (at, _) in text.match_indices(needle) {
+                let digits: String = text[at + needle.len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                assert_eq!(
+                    digits.parse::<u64>().ok(),
+                    Some(major),
+                    "{name} names `{}` but the first release is {first}",
+                    &text[at..(at + needle.len() + 8).min(text.len())]
+                );
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 5, "the README and examples pin the action");
 }

@@ -28,6 +28,10 @@ pub enum Mode {
     Cli,
 }
 
+/// The target of `info` events that are notices: `::notice::` in action mode, shown in the
+/// job's annotations (`tracing::info!(target: NOTICE, ...)`); plain info lines in CLI mode.
+pub const NOTICE: &str = "wasm_oci::notice";
+
 /// Targets that never log below `info`: they would print request and response internals.
 const HTTP_TARGETS: &[&str] = &[
     "hyper",
@@ -104,7 +108,7 @@ impl Drop for RedactingStderr {
         let text = String::from_utf8_lossy(&self.0);
         let _ = std::io::stderr()
             .lock()
-            .write_all(crate::secret::redact(&text).as_bytes());
+            .write_all(super::runner::defuse(&crate::secret::redact(&text)).as_bytes());
     }
 }
 
@@ -146,7 +150,10 @@ impl Fields {
         let props: Vec<String> = self
             .properties
             .iter()
-            .map(|(k, v)| format!("{k}={}", super::runner::escape_property(v)))
+            .map(|(k, v)| {
+                let v = crate::secret::redact(v);
+                format!("{k}={}", super::runner::escape_property(&v))
+            })
             .collect();
         if props.is_empty() {
             String::new()
@@ -220,7 +227,10 @@ where
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let text = format!("{}{}", fields.message, fields.rest);
+        // Secrets are redacted before escaping, which would hide a secret holding `%` or a
+        // line break from the redaction.
+        let text =
+            crate::secret::redact(&format!("{}{}", fields.message, fields.rest)).into_owned();
         let props = fields.annotation_properties();
         // Only this program's own failures are annotations: a library's error event (a TLS
         // verifier's complaint) is followed by our error, which says it once.
@@ -229,7 +239,10 @@ where
             Level::ERROR if ours => format!("::error{props}::{}", escape_data(&text)),
             Level::ERROR => format!("::warning::{}", escape_data(&text)),
             Level::WARN => format!("::warning{props}::{}", escape_data(&text)),
-            Level::INFO => text,
+            Level::INFO if event.metadata().target() == NOTICE => {
+                format!("::notice{props}::{}", escape_data(&text))
+            }
+            Level::INFO => super::runner::escape_log(&text),
             Level::DEBUG | Level::TRACE => format!("::debug::{}", escape_data(&text)),
         };
         emit(&line);

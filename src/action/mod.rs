@@ -42,6 +42,9 @@ pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
 
 /// Runs the action. On failure, returns the error for the caller to report.
 pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
+    if Inputs::github_token_from_env(env) {
+        tracing::info!("github-token: the input is empty; using GITHUB_TOKEN from the environment");
+    }
     let command = inputs.get("command").unwrap_or("push");
     match command {
         "push" => {

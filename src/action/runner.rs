@@ -15,6 +15,31 @@ pub fn escape_data(s: &str) -> String {
         .replace('\n', "%0A")
 }
 
+/// Escapes a plain log line so the runner cannot read it, or a part of it, as a command: escaped
+/// like a command's message (no line break starts a new line), then [`defuse`]d.
+pub fn escape_log(s: &str) -> String {
+    defuse(&escape_data(s))
+}
+
+/// Breaks up, line by line, what the runner reads as a command in plain output: a leading `::`
+/// and the older `##[command]` form, which it finds anywhere in a line. The runner ends a line
+/// at `\n` or `\r`. Nothing else changes, so the CLI's stderr (which the runner also reads in a
+/// `run:` step) goes through it unchanged in the ordinary case.
+pub fn defuse(text: &str) -> String {
+    text.split_inclusive(['\n', '\r'])
+        .map(|line| {
+            let line = line.replace("##[", "##%5B");
+            let body = line.trim_start();
+            if body.starts_with("::") {
+                let indent = &line[..line.len() - body.len()];
+                format!("{indent}%3A{}", &body[1..])
+            } else {
+                line
+            }
+        })
+        .collect()
+}
+
 /// Escapes a workflow command's property value.
 pub fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
@@ -116,5 +141,21 @@ mod tests {
             "::error title=a%3Ab%2Cc::50%25%0Anext"
         );
         assert_eq!(mask_lines("one\ntwo").len(), 3);
+    }
+
+    #[test]
+    fn log_lines_cannot_start_a_command() {
+        assert_eq!(
+            escape_log("wrote x\n::error title=A::b\r\n::add-mask::c"),
+            "wrote x%0A::error title=A::b%0D%0A::add-mask::c"
+        );
+        assert_eq!(escape_log("  ::add-mask::c"), "  %3A:add-mask::c");
+        assert_eq!(escape_log("pulled ##[add-mask]c"), "pulled ##%5Badd-mask]c");
+        assert_eq!(escape_log("100% done"), "100%25 done");
+        assert_eq!(
+            defuse("error: x\n::error::y\r  ::add-mask::z ##[group]\n"),
+            "error: x\n%3A:error::y\r  %3A:add-mask::z ##%5Bgroup]\n"
+        );
+        assert_eq!(defuse("INFO wrote app.wasm\n"), "INFO wrote app.wasm\n");
     }
 }

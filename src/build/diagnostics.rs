@@ -64,8 +64,11 @@ impl Diagnostics {
         );
         let is_warning = matches!(diagnostic.level, DiagnosticLevel::Warning);
         let Some(span) = primary_span(diagnostic).filter(|_| is_error || is_warning) else {
-            // "aborting due to 1 previous error" and the like: text only.
-            info!("{rendered}");
+            // "aborting due to 1 previous error" and the like: text only, a log line per line
+            // (the log escapes a line break inside one).
+            for line in rendered.lines() {
+                info!("{line}");
+            }
             return;
         };
         let file = self.relative(&span.file_name);

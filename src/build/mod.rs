@@ -18,6 +18,7 @@ use tracing::{debug, info};
 
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::owner::Owner;
 use crate::reference::Digest;
 
 pub use diagnostics::Diagnostics;
@@ -85,18 +86,30 @@ pub struct Built {
 /// build scripts never see the registry credentials.
 pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
     let workdir = &spec.working_directory;
-    let metadata = metadata(workdir, env)?;
+    // Root in a folder another user owns (a container action in the runner's workspace): cargo
+    // runs as that user, so what it writes stays theirs.
+    let owner = Owner::of(workdir)?;
+    if let Some(owner) = owner {
+        info!(
+            "running cargo as uid {} (gid {}), the owner of `{}`",
+            owner.uid,
+            owner.gid,
+            workdir.display()
+        );
+    }
+    let metadata = metadata(workdir, env, owner)?;
     let package = select_package(&metadata, spec.package.as_deref(), workdir)?;
     info!(
         "building package `{}` for {} ({} profile)",
         package.name, spec.target, spec.profile
     );
 
-    let toolchain = rustc(workdir, env, &["-vV"])?;
-    ensure_target_installed(workdir, env, &spec.target)?;
+    let toolchain = rustc(workdir, env, owner, &["-vV"])?;
+    ensure_target_installed(workdir, env, owner, &spec.target)?;
 
     let mut cmd = Command::new("cargo");
-    cmd.current_dir(workdir)
+    Owner::apply(owner, &mut cmd)
+        .current_dir(workdir)
         .env_clear()
         .envs(child_env(env))
         .args([
@@ -241,14 +254,14 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
 }
 
 /// `cargo metadata --no-deps` of the workspace around `workdir`.
-fn metadata(workdir: &Path, env: &Env) -> Result<Metadata> {
+fn metadata(workdir: &Path, env: &Env, owner: Option<Owner>) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new()
         .cargo_path("cargo")
         .current_dir(workdir)
         .no_deps()
         .cargo_command();
     let stdout = run_tool(
-        &mut cmd,
+        Owner::apply(owner, &mut cmd),
         env,
         "cargo",
         &format!("`cargo metadata` failed in `{}`", workdir.display()),
@@ -327,8 +340,13 @@ fn select_package<'m>(
 }
 
 /// Fails with the `rustup target add` hint when the toolchain in `workdir` lacks `target`.
-fn ensure_target_installed(workdir: &Path, env: &Env, target: &str) -> Result<()> {
-    let sysroot = rustc(workdir, env, &["--print", "sysroot"])?;
+fn ensure_target_installed(
+    workdir: &Path,
+    env: &Env,
+    owner: Option<Owner>,
+    target: &str,
+) -> Result<()> {
+    let sysroot = rustc(workdir, env, owner, &["--print", "sysroot"])?;
     let lib = Path::new(sysroot.trim())
         .join("lib/rustlib")
         .join(target)
@@ -341,10 +359,12 @@ fn ensure_target_installed(workdir: &Path, env: &Env, target: &str) -> Result<()
 }
 
 /// Runs `rustc ARGS` in `workdir` (so a `rust-toolchain.toml` there applies) and returns stdout.
-fn rustc(workdir: &Path, env: &Env, args: &[&str]) -> Result<String> {
+fn rustc(workdir: &Path, env: &Env, owner: Option<Owner>, args: &[&str]) -> Result<String> {
     let rustc = env.get("RUSTC").map(String::as_str).unwrap_or("rustc");
     run_tool(
-        Command::new(rustc).args(args).current_dir(workdir),
+        Owner::apply(owner, &mut Command::new(rustc))
+            .args(args)
+            .current_dir(workdir),
         env,
         &format!("`{rustc}`"),
         &format!("`{rustc} {}` failed", args.join(" ")),

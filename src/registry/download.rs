@@ -21,6 +21,13 @@ use crate::wasm::{Validated, Validation};
 /// Chunks waiting for the writer; the network task waits beyond that, so memory stays bounded.
 const QUEUE: usize = 16;
 
+/// The mode a new file is created with: `0666` less the umask, as any program creates a file
+/// (tempfile's own default, `0600`, would keep a pulled `.wasm` or a layout from the next step's
+/// user: a container action runs as root, the runner's steps as uid 1001).
+pub fn file_permissions() -> std::fs::Permissions {
+    std::os::unix::fs::PermissionsExt::from_mode(0o666)
+}
+
 /// The directory `dest` will be in (`.` for a bare file name): where its temporary file goes,
 /// so the final rename never crosses a file system.
 pub fn parent_dir(dest: &Path) -> &Path {
@@ -80,6 +87,7 @@ impl Download {
     fn start(dest: &Path, validate: Option<PathBuf>) -> Result<Self> {
         let mut tmp = tempfile::Builder::new()
             .prefix(".wasm-oci-download-")
+            .permissions(file_permissions())
             .tempfile_in(parent_dir(dest))
             .map_err(|e| Error::io("create", dest, e))?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(QUEUE);
@@ -219,10 +227,15 @@ impl Downloaded {
     /// Moves the file onto the destination (an atomic rename: a reader sees the whole file or
     /// none).
     pub fn persist(self) -> Result<()> {
+        // A file replaced keeps its mode (an executable bit, a narrower mode chosen for it).
+        if let Ok(existing) = std::fs::metadata(&self.dest) {
+            std::fs::set_permissions(self.tmp.path(), existing.permissions())
+                .map_err(|e| Error::io("write", &self.dest, e))?;
+        }
         self.tmp
             .persist(&self.dest)
             .map_err(|e| Error::io("write", &self.dest, e.error))?;
-        Ok(())
+        crate::owner::hand_over(&self.dest)
     }
 }
 

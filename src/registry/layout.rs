@@ -65,6 +65,9 @@ impl Layout {
             ));
         }
         std::fs::create_dir_all(layout.blob_dir()).map_err(|e| Error::io("create", root, e))?;
+        for dir in [root.to_owned(), root.join("blobs"), layout.blob_dir()] {
+            crate::owner::hand_over(&dir)?;
+        }
         if !marker.exists() {
             write_atomic(&marker, LAYOUT_FILE.as_bytes())?;
         }
@@ -132,12 +135,15 @@ impl Layout {
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("write", path, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .permissions(super::download::file_permissions())
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("write", path, e))?;
     tmp.write_all(bytes)
         .map_err(|e| Error::io("write", path, e))?;
     tmp.persist(path)
         .map_err(|e| Error::io("write", path, e.error))?;
-    Ok(())
+    crate::owner::hand_over(path)
 }
 
 impl Target for Layout {
@@ -152,7 +158,9 @@ impl Target for Layout {
     async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()> {
         let target = self.blob_path(&descriptor.digest);
         let mut source = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(self.blob_dir())
+        let mut tmp = tempfile::Builder::new()
+            .permissions(super::download::file_permissions())
+            .tempfile_in(self.blob_dir())
             .map_err(|e| Error::io("write", &target, e))?;
         let mut hashing = HashingWriter {
             inner: tmp.as_file_mut(),
@@ -175,7 +183,7 @@ impl Target for Layout {
         }
         tmp.persist(&target)
             .map_err(|e| Error::io("write", &target, e.error))?;
-        Ok(())
+        crate::owner::hand_over(&target)
     }
 
     async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest> {

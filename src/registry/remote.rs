@@ -1,17 +1,18 @@
-//! A remote OCI distribution registry. Small blobs, manifests and referrers go through
-//! oci-client; the reads a pull makes and the layer's upload while it is hashed go through the
-//! bare HTTP client (`remote/http.rs`, `remote/read.rs`, `remote/upload.rs`), with the
-//! credentials login settled. A layer whose digest is known streams from disk in one monolithic
-//! PUT. Every digest the registry reports is compared with the one computed here. Every
+//! A remote OCI distribution registry. Requests go through the bare HTTP client
+//! (`remote/http.rs`, `remote/read.rs`, `remote/upload.rs`, `remote/manifest.rs`), with the
+//! credentials login settled, so what is read into memory is read with a cap; oci-client is
+//! left the manifest digest check (`HEAD`) when a registry's answer to the `PUT` names none. A layer whose digest is known
+//! streams from disk in one monolithic PUT. Every digest the registry reports is compared with the one computed here. Every
 //! operation goes through the retry policy ([`super::retry`]); oci-client's errors are
 //! classified and mapped in `remote/errors.rs` ([`map_oci_error`]); `remote/identity.rs`
-//! exchanges docker identity tokens.
+//! exchanges docker identity tokens, `remote/token.rs` checks a token realm and asks it for
+//! bearer tokens.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
@@ -24,7 +25,9 @@ mod errors;
 mod http;
 mod identity;
 mod login;
+mod manifest;
 mod read;
+mod token;
 mod upload;
 
 pub use errors::map_oci_error;
@@ -148,13 +151,20 @@ pub struct Remote {
     /// A bare HTTP client (same TLS trust, no credentials) for the token exchange and for
     /// reading `Retry-After`, which oci-client does not expose.
     http: reqwest::Client,
+    /// The same without a read timeout, for request bodies that take long to send.
+    uploads: reqwest::Client,
     scheme: &'static str,
     /// Set once [`Remote::login`] has seen the registry accept the credentials: a 401 after
     /// that is a lost token, worth another attempt, not a refusal.
     verified: std::sync::atomic::AtomicBool,
     /// The bearer tokens issued, for the requests made without oci-client.
     tokens: Mutex<Tokens>,
-    /// Set once logged in for pushing: uploads can then start before the digest is known.
+    /// The token service login checked and asked, for renewing a token that expired.
+    token_service: Mutex<Option<token::TokenService>>,
+    /// Set once a token realm worth a warning has been named.
+    realm_named: std::sync::atomic::AtomicBool,
+    /// Set when a login for pushing starts: uploads can then start before the digest is known,
+    /// and a refused access is named push access (else pull access).
     streams: std::sync::atomic::AtomicBool,
 }
 
@@ -234,15 +244,22 @@ impl Remote {
     pub fn new(image: ImageName, connection: &Connection) -> Result<Self> {
         let policy = Policy::from_env(&connection.env)?;
         let roots = trust_roots(connection)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(policy.connect_timeout)
-            .timeout(policy.read_timeout.min(Duration::from_secs(30)))
-            .user_agent(concat!("wasm-oci/", env!("CARGO_PKG_VERSION")))
-            .tls_certs_only(
-                roots
-                    .iter()
-                    .filter_map(|der| reqwest::Certificate::from_der(der).ok()),
-            );
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(policy.connect_timeout)
+                .user_agent(concat!("wasm-oci/", env!("CARGO_PKG_VERSION")))
+                .tls_certs_only(
+                    roots
+                        .iter()
+                        .filter_map(|der| reqwest::Certificate::from_der(der).ok()),
+                )
+        };
+        // Each read may wait `WASM_OCI_HTTP_TIMEOUT`, however long the transfer: a slow but
+        // steady download completes, a stalled one fails.
+        let http = builder().read_timeout(policy.read_timeout);
+        // reqwest's read timeout also runs while a request body is sent, so uploads have a
+        // client of their own, bounded per request by their size.
+        let uploads = builder();
         let config = ClientConfig {
             protocol: if connection.insecure {
                 ClientProtocol::Http
@@ -277,6 +294,7 @@ impl Remote {
         };
         // The bare client checks the same certificates, so a bad CA fails here, at once.
         let http = http.build().map_err(|e| bad_ca(e.to_string()))?;
+        let uploads = uploads.build().map_err(|e| bad_ca(e.to_string()))?;
         let client = OciClient::new(config);
 
         let given = Given {
@@ -305,9 +323,12 @@ impl Remote {
             resolved,
             policy,
             http,
+            uploads,
             scheme: if connection.insecure { "http" } else { "https" },
             verified: std::sync::atomic::AtomicBool::new(false),
             tokens: Mutex::new(Tokens::default()),
+            token_service: Mutex::new(None),
+            realm_named: std::sync::atomic::AtomicBool::new(false),
             streams: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -345,11 +366,16 @@ impl Remote {
             .seeded
             .get_or_init(|| async {
                 let auth = self.registry_auth();
-                if matches!(auth, RegistryAuth::Bearer(_)) {
+                if let RegistryAuth::Bearer(settled) = &auth {
                     let reference = self.auth_reference();
                     for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
+                        let token = self
+                            .token(operation)
+                            .map_or_else(|| settled.clone(), |t| t.expose().to_owned());
                         // A bearer token is cached as it is, without a request.
-                        let _ = client.auth(&reference, &auth, operation).await;
+                        let _ = client
+                            .auth(&reference, &RegistryAuth::Bearer(token), operation)
+                            .await;
                     }
                 }
             })
@@ -369,10 +395,6 @@ impl Remote {
         self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")))
     }
 
-    fn blob_reference(&self, digest: &Digest) -> Reference {
-        self.image.with_digest(digest)
-    }
-
     fn map(&self, e: OciDistributionError, operation: &str) -> Error {
         map_error(e, &self.context(operation))
     }
@@ -383,6 +405,7 @@ impl Remote {
             user: self.resolved.username(),
             credential_source: &self.resolved.source,
             operation,
+            push: self.streams.load(std::sync::atomic::Ordering::SeqCst),
         }
     }
 
@@ -393,6 +416,7 @@ impl Remote {
             status,
             detail,
             credential_source: self.resolved.source.clone(),
+            push: self.streams.load(std::sync::atomic::Ordering::SeqCst),
         }
     }
 
@@ -466,53 +490,38 @@ impl Remote {
 
 impl Target for Remote {
     async fn has_blob(&self, digest: &Digest) -> Result<bool> {
-        let reference = self.blob_reference(digest);
-        let digest_text = digest.to_string();
-        let client = self.client().await?;
-        self.retrying(&format!("the check for blob {digest}"), Op::Other, || {
-            client.blob_exists(&reference, &digest_text)
-        })
-        .await
+        self.blob_exists(digest).await
     }
 
     async fn put_blob(&self, blob: &Blob) -> Result<()> {
-        let reference = self.blob_reference(&blob.digest);
-        let digest_text = blob.digest.to_string();
-        let client = self.client().await?;
-        self.retrying(
-            &format!("the upload of blob {}", blob.digest),
-            Op::Other,
-            || client.push_blob(&reference, blob.bytes.clone(), &digest_text),
-        )
-        .await?;
-        Ok(())
+        let operation = format!("the upload of blob {}", blob.digest);
+        let size = blob.bytes.len() as u64;
+        self.policy
+            .run(&operation, || {
+                let body = reqwest::Body::from(blob.bytes.clone());
+                self.put_blob_whole(&blob.digest, size, body, &operation)
+            })
+            .await
     }
 
     async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()> {
-        let reference = self.blob_reference(&descriptor.digest);
-        let digest_text = descriptor.digest.to_string();
         let operation = format!("the upload of blob {}", descriptor.digest);
         let size = descriptor.size;
-        let client = self.client().await?;
         // Each attempt reopens the file: a stream cannot be rewound.
         self.policy
             .run(&operation, || async {
                 // One PUT whose body is the file.
                 let stream = gated_blocks(path, size, gate).await?;
-                match client
-                    .push_blob_stream(
-                        &reference,
-                        stream.map_err(OciDistributionError::IoError),
-                        &digest_text,
-                        Some(size),
-                    )
+                let body = reqwest::Body::wrap_stream(stream);
+                match self
+                    .put_blob_whole(&descriptor.digest, size, body, &operation)
                     .await
                 {
-                    Ok(_) => Ok(()),
+                    Ok(()) => Ok(()),
                     Err(_) if gate.is_closed() => Err(Failure::from(Error::HeldBack {
                         digest: descriptor.digest.clone(),
                     })),
-                    Err(e) => Err(self.failure(e, &operation, Op::Other).await),
+                    Err(failure) => Err(failure),
                 }
             })
             .await
@@ -541,27 +550,12 @@ impl Target for Remote {
     }
 
     async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest> {
-        let target = self.reference_for(reference);
-        let content_type: reqwest::header::HeaderValue = manifest
-            .media_type
-            .parse()
-            .expect("media types are valid header values");
-        let client = self.client().await?;
-        let location = self
-            .retrying(
-                &format!("the manifest upload for {reference}"),
-                Op::PutManifest,
-                || client.push_manifest_raw(&target, manifest.bytes.clone(), content_type.clone()),
-            )
-            .await?;
-        // The Location of a stored manifest ends in its digest; confirm it by a HEAD otherwise.
-        if let Some(d) = location
-            .rsplit('/')
-            .next()
-            .and_then(|s| s.parse::<Digest>().ok())
-        {
+        if let Some(d) = self.send_manifest(manifest, reference).await? {
             return Ok(d);
         }
+        // An answer that names no digest: confirmed by a HEAD.
+        let target = self.reference_for(reference);
+        let client = self.client().await?;
         let operation = format!("the digest check for {reference}");
         let auth = self.registry_auth();
         self.retrying(&operation, Op::Other, || {
@@ -594,20 +588,8 @@ impl Target for Remote {
     }
 
     async fn listed_referrers(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {
-        // oci-client asks the referrers API and reads the fallback tag on a 404.
-        match self
-            .client()
-            .await?
-            .pull_referrers(&self.image.with_digest(subject), None)
-            .await
-        {
-            Ok(index) => Ok(Some(
-                index
-                    .manifests
-                    .iter()
-                    .filter_map(|m| m.digest.parse().ok())
-                    .collect(),
-            )),
+        match self.list_referrers(subject).await {
+            Ok(listed) => Ok(Some(listed.into_iter().map(|d| d.digest).collect())),
             Err(e) => {
                 tracing::debug!("listing the referrers of {subject} failed: {e}");
                 Ok(None)

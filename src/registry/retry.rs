@@ -70,6 +70,10 @@ impl From<Error> for Failure {
     }
 }
 
+/// The longest bound a `WASM_OCI_*` variable may set, a day: far beyond any useful wait, and
+/// small enough that no sum or doubling of durations overflows (1e300 would panic).
+const MAX_SECONDS: f64 = 86_400.0;
+
 impl Policy {
     /// The default policy, with bounds overridden by `WASM_OCI_RETRY_MAX_ATTEMPTS`,
     /// `WASM_OCI_RETRY_MAX_ELAPSED`, `WASM_OCI_RETRY_INITIAL_DELAY` and `WASM_OCI_HTTP_TIMEOUT`
@@ -82,9 +86,14 @@ impl Policy {
                 Some(v) => v
                     .parse::<f64>()
                     .ok()
-                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .filter(|s| (0.0..=MAX_SECONDS).contains(s))
                     .map(|s| Some(Duration::from_secs_f64(s)))
-                    .ok_or_else(|| Error::input(name, format!("`{v}` is not a number of seconds"))),
+                    .ok_or_else(|| {
+                        Error::input(
+                            name,
+                            format!("`{v}` is not a number of seconds from 0 to {MAX_SECONDS}"),
+                        )
+                    }),
             }
         };
         if let Some(d) = seconds("WASM_OCI_RETRY_MAX_ELAPSED")? {
@@ -143,7 +152,8 @@ impl Policy {
             };
             let wait = self.delay(attempt, retry.after);
             let elapsed = start.elapsed();
-            if attempt >= self.max_attempts || elapsed + wait > self.max_elapsed {
+            // A registry's `Retry-After` may be any number of seconds: saturate, not overflow.
+            if attempt >= self.max_attempts || elapsed.saturating_add(wait) > self.max_elapsed {
                 return Err(if attempt == 1 {
                     failure.error
                 } else {
@@ -272,6 +282,23 @@ mod tests {
         assert!(matches!(err, Error::GaveUp { attempts: 3, .. }), "{err}");
     }
 
+    #[tokio::test]
+    async fn a_retry_after_beyond_any_bound_gives_up_without_waiting() {
+        let err = quick()
+            .run("op", || async {
+                Err::<(), _>(Failure {
+                    retry: Some(Retry {
+                        reason: "HTTP 429".into(),
+                        after: Some(Duration::from_secs(u64::MAX)),
+                    }),
+                    ..transient()
+                })
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("connection reset"), "{err}");
+    }
+
     #[test]
     fn bounds_come_from_the_env() {
         let env: Env = [
@@ -284,6 +311,13 @@ mod tests {
         let p = Policy::from_env(&env).unwrap();
         assert_eq!(p.max_elapsed, Duration::from_millis(2500));
         assert_eq!(p.max_attempts, 3);
+        for v in ["1e300", "-1", "NaN", "inf", "86401"] {
+            for name in ["WASM_OCI_HTTP_TIMEOUT", "WASM_OCI_RETRY_INITIAL_DELAY"] {
+                let env: Env = [(name.to_owned(), v.to_owned())].into();
+                let err = Policy::from_env(&env).unwrap_err().to_string();
+                assert!(err.starts_with(&format!("input `{name}`")), "{err}");
+            }
+        }
         let bad: Env = [("WASM_OCI_RETRY_MAX_ATTEMPTS".to_owned(), "0".to_owned())].into();
         assert!(Policy::from_env(&bad).is_err());
     }

@@ -22,35 +22,71 @@ pub(super) struct Expectations<'a> {
     pub(super) public_key: Option<&'a str>,
 }
 
-/// Finds the provenance referrers of the subject and checks each; the first that passes
-/// everything wins, else the first one's findings are reported.
+/// The artifact types of the referrers verify checks, in one place: the listing is filtered
+/// on them before anything is fetched, and each has its arm in [`check_referrer`].
+pub(super) const CHECKED_ARTIFACT_TYPES: &[&str] = &[IN_TOTO_ARTIFACT_TYPE];
+
+/// The most referrers of the checked types that are fetched: the newest this many (the
+/// fallback index lists them oldest first). A subject re-pushed daily for a month has this
+/// many; thousands are a flood, not a history.
+pub(super) const MOST_CHECKED: usize = 32;
+
+/// How many referrers are fetched at once.
+const IN_FLIGHT: usize = 8;
+
+/// Finds the provenance referrers of the subject and checks the newest [`MOST_CHECKED`] of
+/// them, [`IN_FLIGHT`] at a time; the newest that passes everything wins, else the newest
+/// one's findings are reported (with a word on those left unchecked).
 pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<'_>) -> Vec<Check> {
+    use futures_util::StreamExt;
     let referrers = match source.referrers(want.subject).await {
         Ok(r) => r,
         Err(e) => return vec![Check::fail("provenance", crate::action::error_chain(&e))],
     };
     let candidates: Vec<&Descriptor> = referrers
         .iter()
-        .filter(|r| r.artifact_type.as_deref() == Some(IN_TOTO_ARTIFACT_TYPE))
+        .filter(|r| {
+            r.artifact_type
+                .as_deref()
+                .is_some_and(|t| CHECKED_ARTIFACT_TYPES.contains(&t))
+        })
         .collect();
+    let types = CHECKED_ARTIFACT_TYPES
+        .iter()
+        .map(|t| format!("`{t}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     if candidates.is_empty() {
         return vec![Check::fail(
             "provenance",
             format!(
-                "no provenance referrer (artifactType `{IN_TOTO_ARTIFACT_TYPE}`) names {} as its subject",
+                "no provenance referrer (artifactType {types}) names {} as its subject",
                 want.subject
             ),
         )];
     }
-    let mut first = None;
-    for candidate in candidates {
-        let checks = check_referrer(source, candidate, want).await;
+    let listed = candidates.len();
+    let mut checked = futures_util::stream::iter(candidates.into_iter().rev().take(MOST_CHECKED))
+        .map(|candidate| check_referrer(source, candidate, want))
+        .buffered(IN_FLIGHT);
+    let mut newest = None;
+    while let Some(checks) = checked.next().await {
         if checks.iter().all(|c| c.outcome != Outcome::Fail) {
             return checks;
         }
-        first.get_or_insert(checks);
+        newest.get_or_insert(checks);
     }
-    first.expect("at least one candidate")
+    let mut checks = newest.expect("at least one candidate");
+    if listed > MOST_CHECKED {
+        checks.push(Check::fail(
+            "provenance",
+            format!(
+                "{listed} referrers of type {types} name {}, more than the {MOST_CHECKED} newest that were checked, and none of those passed",
+                want.subject
+            ),
+        ));
+    }
+    checks
 }
 
 async fn check_referrer<T: Target>(

@@ -28,6 +28,8 @@ pub enum Fault {
     Answer(u16, String),
     /// A fixed answer with more headers (whole `Name: value\r\n` lines).
     AnswerWith(u16, String, String),
+    /// An answer with this status whose body never ends (sent until the client hangs up).
+    Endless(u16),
 }
 
 type Plan = dyn Fn(usize, &str, &str) -> Fault + Send + Sync;
@@ -277,6 +279,18 @@ impl Shared {
             Fault::AnswerWith(status, headers, body) => {
                 let _ = read_body(&mut client, head.rest, head.content_length).await?;
                 answer(&mut client, status, "Fault", &headers, &body).await
+            }
+            Fault::Endless(status) => {
+                let _ = read_body(&mut client, head.rest, head.content_length).await?;
+                client
+                    .write_all(
+                        format!("HTTP/1.1 {status} Fault\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n")
+                            .as_bytes(),
+                    )
+                    .await?;
+                let block = b"endless error ".repeat(4096);
+                while client.write_all(&block).await.is_ok() {}
+                Ok(())
             }
         }
     }

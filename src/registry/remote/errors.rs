@@ -85,6 +85,8 @@ pub(super) struct ErrorContext<'a> {
     pub(super) user: Option<&'a str>,
     pub(super) credential_source: &'a str,
     pub(super) operation: &'a str,
+    /// Whether the session is for pushing: a refusal then names push access, else pull access.
+    pub(super) push: bool,
 }
 
 /// Maps oci-client's errors to ours: the one place that knows their shapes.
@@ -106,6 +108,7 @@ pub fn map_oci_error(
             user,
             credential_source: source,
             operation,
+            push: false,
         },
     )
 }
@@ -118,6 +121,7 @@ pub(super) fn map_error(e: OciDistributionError, cx: &ErrorContext<'_>) -> Error
         status,
         detail,
         credential_source: cx.credential_source.to_owned(),
+        push: cx.push,
     };
     let refused = |reason: String| Error::Registry {
         registry: cx.registry.to_owned(),
@@ -210,7 +214,7 @@ fn describe_envelope(envelope: &OciEnvelope) -> String {
 }
 
 /// The first line of a registry's text answer, shortened: error pages can be long HTML.
-fn one_line(text: &str) -> String {
+pub(super) fn one_line(text: &str) -> String {
     let line = text
         .lines()
         .map(str::trim)

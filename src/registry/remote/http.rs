@@ -10,10 +10,30 @@ use oci_client::RegistryOperation;
 use reqwest::header::{AUTHORIZATION, LOCATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
-use super::errors::{envelope_detail, retryable_status};
+use super::errors::{envelope_detail, one_line, retryable_status};
 use super::{Credential, Failure, Remote};
 use crate::error::Error;
 use crate::registry::retry::Retry;
+
+/// The most of an error answer's body that is read: enough for an OCI error envelope or the
+/// first lines of a gateway's page, never an endless stream.
+pub(super) const ERROR_BODY_MAX: usize = 64 << 10;
+
+/// The start of `response`'s body as text, at most [`ERROR_BODY_MAX`] bytes of it: an error
+/// answer is read for its words, and the rest is left unread.
+pub(super) async fn error_text(response: Response) -> String {
+    use futures_util::StreamExt;
+    let mut bytes = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        let room = ERROR_BODY_MAX - bytes.len();
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if bytes.len() == ERROR_BODY_MAX {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
 
 /// The `Retry-After` of a response, in seconds (the form registries send).
 pub(super) fn retry_after(response: &Response) -> Option<Duration> {
@@ -48,11 +68,22 @@ impl Remote {
         method: Method,
         url: Url,
     ) -> RequestBuilder {
+        self.authorized_on(&self.http, operation, method, url)
+    }
+
+    /// [`Remote::authorized`], made with `client`.
+    pub(super) fn authorized_on(
+        &self,
+        client: &reqwest::Client,
+        operation: RegistryOperation,
+        method: Method,
+        url: Url,
+    ) -> RequestBuilder {
         let registry = self.registry_url();
         let same_registry = url.host_str() == registry.host_str()
             && url.port_or_known_default() == registry.port_or_known_default()
             && (registry.scheme() == "http" || url.scheme() == "https");
-        let request = self.http.request(method, url);
+        let request = client.request(method, url);
         if !same_registry {
             return request;
         }
@@ -112,7 +143,7 @@ impl Remote {
     ) -> Failure {
         let status = response.status().as_u16();
         let after = retry_after(&response);
-        let body = response.text().await.unwrap_or_default();
+        let body = error_text(response).await;
         let detail = envelope_detail(&body);
         if status == 401 || status == 403 {
             let retry = (status == 401 && self.verified.load(std::sync::atomic::Ordering::SeqCst))
@@ -136,7 +167,8 @@ impl Remote {
                 operation: operation.to_owned(),
                 reason: match detail {
                     Some(d) => format!("HTTP {status} {d}"),
-                    None => format!("HTTP {status}"),
+                    None if body.trim().is_empty() => format!("HTTP {status}"),
+                    None => format!("HTTP {status}: {}", one_line(&body)),
                 },
             },
             retry: retryable_status(status).map(|r| Retry { after, ..r }),

@@ -30,7 +30,7 @@ impl Remote {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let params = parse_bearer_challenge(&header).ok_or_else(|| {
+        let service = self.token_service(&header)?.ok_or_else(|| {
             Failure::from(Error::Credentials {
                 source_name: format!("the identity token from {}", self.resolved.source),
                 reason: format!(
@@ -38,11 +38,6 @@ impl Remote {
                 ),
             })
         })?;
-        let realm = params
-            .iter()
-            .find(|(k, _)| k == "realm")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
         let scope = format!("repository:{}:pull,push", self.image.repository());
         let mut form = vec![
             ("grant_type", "refresh_token".to_owned()),
@@ -50,12 +45,12 @@ impl Remote {
             ("client_id", "wasm-oci".to_owned()),
             ("scope", scope),
         ];
-        if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
-            form.push(("service", service.clone()));
+        if let Some(name) = &service.service {
+            form.push(("service", name.clone()));
         }
         let response = self
             .http
-            .post(&realm)
+            .post(service.realm.clone())
             .form(&form)
             .send()
             .await
@@ -63,7 +58,7 @@ impl Remote {
         let status = response.status();
         if !status.is_success() {
             let retry = retryable_status(status.as_u16());
-            let body = response.text().await.unwrap_or_default();
+            let body = super::http::error_text(response).await;
             let error =
                 if status.as_u16() == 401 || status.as_u16() == 403 || status.as_u16() == 400 {
                     self.unauthorized(status.as_u16(), envelope_detail(&body).unwrap_or_default())
@@ -81,10 +76,17 @@ impl Remote {
             access_token: Option<String>,
             token: Option<String>,
         }
-        let answer: TokenAnswer = response
-            .json()
-            .await
-            .map_err(|e| self.transport_failure(&e))?;
+        let bytes = self
+            .body(
+                response,
+                super::token::TOKEN_ANSWER_MAX,
+                "the identity token exchange",
+            )
+            .await?;
+        let answer: TokenAnswer = serde_json::from_slice(&bytes).unwrap_or(TokenAnswer {
+            access_token: None,
+            token: None,
+        });
         answer
             .access_token
             .or(answer.token)
@@ -100,7 +102,7 @@ impl Remote {
 }
 
 /// `realm="…",service="…",scope="…"` of a `Bearer` challenge.
-fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
+pub(super) fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
     let rest = header
         .trim()
         .strip_prefix("Bearer ")

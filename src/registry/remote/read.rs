@@ -23,8 +23,14 @@ const MANIFEST_ACCEPT: [&str; 4] = [
 /// The largest manifest read: the distribution spec lets registries refuse those over 4 MiB.
 const MANIFEST_MAX: u64 = 4 << 20;
 
+/// The largest small blob read into memory (a config, a provenance statement or envelope).
+const SMALL_BLOB_MAX: u64 = 16 << 20;
+
 /// The largest tag list page read.
 const TAGS_MAX: u64 = 16 << 20;
+
+/// The largest referrers listing read from the referrers API: some 40,000 descriptors.
+const REFERRERS_MAX: u64 = 16 << 20;
 
 /// The most tag list pages read. Registries that page the list give 100 to 1,000 tags a page.
 const TAG_PAGES: usize = 50;
@@ -68,9 +74,38 @@ impl Remote {
         Ok(())
     }
 
-    /// A small blob's bytes (at most `descriptor.size` of them are kept).
+    /// Whether the repository holds the blob `digest`: `HEAD` answered 200 or 404.
+    pub(super) async fn blob_exists(&self, digest: &Digest) -> Result<bool> {
+        let what = format!("the check for blob {digest}");
+        let url = self.api_url(&format!("blobs/{digest}"));
+        self.policy
+            .run(&what, || async {
+                let response = self
+                    .send(self.authorized(Pull, Method::HEAD, url.clone()))
+                    .await?;
+                match response.status() {
+                    StatusCode::OK => Ok(true),
+                    StatusCode::NOT_FOUND => Ok(false),
+                    _ => Err(self.refusal(response, Pull, &what).await),
+                }
+            })
+            .await
+    }
+
+    /// A small blob's bytes (at most `descriptor.size` of them are kept), refused when the
+    /// descriptor claims more than [`SMALL_BLOB_MAX`]: it is held in memory.
     pub(super) async fn fetch_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         let what = format!("blob {}", descriptor.digest);
+        if descriptor.size > SMALL_BLOB_MAX {
+            return Err(Error::Registry {
+                registry: self.image.registry().to_owned(),
+                operation: what,
+                reason: format!(
+                    "it is listed as {} bytes, more than the {SMALL_BLOB_MAX} a config or a statement may have",
+                    descriptor.size
+                ),
+            });
+        }
         let url = self.api_url(&format!("blobs/{}", descriptor.digest));
         self.policy
             .run(&what, || async {
@@ -177,7 +212,7 @@ impl Remote {
     }
 
     /// A response's body, refused beyond `max` bytes (a small document, never a stream).
-    async fn body(
+    pub(super) async fn body(
         &self,
         response: reqwest::Response,
         max: u64,
@@ -200,57 +235,59 @@ impl Remote {
         Ok(bytes)
     }
 
-    /// The referrers of `subject`: the referrers API, else the fallback tag's index.
+    /// The referrers of `subject`: the referrers API, else the fallback tag's index. Both are
+    /// read with a cap ([`REFERRERS_MAX`], [`MANIFEST_MAX`]): a listing is held in memory.
     pub(super) async fn list_referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>> {
-        // The referrers API first; oci-client falls back to the tag on a 404. Registries that
-        // answer other errors for an endpoint they lack (400, 405) get the fallback tag here.
-        let reference = self.image.with_digest(subject);
-        let operation = format!("the referrers of {subject}");
-        let client = self.client().await?;
-        let index = match self
-            .retrying(&operation, super::Op::Other, || {
-                client.pull_referrers(&reference, None)
-            })
-            .await
-        {
-            Ok(index) => index,
-            Err(e) => match e {
-                e @ (Error::Unauthorized { .. } | Error::Unreachable { .. }) => return Err(e),
-                e => {
-                    tracing::debug!("referrers API: {e}; reading the fallback tag");
-                    let tag = crate::provenance::referrer::fallback_tag(subject);
-                    return match self.get_manifest(&ManifestRef::Tag(tag.clone())).await? {
-                        Some(index) => {
-                            crate::registry::index_entries(&index.bytes).map_err(|reason| {
-                                Error::Registry {
-                                    registry: self.image.registry().to_owned(),
-                                    operation: format!("the referrers index `{tag}`"),
-                                    reason,
-                                }
-                            })
-                        }
-                        None => Ok(Vec::new()),
-                    };
+        let what = format!("the referrers of {subject}");
+        let url = self.api_url(&format!("referrers/{subject}"));
+        let listed = self
+            .policy
+            .run(&what, || async {
+                let request = self
+                    .authorized(Pull, Method::GET, url.clone())
+                    .header(ACCEPT, crate::artifact::INDEX_MEDIA_TYPE);
+                let response = self.send(request).await?;
+                match response.status() {
+                    StatusCode::OK => Ok(Some(self.body(response, REFERRERS_MAX, &what).await?)),
+                    // No referrers API (404; some registries answer 400 or 405).
+                    StatusCode::NOT_FOUND
+                    | StatusCode::BAD_REQUEST
+                    | StatusCode::METHOD_NOT_ALLOWED => Ok(None),
+                    _ => Err(self.refusal(response, Pull, &what).await),
                 }
-            },
-        };
-        Ok(index
-            .manifests
-            .into_iter()
-            .filter_map(|entry| {
-                Some(Descriptor {
-                    media_type: entry.media_type,
-                    digest: entry.digest.parse().ok()?,
-                    size: u64::try_from(entry.size).ok()?,
-                    artifact_type: entry.artifact_type,
-                    annotations: entry.annotations.unwrap_or_default(),
-                })
             })
-            .collect())
+            .await?;
+        let (bytes, operation) = match listed {
+            Some(bytes) => (bytes, what),
+            None => {
+                let tag = crate::provenance::referrer::fallback_tag(subject);
+                tracing::debug!("no referrers API; reading the fallback tag `{tag}`");
+                match self.get_manifest(&ManifestRef::Tag(tag.clone())).await? {
+                    Some(index) => (index.bytes, format!("the referrers index `{tag}`")),
+                    None => return Ok(Vec::new()),
+                }
+            }
+        };
+        crate::registry::index_entries(&bytes).map_err(|reason| Error::Registry {
+            registry: self.image.registry().to_owned(),
+            operation,
+            reason,
+        })
     }
 
     /// Names what stopped a blob download: a body cut short, or the registry lost.
     fn download_error(&self, descriptor: &Descriptor, received: u64, e: &reqwest::Error) -> Error {
+        if e.is_timeout() {
+            return Error::Unreachable {
+                registry: self.image.registry().to_owned(),
+                reason: format!(
+                    "the download of blob {} stalled: nothing arrived for {}s after {received} of {} bytes (`WASM_OCI_HTTP_TIMEOUT`)",
+                    descriptor.digest,
+                    self.policy.read_timeout.as_secs_f64(),
+                    descriptor.size
+                ),
+            };
+        }
         if received < descriptor.size {
             return Error::Incomplete {
                 what: format!("blob {}", descriptor.digest),

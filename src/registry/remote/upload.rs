@@ -22,7 +22,8 @@ use reqwest::{Method, StatusCode, Url};
 use tracing::debug;
 
 /// The slowest transfer an upload is given time for, beyond the usual timeout, before it
-/// counts as stalled: a request's whole time is bounded, not each read.
+/// counts as stalled: an upload's whole time is bounded, not each read (reqwest's read
+/// timeout would also run while the body is sent).
 const SLOWEST_BYTES_PER_SECOND: u64 = 256 << 10;
 
 impl Remote {
@@ -127,7 +128,7 @@ impl Remote {
     ) -> std::result::Result<Url, Failure> {
         let body = super::gated_blocks(path, size, gate).await?;
         let request = self
-            .authorized(Push, Method::PATCH, session.clone())
+            .authorized_on(&self.uploads, Push, Method::PATCH, session.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
             .header(CONTENT_RANGE, format!("0-{}", size.saturating_sub(1)))
@@ -163,6 +164,48 @@ impl Remote {
     }
 }
 
+impl Remote {
+    /// A blob whose digest is known, in one `PUT ?digest=` to a new upload session (the
+    /// distribution spec's monolithic upload): `body` is `size` bytes, sent with the upload
+    /// client and given time by its size. Made here rather than by oci-client, which reads a
+    /// refusal's whole body into memory. A session whose `PUT` broke off is cancelled; one the
+    /// registry answered has ended.
+    pub(super) async fn put_blob_whole(
+        &self,
+        digest: &Digest,
+        size: u64,
+        body: reqwest::Body,
+        operation: &str,
+    ) -> std::result::Result<(), Failure> {
+        let session = self.upload_session(operation).await?;
+        let mut url = session.url().clone();
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let request = self
+            .authorized_on(&self.uploads, Push, Method::PUT, url)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size)
+            .timeout(
+                self.policy.read_timeout + Duration::from_secs(size / SLOWEST_BYTES_PER_SECOND),
+            )
+            .body(body);
+        let response = match self.send(request).await {
+            Ok(response) => response,
+            Err(failure) => {
+                session.cancel().await;
+                return Err(failure);
+            }
+        };
+        if response.status() == StatusCode::CREATED {
+            session.committed();
+            return Ok(());
+        }
+        // The registry answered the PUT: the session ended there, nothing to cancel.
+        session.committed();
+        Err(self.refusal(response, Push, operation).await)
+    }
+}
+
 /// How long a given-up upload session's `DELETE` is waited for.
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
 
@@ -186,6 +229,7 @@ impl Session<'_> {
         self.url = Some(url);
     }
 
+    /// The session ended at the registry (committed, or its last request answered).
     fn committed(mut self) {
         self.url = None;
     }
