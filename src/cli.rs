@@ -167,6 +167,24 @@ pub struct VerifyArgs {
     #[arg(long, env = "WASM_OCI_PUBLIC_KEY", allow_hyphen_values = true)]
     pub public_key: Option<String>,
 
+    /// The SAN a keyless Sigstore bundle's certificate must have, exactly (default: a workflow of
+    /// the expected source).
+    #[arg(long, env = "WASM_OCI_CERTIFICATE_IDENTITY")]
+    pub certificate_identity: Option<String>,
+
+    /// A regular expression the certificate's SAN must match.
+    #[arg(long, env = "WASM_OCI_CERTIFICATE_IDENTITY_REGEXP")]
+    pub certificate_identity_regexp: Option<String>,
+
+    /// The OIDC issuer the certificate must name (default: GitHub Actions').
+    #[arg(long, env = "WASM_OCI_CERTIFICATE_OIDC_ISSUER")]
+    pub certificate_oidc_issuer: Option<String>,
+
+    /// A trusted root or client trust config file to check Sigstore bundles against, instead of
+    /// the public-good and GitHub roots.
+    #[arg(long, env = "WASM_OCI_SIGSTORE_TRUST_CONFIG")]
+    pub sigstore_trust_config: Option<String>,
+
     /// Registry and layer flags.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -180,6 +198,13 @@ impl VerifyArgs {
             ("expect-source", self.expect_source),
             ("expect-revision", self.expect_revision),
             ("public-key", self.public_key),
+            ("certificate-identity", self.certificate_identity),
+            (
+                "certificate-identity-regexp",
+                self.certificate_identity_regexp,
+            ),
+            ("certificate-oidc-issuer", self.certificate_oidc_issuer),
+            ("sigstore-trust-config", self.sigstore_trust_config),
             (
                 "annotations",
                 (!self.annotations.is_empty()).then(|| self.annotations.join("\n")),

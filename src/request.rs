@@ -43,6 +43,10 @@ pub const INPUT_NAMES: &[&str] = &[
     "expect-source",
     "expect-revision",
     "public-key",
+    "certificate-identity",
+    "certificate-identity-regexp",
+    "certificate-oidc-issuer",
+    "sigstore-trust-config",
 ];
 
 /// The default of every input that has one, as action.yml declares it; a test keeps the two in

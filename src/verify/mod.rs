@@ -3,10 +3,12 @@
 //! the check's name and what it found. Checks: the manifest, config and layer digests, the
 //! layer as valid Wasm whose kind matches the config, expected annotations, and a provenance
 //! referrer for this digest from the expected repository and commit, signed when a key is given
-//! (`provenance`). The report and its summary are in `report`.
+//! (`provenance`), or a Sigstore bundle checked against a trusted root and an identity policy
+//! (`sigstore`). The report and its summary are in `report`.
 
 mod provenance;
 mod report;
+mod sigstore;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ use std::path::PathBuf;
 use tracing::{info, warn};
 
 pub use self::report::{Check, Outcome, VerifyReport};
+pub use self::sigstore::{GITHUB_ACTIONS_ISSUER, IdentityPolicy, TrustRoot};
 use crate::artifact::{Manifest, WasmConfig};
 use crate::context::Env;
 use crate::error::{Error, Result};
@@ -40,6 +43,10 @@ pub struct VerifyRequest {
     pub annotations: BTreeMap<String, String>,
     /// The PEM public key the provenance must be signed with.
     pub public_key: Option<String>,
+    /// Who may have signed a keyless Sigstore bundle.
+    pub identity: IdentityPolicy,
+    /// The trusted roots Sigstore bundles are checked against.
+    pub trust_roots: Vec<TrustRoot>,
 }
 
 impl VerifyRequest {
@@ -65,7 +72,21 @@ impl VerifyRequest {
         if let Some(key) = &public_key {
             dsse::check_public_key(key).map_err(|e| Error::input("public-key", e.to_string()))?;
         }
+        let identity = IdentityPolicy {
+            identity: inputs.get("certificate-identity").map(str::to_owned),
+            identity_regexp: inputs
+                .get("certificate-identity-regexp")
+                .map(sigstore::identity_regexp_input)
+                .transpose()?,
+            issuer: inputs.get("certificate-oidc-issuer").map(str::to_owned),
+        };
+        let trust_roots = match inputs.get("sigstore-trust-config") {
+            Some(value) => vec![sigstore::trust_root_input(value, &read.working_directory)?],
+            None => TrustRoot::embedded(),
+        };
         Ok(VerifyRequest {
+            identity,
+            trust_roots,
             expect_source: inputs.get("expect-source").map(str::to_owned),
             expect_revision: inputs.get("expect-revision").map(str::to_owned),
             annotations: crate::request::parse_annotations(inputs.get("annotations"))?,
@@ -183,6 +204,8 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
         source: want_source.as_deref(),
         revision: want_revision.as_deref(),
         public_key: request.public_key.as_deref(),
+        identity: &request.identity,
+        roots: &request.trust_roots,
     };
     report
         .checks

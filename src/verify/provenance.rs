@@ -1,10 +1,13 @@
 //! The provenance checks: a referrer of the artifact's digest (referrers API or fallback tag)
 //! whose in-toto statement, plain or in a DSSE envelope, is SLSA provenance about this digest,
 //! from the expected repository and commit; with a public key, the envelope must verify.
+//! Sigstore bundle referrers (ours, cosign's, GitHub's attest-build-provenance) are checked by
+//! `sigstore` first; where one exists, unsigned statements are not accepted in its place.
 
 use serde_json::Value;
 
 use super::report::{Check, Outcome};
+use super::sigstore::{self, IdentityPolicy, TrustRoot};
 use crate::artifact::{Descriptor, Manifest};
 use crate::provenance::dsse::{self, ENVELOPE_MEDIA_TYPE as DSSE_MEDIA_TYPE};
 use crate::provenance::referrer::{
@@ -20,11 +23,13 @@ pub(super) struct Expectations<'a> {
     pub(super) source: Option<&'a str>,
     pub(super) revision: Option<&'a str>,
     pub(super) public_key: Option<&'a str>,
+    pub(super) identity: &'a IdentityPolicy,
+    pub(super) roots: &'a [TrustRoot],
 }
 
 /// The artifact types of the referrers verify checks, in one place: the listing is filtered
 /// on them before anything is fetched, and each has its arm in [`check_referrer`].
-pub(super) const CHECKED_ARTIFACT_TYPES: &[&str] = &[IN_TOTO_ARTIFACT_TYPE];
+pub(super) const CHECKED_ARTIFACT_TYPES: &[&str] = &[sigstore::BUNDLE_MEDIA_TYPE, IN_TOTO_ARTIFACT_TYPE];
 
 /// The most referrers of the checked types that are fetched: the newest this many (the
 /// fallback index lists them oldest first). A subject re-pushed daily for a month has this
@@ -43,14 +48,18 @@ pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<
         Ok(r) => r,
         Err(e) => return vec![Check::fail("provenance", crate::action::error_chain(&e))],
     };
-    let candidates: Vec<&Descriptor> = referrers
+    let mut candidates: Vec<&Descriptor> = referrers
         .iter()
-        .filter(|r| {
-            r.artifact_type
-                .as_deref()
-                .is_some_and(|t| CHECKED_ARTIFACT_TYPES.contains(&t))
-        })
+        .filter(|r| r.artifact_type.as_deref() == Some(sigstore::BUNDLE_MEDIA_TYPE))
         .collect();
+    // A signed bundle, where one exists, is what must pass: an unsigned statement beside it
+    // is not taken in its place.
+    if candidates.is_empty() {
+        candidates = referrers
+            .iter()
+            .filter(|r| r.artifact_type.as_deref() == Some(IN_TOTO_ARTIFACT_TYPE))
+            .collect();
+    }
     let types = CHECKED_ARTIFACT_TYPES
         .iter()
         .map(|t| format!("`{t}`"))
@@ -66,7 +75,16 @@ pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<
         )];
     }
     let listed = candidates.len();
-    let mut checked = futures_util::stream::iter(candidates.into_iter().rev().take(MOST_CHECKED))
+    // The newest first; among them, bundles that say they hold SLSA provenance before the rest
+    // (statements, which carry no such annotation, keep their order).
+    let mut newest_first: Vec<&Descriptor> =
+        candidates.into_iter().rev().take(MOST_CHECKED).collect();
+    newest_first.sort_by_key(|r| {
+        r.annotations
+            .get(sigstore::PREDICATE_TYPE_ANNOTATION)
+            .is_none_or(|p| p != SLSA_PROVENANCE_V1)
+    });
+    let mut checked = futures_util::stream::iter(newest_first)
         .map(|candidate| check_referrer(source, candidate, want))
         .buffered(IN_FLIGHT);
     let mut newest = None;
@@ -142,7 +160,11 @@ async fn check_referrer<T: Target>(
             );
         }
     }
-    let Some(layer) = manifest.layers.first() else {
+    let bundle_layer = manifest
+        .layers
+        .iter()
+        .find(|l| sigstore::is_bundle_media_type(&l.media_type));
+    let Some(layer) = bundle_layer.or(manifest.layers.first()) else {
         return fail(
             checks,
             "provenance",
@@ -160,6 +182,19 @@ async fn check_referrer<T: Target>(
 
     // The statement, from the envelope (its signature checked when a key is given) or as is.
     let statement = match (layer.media_type.as_str(), want.public_key) {
+        (media_type, key) if sigstore::is_bundle_media_type(media_type) => {
+            let identity = sigstore::Identity {
+                policy: want.identity,
+                source: want.source,
+                revision: want.revision,
+            };
+            let checked = sigstore::check_bundle(&bytes, want.subject, want.roots, &identity, key);
+            checks.extend(checked.checks);
+            match checked.statement {
+                Some(statement) => statement,
+                None => return checks,
+            }
+        }
         (DSSE_MEDIA_TYPE, Some(key)) => match dsse::verify_dsse(&bytes, key) {
             Ok(payload) => {
                 checks.push(Check::pass(
@@ -220,7 +255,7 @@ fn unverified_payload(envelope: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The statement's type, subject, repository and commit.
-fn check_statement(bytes: &[u8], want: &Expectations<'_>) -> Vec<Check> {
+pub(super) fn check_statement(bytes: &[u8], want: &Expectations<'_>) -> Vec<Check> {
     let statement: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -322,7 +357,7 @@ fn check_statement(bytes: &[u8], want: &Expectations<'_>) -> Vec<Check> {
 }
 
 /// Repository URLs compare without a trailing `/` or `.git`, and case-insensitively.
-fn same_repository(a: &str, b: &str) -> bool {
+pub(super) fn same_repository(a: &str, b: &str) -> bool {
     let norm = |s: &str| {
         s.trim_end_matches('/')
             .trim_end_matches(".git")
@@ -356,6 +391,8 @@ mod tests {
             source: Some("https://github.com/acme/app"),
             revision: Some("abc"),
             public_key: None,
+            identity: &IdentityPolicy::default(),
+            roots: &[],
         };
         let ok = check_statement(
             &statement(digest.hex(), "https://github.com/acme/app.git", "abc"),
