@@ -7,12 +7,15 @@
 # GitHub's rules for container actions: runs as root (no USER), no WORKDIR, exec-form absolute
 # ENTRYPOINT; action.yml passes `action` as the argument.
 
-# The base image, pinned by digest (rust 1.91, Debian bookworm, slim). Bump tag and digest together.
-ARG RUST_IMAGE=rust:1.91-slim-bookworm@sha256:8514999d4786ef12efe89239e86b3d0a021b94b9d35108c8efe6c79ca7dc1a65
+# The base image, pinned by digest (rust 1.91, Debian bookworm, slim), as a stage of its own: its
+# FROM line names the image literally, so Dependabot moves tag and digest together. Another base
+# (a local stand-in) replaces the stage by name: `--build-context rust=container-image://IMAGE`
+# (podman) or `docker-image://IMAGE` (docker buildx).
+FROM rust:1.91-slim-bookworm@sha256:8514999d4786ef12efe89239e86b3d0a021b94b9d35108c8efe6c79ca7dc1a65 AS rust
 
 # The static binary. The tests skip this stage: they build the same binary on the host and pass it
 # in with `--build-context bin=DIR`.
-FROM ${RUST_IMAGE} AS compile
+FROM rust AS compile
 RUN apt-get update \
     && apt-get install -y --no-install-recommends musl-tools \
     && rm -rf /var/lib/apt/lists/* \
@@ -34,7 +37,7 @@ COPY --from=bin /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificate
 ENTRYPOINT ["/wasm-oci"]
 CMD ["action"]
 
-FROM ${RUST_IMAGE} AS toolchain
+FROM rust AS toolchain
 RUN rustup target add wasm32-wasip1 wasm32-wasip2 wasm32-unknown-unknown \
     && rm -rf /usr/local/cargo/registry
 COPY --from=bin /wasm-oci /usr/local/bin/wasm-oci

@@ -29,7 +29,8 @@ pub(super) struct Expectations<'a> {
 
 /// The artifact types of the referrers verify checks, in one place: the listing is filtered
 /// on them before anything is fetched, and each has its arm in [`check_referrer`].
-pub(super) const CHECKED_ARTIFACT_TYPES: &[&str] = &[sigstore::BUNDLE_MEDIA_TYPE, IN_TOTO_ARTIFACT_TYPE];
+pub(super) const CHECKED_ARTIFACT_TYPES: &[&str] =
+    &[sigstore::BUNDLE_MEDIA_TYPE, IN_TOTO_ARTIFACT_TYPE];
 
 /// The most referrers of the checked types that are fetched: the newest this many (the
 /// fallback index lists them oldest first). A subject re-pushed daily for a month has this

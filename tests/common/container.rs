@@ -80,8 +80,9 @@ pub fn rust_image() -> &'static str {
 pub fn default_image() -> &'static str {
     static IMAGE: OnceLock<()> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let arg = format!("RUST_IMAGE={}", rust_image());
-        build_image(&["--build-arg", &arg], DEFAULT_IMAGE)
+        // The stand-in replaces the Dockerfile's `rust` stage (the pinned base image) by name.
+        let base = format!("rust=container-image://{}", rust_image());
+        build_image(&["--build-context", &base], DEFAULT_IMAGE)
     });
     DEFAULT_IMAGE
 }
