@@ -49,7 +49,6 @@ pub const INPUT_NAMES: &[&str] = &[
     "certificate-identity",
     "certificate-identity-regexp",
     "certificate-oidc-issuer",
-    "sigstore-trust-config",
 ];
 
 /// The default of every input that has one, as action.yml declares it; a test keeps the two in
