@@ -555,3 +555,67 @@ fn a_fulcio_that_cannot_be_reached_stops_the_push_before_any_tag() {
         &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
     );
 }
+
+#[test]
+fn verify_accepts_what_a_keyless_push_signed_and_refuses_another_workflow() {
+    let registry = Registry::start();
+    let sigstore = Sigstore::public_good(Job::tag_push(REPO, "v1.2.3", COMMIT));
+    let ws = Workspace::new();
+    let run = ws.run_action(&signing_env(&ws, &registry, &sigstore, &[]));
+    assert!(run.success(), "{run:?}");
+    let digest = ws.outputs()["digest"].clone();
+
+    // The deploy job: the same trust config, the release's source and commit.
+    let image = format!("{}/{REPO}@{digest}", registry.host());
+    let config = sigstore.trust_config().display().to_string();
+    let source = format!("https://github.com/{REPO}");
+    let verify = |extra: &[(&str, &str)]| {
+        let mut inputs = vec![
+            ("command", "verify"),
+            ("image", image.as_str()),
+            ("insecure", "true"),
+            ("sigstore-trust-config", config.as_str()),
+            ("expect-source", source.as_str()),
+            ("expect-revision", COMMIT),
+        ];
+        inputs.extend_from_slice(extra);
+        ws.run_action(&ws.action_env(&inputs))
+    };
+    let verified = verify(&[]);
+    assert!(verified.success(), "{verified:?}");
+    let summary = ws.summary();
+    let report = &summary[summary.rfind("### Wasm OCI artifact verif").unwrap()..];
+    for check in [
+        "certificate identity",
+        "certificate issuer",
+        "certificate source",
+        "certificate revision",
+        "certificate chain",
+        "certificate SCT",
+        "transparency log",
+        "provenance signature",
+        "provenance subject",
+    ] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with(&format!("| {check} |")) && l.contains("| ✅ pass |")),
+            "{check} not passed:\n{report}"
+        );
+    }
+
+    // A policy that names another repository's workflow refuses the same bundle.
+    let refused = verify(&[(
+        "certificate-identity-regexp",
+        "^https://github.com/acme/other/",
+    )]);
+    assert!(!refused.success(), "{refused:?}");
+    let summary = ws.summary();
+    let report = &summary[summary.rfind("### Wasm OCI artifact verif").unwrap()..];
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("| certificate identity |") && l.contains("| ❌ FAIL |")),
+        "{report}"
+    );
+}

@@ -26,7 +26,6 @@ pub use keyless::{Signed, TokenRequest};
 /// A Sigstore bundle v0.3: its media type, and the `artifactType` of its referrer.
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
-
 /// The `sign` input: keyless signing when the job can mint an OIDC token (`auto`), always
 /// (`true`: a job without the token is an error), or never (`false`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
