@@ -63,30 +63,13 @@ impl Referrer {
             Payload::Statement(bytes) => Blob::new(STATEMENT_MEDIA_TYPE, bytes),
             Payload::Envelope(bytes) => Blob::new(super::dsse::ENVELOPE_MEDIA_TYPE, bytes),
         };
-        let config = Blob::new(EMPTY_MEDIA_TYPE, b"{}".to_vec());
-        let annotations = BTreeMap::from([
-            (super::annotations::CREATED.to_owned(), created.to_owned()),
-            (
-                PREDICATE_TYPE_ANNOTATION.to_owned(),
-                super::slsa::PREDICATE_TYPE.to_owned(),
-            ),
-        ]);
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(MANIFEST_MEDIA_TYPE.to_owned()),
-            artifact_type: Some(ARTIFACT_TYPE.to_owned()),
-            config: config.descriptor(),
-            layers: vec![layer.descriptor()],
-            subject: Some(subject),
-            annotations: annotations.clone(),
-        };
-        Referrer {
-            config,
+        Self::artifact(
+            subject,
+            ARTIFACT_TYPE,
             layer,
-            manifest: Blob::new(MANIFEST_MEDIA_TYPE, manifest.to_bytes()),
-            annotations,
-            artifact_type: ARTIFACT_TYPE,
-        }
+            [(PREDICATE_TYPE_ANNOTATION, super::slsa::PREDICATE_TYPE)],
+            created,
+        )
     }
 
     /// The referrer of `subject` carrying a Sigstore bundle of a DSSE-signed statement, as
@@ -95,23 +78,40 @@ impl Referrer {
     /// `dev.sigstore.bundle.content` and `dev.sigstore.bundle.predicateType`.
     pub fn bundle(subject: Descriptor, bundle: Vec<u8>, created: &str) -> Self {
         use crate::sigstore::BUNDLE_MEDIA_TYPE;
-        let layer = Blob::new(BUNDLE_MEDIA_TYPE, bundle);
+        Self::artifact(
+            subject,
+            BUNDLE_MEDIA_TYPE,
+            Blob::new(BUNDLE_MEDIA_TYPE, bundle),
+            [
+                (BUNDLE_CONTENT_ANNOTATION, "dsse-envelope"),
+                (
+                    BUNDLE_PREDICATE_TYPE_ANNOTATION,
+                    super::slsa::PREDICATE_TYPE,
+                ),
+            ],
+            created,
+        )
+    }
+
+    /// An artifact manifest of `artifact_type` about `subject`: the empty config, `layer` as
+    /// its one layer, `created` and `annotations` as its annotations.
+    fn artifact<const N: usize>(
+        subject: Descriptor,
+        artifact_type: &'static str,
+        layer: Blob,
+        annotations: [(&str, &str); N],
+        created: &str,
+    ) -> Self {
         let config = Blob::new(EMPTY_MEDIA_TYPE, b"{}".to_vec());
-        let annotations = BTreeMap::from([
-            (super::annotations::CREATED.to_owned(), created.to_owned()),
-            (
-                BUNDLE_CONTENT_ANNOTATION.to_owned(),
-                "dsse-envelope".to_owned(),
-            ),
-            (
-                BUNDLE_PREDICATE_TYPE_ANNOTATION.to_owned(),
-                super::slsa::PREDICATE_TYPE.to_owned(),
-            ),
-        ]);
+        let annotations: BTreeMap<String, String> =
+            std::iter::once((super::annotations::CREATED, created))
+                .chain(annotations)
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
         let manifest = Manifest {
             schema_version: 2,
             media_type: Some(MANIFEST_MEDIA_TYPE.to_owned()),
-            artifact_type: Some(BUNDLE_MEDIA_TYPE.to_owned()),
+            artifact_type: Some(artifact_type.to_owned()),
             config: config.descriptor(),
             layers: vec![layer.descriptor()],
             subject: Some(subject),
@@ -122,7 +122,7 @@ impl Referrer {
             layer,
             manifest: Blob::new(MANIFEST_MEDIA_TYPE, manifest.to_bytes()),
             annotations,
-            artifact_type: BUNDLE_MEDIA_TYPE,
+            artifact_type,
         }
     }
 
