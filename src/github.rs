@@ -67,7 +67,7 @@ pub async fn repository_metadata(
     let repo = tokio::time::timeout(timeout, client.repos(owner, name).get())
         .await
         .map_err(|_| ApiError::Timeout(timeout))?
-        .map_err(map_error)?;
+        .map_err(|e| map_error(e, timeout))?;
     Ok(RepoMetadata {
         description: repo.description.filter(|d| !d.trim().is_empty()),
         license: repo
@@ -96,7 +96,7 @@ pub async fn commit_time(
     let commit = tokio::time::timeout(timeout, client.commits(owner, name).get(sha))
         .await
         .map_err(|_| ApiError::Timeout(timeout))?
-        .map_err(map_error)?;
+        .map_err(|e| map_error(e, timeout))?;
     Ok(commit.commit.committer.and_then(|c| c.date))
 }
 
@@ -118,11 +118,12 @@ fn client(
         .set_connect_timeout(Some(timeout))
         .set_read_timeout(Some(timeout))
         .build()
-        .map_err(map_error)
+        .map_err(|e| map_error(e, timeout))
 }
 
 /// Maps octocrab's errors: the one place that knows their shapes.
-fn map_error(e: octocrab::Error) -> ApiError {
+/// One API failure as the caller reports it; `timeout` is the bound the request was given.
+fn map_error(e: octocrab::Error, timeout: Duration) -> ApiError {
     match e {
         octocrab::Error::GitHub { source, .. } => {
             let status = source.status_code.as_u16();
@@ -140,7 +141,7 @@ fn map_error(e: octocrab::Error) -> ApiError {
             }
             let text = source.to_string();
             if text.contains("timed out") || text.contains("deadline has elapsed") {
-                ApiError::Timeout(TIMEOUT)
+                ApiError::Timeout(timeout)
             } else {
                 ApiError::Transport(text)
             }
@@ -170,7 +171,7 @@ pub async fn upload_attestation(
     )
     .await
     .map_err(|_| ApiError::Timeout(timeout))?
-    .map_err(map_error)?;
+    .map_err(|e| map_error(e, timeout))?;
     answer["id"].as_u64().ok_or_else(|| ApiError::Status {
         status: 201,
         message: format!("the answer has no attestation id: {answer}"),

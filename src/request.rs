@@ -299,7 +299,7 @@ impl PushRequest {
         }
         let signing_key = inputs
             .get("signing-key")
-            .map(read_signing_key)
+            .map(|value| read_signing_key(value, &working_directory))
             .transpose()?;
 
         let sign: SignMode = inputs
@@ -340,13 +340,15 @@ impl PushRequest {
     }
 }
 
-/// The `signing-key` input's PEM text: the value itself when it is PEM, else the file it names.
-/// Errors never quote the value, which may be a mangled key.
-pub fn read_signing_key(value: &str) -> Result<Secret> {
+/// The `signing-key` input's PEM text: the value itself when it is PEM, else the file it names,
+/// relative to `working_directory` as `path` is. Errors never quote the value, which may be a
+/// mangled key.
+pub fn read_signing_key(value: &str, working_directory: &std::path::Path) -> Result<Secret> {
     let pem = if value.contains("-----BEGIN") {
         value.to_owned()
     } else {
-        let path = std::path::Path::new(value);
+        let path = working_directory.join(value);
+        let path = path.as_path();
         match std::fs::read_to_string(path) {
             Ok(text) if path.is_file() => text,
             _ => {
@@ -455,7 +457,9 @@ pub(crate) fn connection(inputs: &Inputs, destination: &Destination) -> Result<C
             ));
         }
     };
-    let ca_file = inputs.get("ca-file").map(PathBuf::from);
+    // Relative to `working-directory`, as `path`, `signing-key` and `public-key` are.
+    let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or("."));
+    let ca_file = inputs.get("ca-file").map(|ca| working_directory.join(ca));
     if let Some(ca) = &ca_file {
         if !ca.is_file() {
             return Err(Error::input(
@@ -522,6 +526,35 @@ mod tests {
             env.insert(k.to_string(), v.to_string());
         }
         env
+    }
+
+    #[test]
+    fn key_and_ca_paths_are_relative_to_the_working_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg4izgFDxJpZmkMy4y
+lmaWM1ibdyQH3aPhQ9AxU71ZiLehRANCAATQ/7Hh7Gnvahx9Ib/wHBSPihGzHiZL
+FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
+-----END PRIVATE KEY-----";
+        std::fs::write(dir.path().join("signing.pem"), key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), "a CA").unwrap();
+        let read = read_signing_key("signing.pem", dir.path()).unwrap();
+        assert_eq!(read.expose(), key);
+        assert!(
+            read_signing_key("signing.pem", std::path::Path::new(".")).is_err(),
+            "not looked up in the process's directory"
+        );
+
+        let destination = Destination::parse("localhost:5000/app").unwrap();
+        let workdir = dir.path().to_str().unwrap();
+        let env = action_env(&[
+            ("INPUT_WORKING-DIRECTORY", workdir),
+            ("INPUT_CA-FILE", "ca.pem"),
+        ]);
+        let found = connection(&Inputs::from_action_env(&env), &destination).unwrap();
+        assert_eq!(found.ca_file, Some(dir.path().join("ca.pem")));
+        let env = action_env(&[("INPUT_CA-FILE", "ca.pem")]);
+        assert!(connection(&Inputs::from_action_env(&env), &destination).is_err());
     }
 
     #[test]

@@ -23,9 +23,10 @@ pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
         crate::secret::register(secret);
     }
     // A signing key given as a file path: its contents are the secret.
+    let working_directory = std::path::Path::new(inputs.get("working-directory").unwrap_or("."));
     if let Some(Ok(key)) = inputs
         .get("signing-key")
-        .map(crate::request::read_signing_key)
+        .map(|value| crate::request::read_signing_key(value, working_directory))
     {
         for line in runner::mask_lines(key.expose()) {
             let _ = writeln!(out, "{line}");

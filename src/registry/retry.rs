@@ -129,7 +129,7 @@ impl Policy {
             .initial_delay
             .saturating_mul(1u32 << (attempt - 1).min(16))
             .min(self.max_delay);
-        let jittered = ceiling.mul_f64(rand::rng().random_range(0.5..=1.0));
+        let jittered = ceiling.mul_f64(rand::rng().random_range(0.0..=1.0));
         after.map_or(jittered, |a| a.max(jittered))
     }
 
@@ -190,6 +190,27 @@ mod tests {
             max_elapsed: Duration::from_secs(5),
             ..Policy::default()
         }
+    }
+
+    #[test]
+    fn the_backoff_is_full_jitter_under_a_doubling_ceiling() {
+        let policy = Policy::default();
+        for attempt in 1..=3 {
+            let ceiling = policy.initial_delay * (1 << (attempt - 1));
+            let waits: Vec<Duration> = (0..400).map(|_| policy.delay(attempt, None)).collect();
+            assert!(waits.iter().all(|w| *w <= ceiling), "attempt {attempt}");
+            // Full jitter draws from the whole range, not only its upper half.
+            assert!(
+                waits.iter().any(|w| *w < ceiling / 4),
+                "attempt {attempt}: {:?}",
+                waits.iter().min()
+            );
+        }
+        let after = Duration::from_secs(7);
+        assert!(
+            policy.delay(1, Some(after)) >= after,
+            "Retry-After is honoured"
+        );
     }
 
     fn transient() -> Failure {
