@@ -181,8 +181,19 @@ async fn check_referrer<T: Target>(
         format!("referrer {} ({})", referrer.digest, layer.media_type),
     ));
 
+    let (media_type, bytes) = match sigstore::unlogged_key_envelope(&layer.media_type, &bytes) {
+        Some(envelope) => {
+            checks.push(Check::pass(
+                "sigstore bundle",
+                "signed with a key, neither logged nor timestamped: its DSSE envelope is checked as one",
+            ));
+            (DSSE_MEDIA_TYPE, envelope)
+        }
+        None => (layer.media_type.as_str(), bytes),
+    };
+
     // The statement, from the envelope (its signature checked when a key is given) or as is.
-    let statement = match (layer.media_type.as_str(), want.public_key) {
+    let statement = match (media_type, want.public_key) {
         (media_type, key) if sigstore::is_bundle_media_type(media_type) => {
             let identity = sigstore::Identity {
                 policy: want.identity,

@@ -41,6 +41,30 @@ pub(super) fn is_bundle_media_type(media_type: &str) -> bool {
         || media_type.starts_with("application/vnd.dev.sigstore.bundle+json")
 }
 
+/// The DSSE envelope (as JSON) of a bundle signed with a key that has neither a log entry nor a
+/// timestamp, what `signing-key` attaches; `None` for any other bundle. Sigstore's verifiers take
+/// no such bundle (they need a log entry or a timestamp for the signing time), so its envelope
+/// is checked as a DSSE envelope referrer is, with `public-key`.
+pub(super) fn unlogged_key_envelope(media_type: &str, bytes: &[u8]) -> Option<Vec<u8>> {
+    if !is_bundle_media_type(media_type) {
+        return None;
+    }
+    let bundle: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let material = bundle.get("verificationMaterial")?;
+    material.get("publicKey")?;
+    let none = |v: Option<&serde_json::Value>| {
+        v.and_then(serde_json::Value::as_array)
+            .is_none_or(|a| a.is_empty())
+    };
+    let timestamps = material
+        .get("timestampVerificationData")
+        .and_then(|t| t.get("rfc3161Timestamps"));
+    if !none(material.get("tlogEntries")) || !none(timestamps) {
+        return None;
+    }
+    serde_json::to_vec(bundle.get("dsseEnvelope")?).ok()
+}
+
 /// One trusted root and the name the report gives it.
 #[derive(Debug, Clone)]
 pub struct TrustRoot {
