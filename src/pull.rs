@@ -162,17 +162,17 @@ fn destination(request: &PullRequest, image: &ImageRef, layer: &Descriptor) -> R
     };
     // The file is renamed onto `path`: that would replace a device node, a FIFO or a directory
     // that is there (`-o /dev/null` as root made the null device a regular file).
-    if let Ok(existing) = std::fs::metadata(&path) {
-        if !existing.is_file() {
-            return Err(Error::io(
-                "write",
-                &path,
-                std::io::Error::other(format!(
-                    "it is {}, not a regular file; give a file path or a directory for `output`",
-                    crate::locate::kind_of(&existing.file_type())
-                )),
-            ));
-        }
+    if let Ok(existing) = std::fs::metadata(&path)
+        && !existing.is_file()
+    {
+        return Err(Error::io(
+            "write",
+            &path,
+            std::io::Error::other(format!(
+                "it is {}, not a regular file; give a file path or a directory for `output`",
+                crate::locate::kind_of(&existing.file_type())
+            )),
+        ));
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;

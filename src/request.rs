@@ -119,10 +119,10 @@ impl Inputs {
         }
         // A `docker://` step gets none of action.yml's defaults, so not `${{ github.token }}`;
         // the job's token reaches it as `env: GITHUB_TOKEN`, the name GitHub's own tools read.
-        if inputs.get("github-token").is_none() {
-            if let Some(token) = env.get(GITHUB_TOKEN_VAR) {
-                inputs.set("github-token", token);
-            }
+        if inputs.get("github-token").is_none()
+            && let Some(token) = env.get(GITHUB_TOKEN_VAR)
+        {
+            inputs.set("github-token", token);
         }
         inputs
     }
@@ -460,13 +460,13 @@ pub(crate) fn connection(inputs: &Inputs, destination: &Destination) -> Result<C
     // Relative to `working-directory`, as `path`, `signing-key` and `public-key` are.
     let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or("."));
     let ca_file = inputs.get("ca-file").map(|ca| working_directory.join(ca));
-    if let Some(ca) = &ca_file {
-        if !ca.is_file() {
-            return Err(Error::input(
-                "ca-file",
-                format!("no file at `{}`", ca.display()),
-            ));
-        }
+    if let Some(ca) = &ca_file
+        && !ca.is_file()
+    {
+        return Err(Error::input(
+            "ca-file",
+            format!("no file at `{}`", ca.display()),
+        ));
     }
     Ok(Connection {
         insecure: inputs.flag("insecure")?,

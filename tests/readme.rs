@@ -19,10 +19,8 @@ fn headings(text: &str) -> Vec<String> {
     for line in text.lines() {
         if line.starts_with("```") {
             in_code = !in_code;
-        } else if !in_code {
-            if let Some(h) = line.strip_prefix("## ").or(line.strip_prefix("### ")) {
-                out.push(h.to_owned());
-            }
+        } else if !in_code && let Some(h) = line.strip_prefix("## ").or(line.strip_prefix("### ")) {
+            out.push(h.to_owned());
         }
     }
     out

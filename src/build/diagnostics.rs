@@ -99,10 +99,10 @@ impl Diagnostics {
     /// else as rustc named it.
     fn relative(&self, file_name: &str) -> String {
         let absolute = canonical(&self.workspace_root.join(file_name));
-        if let Some(root) = &self.repository_root {
-            if let Ok(rel) = absolute.strip_prefix(root) {
-                return rel.to_string_lossy().into_owned();
-            }
+        if let Some(root) = &self.repository_root
+            && let Ok(rel) = absolute.strip_prefix(root)
+        {
+            return rel.to_string_lossy().into_owned();
         }
         file_name.to_owned()
     }

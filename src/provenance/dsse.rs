@@ -98,10 +98,10 @@ impl SigningKey {
             return Ok(SigningKey::Ed25519(key));
         }
         // `openssl ecparam -genkey` writes an `EC PARAMETERS` block before the key.
-        if let Some(block) = pem_block(pem, "EC PRIVATE KEY") {
-            if let Ok(key) = p256::SecretKey::from_sec1_pem(block) {
-                return Ok(SigningKey::P256(key.into()));
-            }
+        if let Some(block) = pem_block(pem, "EC PRIVATE KEY")
+            && let Ok(key) = p256::SecretKey::from_sec1_pem(block)
+        {
+            return Ok(SigningKey::P256(key.into()));
         }
         let what = if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
             "is an encrypted key; give it without a passphrase (keep it in a secret instead)"

@@ -41,10 +41,11 @@ pub fn from_git_ref(ctx: &GithubContext) -> Result<Vec<Tag>, String> {
         }
         None => {}
     }
-    if let Some(sha) = ctx.sha.as_deref() {
-        if sha.len() >= 7 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            tags.push(format!("sha-{}", &sha[..7].to_ascii_lowercase()));
-        }
+    if let Some(sha) = ctx.sha.as_deref()
+        && sha.len() >= 7
+        && sha.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        tags.push(format!("sha-{}", &sha[..7].to_ascii_lowercase()));
     }
     if tags.is_empty() {
         tags.push("latest".to_owned());

@@ -103,30 +103,30 @@ pub fn resolve(registry: &str, given: &Given, env: &Env) -> Result<Resolved> {
             }
         }
     }
-    if is_ghcr(registry) {
-        if let Some(token) = &given.github_token {
-            let username = given
-                .username
-                .clone()
-                .or_else(|| {
-                    env.get("GITHUB_ACTOR")
-                        .filter(|a| !a.trim().is_empty())
-                        .cloned()
-                })
-                .ok_or_else(|| {
-                    Error::input(
-                        "username",
-                        "is required for ghcr.io when GITHUB_ACTOR is not set",
-                    )
-                })?;
-            return Ok(Resolved {
-                credential: Credential::Basic {
-                    username,
-                    password: token.clone(),
-                },
-                source: "the `github-token` input".to_owned(),
-            });
-        }
+    if is_ghcr(registry)
+        && let Some(token) = &given.github_token
+    {
+        let username = given
+            .username
+            .clone()
+            .or_else(|| {
+                env.get("GITHUB_ACTOR")
+                    .filter(|a| !a.trim().is_empty())
+                    .cloned()
+            })
+            .ok_or_else(|| {
+                Error::input(
+                    "username",
+                    "is required for ghcr.io when GITHUB_ACTOR is not set",
+                )
+            })?;
+        return Ok(Resolved {
+            credential: Credential::Basic {
+                username,
+                password: token.clone(),
+            },
+            source: "the `github-token` input".to_owned(),
+        });
     }
     if given.username.is_some() {
         return Err(Error::input(
@@ -238,15 +238,15 @@ fn from_docker_config(path: &Path, registry: &str, env: &Env) -> Result<Option<R
             &origin(&format!("credHelpers `{helper}`")),
         );
     }
-    if let Some(store) = config.creds_store.as_deref().filter(|s| !s.is_empty()) {
-        if let Some(found) = ask_helper(
+    if let Some(store) = config.creds_store.as_deref().filter(|s| !s.is_empty())
+        && let Some(found) = ask_helper(
             store,
             registry,
             env,
             &origin(&format!("credsStore `{store}`")),
-        )? {
-            return Ok(Some(found));
-        }
+        )?
+    {
+        return Ok(Some(found));
     }
     let Some((_, entry)) = config.auths.iter().find(|(k, _)| normalize(k) == wanted) else {
         return Ok(None);

@@ -255,14 +255,14 @@ pub fn check_blob(descriptor: &Descriptor, bytes: &[u8]) -> Result<()> {
 
 /// Checks a manifest fetched by digest against that digest.
 pub fn check_manifest(reference: &ManifestRef, manifest: &Blob) -> Result<()> {
-    if let ManifestRef::Digest(expected) = reference {
-        if expected != &manifest.digest {
-            return Err(crate::error::Error::DigestMismatch {
-                what: format!("manifest {expected}"),
-                expected: expected.to_string(),
-                actual: manifest.digest.to_string(),
-            });
-        }
+    if let ManifestRef::Digest(expected) = reference
+        && expected != &manifest.digest
+    {
+        return Err(crate::error::Error::DigestMismatch {
+            what: format!("manifest {expected}"),
+            expected: expected.to_string(),
+            actual: manifest.digest.to_string(),
+        });
     }
     Ok(())
 }

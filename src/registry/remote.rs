@@ -448,10 +448,10 @@ impl Remote {
     /// A failed attempt in our terms, with the verdict on retrying it.
     async fn failure(&self, e: OciDistributionError, operation: &str, op: Op) -> Failure {
         let mut retry = classify(&e, op);
-        if let Some(r) = &mut retry {
-            if r.reason.contains("429") {
-                r.after = self.retry_after(&e).await;
-            }
+        if let Some(r) = &mut retry
+            && r.reason.contains("429")
+        {
+            r.after = self.retry_after(&e).await;
         }
         let error = self.map(e, operation);
         if retry.is_none()

@@ -372,10 +372,9 @@ fn wait_ready(child: &mut Child, scheme: &str, port: u16, ca_pem: Option<&[u8]>)
         if let Ok(resp) = client
             .get(format!("{scheme}://127.0.0.1:{port}/v2/"))
             .send()
+            && matches!(resp.status().as_u16(), 200 | 401)
         {
-            if matches!(resp.status().as_u16(), 200 | 401) {
-                return true;
-            }
+            return true;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
