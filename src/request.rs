@@ -315,7 +315,7 @@ impl PushRequest {
         }
         let sigstore_trust_config = inputs
             .get("sigstore-trust-config")
-            .map(TrustConfig::read)
+            .map(|value| TrustConfig::read(value, &working_directory))
             .transpose()?;
 
         Ok(PushRequest {

@@ -126,18 +126,21 @@ impl PartialEq for TrustConfig {
 }
 
 impl TrustConfig {
-    /// Reads `value`: JSON text (it starts with `{`), or the path of a JSON file.
-    pub fn read(value: &str) -> Result<Self> {
+    /// Reads `value`: JSON text (it starts with `{`), or the path of a JSON file relative to
+    /// `working_directory`, as verify reads the same input.
+    pub fn read(value: &str, working_directory: &std::path::Path) -> Result<Self> {
         let bad = |reason: String| Error::input("sigstore-trust-config", reason);
         let (text, origin) = if value.trim_start().starts_with('{') {
             (value.to_owned(), "the input's JSON".to_owned())
         } else {
-            let text = std::fs::read_to_string(value).map_err(|e| {
+            let path = working_directory.join(value);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
                 bad(format!(
-                    "cannot read `{value}` ({e}); give the path of a client trust config or signing config JSON file, or its JSON text"
+                    "cannot read `{}` ({e}); give the path of a client trust config or signing config JSON file, or its JSON text",
+                    path.display()
                 ))
             })?;
-            (text, format!("`{value}`"))
+            (text, format!("`{}`", path.display()))
         };
         let json: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| bad(format!("{origin} is not JSON: {e}")))?;
@@ -211,32 +214,43 @@ mod tests {
         let client = format!(
             r#"{{"mediaType": "{CLIENT_TRUST_CONFIG_MEDIA_TYPE}", "trustedRoot": {{"mediaType": "{TRUSTED_ROOT_MEDIA_TYPE}"}}, "signingConfig": {GITHUB_SIGNING_CONFIG}}}"#
         );
-        let config = TrustConfig::read(&client).unwrap();
+        let config = TrustConfig::read(&client, std::path::Path::new(".")).unwrap();
         assert!(config.trusted_root.is_some());
         assert_eq!(
             config.services().unwrap().fulcio,
             "https://fulcio.githubapp.com"
         );
-        let alone = TrustConfig::read(GITHUB_SIGNING_CONFIG).unwrap();
+        let alone = TrustConfig::read(GITHUB_SIGNING_CONFIG, std::path::Path::new(".")).unwrap();
         assert!(alone.trusted_root.is_none());
 
-        let err = TrustConfig::read(r#"{"mediaType": "text/plain"}"#).unwrap_err();
+        let err = TrustConfig::read(r#"{"mediaType": "text/plain"}"#, std::path::Path::new("."))
+            .unwrap_err();
         assert!(
             err.to_string().starts_with(
                 "input `sigstore-trust-config`: the input's JSON has media type `text/plain`"
             ),
             "{err}"
         );
-        let err = TrustConfig::read("/no/such/file.json").unwrap_err();
+        let err = TrustConfig::read("/no/such/file.json", std::path::Path::new(".")).unwrap_err();
         assert!(
             err.to_string().contains("cannot read `/no/such/file.json`"),
             "{err}"
         );
         let root = format!(r#"{{"mediaType": "{TRUSTED_ROOT_MEDIA_TYPE}"}}"#);
-        let err = TrustConfig::read(&root).unwrap().services().unwrap_err();
+        let err = TrustConfig::read(&root, std::path::Path::new("."))
+            .unwrap()
+            .services()
+            .unwrap_err();
         assert!(
             err.to_string().contains("without a signing config"),
             "{err}"
         );
+
+        // A path is read in the working directory, as verify reads the same input.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("trust.json"), &client).unwrap();
+        let found = TrustConfig::read("trust.json", dir.path()).unwrap();
+        assert!(found.signing_config.is_some());
+        assert!(TrustConfig::read("trust.json", std::path::Path::new(".")).is_err());
     }
 }
