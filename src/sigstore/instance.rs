@@ -136,11 +136,10 @@ impl TrustConfig {
             let path = working_directory.join(value);
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 bad(format!(
-                    "cannot read `{}` ({e}); give the path of a client trust config or signing config JSON file, or its JSON text",
-                    path.display()
+                    "cannot read `{value}` ({e}); give the path of a client trust config or signing config JSON file, or its JSON text"
                 ))
             })?;
-            (text, format!("`{}`", path.display()))
+            (text, format!("`{value}`"))
         };
         let json: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| bad(format!("{origin} is not JSON: {e}")))?;
