@@ -253,12 +253,20 @@ fn a_re_push_reads_every_page_of_the_tag_list() {
 /// its upload, and the session is cancelled rather than left for the registry to purge.
 #[test]
 fn a_layer_found_stored_while_it_goes_cancels_its_upload_session() {
+    use common::proxy::{Fault, FaultProxy};
+
     let registry = Registry::start();
     let ws = Workspace::new();
     let wasm = module_with_data(32 << 20, &[]);
     ws.write("big.wasm", &wasm);
     registry.put_blob("acme/kept", &wasm);
-    let image = format!("{}/acme/kept", registry.host());
+    // The upload's answer is held back, as a slow link's would be, so the question whether the
+    // registry holds the layer is answered first however fast loopback sends the bytes.
+    let slow = FaultProxy::start(registry.port, |_, method, _| match method {
+        "PATCH" => Fault::Stall,
+        _ => Fault::Pass,
+    });
+    let image = format!("{}/acme/kept", slow.host());
     let run = push_file(&ws, &image, "big.wasm", "v1", &[]);
     assert!(run.success(), "{run:?}");
     assert!(run.stdout.contains("its upload stopped"), "{run:?}");
