@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 image="${IMAGE:-localhost/wasm-oci-action-test:default}"
 runs="${RUNS:-5}"
 podman image exists "$image" || {
-  echo "no image $image: run \`cargo test --test default_image\` first (it builds it)" >&2
+  echo "no image $image: run \`cargo test --test it default_image::\` first (it builds it)" >&2
   exit 1
 }
 
@@ -51,7 +51,7 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.0f MB (%.0f MiB)", b / 1e6, b / 1048576 
 cat <<MD
 ## The default image
 
-\`bash scripts/bench-default-image.sh\` (after \`cargo test --test default_image\` built the image
+\`bash scripts/bench-default-image.sh\` (after \`cargo test --test it default_image::\` built the image
 from the Dockerfile on the stand-in rust image of \`scripts/rust-image.sh\`: Debian bookworm
 minbase, gcc, libc6-dev, ca-certificates, rustc and cargo with the host's and the three Wasm
 targets' standard libraries):

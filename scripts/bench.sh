@@ -309,7 +309,7 @@ fi
 } >"$results/machine.tsv"
 
 python3 bench/report.py "$results" >"$out"
-# The default image, when the tests have built it (`cargo test --test default_image`).
+# The default image, when the tests have built it (`cargo test --test it default_image::`).
 if [ "$image" = 1 ] && podman image exists localhost/wasm-oci-action-test:default 2>/dev/null; then
   printf '\n' >>"$out"
   bash scripts/bench-default-image.sh >>"$out"

@@ -20,7 +20,7 @@ mod funcs;
 mod source;
 // The integration tests' LEB128 encoder, shared rather than copied.
 #[cfg(test)]
-#[path = "../tests/common/leb.rs"]
+#[path = "../tests/it/common/leb.rs"]
 mod leb;
 
 use source::{Input, Source};
