@@ -15,6 +15,7 @@ mod first_run;
 mod github_api;
 mod hostile_output;
 mod hostile_transport;
+mod in_process;
 mod layout;
 mod package;
 mod provenance;
