@@ -67,16 +67,17 @@ pub async fn check_packages(request: &PushRequest, ctx: &GithubContext, registri
         let Some((owner, name)) = package_of(image) else {
             continue;
         };
-        let package =
-            match github::container_package(api, owner, name, token, github::TIMEOUT).await {
-                Ok(package) => package,
-                Err(e) => {
-                    info!(
-                        "cannot read package {image} from the GitHub API at {api} ({e}); its visibility and repository link are not checked"
-                    );
-                    continue;
-                }
-            };
+        let package = match github::container_package(api, owner, name, token, github::TIMEOUT)
+            .await
+        {
+            Ok(package) => package,
+            Err(e) => {
+                info!(
+                    "cannot read package {image} from the GitHub API at {api} ({e}); its visibility and repository link are not checked"
+                );
+                continue;
+            }
+        };
         let settings = format!(
             "{server}/{}/{owner}/packages/container/{}/settings",
             package.scope,
@@ -113,7 +114,10 @@ mod tests {
             (None, "ghcr.io"),
             (Some("https://github.com"), "ghcr.io"),
             (Some("https://github.com/"), "ghcr.io"),
-            (Some("https://ghes.example.com"), "containers.ghes.example.com"),
+            (
+                Some("https://ghes.example.com"),
+                "containers.ghes.example.com",
+            ),
             (Some("https://octo.ghe.com"), "containers.octo.ghe.com"),
         ] {
             assert_eq!(container_registry(server), registry, "{server:?}");

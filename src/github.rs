@@ -216,7 +216,10 @@ pub async fn container_package(
         match answer {
             Ok(package) => {
                 return Ok(Package {
-                    visibility: package["visibility"].as_str().unwrap_or_default().to_owned(),
+                    visibility: package["visibility"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                     repository: package["repository"]["full_name"]
                         .as_str()
                         .map(str::to_owned),

@@ -98,8 +98,15 @@ mod tests {
         let cases: &[(&str, &[(&str, &str)], Option<(&str, &[&str], &[&str])>)] = &[
             (
                 "tags, one per line",
-                &[(TAGS_VAR, "ghcr.io/user/app:1.2.3\nghcr.io/user/app:latest\n")],
-                Some((TAGS_VAR, &["ghcr.io/user/app:1.2.3", "ghcr.io/user/app:latest"], &[])),
+                &[(
+                    TAGS_VAR,
+                    "ghcr.io/user/app:1.2.3\nghcr.io/user/app:latest\n",
+                )],
+                Some((
+                    TAGS_VAR,
+                    &["ghcr.io/user/app:1.2.3", "ghcr.io/user/app:latest"],
+                    &[],
+                )),
             ),
             (
                 "tags joined by `sep-tags: ,`",
@@ -109,7 +116,11 @@ mod tests {
             (
                 "only the JSON output",
                 &[(JSON_VAR, json)],
-                Some((JSON_VAR, &["ghcr.io/user/app:1.2.3", "ghcr.io/user/app:latest"], &[])),
+                Some((
+                    JSON_VAR,
+                    &["ghcr.io/user/app:1.2.3", "ghcr.io/user/app:latest"],
+                    &[],
+                )),
             ),
             (
                 "the tags variable wins over the JSON",
@@ -118,7 +129,10 @@ mod tests {
             ),
             (
                 "empty `images`: bare tags",
-                &[(TAGS_VAR, "1.2.3\nlatest"), ("INPUT_IMAGE", "ghcr.io/user/app")],
+                &[
+                    (TAGS_VAR, "1.2.3\nlatest"),
+                    ("INPUT_IMAGE", "ghcr.io/user/app"),
+                ],
                 Some((TAGS_VAR, &["1.2.3", "latest"], &[])),
             ),
             (
@@ -127,7 +141,11 @@ mod tests {
                     (TAGS_VAR, "ghcr.io/user/app:1.2.3\nghcr.io/user/other:1.2.3"),
                     ("INPUT_IMAGE", "ghcr.io/User/App"),
                 ],
-                Some((TAGS_VAR, &["ghcr.io/user/app:1.2.3"], &["ghcr.io/user/other:1.2.3"])),
+                Some((
+                    TAGS_VAR,
+                    &["ghcr.io/user/app:1.2.3"],
+                    &["ghcr.io/user/other:1.2.3"],
+                )),
             ),
             (
                 "the `tags` input wins",
@@ -136,7 +154,10 @@ mod tests {
             ),
             (
                 "not for pull or verify",
-                &[(TAGS_VAR, "ghcr.io/user/app:1.2.3"), ("INPUT_COMMAND", "verify")],
+                &[
+                    (TAGS_VAR, "ghcr.io/user/app:1.2.3"),
+                    ("INPUT_COMMAND", "verify"),
+                ],
                 None,
             ),
             ("empty variables", &[(TAGS_VAR, " "), (JSON_VAR, "")], None),

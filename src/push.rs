@@ -14,10 +14,10 @@ use crate::context::{Clock, Env, GithubContext, SystemClock};
 use crate::error::{Error, Result};
 use crate::github::{self, RepoMetadata};
 use crate::locate::locate;
+use crate::provenance::annotations;
 use crate::provenance::dsse::{self, SigningKey};
 use crate::provenance::referrer::{self, Payload, Referrer};
 use crate::provenance::slsa::{self, BuildProvenance};
-use crate::provenance::annotations;
 use crate::reference::{Destination, Digest, Tag};
 use crate::registry::layout::Layout;
 use crate::registry::{

@@ -135,7 +135,10 @@ pub fn parse(images: &[String], tags: &[String]) -> Result<Named> {
         ));
     };
     let destination = Destination::Registry(first.image.clone());
-    let all = targets.iter().flat_map(|t| t.tags.iter().cloned()).collect();
+    let all = targets
+        .iter()
+        .flat_map(|t| t.tags.iter().cloned())
+        .collect();
     Ok(Named {
         destination,
         targets,
@@ -263,10 +266,7 @@ mod tests {
                 "`image` names the first, references add the tags",
                 "ghcr.io/user/app",
                 "ghcr.io/user/app:1.2.3\nname/app:1.2.3",
-                &[
-                    "ghcr.io/user/app: 1.2.3",
-                    "index.docker.io/name/app: 1.2.3",
-                ],
+                &["ghcr.io/user/app: 1.2.3", "index.docker.io/name/app: 1.2.3"],
             ),
             (
                 "capitals, as `images: ghcr.io/${{ github.repository }}` gives",
@@ -295,15 +295,27 @@ mod tests {
 
     #[test]
     fn bad_items_are_named_with_their_input() {
-        let err = |image: &str, tags: &str| parse(&list(image), &list(tags)).unwrap_err().to_string();
+        let err =
+            |image: &str, tags: &str| parse(&list(image), &list(tags)).unwrap_err().to_string();
         assert!(err("", "").starts_with("input `image`: is required"));
         assert!(err("", "1.2.3").starts_with("input `image`: is required"));
-        assert!(err("ghcr.io/a/app@sha256:00", "").starts_with("input `image`: `ghcr.io/a/app@sha256:00` carries a digest"));
-        assert!(err("ghcr.io/a/app", "ghcr.io/a/app").starts_with("input `tags`: `ghcr.io/a/app` names the image"));
+        assert!(
+            err("ghcr.io/a/app@sha256:00", "")
+                .starts_with("input `image`: `ghcr.io/a/app@sha256:00` carries a digest")
+        );
+        assert!(
+            err("ghcr.io/a/app", "ghcr.io/a/app")
+                .starts_with("input `tags`: `ghcr.io/a/app` names the image")
+        );
         assert!(err("ghcr.io/a/app", "bad~tag").starts_with("input `tags`"));
         assert!(err("ghcr.io/a/app", "ghcr.io/a/app:bad~tag").starts_with("input `tags`"));
-        assert!(err("oci:out\nghcr.io/a/app", "").starts_with("input `image`: `oci:DIR` writes one"));
-        assert!(err("oci:out", "ghcr.io/a/app:1").starts_with("input `tags`: `ghcr.io/a/app:1` names a registry"));
+        assert!(
+            err("oci:out\nghcr.io/a/app", "").starts_with("input `image`: `oci:DIR` writes one")
+        );
+        assert!(
+            err("oci:out", "ghcr.io/a/app:1")
+                .starts_with("input `tags`: `ghcr.io/a/app:1` names a registry")
+        );
         assert_eq!(
             parse(&list("oci:out"), &list("1")).unwrap().destination,
             Destination::Layout("out".into())

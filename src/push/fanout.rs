@@ -60,7 +60,12 @@ pub(super) fn tags(
 /// How to reach `image`'s registry: the `username` and `password` inputs go only to the first
 /// image's registry (a password is never sent to another host); the others take their
 /// credentials from the docker config, or, for ghcr.io, the `github-token`.
-fn connection(request: &PushRequest, env: &Env, image: &ImageName, first: &ImageName) -> Connection {
+fn connection(
+    request: &PushRequest,
+    env: &Env,
+    image: &ImageName,
+    first: &ImageName,
+) -> Connection {
     let inputs_apply = image.registry() == first.registry();
     if !inputs_apply && (request.credentials.is_some() || request.username.is_some()) {
         info!(
@@ -101,7 +106,9 @@ pub(super) async fn deliver_all(
         // A bad file is the error to report, whatever else failed.
         work.validating.await.expect("validation does not panic")?;
         if targets.len() > 1 {
-            warn!("nothing was pushed: every registry is logged in to before any is sent the artifact");
+            warn!(
+                "nothing was pushed: every registry is logged in to before any is sent the artifact"
+            );
         }
         return Err(refused);
     }

@@ -16,6 +16,7 @@ mod github_api;
 mod hostile_output;
 mod hostile_transport;
 mod layout;
+mod multi_registry;
 mod package;
 mod provenance;
 mod pull;
