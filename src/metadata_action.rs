@@ -91,11 +91,15 @@ mod tests {
             .collect()
     }
 
+    /// A case: its name, the environment, and the variable, taken and left-out items expected.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<Expected<'a>>);
+    type Expected<'a> = (&'a str, &'a [&'a str], &'a [&'a str]);
+
     /// The environment metadata-action leaves, in the shapes its README documents.
     #[test]
     fn metadata_action_environment_formats() {
-        let json = r#"{"tags":["ghcr.io/user/app:1.2.3","ghcr.io/user/app:latest"],"labels":{"org.opencontainers.image.version":"1.2.3"},"annotations":["manifest:org.opencontainers.image.version=1.2.3"]}"#;
-        let cases: &[(&str, &[(&str, &str)], Option<(&str, &[&str], &[&str])>)] = &[
+        const JSON: &str = r#"{"tags":["ghcr.io/user/app:1.2.3","ghcr.io/user/app:latest"],"labels":{"org.opencontainers.image.version":"1.2.3"},"annotations":["manifest:org.opencontainers.image.version=1.2.3"]}"#;
+        let cases: &[Case<'static>] = &[
             (
                 "tags, one per line",
                 &[(
@@ -115,7 +119,7 @@ mod tests {
             ),
             (
                 "only the JSON output",
-                &[(JSON_VAR, json)],
+                &[(JSON_VAR, JSON)],
                 Some((
                     JSON_VAR,
                     &["ghcr.io/user/app:1.2.3", "ghcr.io/user/app:latest"],
@@ -124,7 +128,7 @@ mod tests {
             ),
             (
                 "the tags variable wins over the JSON",
-                &[(TAGS_VAR, "ghcr.io/user/app:edge"), (JSON_VAR, json)],
+                &[(TAGS_VAR, "ghcr.io/user/app:edge"), (JSON_VAR, JSON)],
                 Some((TAGS_VAR, &["ghcr.io/user/app:edge"], &[])),
             ),
             (

@@ -20,20 +20,20 @@ use crate::registry::remote::{Access, Connection, Remote};
 use crate::report::Reached;
 use crate::request::PushRequest;
 
+/// Each registry repository, with the tags it gets.
+pub(super) type Tagged = Vec<(ImageName, Vec<Tag>)>;
+
 /// Each registry repository with its tags (derived from the git ref where none are named), and
 /// every tag once: what the artifact is described from. A layout gets the tags named, else the
 /// derived ones.
-pub(super) fn tags(
-    request: &PushRequest,
-    ctx: &GithubContext,
-) -> Result<(Vec<(ImageName, Vec<Tag>)>, Vec<Tag>)> {
+pub(super) fn tags(request: &PushRequest, ctx: &GithubContext) -> Result<(Tagged, Vec<Tag>)> {
     let needs_derived =
         request.tags.is_empty() || request.targets.iter().any(|t| t.tags.is_empty());
     let derived = match needs_derived {
         true => tags::from_git_ref(ctx).map_err(|e| Error::input("tags", e))?,
         false => Vec::new(),
     };
-    let targets: Vec<(ImageName, Vec<Tag>)> = request
+    let targets: Tagged = request
         .targets
         .iter()
         .map(|t| {

@@ -309,7 +309,16 @@ fn ghcr_package_health_is_read_after_a_push_there() {
     let proxy = FaultProxy::start(registry.port, |_, _, _| Fault::Pass);
     const SETTINGS: &str = "https://github.com/orgs/acme/packages/container/multiply/settings";
     let route = "GET /api/v3/orgs/acme/packages/container/multiply ";
-    let cases: Vec<(&str, &str, Answer, &[&str], &[&str])> = vec![
+    // Each case: its name, the repository's visibility, the API's answer, what the log must hold
+    // and what it must not.
+    type Case = (
+        &'static str,
+        &'static str,
+        Answer,
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+    let cases: Vec<Case> = vec![
         (
             "private and unlinked",
             "public",
