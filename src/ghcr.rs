@@ -72,8 +72,14 @@ pub async fn check_packages(request: &PushRequest, ctx: &GithubContext, registri
         {
             Ok(package) => package,
             Err(e) => {
+                let why = match e {
+                    github::ApiError::NotFound => {
+                        "no such package, or the token cannot see it (404)".to_owned()
+                    }
+                    other => other.to_string(),
+                };
                 info!(
-                    "cannot read package {image} from the GitHub API at {api} ({e}); its visibility and repository link are not checked"
+                    "cannot read package {image} from the GitHub API at {api} ({why}); its visibility and repository link are not checked"
                 );
                 continue;
             }

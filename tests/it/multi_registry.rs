@@ -74,6 +74,8 @@ fn two_registries_with_their_own_credentials_get_one_digest() {
     let ws = Workspace::new();
     // The inputs are the first registry's credentials; the second's come from docker login.
     docker_login(&ws, &b.host(), BOB);
+    // ECDSA signatures differ at each signing: one bundle in both registries means one signing.
+    let (key, _) = common::raw::p256_key(&ws.root(), "release");
     let images = format!("{}/acme/app\n{}/team/app", a.host(), b.host());
     let env = loud(ws.multiply_env(
         &images,
@@ -82,6 +84,7 @@ fn two_registries_with_their_own_credentials_get_one_digest() {
             ("insecure", "true"),
             ("username", ALICE.0),
             ("password", ALICE.1),
+            ("signing-key", key.to_str().unwrap()),
         ],
     ));
     let run = ws.run_action(&env);
@@ -98,11 +101,21 @@ fn two_registries_with_their_own_credentials_get_one_digest() {
         }
         assert!(holds_complete(registry, repo, digest), "{repo}");
     }
-    // One provenance, signed or not, attached in each: the same referrer digest.
+    // One provenance, signed once, attached in each: the same referrers listed.
     let fallback = format!("sha256-{}", digest.trim_start_matches("sha256:"));
-    assert_eq!(
-        a.manifest("acme/app", &fallback).unwrap().0,
-        b.manifest("team/app", &fallback).unwrap().0
+    let listed = a.manifest("acme/app", &fallback).unwrap().0;
+    assert_eq!(listed, b.manifest("team/app", &fallback).unwrap().0);
+    let index: serde_json::Value = serde_json::from_slice(&listed).unwrap();
+    let referrers: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert!(
+        referrers.contains(&outputs["provenance-digest"].as_str())
+            && referrers.contains(&outputs["bundle-digest"].as_str()),
+        "{referrers:?} {outputs:?}"
     );
     assert_eq!(
         lines(&outputs["refs"]),
@@ -360,6 +373,15 @@ fn ghcr_package_health_is_read_after_a_push_there() {
             Answer::Json(403, common::github_fake::FORBIDDEN.to_owned()),
             &["cannot read package ghcr.io/acme/multiply from the GitHub API"],
             &["::warning::package", "::warning::cannot read package"],
+        ),
+        (
+            "neither an organization's nor a user's package",
+            "public",
+            Answer::Routes(Vec::new()),
+            &[
+                "no such package, or the token cannot see it (404); its visibility and repository link are not checked",
+            ],
+            &["::warning::package"],
         ),
         (
             "a private repository",
