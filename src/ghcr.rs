@@ -74,7 +74,7 @@ pub async fn check_packages(request: &PushRequest, ctx: &GithubContext, registri
             Err(e) => {
                 let why = match e {
                     github::ApiError::NotFound => {
-                        "no such package, or the token cannot see it (404)".to_owned()
+                        "404: no such package, or the token cannot see it".to_owned()
                     }
                     other => other.to_string(),
                 };
