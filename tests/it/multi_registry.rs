@@ -379,7 +379,7 @@ fn ghcr_package_health_is_read_after_a_push_there() {
             "public",
             Answer::Routes(Vec::new()),
             &[
-                "no such package, or the token cannot see it (404); its visibility and repository link are not checked",
+                "(404: no such package, or the token cannot see it); its visibility and repository link are not checked",
             ],
             &["::warning::package"],
         ),
