@@ -199,6 +199,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A push to several registries left some without the artifact.
+    #[error("the artifact did not reach {failed}; {held}")]
+    NotEverywhere {
+        /// Each registry repository that did not get it, with why.
+        failed: String,
+        /// Which hold it complete, or that none does.
+        held: String,
+    },
+
     /// One or more checks of `verify` failed.
     #[error("verification of {reference} failed: {failures}")]
     Verification {
@@ -310,6 +319,7 @@ impl Error {
             Error::Verification { .. } => "Verification failed",
             Error::PlainHttpRealm { .. } => "Registry authentication refused",
             Error::Signing { .. } => "Signing failed",
+            Error::NotEverywhere { .. } => "Push incomplete",
         }
     }
 }

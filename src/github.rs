@@ -177,3 +177,59 @@ pub async fn upload_attestation(
         message: format!("the answer has no attestation id: {answer}"),
     })
 }
+
+/// A container package as the API describes it: who can pull it, and which repository it is
+/// linked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    /// `public`, `private` or `internal`.
+    pub visibility: String,
+    /// The linked repository's `owner/name`; `None` when the package is linked to none.
+    pub repository: Option<String>,
+    /// `orgs` or `users`: where the package lives in the API and on the web.
+    pub scope: &'static str,
+}
+
+/// Reads the container package `name` (`app`, or `tools/app`) of `owner`, an organization or a
+/// user (`GET /orgs/{owner}/packages/container/{name}`, else `/users/...`). Needs a token that
+/// can read the package (the job's token with `packages: read`).
+pub async fn container_package(
+    api_url: &str,
+    owner: &str,
+    name: &str,
+    token: &Secret,
+    timeout: Duration,
+) -> Result<Package, ApiError> {
+    let client = client(api_url, token, timeout)?;
+    // A package name's `/` is one path segment in the API.
+    let encoded = name.replace('/', "%2F");
+    for scope in ["orgs", "users"] {
+        let route = format!("/{scope}/{owner}/packages/container/{encoded}");
+        tracing::debug!("GET {}{route}", api_url.trim_end_matches('/'));
+        let answer = tokio::time::timeout(
+            timeout,
+            client.get::<serde_json::Value, _, ()>(&route, None),
+        )
+        .await
+        .map_err(|_| ApiError::Timeout(timeout))?
+        .map_err(|e| map_error(e, timeout));
+        match answer {
+            Ok(package) => {
+                return Ok(Package {
+                    visibility: package["visibility"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    repository: package["repository"]["full_name"]
+                        .as_str()
+                        .map(str::to_owned),
+                    scope,
+                });
+            }
+            // Not an organization's: a user's, perhaps.
+            Err(ApiError::NotFound) if scope == "orgs" => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::NotFound)
+}

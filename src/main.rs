@@ -120,7 +120,9 @@ fn run_cli(
     let result = refuse_non_utf8(&non_utf8_vars(), false).and_then(|()| {
         let inputs = cli_inputs(args.into_inputs())?;
         let request = PushRequest::from_inputs(&inputs)?;
-        runtime.block_on(wasm_oci::push::push(&request, env))
+        let outcome = runtime.block_on(wasm_oci::push::push(&request, env))?;
+        outcome.complete()?;
+        Ok(outcome)
     });
     match result {
         Ok(outcome) => {

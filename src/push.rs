@@ -14,13 +14,12 @@ use crate::context::{Clock, Env, GithubContext, SystemClock};
 use crate::error::{Error, Result};
 use crate::github::{self, RepoMetadata};
 use crate::locate::locate;
+use crate::provenance::annotations;
 use crate::provenance::dsse::{self, SigningKey};
 use crate::provenance::referrer::{self, Payload, Referrer};
 use crate::provenance::slsa::{self, BuildProvenance};
-use crate::provenance::{annotations, tags};
 use crate::reference::{Destination, Digest, Tag};
 use crate::registry::layout::Layout;
-use crate::registry::remote::{Access, Connection, Remote};
 use crate::registry::{
     Gate, Hashed, ManifestRef, Target, confirm_stored, hash_done, put_manifest_checked, store_blob,
 };
@@ -29,6 +28,8 @@ use crate::request::{PushRequest, WasmSource};
 use crate::sigstore::Keyless;
 use crate::wasm::{self, Validated, WasmFile};
 use tokio::task::JoinHandle;
+
+mod fanout;
 
 /// A span that the action front door shows as a collapsible `::group::`.
 pub fn phase(name: &'static str) -> tracing::Span {
@@ -68,41 +69,28 @@ pub async fn push_with_clock(
         path,
         build,
     };
-    let tags = if request.tags.is_empty() {
-        tags::from_git_ref(&ctx).map_err(|e| Error::input("tags", e))?
-    } else {
-        request.tags.clone()
-    };
+    // Each registry's tags (those derived from the git ref where none are named), and all of them.
+    let (targets, tags) = fanout::tags(request, &ctx)?;
     let created = created(request, &ctx, clock).await?;
     let repo = repository_metadata(request, &ctx).await;
+    let signed = tokio::sync::OnceCell::new();
     let facts = Facts {
         request,
         ctx: &ctx,
         tags: &tags,
+        all_tags: &tags,
         created: &created,
         repo: &repo,
         keyless: keyless.as_ref(),
+        provenance: &signed,
     };
 
+    let mut registries = Vec::new();
     let delivered = match &request.destination {
-        Destination::Registry(image) if !request.dry_run => {
-            let remote = Remote::new(
-                image.clone(),
-                &Connection {
-                    insecure: request.insecure,
-                    ca_file: request.ca_file.clone(),
-                    credentials: request.credentials.clone(),
-                    username: request.username.clone(),
-                    github_token: request.github_token.clone(),
-                    env: env.clone(),
-                },
-            )?;
-            if let Err(e) = remote.login(Access::Write).await {
-                // A bad file is the error to report, whatever else failed.
-                work.validating.await.expect("validation does not panic")?;
-                return Err(e);
-            }
-            deliver(&remote, work, &facts).await?
+        Destination::Registry(_) if !request.dry_run => {
+            let (delivered, reached) = fanout::deliver_all(env, work, &facts, &targets).await?;
+            registries = reached;
+            delivered
         }
         Destination::Registry(image) => {
             let dir = &request.dry_run_layout;
@@ -119,6 +107,7 @@ pub async fn push_with_clock(
     if let Some(bundle) = &delivered.keyless_bundle {
         signing.attestation = store_attestation(request, &ctx, bundle).await;
     }
+    crate::ghcr::check_packages(request, &ctx, &registries).await;
     Ok(PushOutcome {
         destination: request.destination.clone(),
         digest: artifact.manifest.digest,
@@ -138,6 +127,7 @@ pub async fn push_with_clock(
         provenance: delivered.provenance,
         build: delivered.build,
         signing,
+        registries,
     })
 }
 
@@ -232,14 +222,20 @@ fn changed(
 }
 
 /// What the artifact is described from, besides the file.
+#[derive(Clone, Copy)]
 struct Facts<'a> {
     request: &'a PushRequest,
     ctx: &'a GithubContext,
+    /// The tags of the registry being delivered to.
     tags: &'a [Tag],
+    /// Every registry's tags: the artifact, the same everywhere, is described from them.
+    all_tags: &'a [Tag],
     created: &'a DateTime<Utc>,
     repo: &'a RepoMetadata,
     /// Keyless signing's services and token endpoint, when the provenance is signed keylessly.
     keyless: Option<&'a Keyless>,
+    /// The provenance, made (and signed) once for every registry.
+    provenance: &'a tokio::sync::OnceCell<std::result::Result<Provenance, Arc<Error>>>,
 }
 
 /// What a push stored.
@@ -344,10 +340,10 @@ async fn repository_metadata(request: &PushRequest, ctx: &GithubContext) -> Repo
 /// Builds the artifact's config and manifest from the request and the context.
 fn describe(facts: &Facts<'_>, wasm: &WasmFile) -> Artifact {
     let version = facts
-        .tags
+        .all_tags
         .iter()
         .find(|t| t.as_str() != "latest" && !t.as_str().starts_with("sha-"))
-        .or(facts.tags.first())
+        .or(facts.all_tags.first())
         .map(Tag::as_str);
     let file_stem = wasm
         .path
@@ -380,6 +376,7 @@ fn describe(facts: &Facts<'_>, wasm: &WasmFile) -> Artifact {
 
 /// The provenance of the artifact's manifest: the statement's referrer (a DSSE envelope when a
 /// key is given), and the Sigstore bundle referrers (keyless, and the key's envelope).
+#[derive(Clone)]
 struct Provenance {
     referrer: Referrer,
     bundles: Vec<Referrer>,
@@ -393,6 +390,26 @@ impl Provenance {
             .chain(self.bundles.iter())
             .collect()
     }
+}
+
+/// The provenance, made by the first registry's delivery and taken as it is by the others: one
+/// statement, one signature, attached in each.
+async fn provenance_once(
+    facts: &Facts<'_>,
+    wasm: &WasmFile,
+    artifact: &Artifact,
+    build: Option<&dyn BuildProvenance>,
+) -> Result<Provenance> {
+    facts
+        .provenance
+        .get_or_init(|| async {
+            provenance(facts, wasm, artifact, build)
+                .await
+                .map_err(Arc::new)
+        })
+        .await
+        .clone()
+        .map_err(Error::Shared)
 }
 
 /// Makes the provenance: the statement, signed with the key when one is given, and signed
@@ -502,7 +519,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         // Build mode hands its record of the build here; a located file has none.
         let built: Option<&dyn BuildProvenance> = build.as_ref().map(|b| b as _);
         let provenance = match facts.request.provenance {
-            true => Some(provenance(facts, &wasm, &artifact, built).await?),
+            true => Some(provenance_once(facts, &wasm, &artifact, built).await?),
             false => None,
         };
         // One after another: alongside the layer, they cost nothing, and a throttling

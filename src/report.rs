@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::artifact::Format;
 use crate::build::BuildRecord;
-use crate::reference::{Destination, Digest, Tag};
+use crate::reference::{Destination, Digest, ImageName, Tag};
 use crate::wasm::WasmFile;
 
 /// The result of a push.
@@ -43,6 +43,18 @@ pub struct PushOutcome {
     pub build: Option<BuildRecord>,
     /// How the provenance was signed, and where the signature went.
     pub signing: Signing,
+    /// Each registry repository pushed to, and whether it got the artifact (none for a layout
+    /// or a dry run).
+    pub registries: Vec<Reached>,
+}
+
+/// Whether one registry repository got the artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reached {
+    /// The registry and repository.
+    pub image: ImageName,
+    /// Why it did not get it; `None` when it holds the artifact complete.
+    pub error: Option<String>,
 }
 
 /// The provenance's Sigstore bundles and the attestation stored in GitHub.
@@ -73,12 +85,47 @@ impl PushOutcome {
         format!("{}@{}", self.destination, self.digest)
     }
 
+    /// `registry/repository@digest` of each registry that holds the artifact; an `oci:DIR`
+    /// layout's reference; none for a dry run.
+    pub fn refs(&self) -> Vec<String> {
+        if self.dry_run {
+            return Vec::new();
+        }
+        if let Destination::Layout(_) = self.destination {
+            return vec![self.reference()];
+        }
+        self.registries
+            .iter()
+            .filter(|r| r.error.is_none())
+            .map(|r| format!("{}@{}", r.image, self.digest))
+            .collect()
+    }
+
+    /// An error when some registry did not get the artifact, naming each and those that hold
+    /// it. Checked once the outputs and the summary are written, which say the same.
+    pub fn complete(&self) -> crate::Result<()> {
+        if self.registries.iter().all(|r| r.error.is_none()) {
+            return Ok(());
+        }
+        let failed = failures(&self.registries);
+        let refs = self.refs();
+        let held = match refs.as_slice() {
+            [] => "no registry holds it".to_owned(),
+            held => format!(
+                "it is complete in {}; push again to reach the rest",
+                held.join(", ")
+            ),
+        };
+        Err(crate::Error::NotEverywhere { failed, held })
+    }
+
     /// The action outputs, in a stable order.
     pub fn outputs(&self) -> Vec<(&'static str, String)> {
         vec![
             ("digest", self.digest.to_string()),
             ("image", self.destination.to_string()),
             ("ref", self.reference()),
+            ("refs", self.refs().join("\n")),
             ("tags", self.tag_list()),
             ("wasm-digest", self.wasm.digest.to_string()),
             ("size", self.wasm.size.to_string()),
@@ -139,6 +186,7 @@ impl PushOutcome {
             "digest": self.digest.to_string(),
             "image": self.destination.to_string(),
             "ref": self.reference(),
+            "refs": self.refs(),
             "tags": self.tags.iter().map(Tag::as_str).collect::<Vec<_>>(),
             "wasm-digest": self.wasm.digest.to_string(),
             "size": self.wasm.size,
@@ -171,6 +219,15 @@ impl PushOutcome {
             let _ = writeln!(md, "| {k} | {} |", v.replace('|', "\\|"));
         };
         row(&mut md, "Image", &format!("`{}`", self.destination));
+        if self.registries.len() > 1 {
+            for r in &self.registries {
+                let state = match &r.error {
+                    None => "pushed".to_owned(),
+                    Some(e) => format!("**not pushed**: {e}"),
+                };
+                row(&mut md, "Registry", &format!("`{}`: {state}", r.image));
+            }
+        }
         if self.dry_run {
             row(&mut md, "Written to", &format!("`{}`", self.layout_text()));
         }
@@ -249,6 +306,15 @@ impl PushOutcome {
         );
         md
     }
+}
+
+/// The registries of `reached` that did not get the artifact, each with why.
+pub fn failures(reached: &[Reached]) -> String {
+    reached
+        .iter()
+        .filter_map(|r| Some(format!("{} ({})", r.image, r.error.as_deref()?)))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn code_list(items: &[String]) -> String {

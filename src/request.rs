@@ -14,6 +14,7 @@ use crate::reference::{Destination, Tag};
 use crate::registry::remote::Connection;
 use crate::secret::Secret;
 use crate::sigstore::{SignMode, TrustConfig};
+use crate::targets::{Named, PushTarget};
 
 /// Every input the action declares in action.yml; a test keeps the two in step.
 pub const INPUT_NAMES: &[&str] = &[
@@ -124,6 +125,13 @@ impl Inputs {
         {
             inputs.set("github-token", token);
         }
+        // A push with no `tags` after docker/metadata-action takes the tags it left in the
+        // job's environment.
+        if let Some(found) = crate::metadata_action::env_tags(env)
+            && !found.taken.is_empty()
+        {
+            inputs.set("tags", &found.taken.join("\n"));
+        }
         inputs
     }
 
@@ -201,10 +209,12 @@ pub enum WasmSource {
 /// Everything a push needs, parsed and checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushRequest {
-    /// Where the artifact goes.
+    /// Where the artifact goes: the first of `targets`, or an OCI layout.
     pub destination: Destination,
-    /// Tags to put; empty means "derive from the git ref".
+    /// Every tag named, for every image; empty means "derive from the git ref".
     pub tags: Vec<Tag>,
+    /// Every registry repository the artifact goes to, each with its tags (`destination` first).
+    pub targets: Vec<PushTarget>,
     /// The Wasm file.
     pub source: WasmSource,
     /// The directory paths are relative to.
@@ -242,26 +252,13 @@ pub struct PushRequest {
 impl PushRequest {
     /// Parses `inputs` into a request.
     pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
-        let image = inputs.get("image").ok_or_else(|| {
-            Error::input(
-                "image",
-                "is required: give `registry/repository`, or `oci:DIR` for a local OCI layout",
-            )
-        })?;
-        let destination = Destination::parse(image).map_err(|e| Error::input("image", e))?;
-
-        let tags = inputs
-            .list("tags")
-            .iter()
-            .map(|t| t.parse::<Tag>().map_err(|e| Error::input("tags", e)))
-            .collect::<Result<Vec<_>>>()?;
-        // A tag given twice is pushed and reported once.
-        let tags = tags
-            .iter()
-            .enumerate()
-            .filter(|(i, t)| !tags[..*i].contains(t))
-            .map(|(_, t)| t.clone())
-            .collect();
+        // Several images, or full references in `tags` (docker/metadata-action's output); a
+        // tag given twice is pushed and reported once.
+        let Named {
+            destination,
+            targets,
+            tags,
+        } = crate::targets::parse(&inputs.list("image"), &inputs.list("tags"))?;
 
         let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or_default());
         if !working_directory.is_dir() {
@@ -321,6 +318,7 @@ impl PushRequest {
         Ok(PushRequest {
             destination,
             tags,
+            targets,
             source,
             working_directory,
             format,

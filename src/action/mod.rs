@@ -46,6 +46,9 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
     if Inputs::github_token_from_env(env) {
         tracing::info!("github-token: the input is empty; using GITHUB_TOKEN from the environment");
     }
+    if let Some(found) = crate::metadata_action::env_tags(env) {
+        log_env_tags(&found);
+    }
     let command = inputs.get("command").unwrap_or("push");
     match command {
         "push" => {
@@ -59,6 +62,9 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
                 runner::append_summary(&path, &outcome.summary())
                     .map_err(|e| Error::io("write", &path, e))?;
             }
+            // The outputs and the summary name the registries that got it; then the step fails
+            // when one did not.
+            outcome.complete()?;
             tracing::info!("pushed {}", outcome.reference());
             Ok(())
         }
@@ -91,6 +97,23 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
             "command",
             format!("`{other}` is not a command; use `push`, `pull` or `verify`"),
         )),
+    }
+}
+
+/// Says where the tags came from when docker/metadata-action's environment gave them.
+fn log_env_tags(found: &crate::metadata_action::EnvTags) {
+    let variable = found.variable;
+    if !found.taken.is_empty() {
+        tracing::info!(
+            "tags: the input is empty; using {variable} from docker/metadata-action: {}",
+            found.taken.join(", ")
+        );
+    }
+    if !found.left_out.is_empty() {
+        tracing::info!(
+            "tags: {variable} also names other images than `image`, left out: {}",
+            found.left_out.join(", ")
+        );
     }
 }
 

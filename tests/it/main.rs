@@ -17,6 +17,7 @@ mod hostile_output;
 mod hostile_transport;
 mod in_process;
 mod layout;
+mod multi_registry;
 mod package;
 mod provenance;
 mod pull;
