@@ -25,8 +25,8 @@ use crate::registry::{
     Gate, Hashed, ManifestRef, Target, confirm_stored, hash_done, put_manifest_checked, store_blob,
 };
 use crate::report::{Keyless as KeylessOutcome, PushOutcome, Signing};
-use crate::sbom::Sbom;
 use crate::request::{PushRequest, WasmSource};
+use crate::sbom::Sbom;
 use crate::sigstore::Keyless;
 use crate::wasm::{self, Validated, WasmFile};
 use tokio::task::JoinHandle;

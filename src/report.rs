@@ -226,7 +226,11 @@ impl PushOutcome {
             row(&mut md, "Provenance", &format!("`{p}` (SLSA v1, referrer)"));
         }
         if let Some(sbom) = &self.sbom {
-            row(&mut md, "SBOM", &format!("`{sbom}` (CycloneDX 1.5, referrer)"));
+            row(
+                &mut md,
+                "SBOM",
+                &format!("`{sbom}` (CycloneDX 1.5, referrer)"),
+            );
         }
         if let Some(bundle) = &self.signing.bundle {
             let how = match &self.signing.keyless {

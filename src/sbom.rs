@@ -71,7 +71,9 @@ pub async fn for_push(
         return Ok(None);
     }
     let Some(linked) = build.and_then(|b| b.linked.as_ref()) else {
-        debug!("no SBOM: the .wasm was located on disk, so the crates linked into it are not known");
+        debug!(
+            "no SBOM: the .wasm was located on disk, so the crates linked into it are not known"
+        );
         return Ok(None);
     };
     let document = document(linked, context.subjects.manifest, context.created)?;
@@ -363,8 +365,7 @@ mod tests {
             wasm: &wasm,
         };
         let statement: Value =
-            serde_json::from_slice(&statement(br#"{"bomFormat":"CycloneDX"}"#, &subjects))
-                .unwrap();
+            serde_json::from_slice(&statement(br#"{"bomFormat":"CycloneDX"}"#, &subjects)).unwrap();
         assert_eq!(statement["_type"], STATEMENT_TYPE);
         assert_eq!(statement["predicateType"], PREDICATE_TYPE);
         assert_eq!(statement["predicate"]["bomFormat"], "CycloneDX");

@@ -172,11 +172,7 @@ pub fn walk(metadata: &Metadata, root: &PackageId) -> Result<Linked> {
         let linked: BTreeSet<&PackageId> = node
             .deps
             .iter()
-            .filter(|d| {
-                d.dep_kinds
-                    .iter()
-                    .any(|k| k.kind == DependencyKind::Normal)
-            })
+            .filter(|d| d.dep_kinds.iter().any(|k| k.kind == DependencyKind::Normal))
             .map(|d| &d.pkg)
             .filter(|pkg| packages.get(pkg).is_some_and(|p| !is_proc_macro(p)))
             .collect();

@@ -247,9 +247,7 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
         Err(e) => return Err(Error::io("read", lock, e)),
     };
     let linked = match spec.sbom {
-        true => Some(linked::linked_crates(
-            spec, env, owner, package, &features,
-        )?),
+        true => Some(linked::linked_crates(spec, env, owner, package, &features)?),
         false => None,
     };
     features.sort();

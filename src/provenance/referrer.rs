@@ -203,10 +203,13 @@ pub async fn store_all<T: Target>(
             target,
             &referrer.manifest,
             &ManifestRef::Digest(digest.clone()),
-            "the provenance manifest",
+            &format!("the referrer manifest ({})", referrer.artifact_type),
         )
         .await?;
-        info!("provenance {digest} stored, subject {subject}");
+        info!(
+            "referrer {digest} ({}) stored, subject {subject}",
+            referrer.artifact_type
+        );
     }
     let mut unlisted: Vec<&Referrer> = referrers.to_vec();
     if let Some(listed) = target.listed_referrers(subject).await? {

@@ -54,7 +54,9 @@ pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<
         .filter(|r| r.artifact_type.as_deref() == Some(sigstore::BUNDLE_MEDIA_TYPE))
         // The SBOM's bundles sign another statement.
         .filter(|r| {
-            r.annotations.get(sigstore::PREDICATE_TYPE_ANNOTATION).map(String::as_str)
+            r.annotations
+                .get(sigstore::PREDICATE_TYPE_ANNOTATION)
+                .map(String::as_str)
                 != Some(crate::sbom::PREDICATE_TYPE)
         })
         .collect();

@@ -37,7 +37,10 @@ pub(super) async fn check_sbom<T: Target>(
         )];
     };
     let digest = &referrer.digest;
-    let manifest = match source.get_manifest(&ManifestRef::Digest(digest.clone())).await {
+    let manifest = match source
+        .get_manifest(&ManifestRef::Digest(digest.clone()))
+        .await
+    {
         Ok(Some(blob)) => match serde_json::from_slice::<Manifest>(&blob.bytes) {
             Ok(m) => m,
             Err(e) => {
