@@ -1,6 +1,7 @@
 //! The inspect use case: one JSON document describing an artifact, for scripts: its format,
 //! media types, the Wasm kind and component interfaces its config records, annotations,
-//! sizes and referrers. Reads the manifest and config only; the layer is not downloaded.
+//! sizes and referrers (the SBOM named apart). Reads the manifest and config only; the layer is
+//! not downloaded.
 
 use serde_json::{Value, json};
 

@@ -106,7 +106,13 @@ pub(super) fn linked_crates(
             "`cargo metadata` could not list the crates linked into `{}` for the SBOM",
             package.name
         ),
-    )?;
+    )
+    .map_err(|e| match e {
+        Error::Build(reason) => Error::Build(format!(
+            "{reason}; set `sbom: false` to push without an SBOM"
+        )),
+        e => e,
+    })?;
     let metadata = MetadataCommand::parse(stdout)
         .map_err(|e| Error::Build(format!("cannot read `cargo metadata` output: {e}")))?;
     let linked = walk(&metadata, &package.id)?;
