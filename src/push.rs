@@ -535,7 +535,9 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         // registry is not met with a burst. The provenance manifest needs only its own blobs
         // (its subject may come later), so it is stored here too; its listing waits.
         let config_uploaded = store_blob(target, &artifact.config).await?;
-        let referrers: Vec<&Referrer> = (provenance.iter().flat_map(Provenance::referrers))
+        let referrers: Vec<&Referrer> = provenance
+            .iter()
+            .flat_map(Provenance::referrers)
             .chain(sbom.iter().flat_map(Sbom::referrers))
             .collect();
         let listing = match referrers.is_empty() {

@@ -215,10 +215,9 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
         .checks
         .extend(provenance::check_provenance(&source, &expectations).await);
     if request.require_sbom {
-        let key = request.public_key.as_deref();
         report
             .checks
-            .extend(sbom::check_sbom(&source, &digest, key).await);
+            .extend(sbom::check_sbom(&source, &expectations).await);
     }
 
     for c in &report.checks {

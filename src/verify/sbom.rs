@@ -1,11 +1,14 @@
 //! The SBOM check (`require-sbom`): a CycloneDX referrer of the artifact's digest
 //! (`artifactType: application/vnd.cyclonedx+json`), whose document is CycloneDX; signed into a
 //! DSSE envelope, its statement must be about this digest, and with `public-key` the envelope
-//! must verify, as the provenance's must.
+//! must verify, as the provenance's must; signed keylessly, the Sigstore bundle of its statement
+//! is checked as the provenance's bundle is (trusted root, identity), its checks named `sbom ...`.
 
 use serde_json::Value;
 
-use super::report::Check;
+use super::provenance::Expectations;
+use super::report::{Check, Outcome};
+use super::sigstore;
 use crate::artifact::Manifest;
 use crate::provenance::dsse::{self, ENVELOPE_MEDIA_TYPE};
 use crate::reference::Digest;
@@ -14,12 +17,9 @@ use crate::sbom::{ARTIFACT_TYPE, PREDICATE_TYPE};
 
 const NAME: &str = "sbom";
 
-/// Checks the newest SBOM referrer of `subject`.
-pub(super) async fn check_sbom<T: Target>(
-    source: &T,
-    subject: &Digest,
-    public_key: Option<&str>,
-) -> Vec<Check> {
+/// Checks the newest SBOM referrer of `want.subject`.
+pub(super) async fn check_sbom<T: Target>(source: &T, want: &Expectations<'_>) -> Vec<Check> {
+    let (subject, public_key) = (want.subject, want.public_key);
     let referrers = match source.referrers(subject).await {
         Ok(r) => r,
         Err(e) => return vec![Check::fail(NAME, crate::action::error_chain(&e))],
@@ -126,6 +126,19 @@ pub(super) async fn check_sbom<T: Target>(
             ));
             return checks;
         }
+        (ARTIFACT_TYPE, None) if bundle_of_sbom(&referrers).is_some() => {
+            let bundle = bundle_of_sbom(&referrers).expect("checked");
+            match check_keyless(source, bundle, want).await {
+                Ok((found, document)) => {
+                    checks.extend(found);
+                    document
+                }
+                Err(found) => {
+                    checks.extend(found);
+                    return checks;
+                }
+            }
+        }
         (ARTIFACT_TYPE, None) => match serde_json::from_slice::<Value>(&bytes) {
             Ok(document) => document,
             Err(e) => {
@@ -159,6 +172,83 @@ pub(super) async fn check_sbom<T: Target>(
         ),
     });
     checks
+}
+
+/// The newest Sigstore bundle referrer that signs a CycloneDX statement.
+fn bundle_of_sbom(
+    referrers: &[crate::artifact::Descriptor],
+) -> Option<&crate::artifact::Descriptor> {
+    referrers.iter().rev().find(|r| {
+        r.artifact_type.as_deref() == Some(sigstore::BUNDLE_MEDIA_TYPE)
+            && r.annotations
+                .get(sigstore::PREDICATE_TYPE_ANNOTATION)
+                .map(String::as_str)
+                == Some(PREDICATE_TYPE)
+    })
+}
+
+/// Checks the SBOM's Sigstore bundle as the provenance's is checked; its document when it holds.
+async fn check_keyless<T: Target>(
+    source: &T,
+    referrer: &crate::artifact::Descriptor,
+    want: &Expectations<'_>,
+) -> Result<(Vec<Check>, Value), Vec<Check>> {
+    let fail = |detail: String| vec![Check::fail("sbom bundle", detail)];
+    let digest = &referrer.digest;
+    let manifest = match source
+        .get_manifest(&ManifestRef::Digest(digest.clone()))
+        .await
+    {
+        Ok(Some(blob)) => serde_json::from_slice::<Manifest>(&blob.bytes)
+            .map_err(|e| fail(format!("referrer {digest} is not an image manifest: {e}")))?,
+        Ok(None) => return Err(fail(format!("referrer {digest} is listed but missing"))),
+        Err(e) => return Err(fail(crate::action::error_chain(&e))),
+    };
+    if manifest.subject.as_ref().map(|s| &s.digest) != Some(want.subject) {
+        return Err(fail(format!(
+            "referrer {digest} does not name {} as its subject",
+            want.subject
+        )));
+    }
+    let Some(layer) = manifest.layers.first() else {
+        return Err(fail(format!("referrer {digest} has no layer")));
+    };
+    let bytes = source
+        .get_blob(layer)
+        .await
+        .map_err(|e| fail(crate::action::error_chain(&e)))?;
+    let identity = sigstore::Identity {
+        policy: want.identity,
+        source: want.source,
+        revision: want.revision,
+    };
+    let checked = sigstore::check_bundle(&bytes, want.subject, want.roots, &identity, None);
+    let checks: Vec<Check> = checked
+        .checks
+        .into_iter()
+        .map(|c| Check {
+            name: format!(
+                "sbom {}",
+                c.name.strip_prefix("provenance ").unwrap_or(&c.name)
+            ),
+            ..c
+        })
+        .collect();
+    let failed = checks.iter().any(|c| c.outcome == Outcome::Fail);
+    match checked.statement {
+        Some(statement) if !failed => match statement_document(&statement, want.subject) {
+            Ok(document) => Ok((checks, document)),
+            Err(reason) => {
+                let mut checks = checks;
+                checks.push(Check::fail(
+                    "sbom bundle",
+                    format!("referrer {digest}: {reason}"),
+                ));
+                Err(checks)
+            }
+        },
+        _ => Err(checks),
+    }
 }
 
 /// The envelope's payload, unchecked.

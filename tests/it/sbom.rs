@@ -457,9 +457,10 @@ fn a_signing_key_signs_the_sbom_as_it_signs_the_provenance() {
 
 /// Keyless: the SBOM's statement gets a Sigstore bundle of its own (a Fulcio certificate for the
 /// workflow, logged and timestamped), which sigstore-python accepts for the workflow's identity
-/// and the pushed `.wasm`; the provenance's bundle stays the `bundle-digest` output.
+/// and the pushed `.wasm`, and `verify` with `require-sbom` checks as it checks the provenance's
+/// (refused for another workflow); the provenance's bundle stays the `bundle-digest` output.
 #[test]
-fn keyless_signing_signs_the_sbom_and_sigstore_python_accepts_it() {
+fn keyless_signing_signs_the_sbom_and_sigstore_python_and_verify_accept_it() {
     let registry = Registry::start();
     let sigstore = Sigstore::public_good(Job::tag_push("acme/multiply", "v1.2.3", COMMIT));
     let ws = Workspace::new();
@@ -526,4 +527,34 @@ fn keyless_signing_signs_the_sbom_and_sigstore_python_accepts_it() {
             .unwrap(),
     );
     assert_eq!(statement["predicateType"], CYCLONEDX_PREDICATE);
+
+    // verify checks that bundle as it checks the provenance's: trusted root, identity.
+    let pinned = format!("{image}@{}", out["digest"]);
+    let verify = |extra: &[(&str, &str)]| {
+        let mut inputs = vec![
+            ("command", "verify"),
+            ("image", pinned.as_str()),
+            ("insecure", "true"),
+            ("sigstore-trust-config", config.as_str()),
+            ("require-sbom", "true"),
+        ];
+        inputs.extend_from_slice(extra);
+        ws.run_action(&ws.action_env(&inputs))
+    };
+    let verified = verify(&[]);
+    assert!(verified.success(), "{verified:?}");
+    let summary = ws.summary();
+    for check in [
+        "sbom certificate identity",
+        "sbom certificate chain",
+        "sbom signature",
+    ] {
+        assert!(summary.contains(check), "{check}: {summary}");
+    }
+    let refused = verify(&[(
+        "certificate-identity",
+        "https://github.com/acme/other/.github/workflows/release.yml@refs/tags/v1.2.3",
+    )]);
+    assert!(!refused.success(), "{refused:?}");
+    assert!(refused.all().contains("sbom "), "{refused:?}");
 }
