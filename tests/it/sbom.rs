@@ -167,20 +167,22 @@ fn build_mode_sbom_lists_exactly_the_crates_linked_into_the_wasm() {
     let ws = Workspace::new();
     write_app(&ws.root());
     let image = format!("{}/acme/app", registry.host());
-    let run = ws.run_action(&build_env(
-        &ws,
-        &[
-            ("image", &image),
-            ("working-directory", "app"),
-            ("features", "extra"),
-            ("insecure", "true"),
-            ("tags", "1.0.0"),
-        ],
-    ));
+    let inputs = [
+        ("image", image.as_str()),
+        ("working-directory", "app"),
+        ("features", "extra"),
+        ("insecure", "true"),
+        ("tags", "1.0.0"),
+    ];
+    let run = ws.run_action(&build_env(&ws, &inputs));
     assert!(run.success(), "{run:?}");
     let out = ws.outputs();
     let (digest, sbom_digest) = (out["digest"].clone(), out["sbom-digest"].clone());
     assert!(sbom_digest.starts_with("sha256:"), "{out:?}");
+    // The same build of the same artifact gives the same SBOM.
+    let again = ws.run_action(&build_env(&ws, &inputs));
+    assert!(again.success(), "{again:?}");
+    assert_eq!(ws.outputs()["sbom-digest"], sbom_digest);
     let metadata: Value = serde_json::from_str(&out["metadata"]).unwrap();
     assert_eq!(metadata["sbom-digest"], sbom_digest.as_str());
     assert!(
