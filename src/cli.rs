@@ -167,6 +167,10 @@ pub struct VerifyArgs {
     #[arg(long, env = "WASM_OCI_PUBLIC_KEY", allow_hyphen_values = true)]
     pub public_key: Option<String>,
 
+    /// Require a CycloneDX SBOM referrer of the artifact [default: false].
+    #[arg(long, env = "WASM_OCI_REQUIRE_SBOM", num_args = 0..=1, default_missing_value = "true")]
+    pub require_sbom: Option<String>,
+
     /// The SAN a keyless Sigstore bundle's certificate must have, exactly (default: a workflow of
     /// the expected source).
     #[arg(long, env = "WASM_OCI_CERTIFICATE_IDENTITY")]
@@ -198,6 +202,7 @@ impl VerifyArgs {
             ("expect-source", self.expect_source),
             ("expect-revision", self.expect_revision),
             ("public-key", self.public_key),
+            ("require-sbom", self.require_sbom),
             ("certificate-identity", self.certificate_identity),
             (
                 "certificate-identity-regexp",
@@ -320,6 +325,11 @@ pub struct PushArgs {
     #[arg(long, env = "WASM_OCI_PROVENANCE", num_args = 0..=1, default_missing_value = "true")]
     pub provenance: Option<String>,
 
+    /// Build mode: attach a CycloneDX SBOM of the crates linked into the .wasm as an OCI
+    /// referrer [default: true].
+    #[arg(long, env = "WASM_OCI_SBOM", num_args = 0..=1, default_missing_value = "true")]
+    pub sbom: Option<String>,
+
     /// PEM private key (ECDSA P-256 or Ed25519), or a path to one: signs the provenance.
     #[arg(long, env = "WASM_OCI_SIGNING_KEY", hide_env_values = true)]
     pub signing_key: Option<String>,
@@ -362,6 +372,7 @@ impl PushArgs {
         set("dry-run", self.dry_run);
         set("dry-run-layout", self.dry_run_layout);
         set("provenance", self.provenance);
+        set("sbom", self.sbom);
         set("signing-key", self.signing_key);
         set("sign", self.sign);
         set("sigstore-trust-config", self.sigstore_trust_config);

@@ -1,6 +1,7 @@
 //! The inspect use case: one JSON document describing an artifact, for scripts: its format,
 //! media types, the Wasm kind and component interfaces its config records, annotations,
-//! sizes and referrers. Reads the manifest and config only; the layer is not downloaded.
+//! sizes and referrers (the SBOM named apart). Reads the manifest and config only; the layer is
+//! not downloaded.
 
 use serde_json::{Value, json};
 
@@ -56,6 +57,7 @@ pub async fn inspect(request: &ReadRequest, env: &Env) -> Result<Value> {
         // Sizes are the registry's word: a sum of hostile ones saturates rather than overflows.
         "totalSize": manifest.layers.iter().map(|l| l.size).fold(fetched.blob.bytes.len() as u64, u64::saturating_add).saturating_add(manifest.config.size),
         "annotations": manifest.annotations,
+        "sbom": referrers.iter().rev().find(|r| r.artifact_type.as_deref() == Some(crate::sbom::ARTIFACT_TYPE)).map(|r| r.digest.to_string()),
         "referrers": referrers.iter().map(|r| json!({
             "digest": r.digest.to_string(),
             "mediaType": r.media_type,

@@ -22,6 +22,7 @@ pub mod registry;
 pub mod report;
 pub mod request;
 pub mod resolve;
+pub mod sbom;
 pub mod secret;
 pub mod sigstore;
 pub mod targets;

@@ -25,6 +25,7 @@ use crate::registry::{
 };
 use crate::report::{Keyless as KeylessOutcome, PushOutcome, Signing};
 use crate::request::{PushRequest, WasmSource};
+use crate::sbom::Sbom;
 use crate::sigstore::Keyless;
 use crate::wasm::{self, Validated, WasmFile};
 use tokio::task::JoinHandle;
@@ -125,6 +126,7 @@ pub async fn push_with_clock(
             Destination::Registry(_) => None,
         },
         provenance: delivered.provenance,
+        sbom: delivered.sbom,
         build: delivered.build,
         signing,
         registries,
@@ -246,6 +248,7 @@ struct Delivered {
     uploaded: Vec<Digest>,
     reused: Vec<Digest>,
     provenance: Option<Digest>,
+    sbom: Option<Digest>,
     signing: Signing,
     /// The keyless bundle's JSON, for GitHub's attestation store.
     keyless_bundle: Option<Vec<u8>>,
@@ -475,6 +478,28 @@ async fn provenance(
     })
 }
 
+/// The SBOM of a build, signed as the provenance is; none in file mode or with `sbom: false`.
+async fn sbom(
+    facts: &Facts<'_>,
+    wasm: &WasmFile,
+    artifact: &Artifact,
+    build: Option<&BuildRecord>,
+) -> Result<Option<Sbom>> {
+    let (image, wasm_name) = (facts.request.destination.to_string(), wasm.file_name());
+    let context = crate::sbom::Context {
+        subject: artifact.manifest.descriptor(),
+        subjects: slsa::Subjects {
+            image: &image,
+            manifest: &artifact.manifest.digest,
+            wasm_name: &wasm_name,
+            wasm: &wasm.digest,
+        },
+        created: &annotations::rfc3339(facts.created),
+        keyless: facts.keyless,
+    };
+    crate::sbom::for_push(facts.request, build, context).await
+}
+
 /// Uploads the layer as soon as it is hashed, while validation ends; meanwhile, once validation
 /// has passed, the small blobs (config, provenance) and the provenance manifest go up one by one.
 /// Then the manifest, and after it the tags and the referrers fallback tag: each only after
@@ -522,13 +547,18 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
             true => Some(provenance_once(facts, &wasm, &artifact, built).await?),
             false => None,
         };
+        let sbom = sbom(facts, &wasm, &artifact, build.as_ref()).await?;
         // One after another: alongside the layer, they cost nothing, and a throttling
         // registry is not met with a burst. The provenance manifest needs only its own blobs
         // (its subject may come later), so it is stored here too; its listing waits.
         let config_uploaded = store_blob(target, &artifact.config).await?;
-        let listing = match &provenance {
-            Some(provenance) => {
-                let referrers = provenance.referrers();
+        let referrers: Vec<&Referrer> = provenance
+            .iter()
+            .flat_map(Provenance::referrers)
+            .chain(sbom.iter().flat_map(Sbom::referrers))
+            .collect();
+        let listing = match referrers.is_empty() {
+            false => {
                 for referrer in &referrers {
                     for blob in [&referrer.config, &referrer.layer] {
                         store_blob(target, blob).await?;
@@ -537,9 +567,10 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
                 let subject = &artifact.manifest.digest;
                 Some(referrer::store_all(target, &referrers, subject).await?)
             }
-            None => None,
+            true => None,
         };
-        Ok::<_, Error>((wasm, artifact, provenance, listing, config_uploaded))
+        let sbom = sbom.map(|s| s.referrer.manifest.digest);
+        Ok::<_, Error>((wasm, artifact, provenance, sbom, listing, config_uploaded))
     };
     let (layer_uploaded, described) = tokio::join!(
         upload_layer(target, facts, &path, hashed.clone(), &gate),
@@ -559,7 +590,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         return Err(Error::FileChanged { path });
     }
     // A bad file is the error to report, whatever else failed.
-    let (wasm, artifact, provenance, listing, config_uploaded) = described?;
+    let (wasm, artifact, provenance, sbom, listing, config_uploaded) = described?;
     let layer_uploaded = layer_uploaded?;
     drop(validate_phase);
     let layer = artifact::layer(
@@ -607,6 +638,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         uploaded,
         reused,
         provenance,
+        sbom,
         signing,
         keyless_bundle,
     })

@@ -39,6 +39,8 @@ pub struct PushOutcome {
     pub layout: Option<PathBuf>,
     /// The provenance referrer manifest's digest, when one was attached.
     pub provenance: Option<Digest>,
+    /// The SBOM referrer manifest's digest, when one was attached (build mode).
+    pub sbom: Option<Digest>,
     /// What cargo built, in build mode; `None` when the .wasm was located on disk.
     pub build: Option<BuildRecord>,
     /// How the provenance was signed, and where the signature went.
@@ -137,6 +139,13 @@ impl PushOutcome {
                     .unwrap_or_default(),
             ),
             (
+                "sbom-digest",
+                self.sbom
+                    .as_ref()
+                    .map(Digest::to_string)
+                    .unwrap_or_default(),
+            ),
+            (
                 "bundle-digest",
                 self.signing
                     .bundle
@@ -199,6 +208,7 @@ impl PushOutcome {
             "dry-run": self.dry_run,
             "layout": self.layout.as_ref().map(|_| self.layout_text()),
             "provenance-digest": self.provenance.as_ref().map(Digest::to_string),
+            "sbom-digest": self.sbom.as_ref().map(Digest::to_string),
             "bundle-digest": self.signing.bundle.as_ref().map(Digest::to_string),
             "attestation-id": self.signing.attestation.as_ref().map(|(id, _)| id),
             "build": self.build,
@@ -271,6 +281,13 @@ impl PushOutcome {
         row(&mut md, "Format", &self.format.to_string());
         if let Some(p) = &self.provenance {
             row(&mut md, "Provenance", &format!("`{p}` (SLSA v1, referrer)"));
+        }
+        if let Some(sbom) = &self.sbom {
+            row(
+                &mut md,
+                "SBOM",
+                &format!("`{sbom}` (CycloneDX 1.5, referrer)"),
+            );
         }
         if let Some(bundle) = &self.signing.bundle {
             let how = match &self.signing.keyless {

@@ -39,6 +39,8 @@ pub const INPUT_NAMES: &[&str] = &[
     "dry-run",
     "dry-run-layout",
     "provenance",
+    "sbom",
+    "require-sbom",
     "signing-key",
     "sign",
     "sigstore-trust-config",
@@ -65,6 +67,8 @@ pub const INPUT_DEFAULTS: &[(&str, &str)] = &[
     ("dry-run", "false"),
     ("dry-run-layout", DRY_RUN_LAYOUT),
     ("provenance", "true"),
+    ("sbom", "true"),
+    ("require-sbom", "false"),
     ("sign", "auto"),
 ];
 
@@ -241,6 +245,8 @@ pub struct PushRequest {
     pub dry_run_layout: PathBuf,
     /// Attach an SLSA provenance statement as a referrer.
     pub provenance: bool,
+    /// Attach a CycloneDX SBOM of the crates linked into the `.wasm` (build mode only).
+    pub sbom: bool,
     /// The PEM private key that signs the provenance (already checked to parse).
     pub signing_key: Option<Secret>,
     /// Keyless signing with Sigstore: `auto`, always, or never.
@@ -331,6 +337,7 @@ impl PushRequest {
             dry_run: inputs.flag("dry-run")?,
             dry_run_layout: PathBuf::from(inputs.get("dry-run-layout").unwrap_or(DRY_RUN_LAYOUT)),
             provenance,
+            sbom: inputs.flag("sbom")?,
             signing_key,
             sign,
             sigstore_trust_config,
@@ -425,6 +432,7 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
             .flat_map(|f| f.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
             .collect(),
         cargo_args,
+        sbom: inputs.flag("sbom")?,
     }))
 }
 

@@ -6,6 +6,7 @@
 //! diagnostics as text and leaves them out of the JSON, so their file and line would be lost.
 
 mod diagnostics;
+mod linked;
 mod provenance;
 
 use std::io::{BufRead, BufReader};
@@ -22,6 +23,7 @@ use crate::owner::Owner;
 use crate::reference::Digest;
 
 pub use diagnostics::Diagnostics;
+pub use linked::{CrateSource, Linked, LinkedCrate, walk};
 
 /// The target when none is given: a core module for WASI preview 1.
 pub const DEFAULT_TARGET: &str = "wasm32-wasip1";
@@ -43,6 +45,8 @@ pub struct BuildSpec {
     pub features: Vec<String>,
     /// Further arguments for `cargo build`, already split.
     pub cargo_args: Vec<String>,
+    /// List the crates linked into the `.wasm`, for the SBOM.
+    pub sbom: bool,
 }
 
 /// What was built and with what: read by the provenance and shown in the `metadata` output.
@@ -62,6 +66,9 @@ pub struct BuildRecord {
     /// sha256 of the workspace's `Cargo.lock` after the build, if there is one.
     #[serde(serialize_with = "digest_text")]
     pub cargo_lock_digest: Option<Digest>,
+    /// The crates linked into the `.wasm`, when an SBOM is asked for.
+    #[serde(skip)]
+    pub linked: Option<Linked>,
 }
 
 fn digest_text<S: serde::Serializer>(digest: &Option<Digest>, s: S) -> Result<S::Ok, S::Error> {
@@ -239,6 +246,10 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io("read", lock, e)),
     };
+    let linked = match spec.sbom {
+        true => Some(linked::linked_crates(spec, env, owner, package, &features)?),
+        false => None,
+    };
     features.sort();
     Ok(Built {
         wasm,
@@ -249,6 +260,7 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
             features,
             package: package.name.to_string(),
             cargo_lock_digest,
+            linked,
         },
     })
 }
@@ -430,6 +442,7 @@ mod tests {
             features: vec!["default".into()],
             package: "multiply".into(),
             cargo_lock_digest: Some(Digest::of(b"lock")),
+            linked: None,
         };
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(json["cargo-lock-digest"], Digest::of(b"lock").to_string());

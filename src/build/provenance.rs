@@ -63,6 +63,7 @@ mod tests {
             features: vec![],
             package: "multiply".into(),
             cargo_lock_digest: Some(Digest::of(b"lock")),
+            linked: None,
         };
         let deps = record.resolved_dependencies();
         assert_eq!(deps[0].uri.as_deref(), Some("pkg:generic/rust@1.91.0"));

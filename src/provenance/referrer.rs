@@ -77,6 +77,16 @@ impl Referrer {
     /// `artifactType` and layer media type the bundle's, the empty config, and the annotations
     /// `dev.sigstore.bundle.content` and `dev.sigstore.bundle.predicateType`.
     pub fn bundle(subject: Descriptor, bundle: Vec<u8>, created: &str) -> Self {
+        Self::bundle_of(subject, bundle, super::slsa::PREDICATE_TYPE, created)
+    }
+
+    /// [`Referrer::bundle`] of a statement of `predicate_type` (the SBOM's, `https://cyclonedx.org/bom`).
+    pub fn bundle_of(
+        subject: Descriptor,
+        bundle: Vec<u8>,
+        predicate_type: &str,
+        created: &str,
+    ) -> Self {
         use crate::sigstore::BUNDLE_MEDIA_TYPE;
         Self::artifact(
             subject,
@@ -84,13 +94,23 @@ impl Referrer {
             Blob::new(BUNDLE_MEDIA_TYPE, bundle),
             [
                 (BUNDLE_CONTENT_ANNOTATION, "dsse-envelope"),
-                (
-                    BUNDLE_PREDICATE_TYPE_ANNOTATION,
-                    super::slsa::PREDICATE_TYPE,
-                ),
+                (BUNDLE_PREDICATE_TYPE_ANNOTATION, predicate_type),
             ],
             created,
         )
+    }
+
+    /// The SBOM referrer of `subject`: `artifactType: application/vnd.cyclonedx+json`, its one
+    /// layer the CycloneDX document, or a DSSE envelope of the in-toto statement around it
+    /// (then annotated with the statement's predicate type, as the provenance's envelope is).
+    pub fn sbom(subject: Descriptor, layer: Blob, created: &str) -> Self {
+        use crate::sbom::{ARTIFACT_TYPE, PREDICATE_TYPE};
+        if layer.media_type == super::dsse::ENVELOPE_MEDIA_TYPE {
+            let annotations = [(PREDICATE_TYPE_ANNOTATION, PREDICATE_TYPE)];
+            Self::artifact(subject, ARTIFACT_TYPE, layer, annotations, created)
+        } else {
+            Self::artifact(subject, ARTIFACT_TYPE, layer, [], created)
+        }
     }
 
     /// An artifact manifest of `artifact_type` about `subject`: the empty config, `layer` as
@@ -183,10 +203,13 @@ pub async fn store_all<T: Target>(
             target,
             &referrer.manifest,
             &ManifestRef::Digest(digest.clone()),
-            "the provenance manifest",
+            &format!("the referrer manifest ({})", referrer.artifact_type),
         )
         .await?;
-        info!("provenance {digest} stored, subject {subject}");
+        info!(
+            "referrer {digest} ({}) stored, subject {subject}",
+            referrer.artifact_type
+        );
     }
     let mut unlisted: Vec<&Referrer> = referrers.to_vec();
     if let Some(listed) = target.listed_referrers(subject).await? {

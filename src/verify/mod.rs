@@ -8,6 +8,7 @@
 
 mod provenance;
 mod report;
+mod sbom;
 mod sigstore;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,8 @@ pub struct VerifyRequest {
     pub annotations: BTreeMap<String, String>,
     /// The PEM public key the provenance must be signed with.
     pub public_key: Option<String>,
+    /// Whether a CycloneDX SBOM referrer must be attached.
+    pub require_sbom: bool,
     /// Who may have signed a keyless Sigstore bundle.
     pub identity: IdentityPolicy,
     /// The trusted roots Sigstore bundles are checked against.
@@ -91,6 +94,7 @@ impl VerifyRequest {
             expect_revision: inputs.get("expect-revision").map(str::to_owned),
             annotations: crate::request::parse_annotations(inputs.get("annotations"))?,
             public_key,
+            require_sbom: inputs.flag("require-sbom")?,
             read,
         })
     }
@@ -210,6 +214,11 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
     report
         .checks
         .extend(provenance::check_provenance(&source, &expectations).await);
+    if request.require_sbom {
+        report
+            .checks
+            .extend(sbom::check_sbom(&source, &expectations).await);
+    }
 
     for c in &report.checks {
         match c.outcome {

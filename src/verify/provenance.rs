@@ -52,6 +52,13 @@ pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<
     let mut candidates: Vec<&Descriptor> = referrers
         .iter()
         .filter(|r| r.artifact_type.as_deref() == Some(sigstore::BUNDLE_MEDIA_TYPE))
+        // The SBOM's bundles sign another statement.
+        .filter(|r| {
+            r.annotations
+                .get(sigstore::PREDICATE_TYPE_ANNOTATION)
+                .map(String::as_str)
+                != Some(crate::sbom::PREDICATE_TYPE)
+        })
         .collect();
     // A signed bundle, where one exists, is what must pass: an unsigned statement beside it
     // is not taken in its place.

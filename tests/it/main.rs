@@ -24,6 +24,7 @@ mod pull;
 mod push;
 mod readme;
 mod reproducible;
+mod sbom;
 mod signing;
 mod snapshots;
 mod tls;

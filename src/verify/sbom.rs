@@ -1,0 +1,281 @@
+//! The SBOM check (`require-sbom`): a CycloneDX referrer of the artifact's digest
+//! (`artifactType: application/vnd.cyclonedx+json`), whose document is CycloneDX; signed into a
+//! DSSE envelope, its statement must be about this digest, and with `public-key` the envelope
+//! must verify, as the provenance's must; signed keylessly, the Sigstore bundle of its statement
+//! is checked as the provenance's bundle is (trusted root, identity), its checks named `sbom ...`.
+
+use serde_json::Value;
+
+use super::provenance::Expectations;
+use super::report::{Check, Outcome};
+use super::sigstore;
+use crate::artifact::Manifest;
+use crate::provenance::dsse::{self, ENVELOPE_MEDIA_TYPE};
+use crate::reference::Digest;
+use crate::registry::{ManifestRef, Target};
+use crate::sbom::{ARTIFACT_TYPE, PREDICATE_TYPE};
+
+const NAME: &str = "sbom";
+
+/// Checks the newest SBOM referrer of `want.subject`.
+pub(super) async fn check_sbom<T: Target>(source: &T, want: &Expectations<'_>) -> Vec<Check> {
+    let (subject, public_key) = (want.subject, want.public_key);
+    let referrers = match source.referrers(subject).await {
+        Ok(r) => r,
+        Err(e) => return vec![Check::fail(NAME, crate::action::error_chain(&e))],
+    };
+    let Some(referrer) = referrers
+        .iter()
+        .rev()
+        .find(|r| r.artifact_type.as_deref() == Some(ARTIFACT_TYPE))
+    else {
+        return vec![Check::fail(
+            NAME,
+            format!(
+                "no SBOM referrer (artifactType `{ARTIFACT_TYPE}`) names {subject}; push it in build mode with `sbom: true`"
+            ),
+        )];
+    };
+    let digest = &referrer.digest;
+    let manifest = match source
+        .get_manifest(&ManifestRef::Digest(digest.clone()))
+        .await
+    {
+        Ok(Some(blob)) => match serde_json::from_slice::<Manifest>(&blob.bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                return vec![Check::fail(
+                    NAME,
+                    format!("SBOM referrer {digest} is not an image manifest: {e}"),
+                )];
+            }
+        },
+        Ok(None) => {
+            return vec![Check::fail(
+                NAME,
+                format!("SBOM referrer {digest} is listed but missing"),
+            )];
+        }
+        Err(e) => return vec![Check::fail(NAME, crate::action::error_chain(&e))],
+    };
+    if manifest.subject.as_ref().map(|s| &s.digest) != Some(subject) {
+        return vec![Check::fail(
+            NAME,
+            format!("SBOM referrer {digest} does not name {subject} as its subject"),
+        )];
+    }
+    let Some(layer) = manifest.layers.first() else {
+        return vec![Check::fail(
+            NAME,
+            format!("SBOM referrer {digest} has no layer"),
+        )];
+    };
+    let bytes = match source.get_blob(layer).await {
+        Ok(b) => b,
+        Err(e) => return vec![Check::fail(NAME, crate::action::error_chain(&e))],
+    };
+    let mut checks = Vec::new();
+    let document = match (layer.media_type.as_str(), public_key) {
+        (ENVELOPE_MEDIA_TYPE, key) => {
+            let payload = match key {
+                Some(key) => match dsse::verify_dsse(&bytes, key) {
+                    Ok(payload) => {
+                        checks.push(Check::pass(
+                            "sbom signature",
+                            "the DSSE signature verifies with `public-key`",
+                        ));
+                        payload
+                    }
+                    Err(e) => {
+                        checks.push(Check::fail("sbom signature", e.to_string()));
+                        return checks;
+                    }
+                },
+                None => match unverified_payload(&bytes) {
+                    Some(payload) => {
+                        checks.push(Check::skip(
+                            "sbom signature",
+                            "signed, but no `public-key` was given to check it",
+                        ));
+                        payload
+                    }
+                    None => {
+                        checks.push(Check::fail(
+                            NAME,
+                            format!("SBOM referrer {digest}'s layer is not a DSSE envelope"),
+                        ));
+                        return checks;
+                    }
+                },
+            };
+            match statement_document(&payload, subject) {
+                Ok(document) => document,
+                Err(reason) => {
+                    checks.push(Check::fail(
+                        NAME,
+                        format!("SBOM referrer {digest}: {reason}"),
+                    ));
+                    return checks;
+                }
+            }
+        }
+        (ARTIFACT_TYPE, Some(_)) => {
+            checks.push(Check::fail(
+                "sbom signature",
+                format!("SBOM referrer {digest} is not signed (a plain CycloneDX document)"),
+            ));
+            return checks;
+        }
+        (ARTIFACT_TYPE, None) if bundle_of_sbom(&referrers).is_some() => {
+            let bundle = bundle_of_sbom(&referrers).expect("checked");
+            match check_keyless(source, bundle, want).await {
+                Ok((found, document)) => {
+                    checks.extend(found);
+                    document
+                }
+                Err(found) => {
+                    checks.extend(found);
+                    return checks;
+                }
+            }
+        }
+        (ARTIFACT_TYPE, None) => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(document) => document,
+            Err(e) => {
+                checks.push(Check::fail(
+                    NAME,
+                    format!("SBOM referrer {digest}'s document is not JSON: {e}"),
+                ));
+                return checks;
+            }
+        },
+        (other, _) => {
+            checks.push(Check::fail(
+                NAME,
+                format!("SBOM referrer {digest}'s layer is `{other}`, not CycloneDX JSON or a DSSE envelope"),
+            ));
+            return checks;
+        }
+    };
+    checks.push(match document["bomFormat"].as_str() {
+        Some("CycloneDX") => Check::pass(
+            NAME,
+            format!(
+                "referrer {digest}: CycloneDX {}, {} components",
+                document["specVersion"].as_str().unwrap_or("?"),
+                document["components"].as_array().map_or(0, Vec::len)
+            ),
+        ),
+        _ => Check::fail(
+            NAME,
+            format!("SBOM referrer {digest} does not hold a CycloneDX document"),
+        ),
+    });
+    checks
+}
+
+/// The newest Sigstore bundle referrer that signs a CycloneDX statement.
+fn bundle_of_sbom(
+    referrers: &[crate::artifact::Descriptor],
+) -> Option<&crate::artifact::Descriptor> {
+    referrers.iter().rev().find(|r| {
+        r.artifact_type.as_deref() == Some(sigstore::BUNDLE_MEDIA_TYPE)
+            && r.annotations
+                .get(sigstore::PREDICATE_TYPE_ANNOTATION)
+                .map(String::as_str)
+                == Some(PREDICATE_TYPE)
+    })
+}
+
+/// Checks the SBOM's Sigstore bundle as the provenance's is checked; its document when it holds.
+async fn check_keyless<T: Target>(
+    source: &T,
+    referrer: &crate::artifact::Descriptor,
+    want: &Expectations<'_>,
+) -> Result<(Vec<Check>, Value), Vec<Check>> {
+    let fail = |detail: String| vec![Check::fail("sbom bundle", detail)];
+    let digest = &referrer.digest;
+    let manifest = match source
+        .get_manifest(&ManifestRef::Digest(digest.clone()))
+        .await
+    {
+        Ok(Some(blob)) => serde_json::from_slice::<Manifest>(&blob.bytes)
+            .map_err(|e| fail(format!("referrer {digest} is not an image manifest: {e}")))?,
+        Ok(None) => return Err(fail(format!("referrer {digest} is listed but missing"))),
+        Err(e) => return Err(fail(crate::action::error_chain(&e))),
+    };
+    if manifest.subject.as_ref().map(|s| &s.digest) != Some(want.subject) {
+        return Err(fail(format!(
+            "referrer {digest} does not name {} as its subject",
+            want.subject
+        )));
+    }
+    let Some(layer) = manifest.layers.first() else {
+        return Err(fail(format!("referrer {digest} has no layer")));
+    };
+    let bytes = source
+        .get_blob(layer)
+        .await
+        .map_err(|e| fail(crate::action::error_chain(&e)))?;
+    let identity = sigstore::Identity {
+        policy: want.identity,
+        source: want.source,
+        revision: want.revision,
+    };
+    let checked = sigstore::check_bundle(&bytes, want.subject, want.roots, &identity, None);
+    let checks: Vec<Check> = checked
+        .checks
+        .into_iter()
+        .map(|c| Check {
+            name: format!(
+                "sbom {}",
+                c.name.strip_prefix("provenance ").unwrap_or(&c.name)
+            ),
+            ..c
+        })
+        .collect();
+    let failed = checks.iter().any(|c| c.outcome == Outcome::Fail);
+    match checked.statement {
+        Some(statement) if !failed => match statement_document(&statement, want.subject) {
+            Ok(document) => Ok((checks, document)),
+            Err(reason) => {
+                let mut checks = checks;
+                checks.push(Check::fail(
+                    "sbom bundle",
+                    format!("referrer {digest}: {reason}"),
+                ));
+                Err(checks)
+            }
+        },
+        _ => Err(checks),
+    }
+}
+
+/// The envelope's payload, unchecked.
+fn unverified_payload(envelope: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let envelope: dsse::Envelope = serde_json::from_slice(envelope).ok()?;
+    base64::engine::general_purpose::STANDARD
+        .decode(&envelope.payload)
+        .ok()
+}
+
+/// The CycloneDX document inside an in-toto statement about `subject`.
+fn statement_document(payload: &[u8], subject: &Digest) -> Result<Value, String> {
+    let statement: Value =
+        serde_json::from_slice(payload).map_err(|e| format!("the statement is not JSON: {e}"))?;
+    if statement["predicateType"] != PREDICATE_TYPE {
+        return Err(format!(
+            "the statement's predicate type is not `{PREDICATE_TYPE}`"
+        ));
+    }
+    let about = statement["subject"].as_array().is_some_and(|subjects| {
+        subjects
+            .iter()
+            .any(|s| s["digest"]["sha256"].as_str() == Some(subject.hex()))
+    });
+    if !about {
+        return Err(format!("the statement is not about {subject}"));
+    }
+    Ok(statement["predicate"].clone())
+}
