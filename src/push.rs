@@ -75,6 +75,7 @@ pub async fn push_with_clock(
     let created = created(request, &ctx, clock).await?;
     let repo = repository_metadata(request, &ctx).await;
     let signed = tokio::sync::OnceCell::new();
+    let sbom_signed = tokio::sync::OnceCell::new();
     let facts = Facts {
         request,
         ctx: &ctx,
@@ -84,6 +85,7 @@ pub async fn push_with_clock(
         repo: &repo,
         keyless: keyless.as_ref(),
         provenance: &signed,
+        sbom: &sbom_signed,
     };
 
     let mut registries = Vec::new();
@@ -238,6 +240,8 @@ struct Facts<'a> {
     keyless: Option<&'a Keyless>,
     /// The provenance, made (and signed) once for every registry.
     provenance: &'a tokio::sync::OnceCell<std::result::Result<Provenance, Arc<Error>>>,
+    /// The SBOM, made (and signed) once for every registry, as the provenance is.
+    sbom: &'a tokio::sync::OnceCell<std::result::Result<Option<Sbom>, Arc<Error>>>,
 }
 
 /// What a push stored.
@@ -478,6 +482,21 @@ async fn provenance(
     })
 }
 
+/// The SBOM, made by the first registry's delivery and taken as it is by the others.
+async fn sbom_once(
+    facts: &Facts<'_>,
+    wasm: &WasmFile,
+    artifact: &Artifact,
+    build: Option<&BuildRecord>,
+) -> Result<Option<Sbom>> {
+    facts
+        .sbom
+        .get_or_init(|| async { sbom(facts, wasm, artifact, build).await.map_err(Arc::new) })
+        .await
+        .clone()
+        .map_err(Error::Shared)
+}
+
 /// The SBOM of a build, signed as the provenance is; none in file mode or with `sbom: false`.
 async fn sbom(
     facts: &Facts<'_>,
@@ -547,7 +566,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
             true => Some(provenance_once(facts, &wasm, &artifact, built).await?),
             false => None,
         };
-        let sbom = sbom(facts, &wasm, &artifact, build.as_ref()).await?;
+        let sbom = sbom_once(facts, &wasm, &artifact, build.as_ref()).await?;
         // One after another: alongside the layer, they cost nothing, and a throttling
         // registry is not met with a burst. The provenance manifest needs only its own blobs
         // (its subject may come later), so it is stored here too; its listing waits.

@@ -386,11 +386,15 @@ fn a_signing_key_signs_the_sbom_as_it_signs_the_provenance() {
     copy_tree(&example_dir("multiply"), &ws.root().join("multiply"));
     let (key, public) = openssl_key(&ws, "key.pem");
     let (_, other) = openssl_key(&ws, "other.pem");
+    // A second registry gets the same signed SBOM: made once (an ECDSA signature differs each
+    // time it is made), listed alike in both.
+    let second = Registry::start();
     let image = format!("{}/acme/multiply", registry.host());
+    let images = format!("{image}\n{}/acme/multiply", second.host());
     let run = ws.run_action(&build_env(
         &ws,
         &[
-            ("image", &image),
+            ("image", &images),
             ("working-directory", "multiply"),
             ("insecure", "true"),
             ("signing-key", key.to_str().unwrap()),
@@ -400,6 +404,14 @@ fn a_signing_key_signs_the_sbom_as_it_signs_the_provenance() {
     let out = ws.outputs();
     let digest = out["digest"].clone();
     let (manifest, layer) = referrer(&registry, "acme/multiply", &out["sbom-digest"]);
+    assert_eq!(
+        referrer(&second, "acme/multiply", &out["sbom-digest"]),
+        (manifest.clone(), layer.clone())
+    );
+    assert_eq!(
+        referrers(&second, "acme/multiply", &digest),
+        referrers(&registry, "acme/multiply", &digest)
+    );
     assert_eq!(manifest["artifactType"], SBOM);
     assert_eq!(manifest["layers"][0]["mediaType"], DSSE);
     assert_eq!(
