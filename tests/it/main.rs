@@ -1,6 +1,7 @@
 //! The integration tests, one binary: each module is a file of tests, `common` their harness.
 //! `cargo test --test it push::` runs the tests of `push.rs`.
 
+mod backoff;
 mod bad_inputs;
 mod build;
 mod common;
