@@ -26,6 +26,7 @@ mod reproducible;
 mod signing;
 mod snapshots;
 mod tls;
+mod transport;
 mod verify;
 mod verify_keyless;
 mod verify_sigstore;
