@@ -1,5 +1,6 @@
 //! The core's one error type. Every message is short, lowercase and names the object it is about;
-//! foreign errors are mapped in exactly one place each (`registry::remote::map_oci_error`, `wasm`).
+//! foreign errors are mapped in exactly one place each (a registry's answers in
+//! `registry::remote::errors`, `wasm`).
 
 use std::path::PathBuf;
 

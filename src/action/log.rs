@@ -44,7 +44,7 @@ const HTTP_TARGETS: &[&str] = &[
 pub fn filter(env: &Env) -> EnvFilter {
     let debug = env.get("RUNNER_DEBUG").map(String::as_str) == Some("1");
     let base = if debug {
-        "wasm_oci=debug,oci_client=debug,info"
+        "wasm_oci=debug,info"
     } else {
         "wasm_oci=info,warn"
     };

@@ -1,22 +1,17 @@
-//! A remote OCI distribution registry. Requests go through the bare HTTP client
-//! (`remote/http.rs`, `remote/read.rs`, `remote/upload.rs`, `remote/manifest.rs`), with the
-//! credentials login settled, so what is read into memory is read with a cap; oci-client is
-//! left the manifest digest check (`HEAD`) when a registry's answer to the `PUT` names none. A layer whose digest is known
-//! streams from disk in one monolithic PUT. Every digest the registry reports is compared with the one computed here. Every
-//! operation goes through the retry policy ([`super::retry`]); oci-client's errors are
-//! classified and mapped in `remote/errors.rs` ([`map_oci_error`]); `remote/identity.rs`
-//! exchanges docker identity tokens, `remote/token.rs` checks a token realm and asks it for
-//! bearer tokens.
+//! A remote OCI distribution registry, reached through one HTTP client of our own:
+//! `remote/http.rs` sends every request (credentials only to the registry's host, under the
+//! registry's shared backoff), `remote/login.rs` is the auth layer (one probe, then basic or
+//! bearer, a new token after a 401), `remote/errors.rs` reads every answer into our errors, and
+//! every operation runs under the retry policy ([`super::retry`]). The distribution API itself
+//! is in `remote/read.rs` (manifests, blobs, tags, referrers), `remote/upload.rs` (blobs) and
+//! `remote/manifest.rs`; `remote/token.rs` checks a token realm and asks it for bearer tokens,
+//! `remote/identity.rs` exchanges docker identity tokens. What is read into memory is read with
+//! a cap, and every digest the registry reports is compared with the one computed here.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tokio_util::io::ReaderStream;
@@ -32,14 +27,10 @@ mod upload;
 
 pub use identity::parse_bearer_challenge;
 
-pub use errors::map_oci_error;
-use errors::{
-    ErrorContext, classify, map_error, retryable_status, transport_error, transport_reason,
-};
 pub use login::Access;
 
 use super::auth::{self, Credential, Given, Resolved};
-use super::retry::{Failure, Policy, Retry};
+use super::retry::{Backoff, Failure, MAX_IN_FLIGHT, Policy};
 use super::{Gate, Hashed, ManifestRef, Target};
 use crate::artifact::{Blob, Descriptor};
 use crate::context::Env;
@@ -156,29 +147,19 @@ async fn gated_blocks(
 
 /// A repository in a remote registry.
 pub struct Remote {
-    client: OciClient,
     image: ImageName,
-    auth: Mutex<RegistryAuth>,
     resolved: Resolved,
     policy: Policy,
-    /// A bare HTTP client (same TLS trust, no credentials) for the token exchange and for
-    /// reading `Retry-After`, which oci-client does not expose.
+    /// The HTTP client every request goes through (same TLS trust for all).
     http: reqwest::Client,
     /// The same without a read timeout, for request bodies that take long to send.
     uploads: reqwest::Client,
     scheme: &'static str,
-    /// Set once [`Remote::login`] has seen the registry accept the credentials: a 401 after
-    /// that is a lost token, worth another attempt, not a refusal.
-    verified: std::sync::atomic::AtomicBool,
-    /// The bearer tokens issued, for the requests made without oci-client.
-    tokens: Mutex<Tokens>,
-    /// The token service login checked and asked, for renewing a token that expired.
-    token_service: Mutex<Option<token::TokenService>>,
-    /// Set once a token realm worth a warning has been named.
-    realm_named: std::sync::atomic::AtomicBool,
-    /// Set when a login for pushing starts: uploads can then start before the digest is known,
-    /// and a refused access is named push access (else pull access).
-    streams: std::sync::atomic::AtomicBool,
+    /// The auth layer's state: what login settled, a token renewed after a 401.
+    auth: Mutex<login::AuthState>,
+    /// What every request to the registry shares: the bound on requests in flight and the
+    /// pause a 429 or 503 imposes.
+    backoff: Arc<Backoff>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -187,69 +168,6 @@ impl std::fmt::Debug for Remote {
             .field("image", &self.image)
             .finish_non_exhaustive()
     }
-}
-
-/// oci-client's client, built on a thread of its own while the first requests, made with the
-/// bare client, go out: building it reads and parses the system's CA store once more (its
-/// `ClientConfig` conversion also builds a default client, which it drops), a few
-/// milliseconds. A push starts building it when it logs in; a pull, which makes all its
-/// requests with the bare client, never builds it.
-struct OciClient {
-    stage: Mutex<Stage>,
-    built: tokio::sync::OnceCell<std::result::Result<Client, String>>,
-    /// Set once the bearer token login settled on is in the client's cache.
-    seeded: tokio::sync::OnceCell<()>,
-}
-
-/// Where building oci-client's client stands.
-enum Stage {
-    /// Not started: the configuration it will be built from.
-    Waiting(Box<ClientConfig>),
-    /// On its thread: where the client will arrive.
-    Building(tokio::sync::oneshot::Receiver<std::result::Result<Client, String>>),
-    /// Received (kept in [`OciClient::built`]).
-    Taken,
-}
-
-impl OciClient {
-    fn new(config: ClientConfig) -> Self {
-        OciClient {
-            stage: Mutex::new(Stage::Waiting(Box::new(config))),
-            built: tokio::sync::OnceCell::new(),
-            seeded: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    /// Starts building the client, unless that has started.
-    fn start(&self) {
-        let mut stage = self.stage.lock().expect("client");
-        *stage = match std::mem::replace(&mut *stage, Stage::Taken) {
-            Stage::Waiting(config) => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                std::thread::spawn(move || {
-                    let _ = tx.send(Client::try_from(*config).map_err(|e| e.to_string()));
-                });
-                Stage::Building(rx)
-            }
-            started => started,
-        };
-    }
-}
-
-/// The bearer tokens a registry issued, by what they allow.
-#[derive(Debug, Default)]
-struct Tokens {
-    push: Option<Secret>,
-    pull: Option<Secret>,
-}
-
-/// What kind of operation failed, for deciding whether to retry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    /// A manifest PUT: a `BLOB_UNKNOWN` there means the registry has not caught up yet.
-    PutManifest,
-    /// Anything else.
-    Other,
 }
 
 impl Remote {
@@ -273,25 +191,6 @@ impl Remote {
         // reqwest's read timeout also runs while a request body is sent, so uploads have a
         // client of their own, bounded per request by their size.
         let uploads = builder();
-        let config = ClientConfig {
-            protocol: if connection.insecure {
-                ClientProtocol::Http
-            } else {
-                ClientProtocol::Https
-            },
-            use_monolithic_push: true,
-            tls_certs_only: roots
-                .iter()
-                .map(|der| Certificate {
-                    encoding: CertificateEncoding::Der,
-                    data: der.to_vec(),
-                })
-                .collect(),
-            connect_timeout: Some(policy.connect_timeout),
-            read_timeout: Some(policy.read_timeout),
-            user_agent: concat!("wasm-oci/", env!("CARGO_PKG_VERSION")),
-            ..Default::default()
-        };
         let bad_ca = |e: String| {
             Error::input(
                 "ca-file",
@@ -305,10 +204,9 @@ impl Remote {
                 ),
             )
         };
-        // The bare client checks the same certificates, so a bad CA fails here, at once.
+        // A bad CA fails here, at once.
         let http = http.build().map_err(|e| bad_ca(e.to_string()))?;
         let uploads = uploads.build().map_err(|e| bad_ca(e.to_string()))?;
-        let client = OciClient::new(config);
 
         let given = Given {
             username: connection
@@ -321,183 +219,16 @@ impl Remote {
         };
         let resolved = auth::resolve(image.registry(), &given, &connection.env)?;
         tracing::info!("credentials for {}: {}", image.registry(), resolved.source);
-        let auth = match &resolved.credential {
-            Credential::Anonymous => RegistryAuth::Anonymous,
-            Credential::Basic { username, password } => {
-                RegistryAuth::Basic(username.clone(), password.expose().to_owned())
-            }
-            // Exchanged for an access token in `login`.
-            Credential::IdentityToken(_) => RegistryAuth::Anonymous,
-        };
         Ok(Remote {
-            client,
+            backoff: Arc::new(Backoff::new(&policy, MAX_IN_FLIGHT)),
             image,
-            auth: Mutex::new(auth),
             resolved,
             policy,
             http,
             uploads,
             scheme: if connection.insecure { "http" } else { "https" },
-            verified: std::sync::atomic::AtomicBool::new(false),
-            tokens: Mutex::new(Tokens::default()),
-            token_service: Mutex::new(None),
-            realm_named: std::sync::atomic::AtomicBool::new(false),
-            streams: std::sync::atomic::AtomicBool::new(false),
+            auth: Mutex::new(login::AuthState::default()),
         })
-    }
-
-    fn registry_auth(&self) -> RegistryAuth {
-        self.auth.lock().expect("auth").clone()
-    }
-
-    /// oci-client's client, once built; a bearer token that [`Remote::login`] settled on
-    /// without it is put in its cache first, so it never asks `/v2/` itself.
-    async fn client(&self) -> Result<&Client> {
-        let built = self
-            .client
-            .built
-            .get_or_init(|| async {
-                self.client.start();
-                let stage = std::mem::replace(
-                    &mut *self.client.stage.lock().expect("client"),
-                    Stage::Taken,
-                );
-                match stage {
-                    Stage::Building(rx) => rx
-                        .await
-                        .unwrap_or_else(|_| Err("its builder stopped".to_owned())),
-                    Stage::Waiting(_) | Stage::Taken => Err("it was not built".to_owned()),
-                }
-            })
-            .await;
-        let client = built.as_ref().map_err(|e| Error::Registry {
-            registry: self.image.registry().to_owned(),
-            operation: "setting up the registry client".to_owned(),
-            reason: e.clone(),
-        })?;
-        self.client
-            .seeded
-            .get_or_init(|| async {
-                let auth = self.registry_auth();
-                if let RegistryAuth::Bearer(settled) = &auth {
-                    let reference = self.auth_reference();
-                    for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
-                        let token = self
-                            .token(operation)
-                            .map_or_else(|| settled.clone(), |t| t.expose().to_owned());
-                        // A bearer token is cached as it is, without a request.
-                        let _ = client
-                            .auth(&reference, &RegistryAuth::Bearer(token), operation)
-                            .await;
-                    }
-                }
-            })
-            .await;
-        Ok(client)
-    }
-
-    fn reference_for(&self, r: &ManifestRef) -> Reference {
-        match r {
-            ManifestRef::Digest(d) => self.image.with_digest(d),
-            ManifestRef::Tag(t) => self.image.with_tag(t),
-        }
-    }
-
-    /// The reference tokens are asked for with: the repository is what they are scoped to.
-    fn auth_reference(&self) -> Reference {
-        self.reference_for(&ManifestRef::Tag("latest".parse().expect("valid")))
-    }
-
-    fn map(&self, e: OciDistributionError, operation: &str) -> Error {
-        map_error(e, &self.context(operation))
-    }
-
-    fn context<'a>(&'a self, operation: &'a str) -> ErrorContext<'a> {
-        ErrorContext {
-            registry: self.image.registry(),
-            user: self.resolved.username(),
-            credential_source: &self.resolved.source,
-            operation,
-            push: self.streams.load(std::sync::atomic::Ordering::SeqCst),
-        }
-    }
-
-    fn unauthorized(&self, status: u16, detail: String) -> Error {
-        Error::Unauthorized {
-            registry: self.image.registry().to_owned(),
-            user: self.resolved.username().map(str::to_owned),
-            status,
-            detail,
-            credential_source: self.resolved.source.clone(),
-            push: self.streams.load(std::sync::atomic::Ordering::SeqCst),
-        }
-    }
-
-    fn transport_failure(&self, e: &reqwest::Error) -> Failure {
-        let error = transport_error(e, self.image.registry());
-        let retry = match &error {
-            Error::Tls { .. } => None,
-            _ => Some(Retry {
-                reason: transport_reason(e),
-                after: None,
-            }),
-        };
-        Failure { error, retry }
-    }
-
-    /// A failed attempt in our terms, with the verdict on retrying it.
-    async fn failure(&self, e: OciDistributionError, operation: &str, op: Op) -> Failure {
-        let mut retry = classify(&e, op);
-        if let Some(r) = &mut retry
-            && r.reason.contains("429")
-        {
-            r.after = self.retry_after(&e).await;
-        }
-        let error = self.map(e, operation);
-        if retry.is_none()
-            && matches!(error, Error::Unauthorized { status: 401, .. })
-            && self.verified.load(std::sync::atomic::Ordering::SeqCst)
-        {
-            retry = Some(Retry {
-                reason:
-                    "HTTP 401 after the registry accepted the credentials; authenticating again"
-                        .to_owned(),
-                after: None,
-            });
-        }
-        Failure { error, retry }
-    }
-
-    /// The `Retry-After` a throttling registry sends, read by asking the throttled URL again
-    /// without credentials (oci-client drops response headers). Seconds only.
-    async fn retry_after(&self, e: &OciDistributionError) -> Option<Duration> {
-        let url = match e {
-            OciDistributionError::ServerError { url, .. }
-            | OciDistributionError::RegistryError { url, .. } => url.clone(),
-            OciDistributionError::RequestError(e) => e.url()?.to_string(),
-            _ => return None,
-        };
-        let response = self.http.head(&url).send().await.ok()?;
-        http::retry_after(&response)
-    }
-
-    /// Runs `op` under the retry policy.
-    async fn retrying<T, F, Fut>(&self, operation: &str, kind: Op, mut op: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
-    {
-        self.policy
-            .run(operation, || {
-                let attempt = op();
-                async move {
-                    match attempt.await {
-                        Ok(v) => Ok(v),
-                        Err(e) => Err(self.failure(e, operation, kind).await),
-                    }
-                }
-            })
-            .await
     }
 }
 
@@ -543,8 +274,7 @@ impl Target for Remote {
     fn uploads_while_hashing(&self) -> bool {
         // Docker Hub counts every manifest read against a pull quota, and telling a re-push
         // from a new push reads a few: there, the file is hashed first, as it always was.
-        !auth::is_docker_hub(self.image.registry())
-            && self.streams.load(std::sync::atomic::Ordering::SeqCst)
+        !auth::is_docker_hub(self.image.registry()) && self.pushing()
     }
 
     async fn put_blob_file_hashing(
@@ -567,20 +297,7 @@ impl Target for Remote {
             return Ok(d);
         }
         // An answer that names no digest: confirmed by a HEAD.
-        let target = self.reference_for(reference);
-        let client = self.client().await?;
-        let operation = format!("the digest check for {reference}");
-        let auth = self.registry_auth();
-        self.retrying(&operation, Op::Other, || {
-            client.fetch_manifest_digest(&target, &auth)
-        })
-        .await?
-        .parse()
-        .map_err(|e: String| Error::Registry {
-            registry: self.image.registry().to_owned(),
-            operation,
-            reason: e,
-        })
+        self.manifest_digest(reference, &manifest.media_type).await
     }
 
     async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>> {

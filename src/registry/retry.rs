@@ -6,6 +6,11 @@
 //!
 //! Written by hand rather than with `backon`/`backoff`: the loop is short, and it must honour a
 //! `Retry-After` per failure while keeping the total-time bound, which those crates make awkward.
+//!
+//! Requests to one registry also share a [`Backoff`]: a bound on requests in flight, and a
+//! pause that a 429 or 503 answer to any of them imposes on all of them (the registry's
+//! `Retry-After`, else the initial delay), so parallel requests slow down together instead of
+//! each running into the throttle on its own.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -177,10 +182,122 @@ impl Policy {
     }
 }
 
+/// The most requests one registry has in flight at once.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// What the requests to one registry share: a bound on how many are in flight, and the time
+/// before which none starts because the registry asked for a pause.
+#[derive(Debug)]
+pub struct Backoff {
+    permits: tokio::sync::Semaphore,
+    resume_at: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// The pause a 429 or 503 without `Retry-After` imposes.
+    pause: Duration,
+    /// The longest pause honoured: no operation waits beyond its own time bound anyway.
+    longest: Duration,
+}
+
+/// Leave to send one request: held until its answer arrives.
+#[derive(Debug)]
+pub struct Admitted<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl Backoff {
+    /// The shared state for one registry under `policy`, at most `in_flight` requests at once.
+    pub fn new(policy: &Policy, in_flight: usize) -> Self {
+        Backoff {
+            permits: tokio::sync::Semaphore::new(in_flight.max(1)),
+            resume_at: std::sync::Mutex::new(None),
+            pause: policy.initial_delay,
+            longest: policy.max_elapsed,
+        }
+    }
+
+    /// Waits for a free place among the requests in flight, then for any pause the registry
+    /// asked for to end.
+    pub async fn admit(&self) -> Admitted<'_> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        // A pause may grow while it is waited out: read it again after each wait.
+        loop {
+            let until = *self.resume_at.lock().expect("backoff");
+            match until {
+                Some(until) if until > tokio::time::Instant::now() => {
+                    tokio::time::sleep_until(until).await;
+                }
+                _ => break,
+            }
+        }
+        Admitted { _permit: permit }
+    }
+
+    /// A 429 or 503 arrived: no request starts for `after` (the registry's `Retry-After`), or
+    /// the initial delay when it named none. Called before the answering request's place is
+    /// given up, so the next request admitted sees the pause.
+    pub fn slow_down(&self, status: u16, after: Option<Duration>) {
+        if !matches!(status, 429 | 503) {
+            return;
+        }
+        let pause = after.unwrap_or(self.pause).min(self.longest);
+        let until = tokio::time::Instant::now() + pause;
+        let mut resume_at = self.resume_at.lock().expect("backoff");
+        if resume_at.is_none_or(|r| r < until) {
+            *resume_at = Some(until);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_answer_pauses_every_request_admitted_after_it() {
+        let backoff = Backoff::new(&quick(), 2);
+        let first = backoff.admit().await;
+        backoff.slow_down(429, Some(Duration::from_secs(3)));
+        drop(first);
+        let start = tokio::time::Instant::now();
+        let _second = backoff.admit().await;
+        assert!(start.elapsed() >= Duration::from_secs(3));
+        // Other answers impose nothing.
+        backoff.slow_down(500, Some(Duration::from_secs(60)));
+        backoff.slow_down(404, None);
+        let start = tokio::time::Instant::now();
+        let _third = backoff.admit().await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_503_without_retry_after_pauses_for_the_initial_delay_and_no_more_than_the_bound() {
+        let policy = quick();
+        let backoff = Backoff::new(&policy, 1);
+        backoff.slow_down(503, None);
+        let start = tokio::time::Instant::now();
+        drop(backoff.admit().await);
+        assert_eq!(start.elapsed(), policy.initial_delay);
+        backoff.slow_down(429, Some(Duration::from_secs(u64::MAX / 4)));
+        let start = tokio::time::Instant::now();
+        drop(backoff.admit().await);
+        assert_eq!(start.elapsed(), policy.max_elapsed);
+    }
+
+    #[tokio::test]
+    async fn no_more_requests_are_admitted_than_the_bound() {
+        let backoff = Backoff::new(&quick(), 2);
+        let (a, b) = (backoff.admit().await, backoff.admit().await);
+        let third = backoff.admit();
+        futures_util::pin_mut!(third);
+        assert!(futures_util::poll!(third.as_mut()).is_pending());
+        drop(a);
+        let _c = third.await;
+        drop(b);
+    }
 
     fn quick() -> Policy {
         Policy {

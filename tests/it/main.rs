@@ -1,6 +1,7 @@
 //! The integration tests, one binary: each module is a file of tests, `common` their harness.
 //! `cargo test --test it push::` runs the tests of `push.rs`.
 
+mod backoff;
 mod bad_inputs;
 mod build;
 mod common;
@@ -28,6 +29,7 @@ mod sbom;
 mod signing;
 mod snapshots;
 mod tls;
+mod transport;
 mod verify;
 mod verify_keyless;
 mod verify_sigstore;

@@ -1,19 +1,18 @@
-//! Requests made with the bare HTTP client rather than through oci-client: the layer's
-//! streamed upload (`upload.rs`), and the reads a pull makes (`read.rs`), which then need not
-//! wait for oci-client's client to be built. They carry the credentials [`Remote::login`]
-//! settled, and their refusals are read here in the terms oci-client's are read in
-//! `errors.rs`.
+//! The one way a request reaches a registry: [`Remote::authorized`] puts the credentials the
+//! auth layer (`login.rs`) settled on it, only when it goes to the registry itself;
+//! [`Remote::send`] waits its turn under the registry's shared [`Backoff`] (a bound on requests
+//! in flight, and the pause a 429 or 503 imposes on all of them), sends it, and names a
+//! failure to reach the registry. Redirects are followed by the HTTP client, which drops the
+//! `Authorization` header when one leaves the registry's host.
 
 use std::time::Duration;
 
-use oci_client::RegistryOperation;
 use reqwest::header::{AUTHORIZATION, LOCATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
-use super::errors::{envelope_detail, one_line, retryable_status};
-use super::{Credential, Failure, Remote};
+use super::{Failure, Remote};
 use crate::error::Error;
-use crate::registry::retry::Retry;
+use crate::registry::retry::Backoff;
 
 /// The most of an error answer's body that is read: enough for an OCI error envelope or the
 /// first lines of a gateway's page, never an endless stream.
@@ -45,6 +44,19 @@ pub(super) fn retry_after(response: &Response) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// Sends `request` once `backoff` admits it, and tells `backoff` when the registry asks for a
+/// pause, before the request's place is given up.
+pub(super) async fn send_under(
+    backoff: &Backoff,
+    request: RequestBuilder,
+) -> Result<Response, reqwest::Error> {
+    let admitted = backoff.admit().await;
+    let response = request.send().await?;
+    backoff.slow_down(response.status().as_u16(), retry_after(&response));
+    drop(admitted);
+    Ok(response)
+}
+
 impl Remote {
     /// `<registry>/v2/<repository>/<rest>`.
     pub(super) fn api_url(&self, rest: &str) -> Url {
@@ -59,23 +71,17 @@ impl Remote {
             .expect("a registry name is a valid URL host")
     }
 
-    /// A request to `url` for `operation`, with the credentials only when it goes to the
-    /// registry itself (an upload location or a blob may be elsewhere, such as storage) and not
-    /// in the clear when the registry is reached over HTTPS.
-    pub(super) fn authorized(
-        &self,
-        operation: RegistryOperation,
-        method: Method,
-        url: Url,
-    ) -> RequestBuilder {
-        self.authorized_on(&self.http, operation, method, url)
+    /// A request to `url`, with the credentials only when it goes to the registry itself (an
+    /// upload location or a blob may be elsewhere, such as storage) and not in the clear when
+    /// the registry is reached over HTTPS.
+    pub(super) fn authorized(&self, method: Method, url: Url) -> RequestBuilder {
+        self.authorized_on(&self.http, method, url)
     }
 
     /// [`Remote::authorized`], made with `client`.
     pub(super) fn authorized_on(
         &self,
         client: &reqwest::Client,
-        operation: RegistryOperation,
         method: Method,
         url: Url,
     ) -> RequestBuilder {
@@ -87,22 +93,23 @@ impl Remote {
         if !same_registry {
             return request;
         }
-        let token = self.token(operation);
-        match (token, &self.resolved.credential) {
-            (Some(token), _) => request.header(AUTHORIZATION, format!("Bearer {}", token.expose())),
-            (None, Credential::Basic { username, password }) => {
+        match self.credentials() {
+            super::login::Presented::Bearer(token) => {
+                request.header(AUTHORIZATION, format!("Bearer {}", token.expose()))
+            }
+            super::login::Presented::Basic(username, password) => {
                 request.basic_auth(username, Some(password.expose()))
             }
-            (None, _) => request,
+            super::login::Presented::None => request,
         }
     }
 
-    /// Sends `request`; a failure to reach the registry is a transport failure.
-    pub(super) async fn send(
-        &self,
-        request: RequestBuilder,
-    ) -> std::result::Result<Response, Failure> {
-        request.send().await.map_err(|e| self.transport_failure(&e))
+    /// Sends `request` under the registry's shared backoff; a failure to reach the registry is
+    /// a transport failure.
+    pub(super) async fn send(&self, request: RequestBuilder) -> Result<Response, Failure> {
+        send_under(&self.backoff, request)
+            .await
+            .map_err(|e| self.transport_failure(&e))
     }
 
     /// The `Location` of a response that should be `expected`, resolved against `base`.
@@ -112,11 +119,9 @@ impl Remote {
         expected: StatusCode,
         base: &Url,
         operation: &str,
-    ) -> std::result::Result<Url, Failure> {
+    ) -> Result<Url, Failure> {
         if response.status() != expected {
-            return Err(self
-                .refusal(response, RegistryOperation::Push, operation)
-                .await);
+            return Err(self.refusal(response, operation).await);
         }
         let location = response
             .headers()
@@ -130,48 +135,5 @@ impl Remote {
                 reason: format!("HTTP {} without a Location header", expected.as_u16()),
             })
         })
-    }
-
-    /// What a refused request for `access` means: credentials refused (a lost token is asked
-    /// for again), or an error worth another attempt (with the registry's `Retry-After`), or
-    /// one that is not.
-    pub(super) async fn refusal(
-        &self,
-        response: Response,
-        access: RegistryOperation,
-        operation: &str,
-    ) -> Failure {
-        let status = response.status().as_u16();
-        let after = retry_after(&response);
-        let body = error_text(response).await;
-        let detail = envelope_detail(&body);
-        if status == 401 || status == 403 {
-            let retry = (status == 401 && self.verified.load(std::sync::atomic::Ordering::SeqCst))
-                .then(|| Retry {
-                    reason:
-                        "HTTP 401 after the registry accepted the credentials; authenticating again"
-                            .to_owned(),
-                    after: None,
-                });
-            if retry.is_some() {
-                self.renew_token(access).await;
-            }
-            return Failure {
-                error: self.unauthorized(status, detail.unwrap_or_default()),
-                retry,
-            };
-        }
-        Failure {
-            error: Error::Registry {
-                registry: self.image.registry().to_owned(),
-                operation: operation.to_owned(),
-                reason: match detail {
-                    Some(d) => format!("HTTP {status} {d}"),
-                    None if body.trim().is_empty() => format!("HTTP {status}"),
-                    None => format!("HTTP {status}: {}", one_line(&body)),
-                },
-            },
-            retry: retryable_status(status).map(|r| Retry { after, ..r }),
-        }
     }
 }

@@ -1,43 +1,22 @@
 //! Docker's identity tokens: an identity token (from `docker login` with some registries' SSO,
 //! `az acr login`, or a credential helper answering the user `<token>`) is an OAuth2 refresh
-//! token. oci-client cannot send one, so it is exchanged here, at the realm the registry's
-//! `WWW-Authenticate: Bearer` challenge names, for an access token scoped to the repository.
+//! token, exchanged at the realm the registry's `WWW-Authenticate: Bearer` challenge names for
+//! an access token scoped to the repository.
 
-use super::errors::envelope_detail;
-use super::{Failure, Remote, retryable_status};
+use super::token::TokenService;
+use super::{Failure, Remote};
 use crate::error::Error;
 use crate::secret::Secret;
 
 impl Remote {
-    /// Docker's identity-token flow: the token is an OAuth2 refresh token, posted to the realm
-    /// the registry's `WWW-Authenticate: Bearer` challenge names, for an access token scoped to
-    /// this repository.
+    /// Docker's identity-token flow: the token is an OAuth2 refresh token, posted to the
+    /// `service` login found, for an access token scoped to this repository.
     pub(super) async fn exchange_identity_token(
         &self,
+        service: &TokenService,
         refresh: &Secret,
     ) -> Result<Secret, Failure> {
         let registry = self.image.registry();
-        let url = format!("{}://{registry}/v2/", self.scheme);
-        let challenge = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| self.transport_failure(&e))?;
-        let header = challenge
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let service = self.token_service(&header)?.ok_or_else(|| {
-            Failure::from(Error::Credentials {
-                source_name: format!("the identity token from {}", self.resolved.source),
-                reason: format!(
-                    "cannot be used: registry {registry} asks for no bearer token (WWW-Authenticate: `{header}`)"
-                ),
-            })
-        })?;
         let scope = format!("repository:{}:pull,push", self.image.repository());
         let mut form = vec![
             ("grant_type", "refresh_token".to_owned()),
@@ -49,27 +28,12 @@ impl Remote {
             form.push(("service", name.clone()));
         }
         let response = self
-            .http
-            .post(service.realm.clone())
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| self.transport_failure(&e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let retry = retryable_status(status.as_u16());
-            let body = super::http::error_text(response).await;
-            let error =
-                if status.as_u16() == 401 || status.as_u16() == 403 || status.as_u16() == 400 {
-                    self.unauthorized(status.as_u16(), envelope_detail(&body).unwrap_or_default())
-                } else {
-                    Error::Registry {
-                        registry: registry.to_owned(),
-                        operation: "the identity token exchange".to_owned(),
-                        reason: format!("HTTP {status}"),
-                    }
-                };
-            return Err(Failure { error, retry });
+            .send(self.http.post(service.realm.clone()).form(&form))
+            .await?;
+        if !response.status().is_success() {
+            return Err(self
+                .token_refusal(response, "the identity token exchange")
+                .await);
         }
         #[derive(serde::Deserialize)]
         struct TokenAnswer {

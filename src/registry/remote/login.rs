@@ -1,17 +1,10 @@
-//! Logging in before any upload, so refused credentials fail at once and a flaky registry does
-//! not pass for a refusing one. oci-client's own probe of `/v2/` ignores the status (a 503
-//! there reads as "no auth needed" and the next request then fails with 401), so the probe is
-//! made here first, under retries, with the credentials: it says whether they are accepted
-//! (basic auth) or which token service to ask (bearer), whose tokens are then asked for here
-//! (`token.rs`) and handed to oci-client.
+//! The auth layer: one login before any transfer, so refused credentials fail at once and a
+//! flaky registry does not pass for a refusing one. `GET /v2/` is asked once, under retries,
+//! with the basic credentials (if any): a 200 means they are accepted and every request carries
+//! them; a `WWW-Authenticate: Bearer` challenge names a token service (`token.rs`), whose token
+//! (or the access token a docker identity token is exchanged for, `identity.rs`) every request
+//! then carries. A 401 later asks the token service again ([`Remote::authenticate_again`]).
 
-use std::sync::atomic::Ordering;
-
-use oci_client::RegistryOperation;
-use oci_client::secrets::RegistryAuth;
-
-use super::errors::{envelope_detail, retryable_status};
-use super::http::error_text;
 use super::token::TokenService;
 use super::{Credential, Failure, Remote};
 use crate::error::{Error, Result};
@@ -20,8 +13,11 @@ use crate::secret::Secret;
 /// What `GET /v2/` said.
 #[derive(Debug, Clone)]
 enum Challenge {
-    /// 200: the credentials (or none) are accepted.
-    Accepted,
+    /// 200, or a challenge other than bearer without credentials: requests go as they are.
+    Accepted {
+        /// The `WWW-Authenticate` value, if any, for naming what the registry asks for.
+        asked: String,
+    },
     /// 401 with `WWW-Authenticate: Bearer`: a token service decides.
     Bearer(TokenService),
 }
@@ -35,175 +31,155 @@ pub enum Access {
     Write,
 }
 
+/// What the auth layer knows: set by [`Remote::login`], a token renewed after a 401.
+#[derive(Debug, Default)]
+pub(super) struct AuthState {
+    /// What the login was for; `None` before it.
+    access: Option<Access>,
+    /// The registry accepted the credentials: a 401 after that is a lost token, worth another
+    /// attempt, not a refusal.
+    accepted: bool,
+    /// The token service, when the registry asks for bearer tokens and its tokens can be asked
+    /// for again (not for an identity token, which is exchanged once).
+    service: Option<TokenService>,
+    /// The bearer token every request to the registry carries.
+    token: Option<Secret>,
+    /// A token realm worth a warning has been named.
+    pub(super) realm_named: bool,
+}
+
+/// The credentials a request to the registry carries.
+pub(super) enum Presented {
+    Bearer(Secret),
+    Basic(String, Secret),
+    None,
+}
+
 impl Remote {
     /// Authenticates for `access`, so bad credentials fail before any transfer, and leaves the
-    /// tokens cached for every later request. An identity token is first exchanged for an
-    /// access token.
+    /// token (if the registry uses them) for every later request. An identity token is
+    /// exchanged for an access token at the realm the challenge names.
     pub async fn login(&self, access: Access) -> Result<()> {
-        if access == Access::Write {
-            // Set first, so a refused login names push access.
-            self.streams.store(true, Ordering::SeqCst);
-        }
-        if let Credential::IdentityToken(refresh) = &self.resolved.credential {
-            let access = self
-                .policy
-                .run("the identity token exchange", || {
-                    self.exchange_identity_token(refresh)
-                })
-                .await?;
-            *self.auth.lock().expect("auth") = RegistryAuth::Bearer(access.expose().to_owned());
-        }
+        // Set first, so a refused login names push access.
+        self.auth().access = Some(access);
         let challenge = self
             .policy
-            .run("the registry's API check (GET /v2/)", || self.probe(true))
+            .run("the registry's API check (GET /v2/)", || self.probe())
             .await?;
-        if matches!(challenge, Challenge::Accepted)
-            && matches!(self.resolved.credential, Credential::Anonymous)
-        {
-            // A registry that asks for no credentials at all. oci-client caches only the
-            // tokens it is issued, so it would ask GET /v2/ again before every request; an
-            // empty bearer token, which such a registry ignores, is cached instead.
-            *self.auth.lock().expect("auth") = RegistryAuth::Bearer(String::new());
-        }
-        let auth = self.registry_auth();
-        if let RegistryAuth::Bearer(token) = &auth {
-            // The token is settled already (empty for a registry that asks for none): it
-            // goes into oci-client's cache once its client is built.
-            for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
-                self.keep_token(operation, Some(token.clone()));
-            }
-            if !matches!(self.resolved.credential, Credential::Anonymous) {
-                self.verified.store(true, Ordering::SeqCst);
-            }
-            return Ok(());
-        }
-        let operations: &[RegistryOperation] = match access {
-            Access::Read => &[RegistryOperation::Pull],
-            Access::Write => &[RegistryOperation::Push, RegistryOperation::Pull],
-        };
-        let service = match challenge {
-            Challenge::Bearer(service) => Some(service),
-            // The registry took the basic credentials, which the bare requests send as they
-            // are. oci-client, which a push may still use (a manifest's digest check), probes
-            // `/v2/` without them and would follow a bearer challenge there with them, so that
-            // challenge is read and checked here.
-            Challenge::Accepted if access == Access::Write => {
-                match self
-                    .policy
-                    .run("the registry's API check (GET /v2/)", || self.probe(false))
-                    .await?
-                {
-                    Challenge::Bearer(service) => Some(service),
-                    Challenge::Accepted => None,
-                }
-            }
-            Challenge::Accepted => None,
-        };
-        if let Some(service) = service {
-            // The tokens now, under retries; later requests find them cached.
-            for &operation in operations {
+        let (service, token) = match (challenge, &self.resolved.credential) {
+            (Challenge::Bearer(service), Credential::IdentityToken(refresh)) => {
                 let token = self
                     .policy
-                    .run("authentication", || self.fetch_token(&service, operation))
+                    .run("the identity token exchange", || {
+                        self.exchange_identity_token(&service, refresh)
+                    })
                     .await?;
-                self.keep_token(operation, token.map(|t| t.expose().to_owned()));
+                (None, Some(token))
             }
-            // oci-client is handed the tokens, never the credentials.
-            let first = self.token(operations[0]);
-            *self.auth.lock().expect("auth") =
-                RegistryAuth::Bearer(first.map(|t| t.expose().to_owned()).unwrap_or_default());
-            *self.token_service.lock().expect("token service") = Some(service);
-        }
-        if !matches!(self.resolved.credential, Credential::Anonymous) {
-            self.verified.store(true, Ordering::SeqCst);
-        }
+            (Challenge::Accepted { asked }, Credential::IdentityToken(_)) => {
+                return Err(Error::Credentials {
+                    source_name: format!("the identity token from {}", self.resolved.source),
+                    reason: format!(
+                        "cannot be used: registry {} asks for no bearer token (WWW-Authenticate: `{asked}`)",
+                        self.image.registry()
+                    ),
+                });
+            }
+            (Challenge::Bearer(service), _) => {
+                let token = self
+                    .policy
+                    .run("authentication", || self.fetch_token(&service, access))
+                    .await?;
+                (Some(service), token)
+            }
+            (Challenge::Accepted { .. }, _) => (None, None),
+        };
+        let mut auth = self.auth();
+        auth.accepted = !matches!(self.resolved.credential, Credential::Anonymous);
+        auth.service = service;
+        auth.token = token;
         Ok(())
     }
 
-    /// Asks the token service for a new token for `operation` after the registry refused the
-    /// one held (it expired), and hands it to oci-client too.
-    pub(super) async fn renew_token(&self, operation: RegistryOperation) {
-        let Some(service) = self.token_service.lock().expect("token service").clone() else {
-            return;
+    /// The auth layer's state.
+    pub(super) fn auth(&self) -> std::sync::MutexGuard<'_, AuthState> {
+        self.auth.lock().expect("auth state")
+    }
+
+    /// Whether the session is for pushing: a refusal then names push access, else pull access.
+    pub(super) fn pushing(&self) -> bool {
+        self.auth().access == Some(Access::Write)
+    }
+
+    /// The credentials a request to the registry carries: the bearer token once one is issued,
+    /// else the basic credentials.
+    pub(super) fn credentials(&self) -> Presented {
+        if let Some(token) = &self.auth().token {
+            return Presented::Bearer(token.clone());
+        }
+        match &self.resolved.credential {
+            Credential::Basic { username, password } => {
+                Presented::Basic(username.clone(), password.clone())
+            }
+            _ => Presented::None,
+        }
+    }
+
+    /// After a 401: whether another attempt may succeed, which it may only when the registry
+    /// accepted the credentials at login (a lost session or an expired token; without
+    /// credentials, or before login, a 401 is a refusal). The token service (the one login
+    /// found, or one a bearer `challenge` names now) is asked for a new token first, which
+    /// replaces the one held.
+    pub(super) async fn authenticate_again(&self, challenge: Option<&str>) -> bool {
+        let (access, known) = {
+            let auth = self.auth();
+            if !auth.accepted {
+                return false;
+            }
+            (auth.access, auth.service.clone())
         };
-        let Ok(Some(token)) = self.fetch_token(&service, operation).await else {
-            return;
+        let Some(access) = access else {
+            return false;
         };
-        let token = token.expose().to_owned();
-        self.keep_token(operation, Some(token.clone()));
-        if let Some(Ok(client)) = self.client.built.get() {
-            // A bearer token is cached as it is, without a request.
-            let _ = client
-                .auth(
-                    &self.auth_reference(),
-                    &RegistryAuth::Bearer(token),
-                    operation,
-                )
-                .await;
+        if matches!(self.resolved.credential, Credential::IdentityToken(_)) {
+            return true;
         }
+        let named = challenge.and_then(|c| self.token_service(c).ok().flatten());
+        if let Some(service) = named.or(known)
+            && let Ok(Some(token)) = self.fetch_token(&service, access).await
+        {
+            let mut auth = self.auth();
+            auth.service = Some(service);
+            auth.token = Some(token);
+        }
+        true
     }
 
-    fn keep_token(&self, operation: RegistryOperation, token: Option<String>) {
-        let token = token.filter(|t| !t.is_empty()).map(Secret::new);
-        let mut tokens = self.tokens.lock().expect("tokens");
-        match operation {
-            RegistryOperation::Push => tokens.push = token,
-            RegistryOperation::Pull => tokens.pull = token,
-        }
-    }
-
-    /// The bearer token held for `operation`, if one was issued.
-    pub(super) fn token(&self, operation: RegistryOperation) -> Option<Secret> {
-        let tokens = self.tokens.lock().expect("tokens");
-        match operation {
-            RegistryOperation::Push => tokens.push.clone(),
-            RegistryOperation::Pull => tokens.pull.clone(),
-        }
-    }
-
-    /// `GET /v2/`, with the basic credentials (if any) when `credentials`.
-    async fn probe(&self, credentials: bool) -> std::result::Result<Challenge, Failure> {
+    /// `GET /v2/`, with the basic credentials (if any).
+    async fn probe(&self) -> std::result::Result<Challenge, Failure> {
         let url = self.registry_url().join("v2/").expect("a valid URL path");
         let mut request = self.http.get(url);
-        if let (true, Credential::Basic { username, password }) =
-            (credentials, &self.resolved.credential)
-        {
+        let basic = matches!(self.resolved.credential, Credential::Basic { .. });
+        if let Credential::Basic { username, password } = &self.resolved.credential {
             request = request.basic_auth(username, Some(password.expose()));
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| self.transport_failure(&e))?;
+        let response = self.send(request).await?;
         let status = response.status().as_u16();
-        let challenge = response
+        let asked = response
             .headers()
             .get(reqwest::header::WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
         match status {
-            200..=299 => Ok(Challenge::Accepted),
-            401 => match self.token_service(&challenge)? {
+            200..=299 => Ok(Challenge::Accepted { asked }),
+            401 => match self.token_service(&asked)? {
                 Some(service) => Ok(Challenge::Bearer(service)),
                 // Without credentials, a registry that checks them itself.
-                None if !credentials => Ok(Challenge::Accepted),
-                None => Err(Failure::from(self.unauthorized(
-                    status,
-                    envelope_detail(&error_text(response).await).unwrap_or_default(),
-                ))),
+                None if !basic => Ok(Challenge::Accepted { asked }),
+                None => Err(self.refusal(response, "the API check (GET /v2/)").await),
             },
-            403 => Err(Failure::from(self.unauthorized(
-                status,
-                envelope_detail(&error_text(response).await).unwrap_or_default(),
-            ))),
-            _ => Err(Failure {
-                error: Error::Registry {
-                    registry: self.image.registry().to_owned(),
-                    operation: "the API check (GET /v2/)".to_owned(),
-                    reason: format!("HTTP {status}"),
-                },
-                retry: retryable_status(status),
-            }),
+            _ => Err(self.refusal(response, "the API check (GET /v2/)").await),
         }
     }
 }

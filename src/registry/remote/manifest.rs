@@ -1,10 +1,9 @@
-//! A manifest's `PUT`, made with the bare HTTP client: oci-client reads a refusal's whole
-//! body into memory, and a registry can send an endless one. Here it is read with a cap
-//! ([`super::http::error_text`]), and the digest the registry reports is taken from its
-//! answer (`Docker-Content-Digest`, else the `Location` it names).
+//! A manifest's `PUT`, and the digest the registry reports for it: taken from its answer
+//! (`Docker-Content-Digest`, else the `Location` it names), else asked for with a `HEAD`. A
+//! refusal's body is read with a cap ([`super::http::error_text`]): a registry can send an
+//! endless one.
 
-use oci_client::RegistryOperation::Push;
-use reqwest::header::{CONTENT_TYPE, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 
 use super::Remote;
@@ -32,12 +31,12 @@ impl Remote {
         self.policy
             .run(&what, || async {
                 let request = self
-                    .authorized(Push, Method::PUT, url.clone())
+                    .authorized(Method::PUT, url.clone())
                     .header(CONTENT_TYPE, manifest.media_type.as_str())
                     .body(manifest.bytes.clone());
                 let response = self.send(request).await?;
                 if response.status() != StatusCode::CREATED {
-                    let mut failure = self.refusal(response, Push, &what).await;
+                    let mut failure = self.refusal(response, &what).await;
                     if failure.retry.is_none()
                         && matches!(&failure.error, Error::Registry { reason, .. } if reason.contains("BLOB_UNKNOWN"))
                     {
@@ -65,6 +64,49 @@ impl Remote {
                             .parse()
                             .ok()
                     }))
+            })
+            .await
+    }
+
+    /// The digest the registry holds `reference` under, from a `HEAD` of the manifest
+    /// (`Docker-Content-Digest`): for a registry whose answer to the `PUT` named none.
+    pub(super) async fn manifest_digest(
+        &self,
+        reference: &ManifestRef,
+        media_type: &str,
+    ) -> Result<Digest> {
+        let what = format!("the digest check for {reference}");
+        let name = match reference {
+            ManifestRef::Digest(d) => d.to_string(),
+            ManifestRef::Tag(t) => t.to_string(),
+        };
+        let url = self.api_url(&format!("manifests/{name}"));
+        self.policy
+            .run(&what, || async {
+                let request = self
+                    .authorized(Method::HEAD, url.clone())
+                    .header(ACCEPT, media_type);
+                let response = self.send(request).await?;
+                if response.status() != StatusCode::OK {
+                    return Err(self.refusal(response, &what).await);
+                }
+                let header = response
+                    .headers()
+                    .get("docker-content-digest")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                header.parse().map_err(|e: String| {
+                    crate::registry::retry::Failure::from(Error::Registry {
+                        registry: self.image.registry().to_owned(),
+                        operation: what.clone(),
+                        reason: if header.is_empty() {
+                            "its answer names no digest (Docker-Content-Digest)".to_owned()
+                        } else {
+                            e
+                        },
+                    })
+                })
             })
             .await
     }

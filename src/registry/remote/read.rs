@@ -1,7 +1,6 @@
 //! The read side of a remote registry: a blob streamed to a file through a digest check, and
 //! the referrers of a manifest (the referrers API, else the fallback tag `sha256-<hex>`).
 
-use oci_client::RegistryOperation::Pull;
 use reqwest::header::ACCEPT;
 use reqwest::{Method, StatusCode};
 
@@ -37,8 +36,7 @@ const TAG_PAGES: usize = 50;
 
 impl Remote {
     /// Streams a blob into `download`, which hashes it once, with one plain `GET` (a registry
-    /// may redirect it to storage, which gets no credentials). oci-client is not used: its
-    /// blob stream hashes every byte again, and a pull need not wait for its client.
+    /// may redirect it to storage, which gets no credentials).
     pub(super) async fn stream_blob_into(
         &self,
         descriptor: &Descriptor,
@@ -81,12 +79,12 @@ impl Remote {
         self.policy
             .run(&what, || async {
                 let response = self
-                    .send(self.authorized(Pull, Method::HEAD, url.clone()))
+                    .send(self.authorized(Method::HEAD, url.clone()))
                     .await?;
                 match response.status() {
                     StatusCode::OK => Ok(true),
                     StatusCode::NOT_FOUND => Ok(false),
-                    _ => Err(self.refusal(response, Pull, &what).await),
+                    _ => Err(self.refusal(response, &what).await),
                 }
             })
             .await
@@ -141,7 +139,7 @@ impl Remote {
     ) -> Result<Option<(reqwest::header::HeaderMap, Vec<u8>)>> {
         self.policy
             .run(what, || async {
-                let mut request = self.authorized(Pull, Method::GET, url.clone());
+                let mut request = self.authorized(Method::GET, url.clone());
                 if let Some(accept) = accept {
                     request = request.header(ACCEPT, accept);
                 }
@@ -153,7 +151,7 @@ impl Remote {
                         Ok(Some((headers, bytes)))
                     }
                     StatusCode::NOT_FOUND => Ok(None),
-                    _ => Err(self.refusal(response, Pull, what).await),
+                    _ => Err(self.refusal(response, what).await),
                 }
             })
             .await
@@ -202,11 +200,9 @@ impl Remote {
         url: &reqwest::Url,
         what: &str,
     ) -> std::result::Result<reqwest::Response, Failure> {
-        let response = self
-            .send(self.authorized(Pull, Method::GET, url.clone()))
-            .await?;
+        let response = self.send(self.authorized(Method::GET, url.clone())).await?;
         if response.status() != StatusCode::OK {
-            return Err(self.refusal(response, Pull, what).await);
+            return Err(self.refusal(response, what).await);
         }
         Ok(response)
     }
@@ -244,7 +240,7 @@ impl Remote {
             .policy
             .run(&what, || async {
                 let request = self
-                    .authorized(Pull, Method::GET, url.clone())
+                    .authorized(Method::GET, url.clone())
                     .header(ACCEPT, crate::artifact::INDEX_MEDIA_TYPE);
                 let response = self.send(request).await?;
                 match response.status() {
@@ -253,7 +249,7 @@ impl Remote {
                     StatusCode::NOT_FOUND
                     | StatusCode::BAD_REQUEST
                     | StatusCode::METHOD_NOT_ALLOWED => Ok(None),
-                    _ => Err(self.refusal(response, Pull, &what).await),
+                    _ => Err(self.refusal(response, &what).await),
                 }
             })
             .await?;

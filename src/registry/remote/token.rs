@@ -1,18 +1,13 @@
-//! Bearer tokens, asked for here rather than by oci-client: the token service a registry's
-//! `WWW-Authenticate: Bearer` challenge names is checked before any credential goes there. A
-//! realm in plain HTTP gets nothing unless the registry itself is reached in plain HTTP
-//! (`insecure`); a realm on another host is named in a warning. oci-client is then handed the
-//! tokens, so it never follows a challenge with the credentials itself.
+//! Bearer tokens: the token service a registry's `WWW-Authenticate: Bearer` challenge names is
+//! checked before any credential goes there. A realm in plain HTTP gets nothing unless the
+//! registry itself is reached in plain HTTP (`insecure`); a realm on another host is named in a
+//! warning.
 
-use oci_client::RegistryOperation;
 use reqwest::{StatusCode, Url};
 
-use super::errors::{envelope_detail, one_line, retryable_status};
-use super::http::{error_text, retry_after};
 use super::identity::parse_bearer_challenge;
-use super::{Credential, Failure, Remote};
+use super::{Access, Credential, Failure, Remote};
 use crate::error::Error;
-use crate::registry::retry::Retry;
 use crate::secret::Secret;
 
 /// The largest token answer read: a JSON object holding a JWT or two.
@@ -62,10 +57,7 @@ impl Remote {
             });
         }
         // Said once, however many times the challenge is read.
-        if !self
-            .realm_named
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
+        if !std::mem::replace(&mut self.auth().realm_named, true) {
             if plain {
                 tracing::warn!(
                     "registry {} hands out tokens at `{realm}`, in plain HTTP; no credentials are sent there (anonymous)",
@@ -85,16 +77,17 @@ impl Remote {
         }))
     }
 
-    /// A token for `operation` on this repository from `service`, asked with the basic
-    /// credentials (or none); `None` when the service issued an empty one.
+    /// A token for `access` to this repository from `service`, asked with the basic
+    /// credentials (or none); `None` when the service issued an empty one. A token for pushing
+    /// also allows pulling, so one token serves every request of a session.
     pub(super) async fn fetch_token(
         &self,
         service: &TokenService,
-        operation: RegistryOperation,
+        access: Access,
     ) -> Result<Option<Secret>, Failure> {
-        let actions = match operation {
-            RegistryOperation::Pull => "pull",
-            RegistryOperation::Push => "pull,push",
+        let actions = match access {
+            Access::Read => "pull",
+            Access::Write => "pull,push",
         };
         let mut url = service.realm.clone();
         url.query_pairs_mut().append_pair(
@@ -109,30 +102,8 @@ impl Remote {
             request = request.basic_auth(username, Some(password.expose()));
         }
         let response = self.send(request).await?;
-        let status = response.status();
-        if status != StatusCode::OK {
-            let after = retry_after(&response);
-            let body = error_text(response).await;
-            if matches!(status.as_u16(), 400 | 401 | 403) {
-                let detail = envelope_detail(&body).unwrap_or_else(|| one_line(&body));
-                let code = if status.as_u16() == 403 || detail.contains("DENIED") {
-                    403
-                } else {
-                    401
-                };
-                return Err(Failure::from(self.unauthorized(code, detail)));
-            }
-            return Err(Failure {
-                error: Error::Registry {
-                    registry: self.image.registry().to_owned(),
-                    operation: "authentication".to_owned(),
-                    reason: format!("the token service answered HTTP {status}"),
-                },
-                retry: retryable_status(status.as_u16()).map(|_| Retry {
-                    reason: format!("the token service answered `{}`", one_line(&body)),
-                    after,
-                }),
-            });
+        if response.status() != StatusCode::OK {
+            return Err(self.token_refusal(response, "authentication").await);
         }
         #[derive(serde::Deserialize)]
         struct TokenAnswer {

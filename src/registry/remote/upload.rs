@@ -3,10 +3,8 @@
 //! distribution spec's chunked upload, in one chunk). The file is read once for sending; the
 //! hash runs beside it and only the commit waits for it.
 //!
-//! Made here with the bare HTTP client because oci-client cannot: its streamed push needs the
-//! digest before the first byte, and its chunked push buffers 4 MiB chunks, sends them one
-//! request at a time and hashes every byte again on the async runtime. The credentials are the
-//! ones [`Remote::login`] settled: basic, or the bearer token it was issued.
+//! A library's streamed push needs the digest before the first byte (oci-client's does), or
+//! buffers chunks and sends them one request at a time; this one does neither.
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::reference::Digest;
 use crate::registry::{Gate, Hashed, hash_done};
 use futures_util::TryStreamExt;
-use oci_client::RegistryOperation::Push;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
 use tracing::debug;
@@ -93,7 +90,7 @@ impl Remote {
     /// Whether the registry answers a `HEAD` for the blob `digest` with 200.
     async fn blob_stored(&self, digest: &Digest) -> bool {
         let url = self.api_url(&format!("blobs/{digest}"));
-        self.send(self.authorized(Push, Method::HEAD, url))
+        self.send(self.authorized(Method::HEAD, url))
             .await
             .is_ok_and(|r| r.status() == StatusCode::OK)
     }
@@ -103,7 +100,7 @@ impl Remote {
         let url = self.api_url("blobs/uploads/");
         let response = self
             .send(
-                self.authorized(Push, Method::POST, url.clone())
+                self.authorized(Method::POST, url.clone())
                     .header(CONTENT_LENGTH, 0),
             )
             .await?;
@@ -128,7 +125,7 @@ impl Remote {
     ) -> std::result::Result<Url, Failure> {
         let body = super::gated_blocks(path, size, gate).await?;
         let request = self
-            .authorized_on(&self.uploads, Push, Method::PATCH, session.clone())
+            .authorized_on(&self.uploads, Method::PATCH, session.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
             .header(CONTENT_RANGE, format!("0-{}", size.saturating_sub(1)))
@@ -153,22 +150,21 @@ impl Remote {
             .append_pair("digest", &digest.to_string());
         let response = self
             .send(
-                self.authorized(Push, Method::PUT, url.clone())
+                self.authorized(Method::PUT, url.clone())
                     .header(CONTENT_LENGTH, 0),
             )
             .await?;
         if response.status() == StatusCode::CREATED {
             return Ok(());
         }
-        Err(self.refusal(response, Push, operation).await)
+        Err(self.refusal(response, operation).await)
     }
 }
 
 impl Remote {
     /// A blob whose digest is known, in one `PUT ?digest=` to a new upload session (the
     /// distribution spec's monolithic upload): `body` is `size` bytes, sent with the upload
-    /// client and given time by its size. Made here rather than by oci-client, which reads a
-    /// refusal's whole body into memory. A session whose `PUT` broke off is cancelled; one the
+    /// client and given time by its size. A session whose `PUT` broke off is cancelled; one the
     /// registry answered has ended.
     pub(super) async fn put_blob_whole(
         &self,
@@ -182,7 +178,7 @@ impl Remote {
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let request = self
-            .authorized_on(&self.uploads, Push, Method::PUT, url)
+            .authorized_on(&self.uploads, Method::PUT, url)
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
             .timeout(
@@ -202,7 +198,7 @@ impl Remote {
         }
         // The registry answered the PUT: the session ended there, nothing to cancel.
         session.committed();
-        Err(self.refusal(response, Push, operation).await)
+        Err(self.refusal(response, operation).await)
     }
 }
 
@@ -240,12 +236,11 @@ impl Session<'_> {
     fn cancelling(&mut self) -> Option<impl Future<Output = ()> + Send + 'static> {
         let url = self.url.take()?;
         debug!("cancelling upload session {}", url.path());
-        let request = self
-            .remote
-            .authorized(Push, Method::DELETE, url)
-            .timeout(CANCEL_WAIT);
+        let request = self.remote.authorized(Method::DELETE, url);
+        let backoff = self.remote.backoff.clone();
         Some(async move {
-            let _ = request.send().await;
+            let sent = super::http::send_under(&backoff, request);
+            let _ = tokio::time::timeout(CANCEL_WAIT, sent).await;
         })
     }
 

@@ -30,7 +30,14 @@ pub enum Fault {
     AnswerWith(u16, String, String),
     /// An answer with this status whose body never ends (sent until the client hangs up).
     Endless(u16),
+    /// Held until this many requests are held together (or [`GATHER_WAIT`] passes), then met
+    /// with the inner fault: requests the client sends at once arrive at once, and how many
+    /// were ever held together is [`FaultProxy::peak_gathered`].
+    Gather(usize, Box<Fault>),
 }
+
+/// The longest a gathered request waits for the others.
+pub const GATHER_WAIT: Duration = Duration::from_secs(1);
 
 type Plan = dyn Fn(usize, &str, &str) -> Fault + Send + Sync;
 
@@ -38,6 +45,7 @@ pub struct FaultProxy {
     pub port: u16,
     /// `n METHOD path -> fault`, one line per request.
     pub log: Arc<Mutex<Vec<String>>>,
+    peak: Arc<AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -50,6 +58,10 @@ struct Shared {
     count: AtomicUsize,
     throttled_until: Mutex<Option<Instant>>,
     log: Arc<Mutex<Vec<String>>>,
+    /// Requests being gathered now, and how many gatherings were released.
+    gathering: Mutex<(usize, u64)>,
+    gathered: tokio::sync::Notify,
+    peak: Arc<AtomicUsize>,
 }
 
 impl FaultProxy {
@@ -64,12 +76,16 @@ impl FaultProxy {
             .build()
             .unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
+        let peak = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(Shared {
             upstream,
             plan: Box::new(plan),
             count: AtomicUsize::new(0),
             throttled_until: Mutex::new(None),
             log: log.clone(),
+            gathering: Mutex::new((0, 0)),
+            gathered: tokio::sync::Notify::new(),
+            peak: peak.clone(),
         });
         let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -84,6 +100,7 @@ impl FaultProxy {
         FaultProxy {
             port,
             log,
+            peak,
             _runtime: runtime,
         }
     }
@@ -94,6 +111,11 @@ impl FaultProxy {
 
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The most requests [`Fault::Gather`] held at once.
+    pub fn peak_gathered(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
     }
 
     /// How many requests met a fault other than `Pass`.
@@ -193,6 +215,33 @@ async fn answer(
 }
 
 impl Shared {
+    /// A [`Fault::Gather`] waits for its company and becomes its inner fault.
+    async fn gather(&self, fault: Fault) -> Fault {
+        let Fault::Gather(n, inner) = fault else {
+            return fault;
+        };
+        let notified = self.gathered.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let generation = {
+            let mut gathering = self.gathering.lock().unwrap();
+            gathering.0 += 1;
+            self.peak.fetch_max(gathering.0, Ordering::SeqCst);
+            if gathering.0 >= n {
+                *gathering = (0, gathering.1 + 1);
+                self.gathered.notify_waiters();
+                return *inner;
+            }
+            gathering.1
+        };
+        let _ = tokio::time::timeout(GATHER_WAIT, notified).await;
+        let mut gathering = self.gathering.lock().unwrap();
+        if gathering.1 == generation {
+            gathering.0 -= 1;
+        }
+        *inner
+    }
+
     async fn handle(&self, mut client: TcpStream) -> std::io::Result<()> {
         let Some(head) = read_head(&mut client).await? else {
             return Ok(());
@@ -212,7 +261,7 @@ impl Shared {
             .lock()
             .unwrap()
             .push(format!("{n} {} {} -> {fault:?}", head.method, head.path));
-        match fault {
+        match self.gather(fault).await {
             Fault::Pass => {
                 let body = read_body(&mut client, head.rest, head.content_length).await?;
                 let mut upstream = TcpStream::connect(("127.0.0.1", self.upstream)).await?;
@@ -280,6 +329,7 @@ impl Shared {
                 let _ = read_body(&mut client, head.rest, head.content_length).await?;
                 answer(&mut client, status, "Fault", &headers, &body).await
             }
+            Fault::Gather(..) => unreachable!("gathered above"),
             Fault::Endless(status) => {
                 let _ = read_body(&mut client, head.rest, head.content_length).await?;
                 client
