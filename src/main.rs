@@ -87,7 +87,7 @@ fn run_read(env: &Env, command: impl FnOnce() -> wasm_oci::Result<String>) -> Ex
 /// The CLI's one error line: the chain, secrets redacted, nothing the runner would read as a
 /// workflow command when the CLI runs in a `run:` step.
 fn cli_error(e: &wasm_oci::Error) -> String {
-    let chain = wasm_oci::secret::redact(&action::error_chain(e)).into_owned();
+    let chain = wasm_oci::secret::redact(&wasm_oci::error::error_chain(e)).into_owned();
     runner::defuse(&format!("error: {chain}"))
 }
 
@@ -102,7 +102,7 @@ fn run_action(runtime: &tokio::runtime::Runtime, env: &Env) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let message = action::error_chain(&e);
+            let message = wasm_oci::error::error_chain(&e);
             let line = runner::error_line(e.title(), &wasm_oci::secret::redact(&message));
             let _ = writeln!(std::io::stdout().lock(), "{line}");
             ExitCode::FAILURE

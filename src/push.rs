@@ -53,7 +53,14 @@ pub async fn push_with_clock(
 ) -> Result<PushOutcome> {
     let ctx = GithubContext::from_env(env);
     // Whether keyless signing can happen is known before anything is built or pushed.
-    let keyless = crate::sigstore::plan(request, env, &ctx)?;
+    let keyless = crate::sigstore::plan(
+        request.sign,
+        request.provenance,
+        request.dry_run,
+        request.sigstore_trust_config.as_ref(),
+        env,
+        &ctx,
+    )?;
 
     let (path, build) = obtain(request, env).await?;
     // What is plainly not Wasm fails here, before anything else starts.

@@ -110,18 +110,3 @@ fn env_path(env: &Env, name: &str) -> Option<PathBuf> {
         .filter(|v| !v.trim().is_empty())
         .map(PathBuf::from)
 }
-
-/// The error and its causes on one line, as `main` prints them.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}

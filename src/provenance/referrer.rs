@@ -14,7 +14,7 @@ use tracing::info;
 use crate::artifact::{Blob, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest};
 use crate::error::{Error, Result};
 use crate::reference::{Digest, Tag};
-use crate::registry::{ManifestRef, Target, put_manifest_checked};
+use crate::registry::{ManifestRef, Target, fallback_tag, put_manifest_checked};
 
 /// The referrer manifest's `artifactType`.
 pub const ARTIFACT_TYPE: &str = "application/vnd.in-toto+json";
@@ -27,6 +27,8 @@ pub const EMPTY_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 /// The annotation naming the statement's predicate type.
 pub const PREDICATE_TYPE_ANNOTATION: &str = "in-toto.io/predicate-type";
+/// A Sigstore bundle v0.3: its media type, and the `artifactType` of its referrer.
+pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// A bundle referrer's annotation saying what the bundle holds (`dsse-envelope`).
 pub const BUNDLE_CONTENT_ANNOTATION: &str = "dev.sigstore.bundle.content";
 /// A bundle referrer's annotation naming the signed statement's predicate type.
@@ -77,7 +79,6 @@ impl Referrer {
     /// `artifactType` and layer media type the bundle's, the empty config, and the annotations
     /// `dev.sigstore.bundle.content` and `dev.sigstore.bundle.predicateType`.
     pub fn bundle(subject: Descriptor, bundle: Vec<u8>, created: &str) -> Self {
-        use crate::sigstore::BUNDLE_MEDIA_TYPE;
         Self::artifact(
             subject,
             BUNDLE_MEDIA_TYPE,
@@ -134,13 +135,6 @@ impl Referrer {
             ..self.manifest.descriptor()
         }
     }
-}
-
-/// The OCI 1.1 referrers fallback tag for `subject`: `sha256-<hex>`.
-pub fn fallback_tag(subject: &Digest) -> Tag {
-    format!("sha256-{}", subject.hex())
-        .parse()
-        .expect("sha256- and 64 hex digits is a valid tag")
 }
 
 /// What makes the referrer findable once its subject is stored: nothing when the registry

@@ -285,7 +285,7 @@ impl Target for Layout {
     }
 
     async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>> {
-        let tag = crate::provenance::referrer::fallback_tag(subject);
+        let tag = super::fallback_tag(subject);
         let mut found = match self.get_manifest(&ManifestRef::Tag(tag.clone())).await? {
             Some(index) => super::index_entries(&index.bytes)
                 .map_err(|e| self.error(format!("the referrers index `{tag}` is {e}")))?,

@@ -8,12 +8,12 @@ pub mod layout;
 pub mod remote;
 pub mod retry;
 
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::artifact::{Blob, Descriptor};
 use crate::error::{Error, Result};
+pub use crate::reference::ManifestRef;
 use crate::reference::{Digest, Tag};
 
 /// A file's digest and size, computed on a thread of its own, for every task that waits on it.
@@ -26,22 +26,11 @@ pub async fn hash_done(hashed: &Hashed) -> Result<(Digest, u64)> {
     hashed.clone().await.map_err(Error::Shared)
 }
 
-/// How a manifest is addressed when it is put.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ManifestRef {
-    /// By its own digest: uploads the manifest without moving any tag.
-    Digest(Digest),
-    /// By tag: points the tag at the manifest.
-    Tag(Tag),
-}
-
-impl fmt::Display for ManifestRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ManifestRef::Digest(d) => write!(f, "@{d}"),
-            ManifestRef::Tag(t) => write!(f, ":{t}"),
-        }
-    }
+/// The OCI 1.1 referrers fallback tag for `subject`: `sha256-<hex>`.
+pub fn fallback_tag(subject: &Digest) -> Tag {
+    format!("sha256-{}", subject.hex())
+        .parse()
+        .expect("sha256- and 64 hex digits is a valid tag")
 }
 
 /// A place that stores blobs and manifests.

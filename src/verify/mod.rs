@@ -114,7 +114,7 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
         Err(e @ Error::DigestMismatch { .. }) => {
             report.checks.push(Check::fail(
                 "manifest digest",
-                crate::action::error_chain(&e),
+                crate::error::error_chain(&e),
             ));
             return Ok(report);
         }
@@ -154,7 +154,7 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
                 manifest.config.digest, manifest.config.media_type
             ),
         ),
-        Err(e) => Check::fail("config digest", crate::action::error_chain(e)),
+        Err(e) => Check::fail("config digest", crate::error::error_chain(e)),
     });
     let wasm = check_layer(
         &source,
@@ -231,7 +231,7 @@ async fn check_tag<T: Target>(source: &T, tag: &crate::reference::Tag, expected:
             format!("moved: now points to {}, not {expected}", blob.digest),
         ),
         Ok(None) => Check::fail(name, "no longer exists".to_owned()),
-        Err(e) => Check::fail(name, crate::action::error_chain(&e)),
+        Err(e) => Check::fail(name, crate::error::error_chain(&e)),
     }
 }
 
@@ -248,7 +248,7 @@ async fn check_layer<T: Target>(
         Err(e) => {
             report
                 .checks
-                .push(Check::fail("layer", crate::action::error_chain(&e)));
+                .push(Check::fail("layer", crate::error::error_chain(&e)));
             return None;
         }
     };
@@ -269,7 +269,7 @@ async fn check_layer<T: Target>(
         Err(e) => {
             report
                 .checks
-                .push(Check::fail("layer digest", crate::action::error_chain(&e)));
+                .push(Check::fail("layer digest", crate::error::error_chain(&e)));
             return None;
         }
     };
@@ -306,7 +306,7 @@ async fn check_layer<T: Target>(
         Err(e) => {
             report
                 .checks
-                .push(Check::fail("wasm", crate::action::error_chain(&e)));
+                .push(Check::fail("wasm", crate::error::error_chain(&e)));
             None
         }
     }

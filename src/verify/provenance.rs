@@ -47,7 +47,7 @@ pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<
     use futures_util::StreamExt;
     let referrers = match source.referrers(want.subject).await {
         Ok(r) => r,
-        Err(e) => return vec![Check::fail("provenance", crate::action::error_chain(&e))],
+        Err(e) => return vec![Check::fail("provenance", crate::error::error_chain(&e))],
     };
     let mut candidates: Vec<&Descriptor> = referrers
         .iter()
@@ -139,7 +139,7 @@ async fn check_referrer<T: Target>(
                 format!("referrer {} is listed but missing", referrer.digest),
             );
         }
-        Err(e) => return fail(checks, "provenance", crate::action::error_chain(&e)),
+        Err(e) => return fail(checks, "provenance", crate::error::error_chain(&e)),
     };
     match &manifest.subject {
         Some(s) if &s.digest == want.subject => {}
@@ -174,7 +174,7 @@ async fn check_referrer<T: Target>(
     };
     let bytes = match source.get_blob(layer).await {
         Ok(b) => b,
-        Err(e) => return fail(checks, "provenance", crate::action::error_chain(&e)),
+        Err(e) => return fail(checks, "provenance", crate::error::error_chain(&e)),
     };
     checks.push(Check::pass(
         "provenance",

@@ -260,7 +260,7 @@ impl Remote {
         let (bytes, operation) = match listed {
             Some(bytes) => (bytes, what),
             None => {
-                let tag = crate::provenance::referrer::fallback_tag(subject);
+                let tag = crate::registry::fallback_tag(subject);
                 tracing::debug!("no referrers API; reading the fallback tag `{tag}`");
                 match self.get_manifest(&ManifestRef::Tag(tag.clone())).await? {
                     Some(index) => (index.bytes, format!("the referrers index `{tag}`")),
