@@ -9,6 +9,7 @@ pub mod cli;
 pub mod context;
 pub mod error;
 pub mod github;
+pub mod input;
 pub mod inspect;
 pub mod locate;
 pub mod owner;

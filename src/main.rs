@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use wasm_oci::action::{self, log, runner};
 use wasm_oci::cli::{Cli, Command};
-use wasm_oci::context::{Env, non_utf8_vars, process_env, refuse_non_utf8};
-use wasm_oci::request::{Inputs, PushRequest};
+use wasm_oci::context::{Env, non_utf8_vars, process_env};
+use wasm_oci::input::{Inputs, refuse_non_utf8};
+use wasm_oci::request::PushRequest;
 
 fn main() -> ExitCode {
     let cli = Cli::try_parse().unwrap_or_else(|e| {

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use crate::artifact::{self, Blob, Descriptor, Manifest};
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::input::{self, Inputs};
 use crate::reference::{Destination, Digest, ImageRef, Tag};
 use crate::registry::download::Download;
 use crate::registry::layout::Layout;
 use crate::registry::remote::{Access, Connection, Remote};
 use crate::registry::{Gate, Hashed, ManifestRef, Target};
-use crate::request::Inputs;
 
 /// Layer media types that are a Wasm binary, whichever tool wrote them.
 pub const WASM_LAYER_MEDIA_TYPES: &[&str] = &[
@@ -163,7 +163,7 @@ impl ReadRequest {
     /// Parses `image`, `layer`, `working-directory` and the connection inputs.
     pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
         let image = inputs
-            .get("image")
+            .get(input::IMAGE)
             .ok_or_else(|| {
                 Error::input(
                     "image",
@@ -172,13 +172,14 @@ impl ReadRequest {
             })?
             .parse::<ImageRef>()
             .map_err(|e| Error::input("image", e))?;
-        let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or("."));
+        let working_directory =
+            PathBuf::from(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
         let connection = crate::request::connection(inputs, &image.location)?;
         Ok(ReadRequest {
             image,
             connection,
             working_directory,
-            layer: inputs.get("layer").map(str::to_owned),
+            layer: inputs.get(input::LAYER).map(str::to_owned),
         })
     }
 }

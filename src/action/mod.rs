@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use crate::context::Env;
 use crate::error::{Error, Result};
-use crate::request::{Inputs, PushRequest};
+use crate::input::{self, Inputs};
+use crate::request::PushRequest;
 
 /// Prints `::add-mask::` for every secret input. Call before anything else is printed.
 /// Secrets found later (docker config, credential helpers, minted tokens) are masked as they
@@ -23,9 +24,10 @@ pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
         crate::secret::register(secret);
     }
     // A signing key given as a file path: its contents are the secret.
-    let working_directory = std::path::Path::new(inputs.get("working-directory").unwrap_or("."));
+    let working_directory =
+        std::path::Path::new(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
     if let Some(Ok(key)) = inputs
-        .get("signing-key")
+        .get(input::SIGNING_KEY)
         .map(|value| crate::request::read_signing_key(value, working_directory))
     {
         for line in runner::mask_lines(key.expose()) {
@@ -46,7 +48,7 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
     if Inputs::github_token_from_env(env) {
         tracing::info!("github-token: the input is empty; using GITHUB_TOKEN from the environment");
     }
-    let command = inputs.get("command").unwrap_or("push");
+    let command = inputs.get(input::COMMAND).unwrap_or_default();
     match command {
         "push" => {
             let request = PushRequest::from_inputs(inputs)?;

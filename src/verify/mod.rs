@@ -20,13 +20,13 @@ pub use self::sigstore::{GITHUB_ACTIONS_ISSUER, IdentityPolicy, TrustRoot};
 use crate::artifact::{Manifest, WasmConfig};
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::input::{self, Inputs};
 use crate::provenance::annotations::{REVISION, SOURCE};
 use crate::provenance::dsse;
 use crate::push::phase;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::download::fetch_validating;
 use crate::registry::{ManifestRef, Target};
-use crate::request::Inputs;
 use crate::resolve::{self, ReadRequest, Source};
 use crate::wasm::WasmFile;
 
@@ -53,7 +53,7 @@ impl VerifyRequest {
     /// Parses `inputs`; `public-key` is PEM text or a path to a PEM file.
     pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
         let read = ReadRequest::from_inputs(inputs)?;
-        let public_key = match inputs.get("public-key") {
+        let public_key = match inputs.get(input::PUBLIC_KEY) {
             None => None,
             Some(text) if text.contains("-----BEGIN") => Some(text.to_owned()),
             Some(path) => {
@@ -73,23 +73,25 @@ impl VerifyRequest {
             dsse::check_public_key(key).map_err(|e| Error::input("public-key", e.to_string()))?;
         }
         let identity = IdentityPolicy {
-            identity: inputs.get("certificate-identity").map(str::to_owned),
+            identity: inputs.get(input::CERTIFICATE_IDENTITY).map(str::to_owned),
             identity_regexp: inputs
-                .get("certificate-identity-regexp")
+                .get(input::CERTIFICATE_IDENTITY_REGEXP)
                 .map(sigstore::identity_regexp_input)
                 .transpose()?,
-            issuer: inputs.get("certificate-oidc-issuer").map(str::to_owned),
+            issuer: inputs
+                .get(input::CERTIFICATE_OIDC_ISSUER)
+                .map(str::to_owned),
         };
-        let trust_roots = match inputs.get("sigstore-trust-config") {
+        let trust_roots = match inputs.get(input::SIGSTORE_TRUST_CONFIG) {
             Some(value) => vec![sigstore::trust_root_input(value, &read.working_directory)?],
             None => TrustRoot::embedded(),
         };
         Ok(VerifyRequest {
             identity,
             trust_roots,
-            expect_source: inputs.get("expect-source").map(str::to_owned),
-            expect_revision: inputs.get("expect-revision").map(str::to_owned),
-            annotations: crate::request::parse_annotations(inputs.get("annotations"))?,
+            expect_source: inputs.get(input::EXPECT_SOURCE).map(str::to_owned),
+            expect_revision: inputs.get(input::EXPECT_REVISION).map(str::to_owned),
+            annotations: crate::request::parse_annotations(inputs.get(input::ANNOTATIONS))?,
             public_key,
             read,
         })
