@@ -96,12 +96,8 @@ pub async fn push_with_clock(
             let remote = Remote::new(
                 image.clone(),
                 &Connection {
-                    insecure: request.insecure,
-                    ca_file: request.ca_file.clone(),
-                    credentials: request.credentials.clone(),
-                    username: request.username.clone(),
-                    github_token: request.github_token.clone(),
                     env: env.clone(),
+                    ..request.connection.clone()
                 },
             )?;
             if let Err(e) = remote.login(Access::Write).await {
@@ -159,7 +155,9 @@ async fn store_attestation(
     let Destination::Registry(_) = &request.destination else {
         return None;
     };
-    let (Some(token), Some(repository)) = (&request.github_token, &ctx.repository) else {
+    let (Some(token), Some(repository)) =
+        (request.connection.given.github_token(), &ctx.repository)
+    else {
         return None;
     };
     let api = ctx.api_url.as_deref().unwrap_or("https://api.github.com");
@@ -308,9 +306,11 @@ async fn created(
     {
         return Ok(t);
     }
-    if let (Some(token), Some(repository), Some(sha)) =
-        (&request.github_token, &ctx.repository, &ctx.sha)
-    {
+    if let (Some(token), Some(repository), Some(sha)) = (
+        request.connection.given.github_token(),
+        &ctx.repository,
+        &ctx.sha,
+    ) {
         let api = ctx.api_url.as_deref().unwrap_or("https://api.github.com");
         match github::commit_time(api, repository, sha, token, github::TIMEOUT).await {
             Ok(Some(t)) => {
@@ -330,7 +330,9 @@ async fn created(
 /// The repository's description, license and URL from the GitHub API, when a token is given;
 /// any failure is a warning and leaves them out.
 async fn repository_metadata(request: &PushRequest, ctx: &GithubContext) -> RepoMetadata {
-    let (Some(token), Some(repository)) = (&request.github_token, &ctx.repository) else {
+    let (Some(token), Some(repository)) =
+        (request.connection.given.github_token(), &ctx.repository)
+    else {
         return RepoMetadata::default();
     };
     let api = ctx.api_url.as_deref().unwrap_or("https://api.github.com");

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::input::{self, Inputs};
 use crate::provenance::dsse::SigningKey;
 use crate::reference::{Destination, Tag};
+use crate::registry::auth::Given;
 use crate::registry::remote::Connection;
 use crate::secret::Secret;
 use crate::sigstore::{SignMode, TrustConfig};
@@ -40,17 +41,9 @@ pub struct PushRequest {
     pub format: Format,
     /// User annotations, merged over the generated ones.
     pub annotations: BTreeMap<String, String>,
-    /// Basic credentials.
-    pub credentials: Option<(String, Secret)>,
-    /// A user name given without a password: ghcr.io then takes the `github-token`.
-    pub username: Option<String>,
-    /// The `github-token` input: reads repository metadata through the GitHub API, and is
-    /// ghcr.io's credential when nothing else is given.
-    pub github_token: Option<Secret>,
-    /// Allow plain HTTP.
-    pub insecure: bool,
-    /// Extra CA certificates (PEM).
-    pub ca_file: Option<PathBuf>,
+    /// How to reach the registry: plain HTTP or not, extra CA certificates, and the credentials
+    /// given (whose `github-token` also reads repository metadata through the GitHub API).
+    pub connection: Connection,
     /// Write to a local OCI layout instead of the registry.
     pub dry_run: bool,
     /// The OCI layout directory a dry run writes, relative to the current directory (the
@@ -109,14 +102,7 @@ impl PushRequest {
 
         let annotations = parse_annotations(inputs.get(input::ANNOTATIONS))?;
 
-        let Connection {
-            insecure,
-            ca_file,
-            credentials,
-            username,
-            github_token,
-            ..
-        } = connection(inputs, &destination)?;
+        let connection = connection(inputs, &destination)?;
 
         let provenance = inputs.flag(input::PROVENANCE)?;
         if inputs.get(input::SIGNING_KEY).is_some() && !provenance {
@@ -153,11 +139,7 @@ impl PushRequest {
             working_directory,
             format,
             annotations,
-            credentials,
-            username,
-            github_token,
-            insecure,
-            ca_file,
+            connection,
             dry_run: inputs.flag(input::DRY_RUN)?,
             dry_run_layout: PathBuf::from(inputs.get(input::DRY_RUN_LAYOUT).unwrap_or_default()),
             provenance,
@@ -265,29 +247,16 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
 /// `insecure`, `ca-file`), shared by every command. The environment (docker config, retry
 /// bounds) joins when the command runs.
 pub(crate) fn connection(inputs: &Inputs, destination: &Destination) -> Result<Connection> {
-    let github_token = inputs.get(input::GITHUB_TOKEN).map(Secret::new);
-    let to_ghcr = matches!(destination, Destination::Registry(i) if i.registry() == "ghcr.io");
-    let mut username = None;
-    let credentials = match (inputs.get(input::USERNAME), inputs.get(input::PASSWORD)) {
-        (Some(user), Some(password)) => Some((user.to_owned(), Secret::new(password))),
-        (None, None) => None,
-        (Some(user), None) if to_ghcr && github_token.is_some() => {
-            username = Some(user.to_owned());
-            None
-        }
-        (Some(_), None) => {
-            return Err(Error::input(
-                "password",
-                "is required when `username` is given",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(Error::input(
-                "username",
-                "is required when `password` is given",
-            ));
-        }
+    let registry = match destination {
+        Destination::Registry(image) => image.registry(),
+        Destination::Layout(_) => "",
     };
+    let given = Given::new(
+        inputs.get(input::USERNAME).map(str::to_owned),
+        inputs.get(input::PASSWORD).map(Secret::new),
+        inputs.get(input::GITHUB_TOKEN).map(Secret::new),
+        registry,
+    )?;
     // Relative to `working-directory`, as `path`, `signing-key` and `public-key` are.
     let working_directory = PathBuf::from(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
     let ca_file = inputs
@@ -304,9 +273,7 @@ pub(crate) fn connection(inputs: &Inputs, destination: &Destination) -> Result<C
     Ok(Connection {
         insecure: inputs.flag(input::INSECURE)?,
         ca_file,
-        credentials,
-        username,
-        github_token,
+        given,
         env: Env::new(),
     })
 }
@@ -412,7 +379,7 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
             req.tags.iter().map(Tag::to_string).collect::<Vec<_>>(),
             ["v1", "v2", "latest"]
         );
-        assert!(req.insecure);
+        assert!(req.connection.insecure);
         assert_eq!(req.format, Format::Cncf);
     }
 
@@ -432,7 +399,10 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
         assert_eq!(inputs.get(input::GITHUB_TOKEN), Some("ghs_fromEnv"));
         assert_eq!(inputs.secrets(), ["ghs_fromEnv"], "masked as the input is");
         let req = PushRequest::from_inputs(&inputs).unwrap();
-        assert_eq!(req.github_token.unwrap().expose(), "ghs_fromEnv");
+        assert_eq!(
+            req.connection.given.github_token().unwrap().expose(),
+            "ghs_fromEnv"
+        );
 
         // The input, when given, wins.
         env.insert("INPUT_GITHUB-TOKEN".into(), "ghs_input".into());

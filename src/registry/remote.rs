@@ -52,18 +52,14 @@ use crate::secret::Secret;
 const UPLOAD_BLOCK: usize = 1 << 20;
 
 /// How to reach and authenticate to a registry.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Connection {
     /// Allow plain HTTP (and only that: certificates are still checked on HTTPS).
     pub insecure: bool,
     /// A PEM file with extra CA certificates.
     pub ca_file: Option<PathBuf>,
-    /// Basic credentials from the `username` and `password` inputs.
-    pub credentials: Option<(String, Secret)>,
-    /// A user name given without a password (ghcr.io then takes `github_token`).
-    pub username: Option<String>,
-    /// The `github-token` input, used for ghcr.io when nothing else is given.
-    pub github_token: Option<Secret>,
+    /// The credentials the user gave (`username`, `password`, `github-token`), checked.
+    pub given: Given,
     /// The environment: docker config locations, `PATH` for credential helpers,
     /// `GITHUB_ACTOR`, and the `WASM_OCI_RETRY_*` bounds.
     pub env: Env,
@@ -310,16 +306,7 @@ impl Remote {
         let uploads = uploads.build().map_err(|e| bad_ca(e.to_string()))?;
         let client = OciClient::new(config);
 
-        let given = Given {
-            username: connection
-                .credentials
-                .as_ref()
-                .map(|(u, _)| u.clone())
-                .or_else(|| connection.username.clone()),
-            password: connection.credentials.as_ref().map(|(_, p)| p.clone()),
-            github_token: connection.github_token.clone(),
-        };
-        let resolved = auth::resolve(image.registry(), &given, &connection.env)?;
+        let resolved = auth::resolve(image.registry(), &connection.given, &connection.env)?;
         tracing::info!("credentials for {}: {}", image.registry(), resolved.source);
         let auth = match &resolved.credential {
             Credential::Anonymous => RegistryAuth::Anonymous,
