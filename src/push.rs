@@ -16,7 +16,7 @@ use crate::github::{self, RepoMetadata};
 use crate::locate::locate;
 use crate::provenance::dsse::{self, SigningKey};
 use crate::provenance::referrer::{self, Payload, Referrer};
-use crate::provenance::slsa::{self, BuildProvenance};
+use crate::provenance::slsa::{self, BuildDetails};
 use crate::provenance::{annotations, tags};
 use crate::reference::{Destination, Digest, Tag};
 use crate::registry::layout::Layout;
@@ -410,7 +410,7 @@ async fn provenance(
     facts: &Facts<'_>,
     wasm: &WasmFile,
     artifact: &Artifact,
-    build: Option<&dyn BuildProvenance>,
+    build: Option<BuildDetails>,
 ) -> Result<Provenance> {
     let image = facts.request.destination.to_string();
     let statement = slsa::statement(
@@ -509,7 +509,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
                 .join(", ")
         );
         // Build mode hands its record of the build here; a located file has none.
-        let built: Option<&dyn BuildProvenance> = build.as_ref().map(|b| b as _);
+        let built = build.as_ref().map(BuildRecord::provenance);
         let provenance = match facts.request.provenance {
             true => Some(provenance(facts, &wasm, &artifact, built).await?),
             false => None,
