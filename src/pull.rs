@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::input::{self, Inputs};
 use crate::push::phase;
 use crate::reference::{Digest, ImageRef};
-use crate::registry::Target;
+use crate::registry::ReadTarget;
 use crate::registry::download::fetch_validating;
 use crate::resolve::{self, ArtifactFormat, ReadRequest, Source};
 use crate::wasm::WasmFile;
@@ -182,7 +182,7 @@ fn destination(request: &PullRequest, image: &ImageRef, layer: &Descriptor) -> R
 
 /// Streams `layer` into a temporary file next to `dest`, hashing and validating it as Wasm on
 /// the way, and renames it onto `dest`. On any error nothing is left at `dest`.
-pub async fn download_checked<T: Target>(
+pub async fn download_checked<T: ReadTarget>(
     target: &T,
     layer: &Descriptor,
     dest: &Path,

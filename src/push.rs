@@ -22,7 +22,8 @@ use crate::reference::{Destination, Digest, Tag};
 use crate::registry::layout::Layout;
 use crate::registry::remote::{Access, Connection, Remote};
 use crate::registry::{
-    Gate, Hashed, ManifestRef, Target, confirm_stored, hash_done, put_manifest_checked, store_blob,
+    Gate, Hashed, ManifestRef, WriteTarget, confirm_stored, hash_done, put_manifest_checked,
+    store_blob,
 };
 use crate::report::{Keyless as KeylessOutcome, PushOutcome, Signing};
 use crate::request::{PushRequest, WasmSource};
@@ -471,7 +472,7 @@ async fn provenance(
 /// has passed, the small blobs (config, provenance) and the provenance manifest go up one by one.
 /// Then the manifest, and after it the tags and the referrers fallback tag: each only after
 /// everything it refers to is stored.
-async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result<Delivered> {
+async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> Result<Delivered> {
     let Work {
         phase: validate_phase,
         path,
@@ -619,7 +620,7 @@ const TAGS_COMPARED: usize = 8;
 /// layer of this size (none of the manifests under the tags pushed, `latest`, or the
 /// repository's last tags lists one), the upload waits for the hash and asks first. If the
 /// hash ends before that question is answered, it is asked anyway.
-async fn upload_layer<T: Target>(
+async fn upload_layer<T: WriteTarget>(
     target: &T,
     facts: &Facts<'_>,
     path: &std::path::Path,
@@ -681,7 +682,7 @@ async fn upload_layer<T: Target>(
 }
 
 /// Hashes first, then uploads the layer unless the target has it; true when it was uploaded.
-async fn upload_hashed<T: Target>(
+async fn upload_hashed<T: WriteTarget>(
     target: &T,
     facts: &Facts<'_>,
     path: &std::path::Path,
@@ -717,7 +718,7 @@ async fn grace(gate: &Gate, hashed: &Hashed) -> Result<()> {
 /// Whether the registry holds a layer of `size` bytes under the tags pushed, `latest`, or the
 /// repository's last few tags: then the push is likely a re-push. Any failure to tell counts
 /// as seen, which costs only the wait for the hash.
-async fn size_seen<T: Target>(target: &T, pushed: &[Tag], size: u64) -> bool {
+async fn size_seen<T: WriteTarget>(target: &T, pushed: &[Tag], size: u64) -> bool {
     let Ok(listed) = target.tags().await else {
         return true;
     };
@@ -753,7 +754,7 @@ async fn size_seen<T: Target>(target: &T, pushed: &[Tag], size: u64) -> bool {
 }
 
 /// Puts the manifest by digest and checks the digest the target reports: the tags follow.
-async fn put_manifest<T: Target>(target: &T, artifact: &Artifact) -> Result<()> {
+async fn put_manifest<T: WriteTarget>(target: &T, artifact: &Artifact) -> Result<()> {
     let local = &artifact.manifest.digest;
     put_manifest_checked(
         target,
@@ -767,7 +768,7 @@ async fn put_manifest<T: Target>(target: &T, artifact: &Artifact) -> Result<()> 
 }
 
 /// Puts each tag, once the manifest is stored by digest.
-async fn put_tags<T: Target>(target: &T, artifact: &Artifact, tags: &[Tag]) -> Result<()> {
+async fn put_tags<T: WriteTarget>(target: &T, artifact: &Artifact, tags: &[Tag]) -> Result<()> {
     for tag in tags {
         put_manifest_checked(
             target,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
-use super::Target;
+use super::ReadTarget;
 use crate::artifact::Descriptor;
 use crate::error::{Error, Result};
 use crate::reference::Digest;
@@ -41,7 +41,7 @@ pub fn parent_dir(dest: &Path) -> &Path {
 /// `dest`, hashing and validating it on the way (validation errors name it `layer <digest>`),
 /// and checks its digest and size. The verdict of validation is in [`Downloaded::validated`];
 /// the caller persists the file, or drops it to leave nothing behind.
-pub async fn fetch_validating<T: Target>(
+pub async fn fetch_validating<T: ReadTarget>(
     target: &T,
     descriptor: &Descriptor,
     dest: &Path,

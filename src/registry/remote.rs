@@ -40,7 +40,7 @@ pub use login::Access;
 
 use super::auth::{self, Credential, Given, Resolved};
 use super::retry::{Failure, Policy, Retry};
-use super::{Gate, Hashed, ManifestRef, Target};
+use super::{Gate, Hashed, ManifestRef, ReadTarget, WriteTarget};
 use crate::artifact::{Blob, Descriptor};
 use crate::context::Env;
 use crate::error::{Error, Result};
@@ -488,7 +488,7 @@ impl Remote {
     }
 }
 
-impl Target for Remote {
+impl WriteTarget for Remote {
     async fn has_blob(&self, digest: &Digest) -> Result<bool> {
         self.blob_exists(digest).await
     }
@@ -569,7 +569,9 @@ impl Target for Remote {
             reason: e,
         })
     }
+}
 
+impl ReadTarget for Remote {
     async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>> {
         let Some(bytes) = self.fetch_manifest(reference).await? else {
             return Ok(None);

@@ -26,7 +26,7 @@ use crate::provenance::dsse;
 use crate::push::phase;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::download::fetch_validating;
-use crate::registry::{ManifestRef, Target};
+use crate::registry::{ManifestRef, ReadTarget};
 use crate::resolve::{self, ReadRequest, Source};
 use crate::wasm::WasmFile;
 
@@ -222,7 +222,11 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
     Ok(report)
 }
 
-async fn check_tag<T: Target>(source: &T, tag: &crate::reference::Tag, expected: &Digest) -> Check {
+async fn check_tag<T: ReadTarget>(
+    source: &T,
+    tag: &crate::reference::Tag,
+    expected: &Digest,
+) -> Check {
     let name = format!("tag {tag}");
     match source.get_manifest(&ManifestRef::Tag(tag.clone())).await {
         Ok(Some(blob)) if &blob.digest == expected => {
@@ -238,7 +242,7 @@ async fn check_tag<T: Target>(source: &T, tag: &crate::reference::Tag, expected:
 }
 
 /// Downloads the layer into a temporary directory through the digest check and validates it.
-async fn check_layer<T: Target>(
+async fn check_layer<T: ReadTarget>(
     source: &T,
     image: &ImageRef,
     manifest: &Manifest,

@@ -13,7 +13,7 @@ use crate::provenance::referrer::{
 };
 use crate::provenance::slsa::{PREDICATE_TYPE as SLSA_PROVENANCE_V1, STATEMENT_TYPE, Statement};
 use crate::reference::Digest;
-use crate::registry::{ManifestRef, Target};
+use crate::registry::{ManifestRef, ReadTarget};
 
 /// What the provenance must say.
 pub(super) struct Expectations<'a> {
@@ -41,7 +41,10 @@ const IN_FLIGHT: usize = 8;
 /// Finds the provenance referrers of the subject and checks the newest [`MOST_CHECKED`] of
 /// them, [`IN_FLIGHT`] at a time; the newest that passes everything wins, else the newest
 /// one's findings are reported (with a word on those left unchecked).
-pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<'_>) -> Vec<Check> {
+pub(super) async fn check_provenance<T: ReadTarget>(
+    source: &T,
+    want: &Expectations<'_>,
+) -> Vec<Check> {
     use futures_util::StreamExt;
     let referrers = match source.referrers(want.subject).await {
         Ok(r) => r,
@@ -106,7 +109,7 @@ pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<
     checks
 }
 
-async fn check_referrer<T: Target>(
+async fn check_referrer<T: ReadTarget>(
     source: &T,
     referrer: &Descriptor,
     want: &Expectations<'_>,

@@ -10,7 +10,7 @@ use crate::artifact::Descriptor;
 use crate::error::{Error, Result};
 use crate::reference::{Digest, Tag};
 use crate::registry::download::Download;
-use crate::registry::{ManifestRef, Target};
+use crate::registry::{ManifestRef, ReadTarget};
 
 /// The manifest types a read accepts: OCI and Docker, images and indexes.
 const MANIFEST_ACCEPT: [&str; 4] = [
