@@ -21,6 +21,7 @@ mod provenance;
 mod pull;
 mod push;
 mod readme;
+mod redaction;
 mod reproducible;
 mod signing;
 mod snapshots;
