@@ -23,6 +23,8 @@ pub const CNCF_LAYER_MEDIA_TYPE: &str = "application/wasm";
 pub const LEGACY_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v1+json";
 /// Legacy wasm-to-oci layer media type.
 pub const LEGACY_LAYER_MEDIA_TYPE: &str = "application/vnd.wasm.content.layer.v1+wasm";
+/// `org.opencontainers.image.title`: the layer's file name.
+pub const TITLE: &str = "org.opencontainers.image.title";
 
 /// Which media types the artifact uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,7 +218,7 @@ pub fn layer(format: Format, digest: &Digest, size: u64, title: String) -> Descr
         digest: digest.clone(),
         size,
         artifact_type: None,
-        annotations: BTreeMap::from([(crate::provenance::annotations::TITLE.to_owned(), title)]),
+        annotations: BTreeMap::from([(TITLE.to_owned(), title)]),
     }
 }
 

@@ -5,7 +5,7 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::request::Inputs;
+use crate::input::{self, Input, Inputs};
 
 /// Build, validate and push WebAssembly to OCI registries, with provenance.
 #[derive(Debug, Parser)]
@@ -61,11 +61,11 @@ pub struct ConnectionArgs {
 impl ConnectionArgs {
     fn set_inputs(self, inputs: &mut Inputs) {
         for (name, value) in [
-            ("username", self.username),
-            ("password", self.password),
-            ("github-token", self.github_token),
-            ("insecure", self.insecure),
-            ("ca-file", self.ca_file),
+            (input::USERNAME, self.username),
+            (input::PASSWORD, self.password),
+            (input::GITHUB_TOKEN, self.github_token),
+            (input::INSECURE, self.insecure),
+            (input::CA_FILE, self.ca_file),
         ] {
             if let Some(v) = value {
                 inputs.set(name, &v);
@@ -95,7 +95,10 @@ impl RegistryArgs {
                 "give the reference either as REFERENCE or as --image, not both",
             ));
         }
-        for (name, value) in [("image", reference.or(image)), ("layer", self.layer)] {
+        for (name, value) in [
+            (input::IMAGE, reference.or(image)),
+            (input::LAYER, self.layer),
+        ] {
             if let Some(v) = value {
                 inputs.set(name, &v);
             }
@@ -130,7 +133,7 @@ impl PullArgs {
     pub fn into_inputs(self) -> Result<Inputs> {
         let mut inputs = self.registry.into_inputs(self.reference, self.image)?;
         if let Some(output) = self.output {
-            inputs.set("output", &output);
+            inputs.set(input::OUTPUT, &output);
         }
         Ok(inputs)
     }
@@ -199,19 +202,19 @@ impl VerifyArgs {
     pub fn into_inputs(self) -> Result<Inputs> {
         let mut inputs = self.registry.into_inputs(self.reference, self.image)?;
         for (name, value) in [
-            ("expect-source", self.expect_source),
-            ("expect-revision", self.expect_revision),
-            ("public-key", self.public_key),
-            ("require-sbom", self.require_sbom),
-            ("certificate-identity", self.certificate_identity),
+            (input::EXPECT_SOURCE, self.expect_source),
+            (input::EXPECT_REVISION, self.expect_revision),
+            (input::PUBLIC_KEY, self.public_key),
+            (input::REQUIRE_SBOM, self.require_sbom),
+            (input::CERTIFICATE_IDENTITY, self.certificate_identity),
             (
-                "certificate-identity-regexp",
+                input::CERTIFICATE_IDENTITY_REGEXP,
                 self.certificate_identity_regexp,
             ),
-            ("certificate-oidc-issuer", self.certificate_oidc_issuer),
-            ("sigstore-trust-config", self.sigstore_trust_config),
+            (input::CERTIFICATE_OIDC_ISSUER, self.certificate_oidc_issuer),
+            (input::SIGSTORE_TRUST_CONFIG, self.sigstore_trust_config),
             (
-                "annotations",
+                input::ANNOTATIONS,
                 (!self.annotations.is_empty()).then(|| self.annotations.join("\n")),
             ),
         ] {
@@ -349,60 +352,60 @@ impl PushArgs {
     /// The flags as action inputs.
     pub fn into_inputs(self) -> Result<Inputs> {
         let mut inputs = Inputs::default();
-        let mut set = |name: &str, value: Option<String>| {
+        let mut set = |name: Input, value: Option<String>| {
             if let Some(v) = value {
                 inputs.set(name, &v);
             }
         };
-        set("image", self.image);
-        set("tags", self.tags);
-        set("path", self.path);
-        set("build", self.build);
-        set("working-directory", self.working_directory);
-        set("package", self.package);
-        set("target", self.target);
-        set("profile", self.profile);
-        set("features", self.features);
-        set("cargo-args", self.cargo_args);
-        set("format", self.format);
+        set(input::IMAGE, self.image);
+        set(input::TAGS, self.tags);
+        set(input::PATH, self.path);
+        set(input::BUILD, self.build);
+        set(input::WORKING_DIRECTORY, self.working_directory);
+        set(input::PACKAGE, self.package);
+        set(input::TARGET, self.target);
+        set(input::PROFILE, self.profile);
+        set(input::FEATURES, self.features);
+        set(input::CARGO_ARGS, self.cargo_args);
+        set(input::FORMAT, self.format);
         set(
-            "annotations",
+            input::ANNOTATIONS,
             (!self.annotations.is_empty()).then(|| self.annotations.join("\n")),
         );
-        set("dry-run", self.dry_run);
-        set("dry-run-layout", self.dry_run_layout);
-        set("provenance", self.provenance);
-        set("sbom", self.sbom);
-        set("signing-key", self.signing_key);
-        set("sign", self.sign);
-        set("sigstore-trust-config", self.sigstore_trust_config);
+        set(input::DRY_RUN, self.dry_run);
+        set(input::DRY_RUN_LAYOUT, self.dry_run_layout);
+        set(input::PROVENANCE, self.provenance);
+        set(input::SBOM, self.sbom);
+        set(input::SIGNING_KEY, self.signing_key);
+        set(input::SIGN, self.sign);
+        set(input::SIGSTORE_TRUST_CONFIG, self.sigstore_trust_config);
         self.connection.set_inputs(&mut inputs);
         if let Some(file) = self.file {
-            if inputs.get("path").is_some() {
+            if inputs.get(input::PATH).is_some() {
                 return Err(Error::input(
                     "path",
                     "give the file either as FILE or as --path, not both",
                 ));
             }
-            inputs.set("path", &file);
+            inputs.set(input::PATH, &file);
         }
         if let Some(reference) = self.reference {
-            if inputs.get("image").is_some() {
+            if inputs.get(input::IMAGE).is_some() {
                 return Err(Error::input(
                     "image",
                     "give the destination either as REFERENCE or as --image, not both",
                 ));
             }
             let (image, tag) = split_tag(&reference);
-            inputs.set("image", image);
+            inputs.set(input::IMAGE, image);
             if let Some(tag) = tag {
-                if inputs.get("tags").is_some() {
+                if inputs.get(input::TAGS).is_some() {
                     return Err(Error::input(
                         "tags",
                         "give the tag either in REFERENCE or in --tags, not both",
                     ));
                 }
-                inputs.set("tags", tag);
+                inputs.set(input::TAGS, tag);
             }
         }
         Ok(inputs)
@@ -450,9 +453,9 @@ mod tests {
             panic!()
         };
         let inputs = args.into_inputs().unwrap();
-        assert_eq!(inputs.get("path"), Some("m.wasm"));
-        assert_eq!(inputs.get("image"), Some("localhost:5000/app"));
-        assert_eq!(inputs.get("tags"), Some("v1"));
+        assert_eq!(inputs.get(input::PATH), Some("m.wasm"));
+        assert_eq!(inputs.get(input::IMAGE), Some("localhost:5000/app"));
+        assert_eq!(inputs.get(input::TAGS), Some("v1"));
     }
 
     #[test]
@@ -464,8 +467,8 @@ mod tests {
             panic!()
         };
         let inputs = args.into_inputs().unwrap();
-        assert_eq!(inputs.get("image"), Some("localhost:5000/app:v1"));
-        assert_eq!(inputs.get("output"), Some("x.wasm"));
+        assert_eq!(inputs.get(input::IMAGE), Some("localhost:5000/app:v1"));
+        assert_eq!(inputs.get(input::OUTPUT), Some("x.wasm"));
     }
 
     #[test]

@@ -26,31 +26,12 @@ pub fn non_utf8_vars() -> Vec<String> {
 }
 
 /// The `WASM_OCI_*` settings read from the env map (the CLI's flags are read by clap).
-const SETTINGS: &[&str] = &[
+pub(crate) const SETTINGS: &[&str] = &[
     "WASM_OCI_HTTP_TIMEOUT",
     "WASM_OCI_RETRY_INITIAL_DELAY",
     "WASM_OCI_RETRY_MAX_ELAPSED",
     "WASM_OCI_RETRY_MAX_ATTEMPTS",
 ];
-
-/// Refuses, by name, a variable of `non_utf8` that the run reads: an action input (`INPUT_*`,
-/// when `action`) or a `WASM_OCI_*` setting. Left out of the env map it would read as not given
-/// and silently change the run (`INPUT_DRY-RUN` with a stray byte pushed for real).
-pub fn refuse_non_utf8(non_utf8: &[String], action: bool) -> crate::error::Result<()> {
-    for var in non_utf8 {
-        let input = crate::request::INPUT_NAMES
-            .iter()
-            .filter(|_| action)
-            .find(|n| *var == format!("INPUT_{}", n.to_uppercase().replace(' ', "_")));
-        if let Some(name) = input.or_else(|| SETTINGS.iter().find(|s| *s == var)) {
-            return Err(crate::error::Error::input(
-                name,
-                format!("the value of `{var}` is not UTF-8 text; give it as UTF-8"),
-            ));
-        }
-    }
-    Ok(())
-}
 
 /// Where "now" comes from: the system clock, or a fixed one in tests. The core reads it only
 /// when no reproducible time (`SOURCE_DATE_EPOCH`, the commit time) exists.

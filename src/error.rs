@@ -275,6 +275,21 @@ fn unauthorized_message(
 /// Result with the core's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The error and its causes on one line, as `main` prints them.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 impl Error {
     /// An `Io` error for `path`.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -48,7 +48,9 @@ pub async fn check_packages(request: &PushRequest, ctx: &GithubContext, registri
     if images.is_empty() {
         return;
     }
-    let (Some(token), Some(repository)) = (&request.github_token, &ctx.repository) else {
+    let (Some(token), Some(repository)) =
+        (request.connection.given.github_token(), &ctx.repository)
+    else {
         return;
     };
     let visibility = crate::sigstore::instance::repository_visibility(ctx);

@@ -233,3 +233,26 @@ pub async fn container_package(
     }
     Err(ApiError::NotFound)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_names_the_bound_the_request_was_given() {
+        let elapsed = octocrab::Error::Service {
+            source: Box::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "operation timed out",
+            )),
+            backtrace: std::backtrace::Backtrace::disabled(),
+        };
+        let bound = Duration::from_secs(2);
+        let error = map_error(elapsed, bound);
+        assert!(
+            matches!(error, ApiError::Timeout(t) if t == bound),
+            "{error:?}"
+        );
+        assert_eq!(error.to_string(), "no answer within 2 seconds");
+    }
+}

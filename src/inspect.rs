@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::artifact::WasmConfig;
 use crate::context::Env;
 use crate::error::Result;
-use crate::registry::Target;
+use crate::registry::ReadTarget;
 use crate::resolve::{self, ArtifactFormat, ReadRequest, Source};
 
 /// Describes the artifact `request` names.

@@ -10,6 +10,7 @@ pub mod context;
 pub mod error;
 pub mod ghcr;
 pub mod github;
+pub mod input;
 pub mod inspect;
 pub mod locate;
 pub mod metadata_action;

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use wasm_oci::action::{self, log, runner};
 use wasm_oci::cli::{Cli, Command};
-use wasm_oci::context::{Env, non_utf8_vars, process_env, refuse_non_utf8};
-use wasm_oci::request::{Inputs, PushRequest};
+use wasm_oci::context::{Env, non_utf8_vars, process_env};
+use wasm_oci::input::{Inputs, refuse_non_utf8};
+use wasm_oci::request::PushRequest;
 
 fn main() -> ExitCode {
     let cli = Cli::try_parse().unwrap_or_else(|e| {
@@ -87,7 +88,7 @@ fn run_read(env: &Env, command: impl FnOnce() -> wasm_oci::Result<String>) -> Ex
 /// The CLI's one error line: the chain, secrets redacted, nothing the runner would read as a
 /// workflow command when the CLI runs in a `run:` step.
 fn cli_error(e: &wasm_oci::Error) -> String {
-    let chain = wasm_oci::secret::redact(&action::error_chain(e)).into_owned();
+    let chain = wasm_oci::secret::redact(&wasm_oci::error::error_chain(e)).into_owned();
     runner::defuse(&format!("error: {chain}"))
 }
 
@@ -102,7 +103,7 @@ fn run_action(runtime: &tokio::runtime::Runtime, env: &Env) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let message = action::error_chain(&e);
+            let message = wasm_oci::error::error_chain(&e);
             let line = runner::error_line(e.title(), &wasm_oci::secret::redact(&message));
             let _ = writeln!(std::io::stdout().lock(), "{line}");
             ExitCode::FAILURE

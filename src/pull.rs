@@ -10,11 +10,11 @@ use tracing::{info, warn};
 use crate::artifact::Descriptor;
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::input::{self, Inputs};
 use crate::push::phase;
 use crate::reference::{Digest, ImageRef};
-use crate::registry::Target;
+use crate::registry::ReadTarget;
 use crate::registry::download::fetch_validating;
-use crate::request::Inputs;
 use crate::resolve::{self, ArtifactFormat, ReadRequest, Source};
 use crate::wasm::WasmFile;
 
@@ -33,7 +33,7 @@ impl PullRequest {
     pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
         Ok(PullRequest {
             read: ReadRequest::from_inputs(inputs)?,
-            output: inputs.get("output").map(PathBuf::from),
+            output: inputs.get(input::OUTPUT).map(PathBuf::from),
         })
     }
 }
@@ -182,7 +182,7 @@ fn destination(request: &PullRequest, image: &ImageRef, layer: &Descriptor) -> R
 
 /// Streams `layer` into a temporary file next to `dest`, hashing and validating it as Wasm on
 /// the way, and renames it onto `dest`. On any error nothing is left at `dest`.
-pub async fn download_checked<T: Target>(
+pub async fn download_checked<T: ReadTarget>(
     target: &T,
     layer: &Descriptor,
     dest: &Path,

@@ -17,11 +17,12 @@ use crate::locate::locate;
 use crate::provenance::annotations;
 use crate::provenance::dsse::{self, SigningKey};
 use crate::provenance::referrer::{self, Payload, Referrer};
-use crate::provenance::slsa::{self, BuildProvenance};
+use crate::provenance::slsa::{self, BuildDetails};
 use crate::reference::{Destination, Digest, Tag};
 use crate::registry::layout::Layout;
 use crate::registry::{
-    Gate, Hashed, ManifestRef, Target, confirm_stored, hash_done, put_manifest_checked, store_blob,
+    Gate, Hashed, ManifestRef, WriteTarget, confirm_stored, hash_done, put_manifest_checked,
+    store_blob,
 };
 use crate::report::{Keyless as KeylessOutcome, PushOutcome, Signing};
 use crate::request::{PushRequest, WasmSource};
@@ -55,7 +56,14 @@ pub async fn push_with_clock(
 ) -> Result<PushOutcome> {
     let ctx = GithubContext::from_env(env);
     // Whether keyless signing can happen is known before anything is built or pushed.
-    let keyless = crate::sigstore::plan(request, env, &ctx)?;
+    let keyless = crate::sigstore::plan(
+        request.sign,
+        request.provenance,
+        request.dry_run,
+        request.sigstore_trust_config.as_ref(),
+        env,
+        &ctx,
+    )?;
 
     let (path, build) = obtain(request, env).await?;
     // What is plainly not Wasm fails here, before anything else starts.
@@ -146,7 +154,9 @@ async fn store_attestation(
     let Destination::Registry(_) = &request.destination else {
         return None;
     };
-    let (Some(token), Some(repository)) = (&request.github_token, &ctx.repository) else {
+    let (Some(token), Some(repository)) =
+        (request.connection.given.github_token(), &ctx.repository)
+    else {
         return None;
     };
     let api = ctx.api_url.as_deref().unwrap_or("https://api.github.com");
@@ -304,9 +314,11 @@ async fn created(
     {
         return Ok(t);
     }
-    if let (Some(token), Some(repository), Some(sha)) =
-        (&request.github_token, &ctx.repository, &ctx.sha)
-    {
+    if let (Some(token), Some(repository), Some(sha)) = (
+        request.connection.given.github_token(),
+        &ctx.repository,
+        &ctx.sha,
+    ) {
         let api = ctx.api_url.as_deref().unwrap_or("https://api.github.com");
         match github::commit_time(api, repository, sha, token, github::TIMEOUT).await {
             Ok(Some(t)) => {
@@ -326,7 +338,9 @@ async fn created(
 /// The repository's description, license and URL from the GitHub API, when a token is given;
 /// any failure is a warning and leaves them out.
 async fn repository_metadata(request: &PushRequest, ctx: &GithubContext) -> RepoMetadata {
-    let (Some(token), Some(repository)) = (&request.github_token, &ctx.repository) else {
+    let (Some(token), Some(repository)) =
+        (request.connection.given.github_token(), &ctx.repository)
+    else {
         return RepoMetadata::default();
     };
     let api = ctx.api_url.as_deref().unwrap_or("https://api.github.com");
@@ -405,11 +419,11 @@ async fn provenance_once(
     facts: &Facts<'_>,
     wasm: &WasmFile,
     artifact: &Artifact,
-    build: Option<&dyn BuildProvenance>,
+    build: Option<BuildDetails>,
 ) -> Result<Provenance> {
     facts
         .provenance
-        .get_or_init(|| async {
+        .get_or_init(|| async move {
             provenance(facts, wasm, artifact, build)
                 .await
                 .map_err(Arc::new)
@@ -425,7 +439,7 @@ async fn provenance(
     facts: &Facts<'_>,
     wasm: &WasmFile,
     artifact: &Artifact,
-    build: Option<&dyn BuildProvenance>,
+    build: Option<BuildDetails>,
 ) -> Result<Provenance> {
     let image = facts.request.destination.to_string();
     let statement = slsa::statement(
@@ -523,7 +537,7 @@ async fn sbom(
 /// has passed, the small blobs (config, provenance) and the provenance manifest go up one by one.
 /// Then the manifest, and after it the tags and the referrers fallback tag: each only after
 /// everything it refers to is stored.
-async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result<Delivered> {
+async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> Result<Delivered> {
     let Work {
         phase: validate_phase,
         path,
@@ -561,7 +575,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
                 .join(", ")
         );
         // Build mode hands its record of the build here; a located file has none.
-        let built: Option<&dyn BuildProvenance> = build.as_ref().map(|b| b as _);
+        let built = build.as_ref().map(BuildRecord::provenance);
         let provenance = match facts.request.provenance {
             true => Some(provenance_once(facts, &wasm, &artifact, built).await?),
             false => None,
@@ -678,7 +692,7 @@ const TAGS_COMPARED: usize = 8;
 /// layer of this size (none of the manifests under the tags pushed, `latest`, or the
 /// repository's last tags lists one), the upload waits for the hash and asks first. If the
 /// hash ends before that question is answered, it is asked anyway.
-async fn upload_layer<T: Target>(
+async fn upload_layer<T: WriteTarget>(
     target: &T,
     facts: &Facts<'_>,
     path: &std::path::Path,
@@ -740,7 +754,7 @@ async fn upload_layer<T: Target>(
 }
 
 /// Hashes first, then uploads the layer unless the target has it; true when it was uploaded.
-async fn upload_hashed<T: Target>(
+async fn upload_hashed<T: WriteTarget>(
     target: &T,
     facts: &Facts<'_>,
     path: &std::path::Path,
@@ -776,7 +790,7 @@ async fn grace(gate: &Gate, hashed: &Hashed) -> Result<()> {
 /// Whether the registry holds a layer of `size` bytes under the tags pushed, `latest`, or the
 /// repository's last few tags: then the push is likely a re-push. Any failure to tell counts
 /// as seen, which costs only the wait for the hash.
-async fn size_seen<T: Target>(target: &T, pushed: &[Tag], size: u64) -> bool {
+async fn size_seen<T: WriteTarget>(target: &T, pushed: &[Tag], size: u64) -> bool {
     let Ok(listed) = target.tags().await else {
         return true;
     };
@@ -812,7 +826,7 @@ async fn size_seen<T: Target>(target: &T, pushed: &[Tag], size: u64) -> bool {
 }
 
 /// Puts the manifest by digest and checks the digest the target reports: the tags follow.
-async fn put_manifest<T: Target>(target: &T, artifact: &Artifact) -> Result<()> {
+async fn put_manifest<T: WriteTarget>(target: &T, artifact: &Artifact) -> Result<()> {
     let local = &artifact.manifest.digest;
     put_manifest_checked(
         target,
@@ -826,7 +840,7 @@ async fn put_manifest<T: Target>(target: &T, artifact: &Artifact) -> Result<()> 
 }
 
 /// Puts each tag, once the manifest is stored by digest.
-async fn put_tags<T: Target>(target: &T, artifact: &Artifact, tags: &[Tag]) -> Result<()> {
+async fn put_tags<T: WriteTarget>(target: &T, artifact: &Artifact, tags: &[Tag]) -> Result<()> {
     for tag in tags {
         put_manifest_checked(
             target,

@@ -313,6 +313,24 @@ impl fmt::Display for Destination {
     }
 }
 
+/// How a manifest is addressed when it is put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestRef {
+    /// By its own digest: uploads the manifest without moving any tag.
+    Digest(Digest),
+    /// By tag: points the tag at the manifest.
+    Tag(Tag),
+}
+
+impl fmt::Display for ManifestRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ManifestRef::Digest(d) => write!(f, "@{d}"),
+            ManifestRef::Tag(t) => write!(f, ":{t}"),
+        }
+    }
+}
+
 /// What a pull, a verify or an inspect names: where the artifact is (a registry repository or an
 /// `oci:DIR` layout) and a tag, a digest, or both (`repo:tag@sha256:...`, where the digest is
 /// what is fetched and the tag is only checked to still point at it).
@@ -328,10 +346,10 @@ pub struct ImageRef {
 
 impl ImageRef {
     /// How to fetch the manifest: by digest when one is written, else by tag.
-    pub fn manifest_ref(&self) -> crate::registry::ManifestRef {
+    pub fn manifest_ref(&self) -> ManifestRef {
         match (&self.digest, &self.tag) {
-            (Some(d), _) => crate::registry::ManifestRef::Digest(d.clone()),
-            (None, Some(t)) => crate::registry::ManifestRef::Tag(t.clone()),
+            (Some(d), _) => ManifestRef::Digest(d.clone()),
+            (None, Some(t)) => ManifestRef::Tag(t.clone()),
             (None, None) => unreachable!("parse requires a tag or a digest"),
         }
     }

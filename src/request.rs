@@ -6,200 +6,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::artifact::Format;
-use crate::build::{BuildSpec, DEFAULT_PROFILE, DEFAULT_TARGET};
+use crate::build::BuildSpec;
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::input::{self, Inputs};
 use crate::provenance::dsse::SigningKey;
 use crate::reference::{Destination, Tag};
+use crate::registry::auth::Given;
 use crate::registry::remote::Connection;
 use crate::secret::Secret;
 use crate::sigstore::{SignMode, TrustConfig};
 use crate::targets::{Named, PushTarget};
-
-/// Every input the action declares in action.yml; a test keeps the two in step.
-pub const INPUT_NAMES: &[&str] = &[
-    "command",
-    "image",
-    "tags",
-    "path",
-    "build",
-    "working-directory",
-    "package",
-    "target",
-    "profile",
-    "features",
-    "cargo-args",
-    "format",
-    "annotations",
-    "username",
-    "password",
-    "github-token",
-    "insecure",
-    "ca-file",
-    "dry-run",
-    "dry-run-layout",
-    "provenance",
-    "sbom",
-    "require-sbom",
-    "signing-key",
-    "sign",
-    "sigstore-trust-config",
-    "output",
-    "layer",
-    "expect-source",
-    "expect-revision",
-    "public-key",
-    "certificate-identity",
-    "certificate-identity-regexp",
-    "certificate-oidc-issuer",
-];
-
-/// The default of every input that has one, as action.yml declares it; a test keeps the two in
-/// step. [`Inputs::get`] falls back to these, so each reader sees the same default.
-pub const INPUT_DEFAULTS: &[(&str, &str)] = &[
-    ("command", "push"),
-    ("build", "auto"),
-    ("working-directory", "."),
-    ("target", DEFAULT_TARGET),
-    ("profile", DEFAULT_PROFILE),
-    ("format", "cncf"),
-    ("insecure", "false"),
-    ("dry-run", "false"),
-    ("dry-run-layout", DRY_RUN_LAYOUT),
-    ("provenance", "true"),
-    ("sbom", "true"),
-    ("require-sbom", "false"),
-    ("sign", "auto"),
-];
-
-/// Where a dry run writes its OCI layout unless `dry-run-layout` says otherwise: a directory in
-/// the workspace (not hidden, so `actions/upload-artifact` takes it as it is).
-pub const DRY_RUN_LAYOUT: &str = "wasm-oci-dry-run";
-
-/// The default of input `name`, if it has one.
-pub fn default_for(name: &str) -> Option<&'static str> {
-    INPUT_DEFAULTS
-        .iter()
-        .find(|(input, _)| *input == name)
-        .map(|(_, value)| *value)
-}
-
-/// The variable `github-token` falls back to when the input is empty.
-pub const GITHUB_TOKEN_VAR: &str = "GITHUB_TOKEN";
-
-/// Inputs whose values are secrets: masked before anything else is printed.
-pub const SECRET_INPUTS: &[&str] = &["password", "signing-key", "github-token"];
-
-/// Raw input values by input name. Values are trimmed; an empty value means "not given".
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Inputs {
-    values: BTreeMap<String, String>,
-}
-
-impl std::fmt::Debug for Inputs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map()
-            .entries(self.values.iter().map(|(k, v)| {
-                let shown = if SECRET_INPUTS.contains(&k.as_str()) {
-                    "***"
-                } else {
-                    v
-                };
-                (k, shown)
-            }))
-            .finish()
-    }
-}
-
-impl Inputs {
-    /// Reads the inputs the runner passes to a container action: `INPUT_<NAME>`, the name
-    /// upper-cased with spaces as `_` and hyphens kept.
-    pub fn from_action_env(env: &Env) -> Self {
-        let mut inputs = Inputs::default();
-        for name in INPUT_NAMES {
-            let var = format!("INPUT_{}", name.to_uppercase().replace(' ', "_"));
-            if let Some(value) = env.get(&var) {
-                inputs.set(name, value);
-            }
-        }
-        // A `docker://` step gets none of action.yml's defaults, so not `${{ github.token }}`;
-        // the job's token reaches it as `env: GITHUB_TOKEN`, the name GitHub's own tools read.
-        if inputs.get("github-token").is_none()
-            && let Some(token) = env.get(GITHUB_TOKEN_VAR)
-        {
-            inputs.set("github-token", token);
-        }
-        // A push with no `tags` after docker/metadata-action takes the tags it left in the
-        // job's environment.
-        if let Some(found) = crate::metadata_action::env_tags(env)
-            && !found.taken.is_empty()
-        {
-            inputs.set("tags", &found.taken.join("\n"));
-        }
-        inputs
-    }
-
-    /// Whether `github-token` came from the `GITHUB_TOKEN` variable rather than the input.
-    pub fn github_token_from_env(env: &Env) -> bool {
-        let given = env
-            .get("INPUT_GITHUB-TOKEN")
-            .is_some_and(|v| !v.trim().is_empty());
-        !given
-            && env
-                .get(GITHUB_TOKEN_VAR)
-                .is_some_and(|v| !v.trim().is_empty())
-    }
-
-    /// Sets `name` to `value` (trimmed); an empty value removes it.
-    pub fn set(&mut self, name: &str, value: &str) {
-        let value = value.trim();
-        if value.is_empty() {
-            self.values.remove(name);
-        } else {
-            self.values.insert(name.to_owned(), value.to_owned());
-        }
-    }
-
-    /// The value of `name` if given, else its default ([`INPUT_DEFAULTS`]), if it has one.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.values
-            .get(name)
-            .map(String::as_str)
-            .or_else(|| default_for(name))
-    }
-
-    /// A YAML boolean (`true|True|TRUE|false|False|FALSE`); `false` when neither given nor
-    /// defaulted.
-    pub fn flag(&self, name: &'static str) -> Result<bool> {
-        match self.get(name) {
-            None => Ok(false),
-            Some("true" | "True" | "TRUE") => Ok(true),
-            Some("false" | "False" | "FALSE") => Ok(false),
-            Some(other) => Err(Error::input(
-                name,
-                format!("`{other}` is not a boolean; use `true` or `false`"),
-            )),
-        }
-    }
-
-    /// A list given one per line or comma-separated; blank items are dropped.
-    pub fn list(&self, name: &str) -> Vec<String> {
-        self.get(name)
-            .map(|v| {
-                v.split(['\n', ','])
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The secret values given, for masking.
-    pub fn secrets(&self) -> Vec<&str> {
-        SECRET_INPUTS.iter().filter_map(|n| self.get(n)).collect()
-    }
-}
 
 /// Where the `.wasm` comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,17 +44,9 @@ pub struct PushRequest {
     pub format: Format,
     /// User annotations, merged over the generated ones.
     pub annotations: BTreeMap<String, String>,
-    /// Basic credentials.
-    pub credentials: Option<(String, Secret)>,
-    /// A user name given without a password: ghcr.io then takes the `github-token`.
-    pub username: Option<String>,
-    /// The `github-token` input: reads repository metadata through the GitHub API, and is
-    /// ghcr.io's credential when nothing else is given.
-    pub github_token: Option<Secret>,
-    /// Allow plain HTTP.
-    pub insecure: bool,
-    /// Extra CA certificates (PEM).
-    pub ca_file: Option<PathBuf>,
+    /// How to reach the registry: plain HTTP or not, extra CA certificates, and the credentials
+    /// given (whose `github-token` also reads repository metadata through the GitHub API).
+    pub connection: Connection,
     /// Write to a local OCI layout instead of the registry.
     pub dry_run: bool,
     /// The OCI layout directory a dry run writes, relative to the current directory (the
@@ -264,9 +73,10 @@ impl PushRequest {
             destination,
             targets,
             tags,
-        } = crate::targets::parse(&inputs.list("image"), &inputs.list("tags"))?;
+        } = crate::targets::parse(&inputs.list(input::IMAGE), &inputs.list(input::TAGS))?;
 
-        let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or_default());
+        let working_directory =
+            PathBuf::from(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
         if !working_directory.is_dir() {
             return Err(Error::input(
                 "working-directory",
@@ -277,36 +87,29 @@ impl PushRequest {
         let source = wasm_source(inputs, &working_directory)?;
 
         let format: Format = inputs
-            .get("format")
+            .get(input::FORMAT)
             .unwrap_or_default()
             .parse()
             .map_err(|e| Error::input("format", e))?;
 
-        let annotations = parse_annotations(inputs.get("annotations"))?;
+        let annotations = parse_annotations(inputs.get(input::ANNOTATIONS))?;
 
-        let Connection {
-            insecure,
-            ca_file,
-            credentials,
-            username,
-            github_token,
-            ..
-        } = connection(inputs, &destination)?;
+        let connection = connection(inputs, &destination)?;
 
-        let provenance = inputs.flag("provenance")?;
-        if inputs.get("signing-key").is_some() && !provenance {
+        let provenance = inputs.flag(input::PROVENANCE)?;
+        if inputs.get(input::SIGNING_KEY).is_some() && !provenance {
             return Err(Error::input(
                 "signing-key",
                 "signs the provenance, which `provenance: false` turns off; drop one of the two",
             ));
         }
         let signing_key = inputs
-            .get("signing-key")
+            .get(input::SIGNING_KEY)
             .map(|value| read_signing_key(value, &working_directory))
             .transpose()?;
 
         let sign: SignMode = inputs
-            .get("sign")
+            .get(input::SIGN)
             .unwrap_or_default()
             .parse()
             .map_err(|e| Error::input("sign", e))?;
@@ -317,7 +120,7 @@ impl PushRequest {
             ));
         }
         let sigstore_trust_config = inputs
-            .get("sigstore-trust-config")
+            .get(input::SIGSTORE_TRUST_CONFIG)
             .map(|value| TrustConfig::read(value, &working_directory))
             .transpose()?;
 
@@ -329,15 +132,11 @@ impl PushRequest {
             working_directory,
             format,
             annotations,
-            credentials,
-            username,
-            github_token,
-            insecure,
-            ca_file,
-            dry_run: inputs.flag("dry-run")?,
-            dry_run_layout: PathBuf::from(inputs.get("dry-run-layout").unwrap_or(DRY_RUN_LAYOUT)),
+            connection,
+            dry_run: inputs.flag(input::DRY_RUN)?,
+            dry_run_layout: PathBuf::from(inputs.get(input::DRY_RUN_LAYOUT).unwrap_or_default()),
             provenance,
-            sbom: inputs.flag("sbom")?,
+            sbom: inputs.flag(input::SBOM)?,
             signing_key,
             sign,
             sigstore_trust_config,
@@ -372,7 +171,10 @@ pub fn read_signing_key(value: &str, working_directory: &std::path::Path) -> Res
 /// working directory has a Cargo.toml.
 fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<WasmSource> {
     let has_manifest = working_directory.join("Cargo.toml").is_file();
-    match (inputs.get("build").unwrap_or_default(), inputs.get("path")) {
+    match (
+        inputs.get(input::BUILD).unwrap_or_default(),
+        inputs.get(input::PATH),
+    ) {
         ("auto" | "none", Some(path)) => return Ok(WasmSource::Path(path.to_owned())),
         ("auto", None) if has_manifest => {}
         ("cargo", None) => {}
@@ -407,7 +209,7 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
             ),
         ));
     }
-    let target = inputs.get("target").unwrap_or_default();
+    let target = inputs.get(input::TARGET).unwrap_or_default();
     if !target.starts_with("wasm32") && !target.starts_with("wasm64") {
         return Err(Error::input(
             "target",
@@ -416,23 +218,23 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
             ),
         ));
     }
-    let cargo_args = match inputs.get("cargo-args") {
+    let cargo_args = match inputs.get(input::CARGO_ARGS) {
         Some(args) => shlex::split(args)
             .ok_or_else(|| Error::input("cargo-args", format!("`{args}` has an unclosed quote")))?,
         None => Vec::new(),
     };
     Ok(WasmSource::Build(BuildSpec {
         working_directory: working_directory.to_owned(),
-        package: inputs.get("package").map(str::to_owned),
+        package: inputs.get(input::PACKAGE).map(str::to_owned),
         target: target.to_owned(),
-        profile: inputs.get("profile").unwrap_or_default().to_owned(),
+        profile: inputs.get(input::PROFILE).unwrap_or_default().to_owned(),
         features: inputs
-            .list("features")
+            .list(input::FEATURES)
             .into_iter()
             .flat_map(|f| f.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
             .collect(),
         cargo_args,
-        sbom: inputs.flag("sbom")?,
+        sbom: inputs.flag(input::SBOM)?,
     }))
 }
 
@@ -440,32 +242,21 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
 /// `insecure`, `ca-file`), shared by every command. The environment (docker config, retry
 /// bounds) joins when the command runs.
 pub(crate) fn connection(inputs: &Inputs, destination: &Destination) -> Result<Connection> {
-    let github_token = inputs.get("github-token").map(Secret::new);
-    let to_ghcr = matches!(destination, Destination::Registry(i) if i.registry() == "ghcr.io");
-    let mut username = None;
-    let credentials = match (inputs.get("username"), inputs.get("password")) {
-        (Some(user), Some(password)) => Some((user.to_owned(), Secret::new(password))),
-        (None, None) => None,
-        (Some(user), None) if to_ghcr && github_token.is_some() => {
-            username = Some(user.to_owned());
-            None
-        }
-        (Some(_), None) => {
-            return Err(Error::input(
-                "password",
-                "is required when `username` is given",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(Error::input(
-                "username",
-                "is required when `password` is given",
-            ));
-        }
+    let registry = match destination {
+        Destination::Registry(image) => image.registry(),
+        Destination::Layout(_) => "",
     };
+    let given = Given::new(
+        inputs.get(input::USERNAME).map(str::to_owned),
+        inputs.get(input::PASSWORD).map(Secret::new),
+        inputs.get(input::GITHUB_TOKEN).map(Secret::new),
+        registry,
+    )?;
     // Relative to `working-directory`, as `path`, `signing-key` and `public-key` are.
-    let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or("."));
-    let ca_file = inputs.get("ca-file").map(|ca| working_directory.join(ca));
+    let working_directory = PathBuf::from(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
+    let ca_file = inputs
+        .get(input::CA_FILE)
+        .map(|ca| working_directory.join(ca));
     if let Some(ca) = &ca_file
         && !ca.is_file()
     {
@@ -475,11 +266,9 @@ pub(crate) fn connection(inputs: &Inputs, destination: &Destination) -> Result<C
         ));
     }
     Ok(Connection {
-        insecure: inputs.flag("insecure")?,
+        insecure: inputs.flag(input::INSECURE)?,
         ca_file,
-        credentials,
-        username,
-        github_token,
+        given,
         env: Env::new(),
     })
 }
@@ -524,9 +313,9 @@ mod tests {
     use super::*;
 
     fn action_env(pairs: &[(&str, &str)]) -> Env {
-        let mut env: Env = INPUT_NAMES
+        let mut env: Env = input::ALL
             .iter()
-            .map(|n| (format!("INPUT_{}", n.to_uppercase()), String::new()))
+            .map(|i| (i.action_var(), String::new()))
             .collect();
         for (k, v) in pairs {
             env.insert(k.to_string(), v.to_string());
@@ -573,10 +362,10 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
             ("INPUT_INSECURE", "True"),
         ]);
         let inputs = Inputs::from_action_env(&env);
-        assert_eq!(inputs.get("working-directory"), Some("."));
-        assert_eq!(inputs.get("package"), None, "empty means not given");
+        assert_eq!(inputs.get(input::WORKING_DIRECTORY), Some("."));
+        assert_eq!(inputs.get(input::PACKAGE), None, "empty means not given");
         assert_eq!(
-            inputs.get("format"),
+            inputs.get(input::FORMAT),
             Some("cncf"),
             "not given reads as the default"
         );
@@ -585,7 +374,7 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
             req.tags.iter().map(Tag::to_string).collect::<Vec<_>>(),
             ["v1", "v2", "latest"]
         );
-        assert!(req.insecure);
+        assert!(req.connection.insecure);
         assert_eq!(req.format, Format::Cncf);
     }
 
@@ -602,16 +391,19 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
         .collect();
         let inputs = Inputs::from_action_env(&env);
         assert!(Inputs::github_token_from_env(&env));
-        assert_eq!(inputs.get("github-token"), Some("ghs_fromEnv"));
+        assert_eq!(inputs.get(input::GITHUB_TOKEN), Some("ghs_fromEnv"));
         assert_eq!(inputs.secrets(), ["ghs_fromEnv"], "masked as the input is");
         let req = PushRequest::from_inputs(&inputs).unwrap();
-        assert_eq!(req.github_token.unwrap().expose(), "ghs_fromEnv");
+        assert_eq!(
+            req.connection.given.github_token().unwrap().expose(),
+            "ghs_fromEnv"
+        );
 
         // The input, when given, wins.
         env.insert("INPUT_GITHUB-TOKEN".into(), "ghs_input".into());
         assert!(!Inputs::github_token_from_env(&env));
         let inputs = Inputs::from_action_env(&env);
-        assert_eq!(inputs.get("github-token"), Some("ghs_input"));
+        assert_eq!(inputs.get(input::GITHUB_TOKEN), Some("ghs_input"));
     }
 
     #[test]
@@ -686,19 +478,6 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
             spec.cargo_args,
             ["--locked", "--config", "profile.release.lto = true"]
         );
-    }
-
-    #[test]
-    fn an_omitted_input_reads_as_its_default() {
-        let inputs = Inputs::from_action_env(&action_env(&[("INPUT_TARGET", "wasm32-wasip2")]));
-        assert_eq!(inputs.get("command"), Some("push"));
-        assert_eq!(inputs.get("profile"), Some(DEFAULT_PROFILE));
-        assert_eq!(inputs.get("target"), Some("wasm32-wasip2"), "given wins");
-        assert_eq!(inputs.get("path"), None, "no default");
-        assert_eq!(default_for("provenance"), Some("true"));
-        assert!(inputs.flag("provenance").unwrap());
-        assert!(!inputs.flag("dry-run").unwrap());
-        assert!(!inputs.flag("no-such-input").unwrap());
     }
 
     #[test]

@@ -4,17 +4,17 @@
 //! wasm-to-oci's media types, what `oras push file.wasm:application/wasm` writes, and
 //! single-layer artifacts of other tools.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::artifact::{self, Blob, Descriptor, Manifest};
 use crate::context::Env;
 use crate::error::{Error, Result};
-use crate::reference::{Destination, Digest, ImageRef, Tag};
+use crate::input::{self, Inputs};
+use crate::reference::{Destination, Digest, ImageRef};
 use crate::registry::download::Download;
 use crate::registry::layout::Layout;
 use crate::registry::remote::{Access, Connection, Remote};
-use crate::registry::{Gate, Hashed, ManifestRef, Target};
-use crate::request::Inputs;
+use crate::registry::{ManifestRef, ReadTarget};
 
 /// Layer media types that are a Wasm binary, whichever tool wrote them.
 pub const WASM_LAYER_MEDIA_TYPES: &[&str] = &[
@@ -27,7 +27,7 @@ pub const WASM_LAYER_MEDIA_TYPES: &[&str] = &[
 /// `org.opencontainers.image.title`, the file name a layer carries.
 const TITLE: &str = crate::provenance::annotations::TITLE;
 
-/// Where an artifact is read from: the registry or a layout on disk, behind one [`Target`].
+/// Where an artifact is read from: the registry or a layout on disk, behind one [`ReadTarget`].
 #[derive(Debug)]
 pub enum Source {
     /// A remote registry repository.
@@ -54,69 +54,7 @@ impl Source {
     }
 }
 
-impl Target for Source {
-    async fn has_blob(&self, digest: &Digest) -> Result<bool> {
-        match self {
-            Source::Remote(t) => t.has_blob(digest).await,
-            Source::Layout(t) => t.has_blob(digest).await,
-        }
-    }
-
-    async fn put_blob(&self, blob: &Blob) -> Result<()> {
-        match self {
-            Source::Remote(t) => t.put_blob(blob).await,
-            Source::Layout(t) => t.put_blob(blob).await,
-        }
-    }
-
-    async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()> {
-        match self {
-            Source::Remote(t) => t.put_blob_file(descriptor, path, gate).await,
-            Source::Layout(t) => t.put_blob_file(descriptor, path, gate).await,
-        }
-    }
-
-    fn uploads_while_hashing(&self) -> bool {
-        match self {
-            Source::Remote(t) => t.uploads_while_hashing(),
-            Source::Layout(t) => t.uploads_while_hashing(),
-        }
-    }
-
-    async fn put_blob_file_hashing(
-        &self,
-        media_type: &str,
-        path: &Path,
-        size: u64,
-        gate: &Gate,
-        hashed: Hashed,
-    ) -> Result<Digest> {
-        match self {
-            Source::Remote(t) => {
-                t.put_blob_file_hashing(media_type, path, size, gate, hashed)
-                    .await
-            }
-            Source::Layout(t) => {
-                t.put_blob_file_hashing(media_type, path, size, gate, hashed)
-                    .await
-            }
-        }
-    }
-
-    async fn tags(&self) -> Result<Vec<Tag>> {
-        match self {
-            Source::Remote(t) => t.tags().await,
-            Source::Layout(t) => t.tags().await,
-        }
-    }
-
-    async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest> {
-        match self {
-            Source::Remote(t) => t.put_manifest(manifest, reference).await,
-            Source::Layout(t) => t.put_manifest(manifest, reference).await,
-        }
-    }
-
+impl ReadTarget for Source {
     async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>> {
         match self {
             Source::Remote(t) => t.get_manifest(reference).await,
@@ -128,6 +66,13 @@ impl Target for Source {
         match self {
             Source::Remote(t) => t.get_blob(descriptor).await,
             Source::Layout(t) => t.get_blob(descriptor).await,
+        }
+    }
+
+    async fn listed_referrers(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {
+        match self {
+            Source::Remote(t) => t.listed_referrers(subject).await,
+            Source::Layout(t) => t.listed_referrers(subject).await,
         }
     }
 
@@ -163,7 +108,7 @@ impl ReadRequest {
     /// Parses `image`, `layer`, `working-directory` and the connection inputs.
     pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
         let image = inputs
-            .get("image")
+            .get(input::IMAGE)
             .ok_or_else(|| {
                 Error::input(
                     "image",
@@ -172,13 +117,14 @@ impl ReadRequest {
             })?
             .parse::<ImageRef>()
             .map_err(|e| Error::input("image", e))?;
-        let working_directory = PathBuf::from(inputs.get("working-directory").unwrap_or("."));
+        let working_directory =
+            PathBuf::from(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
         let connection = crate::request::connection(inputs, &image.location)?;
         Ok(ReadRequest {
             image,
             connection,
             working_directory,
-            layer: inputs.get("layer").map(str::to_owned),
+            layer: inputs.get(input::LAYER).map(str::to_owned),
         })
     }
 }
@@ -195,7 +141,7 @@ pub struct Fetched {
 }
 
 /// Fetches the manifest `image` names (by digest when it has one), checked against that digest.
-pub async fn fetch_manifest<T: Target>(target: &T, image: &ImageRef) -> Result<Fetched> {
+pub async fn fetch_manifest<T: ReadTarget>(target: &T, image: &ImageRef) -> Result<Fetched> {
     let reference = image.manifest_ref();
     let blob = target
         .get_manifest(&reference)

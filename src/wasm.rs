@@ -110,17 +110,6 @@ pub fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| "module.wasm".to_owned())
 }
 
-/// Hashes and fully validates the file at `path`, the two on separate threads.
-pub fn inspect(path: &Path) -> Result<WasmFile> {
-    let (digest, validated) = std::thread::scope(|s| {
-        let digest = s.spawn(|| digest_file(path));
-        let validated = validate_file(path);
-        (digest.join().expect("hashing does not panic"), validated)
-    });
-    let validated = validated?;
-    Ok(WasmFile::new(path.to_owned(), digest?, validated))
-}
-
 /// The sha256 and size of the file at `path`, read once in large blocks.
 pub fn digest_file(path: &Path) -> Result<(Digest, u64)> {
     let mut file = File::open(path).map_err(|e| Error::io("read", path, e))?;
@@ -447,17 +436,6 @@ mod tests {
         let component = check(EMPTY_COMPONENT).unwrap();
         assert_eq!(component.kind, WasmKind::Component);
         assert_eq!(component.component, Some(ComponentInfo::default()));
-    }
-
-    #[test]
-    fn inspect_hashes_what_it_validates() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.wasm");
-        std::fs::write(&path, EMPTY_MODULE).unwrap();
-        let file = inspect(&path).unwrap();
-        assert_eq!(file.size, 8);
-        assert_eq!(file.digest, Digest::of(EMPTY_MODULE));
-        assert_eq!(file.kind, WasmKind::Module);
     }
 
     fn section(id: u8, body: &[u8]) -> Vec<u8> {

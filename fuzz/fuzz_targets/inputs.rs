@@ -4,8 +4,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use wasm_oci::context::Env;
+use wasm_oci::input::{self, Inputs};
 use wasm_oci::pull::PullRequest;
-use wasm_oci::request::{Inputs, PushRequest};
+use wasm_oci::request::PushRequest;
 use wasm_oci::resolve::ReadRequest;
 use wasm_oci::verify::VerifyRequest;
 
@@ -20,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let inputs = Inputs::from_action_env(&env);
-    let _ = inputs.flag("dry-run");
+    let _ = inputs.flag(input::DRY_RUN);
     let _ = inputs.secrets();
     let _ = PushRequest::from_inputs(&inputs);
     let _ = PullRequest::from_inputs(&inputs);

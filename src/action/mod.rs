@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use crate::context::Env;
 use crate::error::{Error, Result};
-use crate::request::{Inputs, PushRequest};
+use crate::input::{self, Inputs};
+use crate::request::PushRequest;
 
 /// Prints `::add-mask::` for every secret input. Call before anything else is printed.
 /// Secrets found later (docker config, credential helpers, minted tokens) are masked as they
@@ -23,9 +24,10 @@ pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
         crate::secret::register(secret);
     }
     // A signing key given as a file path: its contents are the secret.
-    let working_directory = std::path::Path::new(inputs.get("working-directory").unwrap_or("."));
+    let working_directory =
+        std::path::Path::new(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
     if let Some(Ok(key)) = inputs
-        .get("signing-key")
+        .get(input::SIGNING_KEY)
         .map(|value| crate::request::read_signing_key(value, working_directory))
     {
         for line in runner::mask_lines(key.expose()) {
@@ -49,7 +51,7 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
     if let Some(found) = crate::metadata_action::env_tags(env) {
         log_env_tags(&found);
     }
-    let command = inputs.get("command").unwrap_or("push");
+    let command = inputs.get(input::COMMAND).unwrap_or_default();
     match command {
         "push" => {
             let request = PushRequest::from_inputs(inputs)?;
@@ -132,19 +134,4 @@ fn env_path(env: &Env, name: &str) -> Option<PathBuf> {
     env.get(name)
         .filter(|v| !v.trim().is_empty())
         .map(PathBuf::from)
-}
-
-/// The error and its causes on one line, as `main` prints them.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

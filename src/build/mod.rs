@@ -25,11 +25,6 @@ use crate::reference::Digest;
 pub use diagnostics::Diagnostics;
 pub use linked::{CrateSource, Linked, LinkedCrate, walk};
 
-/// The target when none is given: a core module for WASI preview 1.
-pub const DEFAULT_TARGET: &str = "wasm32-wasip1";
-/// The profile when none is given.
-pub const DEFAULT_PROFILE: &str = "release";
-
 /// What to build, parsed from the build-mode inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildSpec {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::BuildRecord;
-use crate::provenance::slsa::{BuildProvenance, ResourceDescriptor};
+use crate::provenance::slsa::{BuildDetails, ResourceDescriptor};
 
 impl BuildRecord {
     /// A `rustc -vV` line's value (`release`, `commit-hash`, `host`).
@@ -17,7 +17,16 @@ impl BuildRecord {
     }
 }
 
-impl BuildProvenance for BuildRecord {
+impl BuildRecord {
+    /// What this build contributes to the provenance statement.
+    pub fn provenance(&self) -> BuildDetails {
+        BuildDetails {
+            resolved_dependencies: self.resolved_dependencies(),
+            parameters: serde_json::to_value(self).ok(),
+        }
+    }
+
+    /// The toolchain and `Cargo.lock`, as resolved dependencies.
     fn resolved_dependencies(&self) -> Vec<ResourceDescriptor> {
         let mut deps = Vec::new();
         if let Some(release) = self.toolchain_field("release") {
@@ -43,10 +52,6 @@ impl BuildProvenance for BuildRecord {
         }
         deps
     }
-
-    fn parameters(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(self).ok()
-    }
 }
 
 #[cfg(test)]
@@ -65,7 +70,8 @@ mod tests {
             cargo_lock_digest: Some(Digest::of(b"lock")),
             linked: None,
         };
-        let deps = record.resolved_dependencies();
+        let details = record.provenance();
+        let deps = &details.resolved_dependencies;
         assert_eq!(deps[0].uri.as_deref(), Some("pkg:generic/rust@1.91.0"));
         assert_eq!(
             deps[0].digest["gitCommit"],
@@ -73,6 +79,6 @@ mod tests {
         );
         assert_eq!(deps[1].name.as_deref(), Some("Cargo.lock"));
         assert_eq!(deps[1].digest["sha256"], Digest::of(b"lock").hex());
-        assert_eq!(record.parameters().unwrap()["target"], "wasm32-wasip1");
+        assert_eq!(details.parameters.unwrap()["target"], "wasm32-wasip1");
     }
 }

@@ -16,8 +16,7 @@ pub const SOURCE: &str = "org.opencontainers.image.source";
 pub const REVISION: &str = "org.opencontainers.image.revision";
 /// `org.opencontainers.image.version`
 pub const VERSION: &str = "org.opencontainers.image.version";
-/// `org.opencontainers.image.title`
-pub const TITLE: &str = "org.opencontainers.image.title";
+pub use crate::artifact::TITLE;
 /// `org.opencontainers.image.description`
 pub const DESCRIPTION: &str = "org.opencontainers.image.description";
 /// `org.opencontainers.image.licenses` (an SPDX expression)

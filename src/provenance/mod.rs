@@ -7,5 +7,3 @@ pub mod dsse;
 pub mod referrer;
 pub mod slsa;
 pub mod tags;
-
-pub use dsse::verify_dsse;

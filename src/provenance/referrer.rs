@@ -14,7 +14,7 @@ use tracing::info;
 use crate::artifact::{Blob, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest};
 use crate::error::{Error, Result};
 use crate::reference::{Digest, Tag};
-use crate::registry::{ManifestRef, Target, put_manifest_checked};
+use crate::registry::{ManifestRef, WriteTarget, fallback_tag, put_manifest_checked};
 
 /// The referrer manifest's `artifactType`.
 pub const ARTIFACT_TYPE: &str = "application/vnd.in-toto+json";
@@ -27,6 +27,8 @@ pub const EMPTY_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 /// The annotation naming the statement's predicate type.
 pub const PREDICATE_TYPE_ANNOTATION: &str = "in-toto.io/predicate-type";
+/// A Sigstore bundle v0.3: its media type, and the `artifactType` of its referrer.
+pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// A bundle referrer's annotation saying what the bundle holds (`dsse-envelope`).
 pub const BUNDLE_CONTENT_ANNOTATION: &str = "dev.sigstore.bundle.content";
 /// A bundle referrer's annotation naming the signed statement's predicate type.
@@ -87,7 +89,6 @@ impl Referrer {
         predicate_type: &str,
         created: &str,
     ) -> Self {
-        use crate::sigstore::BUNDLE_MEDIA_TYPE;
         Self::artifact(
             subject,
             BUNDLE_MEDIA_TYPE,
@@ -156,13 +157,6 @@ impl Referrer {
     }
 }
 
-/// The OCI 1.1 referrers fallback tag for `subject`: `sha256-<hex>`.
-pub fn fallback_tag(subject: &Digest) -> Tag {
-    format!("sha256-{}", subject.hex())
-        .parse()
-        .expect("sha256- and 64 hex digits is a valid tag")
-}
-
 /// What makes the referrer findable once its subject is stored: nothing when the registry
 /// (its referrers API, or the fallback tag) already lists it, else its entry in the fallback
 /// tag's index.
@@ -182,7 +176,7 @@ pub enum Listing {
 /// Stores `referrer`'s manifest by digest (its blobs must be stored), checks the digest the
 /// target reports, and works out how clients will find it among the referrers of `subject`.
 /// Moves no tag: [`publish`] does, once the subject is stored.
-pub async fn store<T: Target>(
+pub async fn store<T: WriteTarget>(
     target: &T,
     referrer: &Referrer,
     subject: &Digest,
@@ -192,7 +186,7 @@ pub async fn store<T: Target>(
 
 /// [`store`] for several referrers of one subject: one listing names them all, so one
 /// fallback-tag update adds every one that is not listed yet.
-pub async fn store_all<T: Target>(
+pub async fn store_all<T: WriteTarget>(
     target: &T,
     referrers: &[&Referrer],
     subject: &Digest,
@@ -246,7 +240,7 @@ const SETTLE_MAX: Duration = Duration::from_secs(5);
 /// So the index is read back once such a write would have landed (twice the time this read
 /// and write took, and a random part of it, so writers fall out of step), and merged and
 /// written again while the entry is missing, a bounded number of times.
-pub async fn publish<T: Target>(target: &T, listing: &Listing) -> Result<()> {
+pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()> {
     let Listing::FallbackTag { tag, entries } = listing else {
         return Ok(());
     };
@@ -340,6 +334,7 @@ fn merge_into_index(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::ReadTarget;
     use crate::registry::layout::{Layout, REF_NAME};
 
     fn subject() -> Blob {
@@ -382,7 +377,11 @@ mod tests {
 
     /// What a push does with a referrer: its blobs, its manifest, then its listing. The
     /// fallback tag written, if one was.
-    async fn attach<T: Target>(target: &T, r: &Referrer, subject: &Digest) -> Result<Option<Tag>> {
+    async fn attach<T: WriteTarget>(
+        target: &T,
+        r: &Referrer,
+        subject: &Digest,
+    ) -> Result<Option<Tag>> {
         for blob in [&r.config, &r.layer] {
             crate::registry::store_blob(target, blob).await?;
         }
@@ -460,7 +459,7 @@ mod tests {
     /// A layout whose "referrers API" lists what it is told to.
     struct WithApi(Layout, Vec<Digest>);
 
-    impl Target for WithApi {
+    impl WriteTarget for WithApi {
         async fn has_blob(&self, d: &Digest) -> Result<bool> {
             self.0.has_blob(d).await
         }
@@ -478,6 +477,9 @@ mod tests {
         async fn put_manifest(&self, m: &Blob, r: &ManifestRef) -> Result<Digest> {
             self.0.put_manifest(m, r).await
         }
+    }
+
+    impl ReadTarget for WithApi {
         async fn get_manifest(&self, r: &ManifestRef) -> Result<Option<Blob>> {
             self.0.get_manifest(r).await
         }

@@ -19,8 +19,10 @@ pub const BUILD_TYPE: &str = "https://actions.github.io/buildtypes/workflow/v1";
 /// The builder named when the run is not a GitHub workflow (a laptop, another CI).
 pub const CLI_BUILDER_ID: &str = concat!("pkg:cargo/wasm-oci@", env!("CARGO_PKG_VERSION"));
 
-/// An in-toto Statement v1 with an SLSA provenance v1 predicate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An in-toto Statement v1 with an SLSA provenance v1 predicate. Read leniently (a field
+/// missing reads as empty), so verify can say what a statement from another tool lacks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Statement {
     /// Always [`STATEMENT_TYPE`].
     #[serde(rename = "_type")]
@@ -35,7 +37,8 @@ pub struct Statement {
 }
 
 /// A subject: a name and its digests.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Subject {
     /// The artifact's name (`registry/repo`, or the file name).
     pub name: String,
@@ -54,7 +57,8 @@ impl Subject {
 }
 
 /// The SLSA provenance v1 predicate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Provenance {
     /// What was built and from what.
@@ -64,7 +68,8 @@ pub struct Provenance {
 }
 
 /// `buildDefinition`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildDefinition {
     /// Always [`BUILD_TYPE`].
@@ -79,6 +84,7 @@ pub struct BuildDefinition {
 
 /// `externalParameters`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ExternalParameters {
     /// The workflow file, from `GITHUB_WORKFLOW_REF`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,7 +92,8 @@ pub struct ExternalParameters {
 }
 
 /// `externalParameters.workflow`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Workflow {
     /// The git ref the workflow file was read at.
     #[serde(rename = "ref")]
@@ -99,6 +106,7 @@ pub struct Workflow {
 
 /// `internalParameters`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct InternalParameters {
     /// The GitHub context.
     pub github: GithubParameters,
@@ -109,6 +117,7 @@ pub struct InternalParameters {
 
 /// `internalParameters.github`, as GitHub writes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GithubParameters {
     /// `GITHUB_EVENT_NAME`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +135,7 @@ pub struct GithubParameters {
 
 /// An SLSA resource descriptor (a resolved dependency).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ResourceDescriptor {
     /// Where it is, e.g. `git+https://github.com/org/app@refs/tags/v1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,7 +149,8 @@ pub struct ResourceDescriptor {
 }
 
 /// `runDetails`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunDetails {
     /// The builder.
     pub builder: Builder,
@@ -148,7 +159,8 @@ pub struct RunDetails {
 }
 
 /// `runDetails.builder`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Builder {
     /// The workflow file at its ref, as a URL; [`CLI_BUILDER_ID`] outside GitHub.
     pub id: String,
@@ -156,6 +168,7 @@ pub struct Builder {
 
 /// `runDetails.metadata`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct RunMetadata {
     /// The run attempt's URL.
@@ -163,13 +176,14 @@ pub struct RunMetadata {
     pub invocation_id: Option<String>,
 }
 
-/// What a build step contributes to the provenance. Build mode's record of a build implements
-/// it; a located file has none.
-pub trait BuildProvenance {
+/// What a build step contributes to the provenance (build mode's record of a build gives it; a
+/// located file has none).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BuildDetails {
     /// Inputs the build resolved (lock file, toolchain), added after the git commit.
-    fn resolved_dependencies(&self) -> Vec<ResourceDescriptor>;
+    pub resolved_dependencies: Vec<ResourceDescriptor>,
     /// The build's own parameters, recorded as `internalParameters.build`.
-    fn parameters(&self) -> Option<serde_json::Value>;
+    pub parameters: Option<serde_json::Value>,
 }
 
 /// What the statement is about.
@@ -189,7 +203,7 @@ pub struct Subjects<'a> {
 pub fn statement(
     ctx: &GithubContext,
     subjects: &Subjects<'_>,
-    build: Option<&dyn BuildProvenance>,
+    build: Option<BuildDetails>,
 ) -> Statement {
     let server = ctx
         .server_url
@@ -213,9 +227,8 @@ pub fn statement(
             digest: BTreeMap::from([("gitCommit".to_owned(), sha.clone())]),
         });
     }
-    if let Some(build) = build {
-        resolved_dependencies.extend(build.resolved_dependencies());
-    }
+    let build = build.unwrap_or_default();
+    resolved_dependencies.extend(build.resolved_dependencies);
 
     let invocation_id = match (ctx.repository_url(), &ctx.run_id) {
         (Some(url), Some(run)) => Some(format!(
@@ -245,7 +258,7 @@ pub fn statement(
                         repository_owner_id: ctx.repository_owner_id.clone(),
                         runner_environment: ctx.runner_environment.clone(),
                     },
-                    build: build.and_then(|b| b.parameters()),
+                    build: build.parameters,
                 },
                 resolved_dependencies,
             },
@@ -308,18 +321,15 @@ mod tests {
         }
     }
 
-    struct Cargo;
-    impl BuildProvenance for Cargo {
-        fn resolved_dependencies(&self) -> Vec<ResourceDescriptor> {
-            vec![ResourceDescriptor {
+    fn cargo() -> Option<BuildDetails> {
+        Some(BuildDetails {
+            resolved_dependencies: vec![ResourceDescriptor {
                 name: Some("Cargo.lock".into()),
                 digest: BTreeMap::from([("sha256".into(), "ab".into())]),
                 ..Default::default()
-            }]
-        }
-        fn parameters(&self) -> Option<serde_json::Value> {
-            Some(serde_json::json!({"target": "wasm32-wasip1"}))
-        }
+            }],
+            parameters: Some(serde_json::json!({"target": "wasm32-wasip1"})),
+        })
     }
 
     #[test]
@@ -332,7 +342,7 @@ mod tests {
             wasm_name: "app.wasm",
             wasm: &wasm,
         };
-        let s = statement(&ctx(), &subjects, Some(&Cargo));
+        let s = statement(&ctx(), &subjects, cargo());
         let v: serde_json::Value = serde_json::from_slice(&s.to_bytes()).unwrap();
         let expected = serde_json::json!({
             "_type": "https://in-toto.io/Statement/v1",
@@ -374,7 +384,7 @@ mod tests {
         // Deterministic, and readable back.
         assert_eq!(
             s.to_bytes(),
-            statement(&ctx(), &subjects, Some(&Cargo)).to_bytes()
+            statement(&ctx(), &subjects, cargo()).to_bytes()
         );
         assert_eq!(
             serde_json::from_slice::<Statement>(&s.to_bytes()).unwrap(),

@@ -66,8 +66,9 @@ fn connection(
     image: &ImageName,
     first: &ImageName,
 ) -> Connection {
+    let given = &request.connection.given;
     let inputs_apply = image.registry() == first.registry();
-    if !inputs_apply && (request.credentials.is_some() || request.username.is_some()) {
+    if !inputs_apply && given.has_user() {
         info!(
             "the `username` and `password` inputs are for {}; {} takes its credentials from the docker config (or, for ghcr.io, the `github-token`)",
             first.registry(),
@@ -75,12 +76,13 @@ fn connection(
         );
     }
     Connection {
-        insecure: request.insecure,
-        ca_file: request.ca_file.clone(),
-        credentials: request.credentials.clone().filter(|_| inputs_apply),
-        username: request.username.clone().filter(|_| inputs_apply),
-        github_token: request.github_token.clone(),
+        given: if inputs_apply {
+            given.clone()
+        } else {
+            given.token_only()
+        },
         env: env.clone(),
+        ..request.connection.clone()
     }
 }
 
@@ -174,7 +176,7 @@ pub(super) async fn deliver_all(
                 if matches!(e, Error::FileChanged { .. }) {
                     return Err(e);
                 }
-                let cause = crate::action::error_chain(&e);
+                let cause = crate::error::error_chain(&e);
                 warn!("{image} did not get the artifact: {cause}");
                 reached.push(Reached {
                     image: image.clone(),

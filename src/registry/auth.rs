@@ -59,15 +59,58 @@ impl Resolved {
     }
 }
 
-/// What the user gave directly.
-#[derive(Debug, Clone, Default)]
+/// What the user gave: the `username`, `password` and `github-token` inputs, checked once,
+/// when the request is parsed ([`Given::new`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Given {
-    /// `username` input.
-    pub username: Option<String>,
-    /// `password` input.
-    pub password: Option<Secret>,
-    /// `github-token` input.
-    pub github_token: Option<Secret>,
+    username: Option<String>,
+    password: Option<Secret>,
+    github_token: Option<Secret>,
+}
+
+impl Given {
+    /// The inputs for `registry` (`host[:port]`): a password needs a user name, and a user name
+    /// needs a password, except on ghcr.io with a `github-token`, which is then its password.
+    pub fn new(
+        username: Option<String>,
+        password: Option<Secret>,
+        github_token: Option<Secret>,
+        registry: &str,
+    ) -> Result<Self> {
+        match (&username, &password) {
+            (None, Some(_)) => Err(Error::input(
+                "username",
+                "is required when `password` is given",
+            )),
+            (Some(_), None) if !(is_ghcr(registry) && github_token.is_some()) => Err(Error::input(
+                "password",
+                "is required when `username` is given",
+            )),
+            _ => Ok(Given {
+                username,
+                password,
+                github_token,
+            }),
+        }
+    }
+
+    /// The `github-token` input, which also reads repository metadata through the GitHub API.
+    pub fn github_token(&self) -> Option<&Secret> {
+        self.github_token.as_ref()
+    }
+
+    /// Whether a user name (and with it a password, or ghcr.io's token) was given.
+    pub fn has_user(&self) -> bool {
+        self.username.is_some()
+    }
+
+    /// The `github-token` alone, for a registry the user name and password are not for.
+    pub fn token_only(&self) -> Given {
+        Given {
+            github_token: self.github_token.clone(),
+            ..Given::default()
+        }
+    }
 }
 
 /// The user name docker's helpers return for an identity token.
@@ -78,23 +121,14 @@ const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Finds the credential for `registry` (`host[:port]`) in the documented order.
 pub fn resolve(registry: &str, given: &Given, env: &Env) -> Result<Resolved> {
-    match (&given.username, &given.password) {
-        (Some(username), Some(password)) => {
-            return Ok(Resolved {
-                credential: Credential::Basic {
-                    username: username.clone(),
-                    password: password.clone(),
-                },
-                source: "the `username` and `password` inputs".to_owned(),
-            });
-        }
-        (None, Some(_)) => {
-            return Err(Error::input(
-                "username",
-                "is required when `password` is given",
-            ));
-        }
-        _ => {}
+    if let (Some(username), Some(password)) = (&given.username, &given.password) {
+        return Ok(Resolved {
+            credential: Credential::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            source: "the `username` and `password` inputs".to_owned(),
+        });
     }
     if given.username.is_none() {
         for path in docker_config_paths(env) {
@@ -127,12 +161,6 @@ pub fn resolve(registry: &str, given: &Given, env: &Env) -> Result<Resolved> {
             },
             source: "the `github-token` input".to_owned(),
         });
-    }
-    if given.username.is_some() {
-        return Err(Error::input(
-            "password",
-            "is required when `username` is given",
-        ));
     }
     Ok(Resolved {
         credential: Credential::Anonymous,
@@ -408,11 +436,13 @@ mod tests {
             dir.path(),
             r#"{"auths":{"ghcr.io":{"auth":"ZnJvbTpmaWxl"}}}"#,
         );
-        let given = Given {
-            username: Some("bot".into()),
-            password: Some(Secret::new("pw-input")),
-            github_token: Some(Secret::new("gh-token")),
-        };
+        let given = Given::new(
+            Some("bot".into()),
+            Some(Secret::new("pw-input")),
+            Some(Secret::new("gh-token")),
+            "ghcr.io",
+        )
+        .unwrap();
         let r = resolve("ghcr.io", &given, &env_with(dir.path(), &[])).unwrap();
         assert_eq!(r.credential, basic("bot", "pw-input"));
     }
@@ -465,29 +495,30 @@ mod tests {
     fn ghcr_falls_back_to_the_github_token() {
         let dir = tempfile::tempdir().unwrap();
         let env = env_with(dir.path(), &[("GITHUB_ACTOR", "octocat")]);
-        let given = Given {
-            github_token: Some(Secret::new("ghs_token")),
-            ..Given::default()
-        };
+        let token = || Some(Secret::new("ghs_token"));
+        let given = Given::new(None, None, token(), "ghcr.io").unwrap();
         let r = resolve("ghcr.io", &given, &env).unwrap();
         assert_eq!(r.credential, basic("octocat", "ghs_token"));
         // Only for ghcr.io.
         let other = resolve("quay.io", &given, &env).unwrap();
         assert_eq!(other.credential, Credential::Anonymous);
         // A username alone takes the token as its password on ghcr.io, and is an error elsewhere.
-        let with_user = Given {
-            username: Some("bot".into()),
-            ..given
-        };
+        let with_user = Given::new(Some("bot".into()), None, token(), "ghcr.io").unwrap();
         assert_eq!(
             resolve("ghcr.io", &with_user, &env).unwrap().credential,
             basic("bot", "ghs_token")
         );
         assert!(
-            resolve("quay.io", &with_user, &env)
+            Given::new(Some("bot".into()), None, token(), "quay.io")
                 .unwrap_err()
                 .to_string()
-                .starts_with("input `password`")
+                .starts_with("input `password`: is required when `username` is given")
+        );
+        assert!(
+            Given::new(None, Some(Secret::new("pw")), token(), "ghcr.io")
+                .unwrap_err()
+                .to_string()
+                .starts_with("input `username`: is required when `password` is given")
         );
     }
 

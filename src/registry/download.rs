@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
-use super::Target;
+use super::ReadTarget;
 use crate::artifact::Descriptor;
 use crate::error::{Error, Result};
 use crate::reference::Digest;
@@ -41,7 +41,7 @@ pub fn parent_dir(dest: &Path) -> &Path {
 /// `dest`, hashing and validating it on the way (validation errors name it `layer <digest>`),
 /// and checks its digest and size. The verdict of validation is in [`Downloaded::validated`];
 /// the caller persists the file, or drops it to leave nothing behind.
-pub async fn fetch_validating<T: Target>(
+pub async fn fetch_validating<T: ReadTarget>(
     target: &T,
     descriptor: &Descriptor,
     dest: &Path,
@@ -73,11 +73,6 @@ pub struct Download {
 }
 
 impl Download {
-    /// Starts a download that will end at `dest`.
-    pub fn create(dest: &Path) -> Result<Self> {
-        Self::start(dest, None)
-    }
-
     /// Starts a download of a `.wasm` that is validated as it arrives; `what` names it in
     /// validation errors.
     pub fn create_validating(dest: &Path, what: PathBuf) -> Result<Self> {
@@ -253,12 +248,8 @@ mod tests {
         }
     }
 
-    fn download(dest: &Path, bytes: &'static [u8], validate: bool) -> Download {
-        let mut d = if validate {
-            Download::create_validating(dest, "layer".into()).unwrap()
-        } else {
-            Download::create(dest).unwrap()
-        };
+    fn download(dest: &Path, bytes: &'static [u8]) -> Download {
+        let mut d = Download::create_validating(dest, "layer".into()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -276,14 +267,12 @@ mod tests {
         let dest = dir.path().join("m.wasm");
         let good = descriptor(b"0123456789");
 
-        let err = download(&dest, b"01234", false).finish(&good).unwrap_err();
+        let err = download(&dest, b"01234").finish(&good).unwrap_err();
         assert!(
             err.to_string().contains("cut short: 5 of 10 bytes"),
             "{err}"
         );
-        let err = download(&dest, b"abcdefghij", false)
-            .finish(&good)
-            .unwrap_err();
+        let err = download(&dest, b"abcdefghij").finish(&good).unwrap_err();
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
@@ -291,7 +280,7 @@ mod tests {
             "no file, no temporary"
         );
 
-        let ok = download(&dest, b"0123456789", false);
+        let ok = download(&dest, b"0123456789");
         assert_eq!(ok.received(), 10);
         ok.finish(&good).unwrap().persist().unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"0123456789");
@@ -302,14 +291,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.wasm");
         const MODULE: &[u8] = b"\0asm\x01\0\0\0";
-        let done = download(&dest, MODULE, true)
-            .finish(&descriptor(MODULE))
-            .unwrap();
+        let done = download(&dest, MODULE).finish(&descriptor(MODULE)).unwrap();
         let validated = done.validated.as_ref().unwrap().as_ref().unwrap();
         assert_eq!(validated.kind, crate::wasm::WasmKind::Module);
 
         const NOT_WASM: &[u8] = b"#!/bin/sh\necho hi\n";
-        let done = download(&dest, NOT_WASM, true)
+        let done = download(&dest, NOT_WASM)
             .finish(&descriptor(NOT_WASM))
             .unwrap();
         let err = done.validated.unwrap().unwrap_err().to_string();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use super::{Gate, ManifestRef, Target};
+use super::{Gate, ManifestRef, ReadTarget, WriteTarget};
 
 /// Blobs are read in blocks of this size when they are copied out of the layout.
 const READ_BLOCK: usize = 1 << 20;
@@ -160,7 +160,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::owner::hand_over(path)
 }
 
-impl Target for Layout {
+impl WriteTarget for Layout {
     async fn has_blob(&self, digest: &Digest) -> Result<bool> {
         Ok(self.blob_path(digest).is_file())
     }
@@ -221,7 +221,9 @@ impl Target for Layout {
         }
         Ok(manifest.digest.clone())
     }
+}
 
+impl ReadTarget for Layout {
     async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>> {
         let (digest, media_type) =
             match reference {
@@ -285,7 +287,7 @@ impl Target for Layout {
     }
 
     async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>> {
-        let tag = crate::provenance::referrer::fallback_tag(subject);
+        let tag = super::fallback_tag(subject);
         let mut found = match self.get_manifest(&ManifestRef::Tag(tag.clone())).await? {
             Some(index) => super::index_entries(&index.bytes)
                 .map_err(|e| self.error(format!("the referrers index `{tag}` is {e}")))?,

@@ -1,6 +1,6 @@
 //! The one seam to where artifacts go: a remote registry ([`remote::Remote`]) or an OCI image
-//! layout directory on disk ([`layout::Layout`]). The push use case is written once against
-//! [`Target`].
+//! layout directory on disk ([`layout::Layout`]). Each is written once against two traits:
+//! [`ReadTarget`], what pull, verify and inspect read, and [`WriteTarget`], what push writes.
 
 pub mod auth;
 pub mod download;
@@ -8,12 +8,12 @@ pub mod layout;
 pub mod remote;
 pub mod retry;
 
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::artifact::{Blob, Descriptor};
 use crate::error::{Error, Result};
+pub use crate::reference::ManifestRef;
 use crate::reference::{Digest, Tag};
 
 /// A file's digest and size, computed on a thread of its own, for every task that waits on it.
@@ -26,27 +26,48 @@ pub async fn hash_done(hashed: &Hashed) -> Result<(Digest, u64)> {
     hashed.clone().await.map_err(Error::Shared)
 }
 
-/// How a manifest is addressed when it is put.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ManifestRef {
-    /// By its own digest: uploads the manifest without moving any tag.
-    Digest(Digest),
-    /// By tag: points the tag at the manifest.
-    Tag(Tag),
+/// The OCI 1.1 referrers fallback tag for `subject`: `sha256-<hex>`.
+pub fn fallback_tag(subject: &Digest) -> Tag {
+    format!("sha256-{}", subject.hex())
+        .parse()
+        .expect("sha256- and 64 hex digits is a valid tag")
 }
 
-impl fmt::Display for ManifestRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ManifestRef::Digest(d) => write!(f, "@{d}"),
-            ManifestRef::Tag(t) => write!(f, ":{t}"),
-        }
-    }
-}
-
-/// A place that stores blobs and manifests.
+/// A place artifacts are read from: what pull, verify and inspect need.
 #[allow(async_fn_in_trait)]
-pub trait Target {
+pub trait ReadTarget {
+    /// The manifest (or index) stored under `reference`, `None` when there is none. Its
+    /// `digest` is computed from the bytes received; when `reference` is a digest, a mismatch
+    /// is an error.
+    async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>>;
+
+    /// A small blob's bytes (configs, statements), checked against `descriptor`.
+    async fn get_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>>;
+
+    /// The digests of the manifests that refer to `subject`, as a client listing them would
+    /// find them (the referrers API, else the fallback tag); `None` when the target cannot say,
+    /// and then a writer maintains the fallback tag itself.
+    async fn listed_referrers(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {
+        let _ = subject;
+        Ok(None)
+    }
+
+    /// Streams the blob `descriptor` describes into `download`, which hashes (and may validate)
+    /// the bytes on their way to disk; the caller finishes it, which checks the digest.
+    async fn get_blob_into(
+        &self,
+        descriptor: &Descriptor,
+        download: &mut download::Download,
+    ) -> Result<()>;
+
+    /// The manifests whose `subject` is `subject` (OCI 1.1 referrers): from the referrers API
+    /// where the target has one, else from the fallback tag `sha256-<hex>`'s index.
+    async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>>;
+}
+
+/// A place that stores blobs and manifests: what push writes, and what it asks before writing.
+#[allow(async_fn_in_trait)]
+pub trait WriteTarget: ReadTarget {
     /// Whether a blob with `digest` is already stored.
     async fn has_blob(&self, digest: &Digest) -> Result<bool>;
 
@@ -58,9 +79,9 @@ pub trait Target {
     /// when it closes instead, nothing is stored.
     async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()>;
 
-    /// Whether [`Target::put_blob_file_hashing`] sends the file while its digest is still
+    /// Whether [`WriteTarget::put_blob_file_hashing`] sends the file while its digest is still
     /// being computed; when not, a caller does better to hash first and ask
-    /// [`Target::has_blob`].
+    /// [`WriteTarget::has_blob`].
     fn uploads_while_hashing(&self) -> bool {
         false
     }
@@ -68,7 +89,7 @@ pub trait Target {
     /// Streams the file at `path` (`size` bytes, of `media_type`) as a new blob before its
     /// digest is known, and commits it under the digest `hashed` yields, once `gate` opens;
     /// when the gate closes, nothing is stored. Returns that digest. Targets that cannot send
-    /// first wait for the digest and store the file as [`Target::put_blob_file`] does.
+    /// first wait for the digest and store the file as [`WriteTarget::put_blob_file`] does.
     async fn put_blob_file_hashing(
         &self,
         media_type: &str,
@@ -89,41 +110,14 @@ pub trait Target {
         Ok(digest)
     }
 
-    /// The repository's tags, as far as the target lists them (none when it cannot).
+    /// The repository's tags, as far as the target lists them (none when it cannot): a layer of
+    /// the same size under a recent tag is likely stored already.
     async fn tags(&self) -> Result<Vec<Tag>> {
         Ok(Vec::new())
     }
 
     /// Stores `manifest` under `reference` and returns the digest the target reports for it.
     async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest>;
-
-    /// The manifest (or index) stored under `reference`, `None` when there is none. Its
-    /// `digest` is computed from the bytes received; when `reference` is a digest, a mismatch
-    /// is an error.
-    async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>>;
-
-    /// A small blob's bytes (configs, statements), checked against `descriptor`.
-    async fn get_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>>;
-
-    /// The digests of the manifests that refer to `subject`, as a client listing them would
-    /// find them (the referrers API, else the fallback tag); `None` when the target cannot say,
-    /// and then the caller maintains the fallback tag itself.
-    async fn listed_referrers(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {
-        let _ = subject;
-        Ok(None)
-    }
-
-    /// Streams the blob `descriptor` describes into `download`, which hashes (and may validate)
-    /// the bytes on their way to disk; the caller finishes it, which checks the digest.
-    async fn get_blob_into(
-        &self,
-        descriptor: &Descriptor,
-        download: &mut download::Download,
-    ) -> Result<()>;
-
-    /// The manifests whose `subject` is `subject` (OCI 1.1 referrers): from the referrers API
-    /// where the target has one, else from the fallback tag `sha256-<hex>`'s index.
-    async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>>;
 }
 
 /// Holds an upload back from its commit until its bytes are known to be valid, so the upload can
@@ -189,7 +183,7 @@ pub fn index_entries(bytes: &[u8]) -> Result<Vec<Descriptor>, String> {
 }
 
 /// Fails unless `digest` is stored: the check after an upload, before anything refers to it.
-pub async fn confirm_stored<T: Target>(target: &T, digest: &Digest) -> Result<()> {
+pub async fn confirm_stored<T: WriteTarget>(target: &T, digest: &Digest) -> Result<()> {
     if target.has_blob(digest).await? {
         return Ok(());
     }
@@ -202,7 +196,7 @@ pub async fn confirm_stored<T: Target>(target: &T, digest: &Digest) -> Result<()
 
 /// Stores a small blob unless the target has it, and confirms it is there; true when it was
 /// uploaded.
-pub async fn store_blob<T: Target>(target: &T, blob: &Blob) -> Result<bool> {
+pub async fn store_blob<T: WriteTarget>(target: &T, blob: &Blob) -> Result<bool> {
     if target.has_blob(&blob.digest).await? {
         return Ok(false);
     }
@@ -213,7 +207,7 @@ pub async fn store_blob<T: Target>(target: &T, blob: &Blob) -> Result<bool> {
 
 /// Puts `manifest` under `reference` and checks the digest the target reports against the one
 /// computed here; `what` names it in the error.
-pub async fn put_manifest_checked<T: Target>(
+pub async fn put_manifest_checked<T: WriteTarget>(
     target: &T,
     manifest: &Blob,
     reference: &ManifestRef,

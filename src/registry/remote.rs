@@ -31,30 +31,25 @@ pub use login::Access;
 
 use super::auth::{self, Credential, Given, Resolved};
 use super::retry::{Backoff, Failure, MAX_IN_FLIGHT, Policy};
-use super::{Gate, Hashed, ManifestRef, Target};
+use super::{Gate, Hashed, ManifestRef, ReadTarget, WriteTarget};
 use crate::artifact::{Blob, Descriptor};
 use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::reference::{Digest, ImageName, Tag};
-use crate::secret::Secret;
 
 /// The size of the blocks a file is read in for an upload: large enough that the per-block cost
 /// vanishes, small enough that a few in flight stay far below the memory targets.
 const UPLOAD_BLOCK: usize = 1 << 20;
 
 /// How to reach and authenticate to a registry.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Connection {
     /// Allow plain HTTP (and only that: certificates are still checked on HTTPS).
     pub insecure: bool,
     /// A PEM file with extra CA certificates.
     pub ca_file: Option<PathBuf>,
-    /// Basic credentials from the `username` and `password` inputs.
-    pub credentials: Option<(String, Secret)>,
-    /// A user name given without a password (ghcr.io then takes `github_token`).
-    pub username: Option<String>,
-    /// The `github-token` input, used for ghcr.io when nothing else is given.
-    pub github_token: Option<Secret>,
+    /// The credentials the user gave (`username`, `password`, `github-token`), checked.
+    pub given: Given,
     /// The environment: docker config locations, `PATH` for credential helpers,
     /// `GITHUB_ACTOR`, and the `WASM_OCI_RETRY_*` bounds.
     pub env: Env,
@@ -208,16 +203,7 @@ impl Remote {
         let http = http.build().map_err(|e| bad_ca(e.to_string()))?;
         let uploads = uploads.build().map_err(|e| bad_ca(e.to_string()))?;
 
-        let given = Given {
-            username: connection
-                .credentials
-                .as_ref()
-                .map(|(u, _)| u.clone())
-                .or_else(|| connection.username.clone()),
-            password: connection.credentials.as_ref().map(|(_, p)| p.clone()),
-            github_token: connection.github_token.clone(),
-        };
-        let resolved = auth::resolve(image.registry(), &given, &connection.env)?;
+        let resolved = auth::resolve(image.registry(), &connection.given, &connection.env)?;
         tracing::info!("credentials for {}: {}", image.registry(), resolved.source);
         Ok(Remote {
             backoff: Arc::new(Backoff::new(&policy, MAX_IN_FLIGHT)),
@@ -232,7 +218,7 @@ impl Remote {
     }
 }
 
-impl Target for Remote {
+impl WriteTarget for Remote {
     async fn has_blob(&self, digest: &Digest) -> Result<bool> {
         self.blob_exists(digest).await
     }
@@ -299,7 +285,9 @@ impl Target for Remote {
         // An answer that names no digest: confirmed by a HEAD.
         self.manifest_digest(reference, &manifest.media_type).await
     }
+}
 
+impl ReadTarget for Remote {
     async fn get_manifest(&self, reference: &ManifestRef) -> Result<Option<Blob>> {
         let Some(bytes) = self.fetch_manifest(reference).await? else {
             return Ok(None);

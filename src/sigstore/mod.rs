@@ -18,13 +18,11 @@ use tracing::info;
 
 use crate::context::{Env, GithubContext};
 use crate::error::{Error, Result};
-use crate::request::PushRequest;
 
 pub use instance::{Services, TrustConfig};
 pub use keyless::{Signed, TokenRequest};
 
-/// A Sigstore bundle v0.3: its media type, and the `artifactType` of its referrer.
-pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub use crate::provenance::referrer::BUNDLE_MEDIA_TYPE;
 
 /// The `sign` input: keyless signing when the job can mint an OIDC token (`auto`), always
 /// (`true`: a job without the token is an error), or never (`false`).
@@ -67,13 +65,22 @@ pub struct Keyless {
 const PERMISSION_HINT: &str = "add `permissions: id-token: write` to the job";
 
 /// Decides, before anything is built or pushed, whether the provenance is signed keylessly and
-/// with which services. `None` when it is not; an error when `sign: true` cannot be honoured.
-pub fn plan(request: &PushRequest, env: &Env, ctx: &GithubContext) -> Result<Option<Keyless>> {
-    let forced = request.sign == SignMode::Always;
-    if request.sign == SignMode::Never || !request.provenance {
+/// with which services, from the push's `sign`, `provenance`, `dry-run` and
+/// `sigstore-trust-config` inputs. `None` when it is not; an error when `sign: true` cannot be
+/// honoured.
+pub fn plan(
+    sign: SignMode,
+    provenance: bool,
+    dry_run: bool,
+    trust_config: Option<&TrustConfig>,
+    env: &Env,
+    ctx: &GithubContext,
+) -> Result<Option<Keyless>> {
+    let forced = sign == SignMode::Always;
+    if sign == SignMode::Never || !provenance {
         return Ok(None);
     }
-    if request.dry_run {
+    if dry_run {
         // A dry run publishes nothing, and a transparency-log entry is public.
         info!("dry run: the provenance is not signed keylessly");
         return Ok(None);
@@ -96,7 +103,7 @@ pub fn plan(request: &PushRequest, env: &Env, ctx: &GithubContext) -> Result<Opt
         }
         return Ok(None);
     };
-    let services = match &request.sigstore_trust_config {
+    let services = match trust_config {
         Some(config) => config.services()?,
         None => Services::for_visibility(instance::repository_visibility(ctx).as_deref()),
     };

@@ -21,13 +21,13 @@ pub use self::sigstore::{GITHUB_ACTIONS_ISSUER, IdentityPolicy, TrustRoot};
 use crate::artifact::{Manifest, WasmConfig};
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::input::{self, Inputs};
 use crate::provenance::annotations::{REVISION, SOURCE};
 use crate::provenance::dsse;
 use crate::push::phase;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::download::fetch_validating;
-use crate::registry::{ManifestRef, Target};
-use crate::request::Inputs;
+use crate::registry::{ManifestRef, ReadTarget};
 use crate::resolve::{self, ReadRequest, Source};
 use crate::wasm::WasmFile;
 
@@ -56,7 +56,7 @@ impl VerifyRequest {
     /// Parses `inputs`; `public-key` is PEM text or a path to a PEM file.
     pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
         let read = ReadRequest::from_inputs(inputs)?;
-        let public_key = match inputs.get("public-key") {
+        let public_key = match inputs.get(input::PUBLIC_KEY) {
             None => None,
             Some(text) if text.contains("-----BEGIN") => Some(text.to_owned()),
             Some(path) => {
@@ -76,25 +76,27 @@ impl VerifyRequest {
             dsse::check_public_key(key).map_err(|e| Error::input("public-key", e.to_string()))?;
         }
         let identity = IdentityPolicy {
-            identity: inputs.get("certificate-identity").map(str::to_owned),
+            identity: inputs.get(input::CERTIFICATE_IDENTITY).map(str::to_owned),
             identity_regexp: inputs
-                .get("certificate-identity-regexp")
+                .get(input::CERTIFICATE_IDENTITY_REGEXP)
                 .map(sigstore::identity_regexp_input)
                 .transpose()?,
-            issuer: inputs.get("certificate-oidc-issuer").map(str::to_owned),
+            issuer: inputs
+                .get(input::CERTIFICATE_OIDC_ISSUER)
+                .map(str::to_owned),
         };
-        let trust_roots = match inputs.get("sigstore-trust-config") {
+        let trust_roots = match inputs.get(input::SIGSTORE_TRUST_CONFIG) {
             Some(value) => vec![sigstore::trust_root_input(value, &read.working_directory)?],
             None => TrustRoot::embedded(),
         };
         Ok(VerifyRequest {
             identity,
             trust_roots,
-            expect_source: inputs.get("expect-source").map(str::to_owned),
-            expect_revision: inputs.get("expect-revision").map(str::to_owned),
-            annotations: crate::request::parse_annotations(inputs.get("annotations"))?,
+            expect_source: inputs.get(input::EXPECT_SOURCE).map(str::to_owned),
+            expect_revision: inputs.get(input::EXPECT_REVISION).map(str::to_owned),
+            annotations: crate::request::parse_annotations(inputs.get(input::ANNOTATIONS))?,
             public_key,
-            require_sbom: inputs.flag("require-sbom")?,
+            require_sbom: inputs.flag(input::REQUIRE_SBOM)?,
             read,
         })
     }
@@ -118,7 +120,7 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
         Err(e @ Error::DigestMismatch { .. }) => {
             report.checks.push(Check::fail(
                 "manifest digest",
-                crate::action::error_chain(&e),
+                crate::error::error_chain(&e),
             ));
             return Ok(report);
         }
@@ -158,7 +160,7 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
                 manifest.config.digest, manifest.config.media_type
             ),
         ),
-        Err(e) => Check::fail("config digest", crate::action::error_chain(e)),
+        Err(e) => Check::fail("config digest", crate::error::error_chain(e)),
     });
     let wasm = check_layer(
         &source,
@@ -229,7 +231,11 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
     Ok(report)
 }
 
-async fn check_tag<T: Target>(source: &T, tag: &crate::reference::Tag, expected: &Digest) -> Check {
+async fn check_tag<T: ReadTarget>(
+    source: &T,
+    tag: &crate::reference::Tag,
+    expected: &Digest,
+) -> Check {
     let name = format!("tag {tag}");
     match source.get_manifest(&ManifestRef::Tag(tag.clone())).await {
         Ok(Some(blob)) if &blob.digest == expected => {
@@ -240,12 +246,12 @@ async fn check_tag<T: Target>(source: &T, tag: &crate::reference::Tag, expected:
             format!("moved: now points to {}, not {expected}", blob.digest),
         ),
         Ok(None) => Check::fail(name, "no longer exists".to_owned()),
-        Err(e) => Check::fail(name, crate::action::error_chain(&e)),
+        Err(e) => Check::fail(name, crate::error::error_chain(&e)),
     }
 }
 
 /// Downloads the layer into a temporary directory through the digest check and validates it.
-async fn check_layer<T: Target>(
+async fn check_layer<T: ReadTarget>(
     source: &T,
     image: &ImageRef,
     manifest: &Manifest,
@@ -257,7 +263,7 @@ async fn check_layer<T: Target>(
         Err(e) => {
             report
                 .checks
-                .push(Check::fail("layer", crate::action::error_chain(&e)));
+                .push(Check::fail("layer", crate::error::error_chain(&e)));
             return None;
         }
     };
@@ -278,7 +284,7 @@ async fn check_layer<T: Target>(
         Err(e) => {
             report
                 .checks
-                .push(Check::fail("layer digest", crate::action::error_chain(&e)));
+                .push(Check::fail("layer digest", crate::error::error_chain(&e)));
             return None;
         }
     };
@@ -315,7 +321,7 @@ async fn check_layer<T: Target>(
         Err(e) => {
             report
                 .checks
-                .push(Check::fail("wasm", crate::action::error_chain(&e)));
+                .push(Check::fail("wasm", crate::error::error_chain(&e)));
             None
         }
     }

@@ -4,8 +4,6 @@
 //! Sigstore bundle referrers (ours, cosign's, GitHub's attest-build-provenance) are checked by
 //! `sigstore` first; where one exists, unsigned statements are not accepted in its place.
 
-use serde_json::Value;
-
 use super::report::{Check, Outcome};
 use super::sigstore::{self, IdentityPolicy, TrustRoot};
 use crate::artifact::{Descriptor, Manifest};
@@ -13,9 +11,9 @@ use crate::provenance::dsse::{self, ENVELOPE_MEDIA_TYPE as DSSE_MEDIA_TYPE};
 use crate::provenance::referrer::{
     ARTIFACT_TYPE as IN_TOTO_ARTIFACT_TYPE, STATEMENT_MEDIA_TYPE as IN_TOTO_MEDIA_TYPE,
 };
-use crate::provenance::slsa::{PREDICATE_TYPE as SLSA_PROVENANCE_V1, STATEMENT_TYPE};
+use crate::provenance::slsa::{PREDICATE_TYPE as SLSA_PROVENANCE_V1, STATEMENT_TYPE, Statement};
 use crate::reference::Digest;
-use crate::registry::{ManifestRef, Target};
+use crate::registry::{ManifestRef, ReadTarget};
 
 /// What the provenance must say.
 pub(super) struct Expectations<'a> {
@@ -43,11 +41,14 @@ const IN_FLIGHT: usize = 8;
 /// Finds the provenance referrers of the subject and checks the newest [`MOST_CHECKED`] of
 /// them, [`IN_FLIGHT`] at a time; the newest that passes everything wins, else the newest
 /// one's findings are reported (with a word on those left unchecked).
-pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<'_>) -> Vec<Check> {
+pub(super) async fn check_provenance<T: ReadTarget>(
+    source: &T,
+    want: &Expectations<'_>,
+) -> Vec<Check> {
     use futures_util::StreamExt;
     let referrers = match source.referrers(want.subject).await {
         Ok(r) => r,
-        Err(e) => return vec![Check::fail("provenance", crate::action::error_chain(&e))],
+        Err(e) => return vec![Check::fail("provenance", crate::error::error_chain(&e))],
     };
     let mut candidates: Vec<&Descriptor> = referrers
         .iter()
@@ -115,7 +116,7 @@ pub(super) async fn check_provenance<T: Target>(source: &T, want: &Expectations<
     checks
 }
 
-async fn check_referrer<T: Target>(
+async fn check_referrer<T: ReadTarget>(
     source: &T,
     referrer: &Descriptor,
     want: &Expectations<'_>,
@@ -146,7 +147,7 @@ async fn check_referrer<T: Target>(
                 format!("referrer {} is listed but missing", referrer.digest),
             );
         }
-        Err(e) => return fail(checks, "provenance", crate::action::error_chain(&e)),
+        Err(e) => return fail(checks, "provenance", crate::error::error_chain(&e)),
     };
     match &manifest.subject {
         Some(s) if &s.digest == want.subject => {}
@@ -181,7 +182,7 @@ async fn check_referrer<T: Target>(
     };
     let bytes = match source.get_blob(layer).await {
         Ok(b) => b,
-        Err(e) => return fail(checks, "provenance", crate::action::error_chain(&e)),
+        Err(e) => return fail(checks, "provenance", crate::error::error_chain(&e)),
     };
     checks.push(Check::pass(
         "provenance",
@@ -275,8 +276,14 @@ fn unverified_payload(envelope: &[u8]) -> Result<Vec<u8>, String> {
 
 /// The statement's type, subject, repository and commit.
 pub(super) fn check_statement(bytes: &[u8], want: &Expectations<'_>) -> Vec<Check> {
-    let statement: Value = match serde_json::from_slice(bytes) {
+    let statement: Statement = match serde_json::from_slice(bytes) {
         Ok(v) => v,
+        Err(e) if e.is_data() => {
+            return vec![Check::fail(
+                "provenance statement",
+                format!("not an in-toto statement: {e}"),
+            )];
+        }
         Err(e) => {
             return vec![Check::fail(
                 "provenance statement",
@@ -286,30 +293,27 @@ pub(super) fn check_statement(bytes: &[u8], want: &Expectations<'_>) -> Vec<Chec
     };
     let mut checks = Vec::new();
     let kind = (
-        statement["_type"].as_str(),
-        statement["predicateType"].as_str(),
+        statement.statement_type.as_str(),
+        statement.predicate_type.as_str(),
     );
     checks.push(match kind {
-        (Some(STATEMENT_TYPE), Some(SLSA_PROVENANCE_V1)) => {
+        (STATEMENT_TYPE, SLSA_PROVENANCE_V1) => {
             Check::pass("provenance statement", "in-toto v1, SLSA provenance v1")
         }
         (t, p) => Check::fail(
             "provenance statement",
             format!(
                 "expected an in-toto v1 statement with SLSA provenance v1, found `{}` / `{}`",
-                t.unwrap_or("?"),
-                p.unwrap_or("?")
+                if t.is_empty() { "?" } else { t },
+                if p.is_empty() { "?" } else { p }
             ),
         ),
     });
-    let subjects: Vec<&str> = statement["subject"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["digest"]["sha256"].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
+    let subjects: Vec<&str> = statement
+        .subject
+        .iter()
+        .filter_map(|s| s.digest.get("sha256").map(String::as_str))
+        .collect();
     checks.push(if subjects.contains(&want.subject.hex()) {
         Check::pass(
             "provenance subject",
@@ -333,21 +337,23 @@ pub(super) fn check_statement(bytes: &[u8], want: &Expectations<'_>) -> Vec<Chec
             ),
         )
     });
-    let build = &statement["predicate"]["buildDefinition"];
-    let repository = build["externalParameters"]["workflow"]["repository"].as_str();
+    let build = &statement.predicate.build_definition;
+    let repository = build
+        .external_parameters
+        .workflow
+        .as_ref()
+        .map(|w| w.repository.as_str())
+        .filter(|r| !r.is_empty());
     checks.push(match (want.source, repository) {
         (None, found) => Check::skip("provenance source", format!("nothing to compare: no `expect-source` and no source annotation; the statement names `{}`", found.unwrap_or("nothing"))),
         (Some(w), Some(found)) if same_repository(w, found) => Check::pass("provenance source", format!("`{found}`")),
         (Some(w), found) => Check::fail("provenance source", format!("expected `{w}`, the statement names `{}`", found.unwrap_or("no repository (externalParameters.workflow.repository)"))),
     });
-    let commits: Vec<&str> = build["resolvedDependencies"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|d| d["digest"]["gitCommit"].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
+    let commits: Vec<&str> = build
+        .resolved_dependencies
+        .iter()
+        .filter_map(|d| d.digest.get("gitCommit").map(String::as_str))
+        .collect();
     checks.push(match want.revision {
         None => Check::skip(
             "provenance revision",
@@ -437,5 +443,29 @@ mod tests {
             ]
         );
         assert!(bad[1].detail.contains(&other.to_string()), "{bad:?}");
+    }
+
+    #[test]
+    fn a_statement_that_is_not_slsa_provenance_is_named_as_such() {
+        let digest = Digest::of(b"m");
+        let want = Expectations {
+            subject: &digest,
+            source: None,
+            revision: None,
+            public_key: None,
+            identity: &IdentityPolicy::default(),
+            roots: &[],
+        };
+        let detail = |bytes: &[u8]| check_statement(bytes, &want)[0].detail.clone();
+        assert!(detail(b"{not json").starts_with("not JSON"));
+        assert!(
+            detail(br#"{"_type": "x", "subject": "everything"}"#)
+                .starts_with("not an in-toto statement: invalid type"),
+        );
+        let spdx = br#"{"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://spdx.dev/Document", "predicate": {"spdxVersion": "SPDX-2.3"}}"#;
+        assert_eq!(
+            detail(spdx),
+            "expected an in-toto v1 statement with SLSA provenance v1, found `https://in-toto.io/Statement/v1` / `https://spdx.dev/Document`"
+        );
     }
 }

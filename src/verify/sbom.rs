@@ -12,17 +12,17 @@ use super::sigstore;
 use crate::artifact::Manifest;
 use crate::provenance::dsse::{self, ENVELOPE_MEDIA_TYPE};
 use crate::reference::Digest;
-use crate::registry::{ManifestRef, Target};
+use crate::registry::{ManifestRef, ReadTarget};
 use crate::sbom::{ARTIFACT_TYPE, PREDICATE_TYPE};
 
 const NAME: &str = "sbom";
 
 /// Checks the newest SBOM referrer of `want.subject`.
-pub(super) async fn check_sbom<T: Target>(source: &T, want: &Expectations<'_>) -> Vec<Check> {
+pub(super) async fn check_sbom<T: ReadTarget>(source: &T, want: &Expectations<'_>) -> Vec<Check> {
     let (subject, public_key) = (want.subject, want.public_key);
     let referrers = match source.referrers(subject).await {
         Ok(r) => r,
-        Err(e) => return vec![Check::fail(NAME, crate::action::error_chain(&e))],
+        Err(e) => return vec![Check::fail(NAME, crate::error::error_chain(&e))],
     };
     let Some(referrer) = referrers
         .iter()
@@ -56,7 +56,7 @@ pub(super) async fn check_sbom<T: Target>(source: &T, want: &Expectations<'_>) -
                 format!("SBOM referrer {digest} is listed but missing"),
             )];
         }
-        Err(e) => return vec![Check::fail(NAME, crate::action::error_chain(&e))],
+        Err(e) => return vec![Check::fail(NAME, crate::error::error_chain(&e))],
     };
     if manifest.subject.as_ref().map(|s| &s.digest) != Some(subject) {
         return vec![Check::fail(
@@ -72,7 +72,7 @@ pub(super) async fn check_sbom<T: Target>(source: &T, want: &Expectations<'_>) -
     };
     let bytes = match source.get_blob(layer).await {
         Ok(b) => b,
-        Err(e) => return vec![Check::fail(NAME, crate::action::error_chain(&e))],
+        Err(e) => return vec![Check::fail(NAME, crate::error::error_chain(&e))],
     };
     let mut checks = Vec::new();
     let document = match (layer.media_type.as_str(), public_key) {
@@ -188,7 +188,7 @@ fn bundle_of_sbom(
 }
 
 /// Checks the SBOM's Sigstore bundle as the provenance's is checked; its document when it holds.
-async fn check_keyless<T: Target>(
+async fn check_keyless<T: ReadTarget>(
     source: &T,
     referrer: &crate::artifact::Descriptor,
     want: &Expectations<'_>,
@@ -202,7 +202,7 @@ async fn check_keyless<T: Target>(
         Ok(Some(blob)) => serde_json::from_slice::<Manifest>(&blob.bytes)
             .map_err(|e| fail(format!("referrer {digest} is not an image manifest: {e}")))?,
         Ok(None) => return Err(fail(format!("referrer {digest} is listed but missing"))),
-        Err(e) => return Err(fail(crate::action::error_chain(&e))),
+        Err(e) => return Err(fail(crate::error::error_chain(&e))),
     };
     if manifest.subject.as_ref().map(|s| &s.digest) != Some(want.subject) {
         return Err(fail(format!(
@@ -216,7 +216,7 @@ async fn check_keyless<T: Target>(
     let bytes = source
         .get_blob(layer)
         .await
-        .map_err(|e| fail(crate::action::error_chain(&e)))?;
+        .map_err(|e| fail(crate::error::error_chain(&e)))?;
     let identity = sigstore::Identity {
         policy: want.identity,
         source: want.source,

@@ -22,11 +22,11 @@ use super::report::Check;
 use crate::error::{Error, Result};
 use crate::reference::Digest;
 
-/// The artifact type of a Sigstore bundle referrer, and the media type of its one layer.
-pub(super) const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-
-/// The annotation cosign and GitHub set on a bundle referrer to name the statement's predicate.
-pub(super) const PREDICATE_TYPE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
+/// The artifact type of a Sigstore bundle referrer, and the annotation cosign and GitHub set on
+/// it to name the statement's predicate.
+pub(super) use crate::provenance::referrer::{
+    BUNDLE_MEDIA_TYPE, BUNDLE_PREDICATE_TYPE_ANNOTATION as PREDICATE_TYPE_ANNOTATION,
+};
 
 /// The OIDC issuer of GitHub Actions' workload identity tokens.
 pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";

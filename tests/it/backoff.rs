@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::proxy::{Fault, FaultProxy};
 use common::*;
 use wasm_oci::registry::remote::{Access, Connection, Remote};
-use wasm_oci::registry::{ManifestRef, Target};
+use wasm_oci::registry::{ManifestRef, ReadTarget};
 
 /// How many reads go out together: more than the bound on requests in flight.
 const READS: usize = 20;

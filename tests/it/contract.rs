@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 use serde::Deserialize;
-use wasm_oci::request::{INPUT_NAMES, Inputs, PushRequest, default_for};
+use wasm_oci::input::{self, Input, Inputs};
+use wasm_oci::request::PushRequest;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -99,22 +100,24 @@ fn library_source() -> Vec<(String, String)> {
 #[test]
 fn action_inputs_are_the_inputs_the_code_reads() {
     let yml: BTreeSet<String> = action().inputs.into_keys().collect();
-    let code: BTreeSet<String> = INPUT_NAMES.iter().map(|s| s.to_string()).collect();
+    let code: BTreeSet<String> = input::ALL.iter().map(|i| i.name.to_owned()).collect();
     assert!(!yml.is_empty());
-    assert_eq!(yml, code, "action.yml inputs vs request::INPUT_NAMES");
-    // Listed is not handled: some non-test code must read each input's value.
+    assert_eq!(yml, code, "action.yml inputs vs input::ALL");
+    // Listed is not handled: some non-test code must read each input's value, by its entry.
     let source = library_source();
-    for input in INPUT_NAMES {
+    for input in input::ALL {
+        let entry = format!("input::{}", input.name.to_uppercase().replace('-', "_"));
         let readers = [
-            format!(".get(\"{input}\")"),
-            format!(".flag(\"{input}\")"),
-            format!(".list(\"{input}\")"),
+            format!(".get({entry})"),
+            format!(".flag({entry})"),
+            format!(".list({entry})"),
         ];
         assert!(
             source
                 .iter()
                 .any(|(_, code)| readers.iter().any(|r| code.contains(r.as_str()))),
-            "input `{input}` is declared but no code reads it (inputs.get/flag/list)"
+            "input `{}` is declared but no code reads it (inputs.get/flag/list({entry}))",
+            input.name
         );
     }
 }
@@ -131,12 +134,12 @@ fn action_defaults_are_the_code_defaults() {
                     ("github-token", "${{ github.token }}"),
                     "only github-token defaults to an expression"
                 );
-                assert_eq!(default_for(name), None);
+                assert_eq!(Input::named(name).and_then(|i| i.default), None);
             }
             yml => assert_eq!(
                 yml,
-                default_for(name),
-                "input `{name}`: action.yml default vs request::default_for"
+                Input::named(name).and_then(|i| i.default),
+                "input `{name}`: action.yml default vs input::ALL"
             ),
         }
         if input.required {
@@ -158,11 +161,11 @@ fn action_defaults_are_the_code_defaults() {
     let mut explicit = Inputs::default();
     let mut implicit = Inputs::default();
     for inputs in [&mut explicit, &mut implicit] {
-        inputs.set("image", "oci:out");
+        inputs.set(input::IMAGE, "oci:out");
     }
     for (name, input) in &action.inputs {
         if let Some(value) = yml_default(input).filter(|v| !is_expression(v)) {
-            explicit.set(name, value);
+            explicit.set(Input::named(name).unwrap(), value);
         }
     }
     assert_eq!(
@@ -251,8 +254,8 @@ fn every_input_is_also_a_cli_flag_and_env_var() {
             ))
         })
         .collect();
-    for input in INPUT_NAMES {
-        if *input == "command" {
+    for input in input::ALL.iter().map(|i| i.name) {
+        if input == "command" {
             continue;
         }
         let var = format!("WASM_OCI_{}", input.to_uppercase().replace('-', "_"));

@@ -235,7 +235,7 @@ fn a_400_with_an_error_code_fails_at_once_with_the_registrys_words() {
 fn a_layer_sent_while_hashed_is_sent_again_after_a_reset_and_a_503() {
     use futures_util::FutureExt;
     use wasm_oci::registry::remote::{Access, Connection, Remote};
-    use wasm_oci::registry::{Gate, Target};
+    use wasm_oci::registry::{Gate, WriteTarget};
 
     let registry = Registry::start();
     let (reset, unavailable) = (AtomicBool::new(false), AtomicBool::new(false));

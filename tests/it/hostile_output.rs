@@ -490,7 +490,7 @@ fn a_denied_pull_says_pull_access() {
 
 /// A registry that refuses every request with `401` and an error message quoting the basic
 /// credentials it was sent, as a careless registry's error pages do. Returns its host.
-fn echoing_registry() -> String {
+pub(crate) fn echoing_registry() -> String {
     use base64::Engine as _;
     use std::io::{BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use wasm_oci::context::Env;
-use wasm_oci::request::{Inputs, PushRequest};
+use wasm_oci::input::Inputs;
+use wasm_oci::request::PushRequest;
 use wasm_oci::resolve::ReadRequest;
 use wasm_oci::verify::VerifyRequest;
 use wasm_oci::{Error, inspect, pull, push, verify};

@@ -24,6 +24,7 @@ mod provenance;
 mod pull;
 mod push;
 mod readme;
+mod redaction;
 mod reproducible;
 mod sbom;
 mod signing;

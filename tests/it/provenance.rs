@@ -328,7 +328,7 @@ fn a_signed_referrer_joins_the_unsigned_one_and_verifies_with_openssl() {
     // Our own checker agrees, and refuses another key.
     let public = std::fs::read_to_string(keys.join("ec.pub")).unwrap();
     assert_eq!(
-        wasm_oci::provenance::verify_dsse(&envelope_bytes, &public).unwrap(),
+        wasm_oci::provenance::dsse::verify_dsse(&envelope_bytes, &public).unwrap(),
         payload
     );
     openssl(
@@ -340,7 +340,7 @@ fn a_signed_referrer_joins_the_unsigned_one_and_verifies_with_openssl() {
         keys,
     );
     let other = std::fs::read_to_string(keys.join("other.pub")).unwrap();
-    assert!(wasm_oci::provenance::verify_dsse(&envelope_bytes, &other).is_err());
+    assert!(wasm_oci::provenance::dsse::verify_dsse(&envelope_bytes, &other).is_err());
 }
 
 #[test]

@@ -486,7 +486,7 @@ fn a_module_found_invalid_before_its_upload_is_never_sent() {
 #[test]
 fn a_layer_upload_commits_only_when_its_gate_opens() {
     use wasm_oci::registry::remote::{Connection, Remote};
-    use wasm_oci::registry::{Gate, Target, gate};
+    use wasm_oci::registry::{Gate, WriteTarget, gate};
 
     let registry = Registry::start();
     let ws = Workspace::new();
@@ -565,7 +565,7 @@ fn hashed_after(
 #[test]
 fn a_layer_sent_while_hashed_commits_under_its_digest_only_when_its_gate_opens() {
     use wasm_oci::registry::remote::{Access, Connection, Remote};
-    use wasm_oci::registry::{Gate, Target, gate};
+    use wasm_oci::registry::{Gate, WriteTarget, gate};
 
     let registry = Registry::start();
     let ws = Workspace::new();

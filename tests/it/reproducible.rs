@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use common::*;
 use wasm_oci::context::Clock;
-use wasm_oci::request::{Inputs, PushRequest};
+use wasm_oci::input::{self, Inputs};
+use wasm_oci::request::PushRequest;
 
 /// A clock stuck at one time that counts how often it is read.
 struct FakeClock {
@@ -67,11 +68,11 @@ fn push_at(
 ) -> (String, String) {
     std::fs::copy(multiply_wasm(), workdir.join("multiply.wasm")).unwrap();
     let mut inputs = Inputs::default();
-    inputs.set("image", &format!("{}/acme/repro", registry.host()));
-    inputs.set("path", "multiply.wasm");
-    inputs.set("working-directory", &workdir.display().to_string());
-    inputs.set("insecure", "true");
-    inputs.set("tags", "main");
+    inputs.set(input::IMAGE, &format!("{}/acme/repro", registry.host()));
+    inputs.set(input::PATH, "multiply.wasm");
+    inputs.set(input::WORKING_DIRECTORY, &workdir.display().to_string());
+    inputs.set(input::INSECURE, "true");
+    inputs.set(input::TAGS, "main");
     let request = PushRequest::from_inputs(&inputs).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let outcome = runtime

@@ -12,7 +12,7 @@ use common::token::TokenIssuer;
 use common::*;
 use wasm_oci::artifact::Blob;
 use wasm_oci::registry::remote::{Access, Connection, Remote};
-use wasm_oci::registry::{ManifestRef, Target};
+use wasm_oci::registry::{ManifestRef, WriteTarget};
 
 const USER: &str = "bot";
 const PASSWORD: &str = "transport-password-31";
@@ -24,7 +24,15 @@ fn remote(host: &str, credentials: Option<(&str, &str)>) -> Remote {
         format!("{host}/acme/app").parse().unwrap(),
         &Connection {
             insecure: true,
-            credentials: credentials.map(|(u, p)| (u.to_owned(), wasm_oci::secret::Secret::new(p))),
+            given: credentials.map_or_else(Default::default, |(user, password)| {
+                wasm_oci::registry::auth::Given::new(
+                    Some(user.to_owned()),
+                    Some(wasm_oci::secret::Secret::new(password)),
+                    None,
+                    host,
+                )
+                .unwrap()
+            }),
             env,
             ..Default::default()
         },

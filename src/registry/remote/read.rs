@@ -9,7 +9,7 @@ use crate::artifact::Descriptor;
 use crate::error::{Error, Result};
 use crate::reference::{Digest, Tag};
 use crate::registry::download::Download;
-use crate::registry::{ManifestRef, Target};
+use crate::registry::{ManifestRef, ReadTarget};
 
 /// The manifest types a read accepts: OCI and Docker, images and indexes.
 const MANIFEST_ACCEPT: [&str; 4] = [
@@ -256,7 +256,7 @@ impl Remote {
         let (bytes, operation) = match listed {
             Some(bytes) => (bytes, what),
             None => {
-                let tag = crate::provenance::referrer::fallback_tag(subject);
+                let tag = crate::registry::fallback_tag(subject);
                 tracing::debug!("no referrers API; reading the fallback tag `{tag}`");
                 match self.get_manifest(&ManifestRef::Tag(tag.clone())).await? {
                     Some(index) => (index.bytes, format!("the referrers index `{tag}`")),

@@ -450,8 +450,8 @@ impl Workspace {
     /// omitted), the GitHub context, and the file commands.
     pub fn action_env(&self, inputs: &[(&str, &str)]) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
-        for name in wasm_oci::request::INPUT_NAMES {
-            env.insert(format!("INPUT_{}", name.to_uppercase()), String::new());
+        for input in wasm_oci::input::ALL {
+            env.insert(input.action_var(), String::new());
         }
         for (name, value) in inputs {
             env.insert(format!("INPUT_{}", name.to_uppercase()), value.to_string());

@@ -1,0 +1,302 @@
+//! The action's inputs, in one table: each input's name, its default and whether its value is
+//! a secret. Both front doors collect raw values into [`Inputs`] under these entries, and every
+//! reader names an entry (`inputs.get(input::PATH)`), so a misspelt input does not compile.
+//! `tests/it/contract.rs` holds the table equal to action.yml and the README.
+
+use std::collections::BTreeMap;
+
+use crate::context::Env;
+use crate::error::{Error, Result};
+
+/// One input of the action: `name` as action.yml declares it (`INPUT_<NAME>` in the action,
+/// `--<name>` and `WASM_OCI_<NAME>` on the CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Input {
+    /// The name in action.yml.
+    pub name: &'static str,
+    /// The value read when the input is not given, as action.yml declares it.
+    pub default: Option<&'static str>,
+    /// Whether the value is a secret: masked before anything else is printed, never shown.
+    pub secret: bool,
+}
+
+impl Input {
+    /// The variable the runner passes this input in: `INPUT_` and the name upper-cased,
+    /// hyphens kept.
+    pub fn action_var(&self) -> String {
+        format!("INPUT_{}", self.name.to_uppercase().replace(' ', "_"))
+    }
+
+    /// The input called `name`, if the action declares one.
+    pub fn named(name: &str) -> Option<Input> {
+        ALL.iter().find(|i| i.name == name).copied()
+    }
+
+    /// An error about this input's value.
+    pub fn error(&self, reason: impl Into<String>) -> Error {
+        Error::input(self.name, reason)
+    }
+}
+
+/// The table: one line per input, `CONST = "name"`, then `, default "value"` and
+/// `, secret true` where they apply. The constant is the name upper-cased with `_` for `-`.
+macro_rules! inputs {
+    ($($id:ident = $name:literal $(, default $default:literal)? $(, secret $secret:literal)?;)*) => {
+        $(
+            #[doc = concat!("The `", $name, "` input.")]
+            pub const $id: Input = Input {
+                name: $name,
+                default: inputs!(@default $($default)?),
+                secret: inputs!(@secret $($secret)?),
+            };
+        )*
+        /// Every input the action declares, in action.yml's order.
+        pub const ALL: &[Input] = &[$($id),*];
+    };
+    (@default) => { None };
+    (@default $value:literal) => { Some($value) };
+    (@secret) => { false };
+    (@secret $value:literal) => { $value };
+}
+
+inputs! {
+    COMMAND = "command", default "push";
+    IMAGE = "image";
+    TAGS = "tags";
+    PATH = "path";
+    BUILD = "build", default "auto";
+    WORKING_DIRECTORY = "working-directory", default ".";
+    PACKAGE = "package";
+    TARGET = "target", default "wasm32-wasip1";
+    PROFILE = "profile", default "release";
+    FEATURES = "features";
+    CARGO_ARGS = "cargo-args";
+    FORMAT = "format", default "cncf";
+    ANNOTATIONS = "annotations";
+    USERNAME = "username";
+    PASSWORD = "password", secret true;
+    GITHUB_TOKEN = "github-token", secret true;
+    INSECURE = "insecure", default "false";
+    CA_FILE = "ca-file";
+    DRY_RUN = "dry-run", default "false";
+    // In the workspace, not hidden, so `actions/upload-artifact` takes it as it is.
+    DRY_RUN_LAYOUT = "dry-run-layout", default "wasm-oci-dry-run";
+    PROVENANCE = "provenance", default "true";
+    SBOM = "sbom", default "true";
+    REQUIRE_SBOM = "require-sbom", default "false";
+    SIGNING_KEY = "signing-key", secret true;
+    SIGN = "sign", default "auto";
+    SIGSTORE_TRUST_CONFIG = "sigstore-trust-config";
+    OUTPUT = "output";
+    LAYER = "layer";
+    EXPECT_SOURCE = "expect-source";
+    EXPECT_REVISION = "expect-revision";
+    PUBLIC_KEY = "public-key";
+    CERTIFICATE_IDENTITY = "certificate-identity";
+    CERTIFICATE_IDENTITY_REGEXP = "certificate-identity-regexp";
+    CERTIFICATE_OIDC_ISSUER = "certificate-oidc-issuer";
+}
+
+/// The variable `github-token` falls back to when the input is empty.
+pub const GITHUB_TOKEN_VAR: &str = "GITHUB_TOKEN";
+
+/// Raw input values. Values are trimmed; an empty value means "not given".
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Inputs {
+    values: BTreeMap<Input, String>,
+}
+
+impl std::fmt::Debug for Inputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.values.iter().map(|(input, v)| {
+                let shown = if input.secret { "***" } else { v };
+                (input.name, shown)
+            }))
+            .finish()
+    }
+}
+
+impl Inputs {
+    /// Reads the inputs the runner passes to a container action: `INPUT_<NAME>`, the name
+    /// upper-cased with spaces as `_` and hyphens kept.
+    pub fn from_action_env(env: &Env) -> Self {
+        let mut inputs = Inputs::default();
+        for input in ALL {
+            if let Some(value) = env.get(&input.action_var()) {
+                inputs.set(*input, value);
+            }
+        }
+        // A `docker://` step gets none of action.yml's defaults, so not `${{ github.token }}`;
+        // the job's token reaches it as `env: GITHUB_TOKEN`, the name GitHub's own tools read.
+        if inputs.get(GITHUB_TOKEN).is_none()
+            && let Some(token) = env.get(GITHUB_TOKEN_VAR)
+        {
+            inputs.set(GITHUB_TOKEN, token);
+        }
+        // A push with no `tags` after docker/metadata-action takes the tags it left in the
+        // job's environment.
+        if let Some(found) = crate::metadata_action::env_tags(env)
+            && !found.taken.is_empty()
+        {
+            inputs.set(TAGS, &found.taken.join("\n"));
+        }
+        inputs
+    }
+
+    /// Whether `github-token` came from the `GITHUB_TOKEN` variable rather than the input.
+    pub fn github_token_from_env(env: &Env) -> bool {
+        let given = env
+            .get(&GITHUB_TOKEN.action_var())
+            .is_some_and(|v| !v.trim().is_empty());
+        !given
+            && env
+                .get(GITHUB_TOKEN_VAR)
+                .is_some_and(|v| !v.trim().is_empty())
+    }
+
+    /// Sets `input` to `value` (trimmed); an empty value removes it.
+    pub fn set(&mut self, input: Input, value: &str) {
+        let value = value.trim();
+        if value.is_empty() {
+            self.values.remove(&input);
+        } else {
+            self.values.insert(input, value.to_owned());
+        }
+    }
+
+    /// The value of `input` if given, else its default, if it has one.
+    pub fn get(&self, input: Input) -> Option<&str> {
+        self.values
+            .get(&input)
+            .map(String::as_str)
+            .or(input.default)
+    }
+
+    /// A YAML boolean (`true|True|TRUE|false|False|FALSE`); `false` when neither given nor
+    /// defaulted.
+    pub fn flag(&self, input: Input) -> Result<bool> {
+        match self.get(input) {
+            None => Ok(false),
+            Some("true" | "True" | "TRUE") => Ok(true),
+            Some("false" | "False" | "FALSE") => Ok(false),
+            Some(other) => {
+                Err(input.error(format!("`{other}` is not a boolean; use `true` or `false`")))
+            }
+        }
+    }
+
+    /// A list given one per line or comma-separated; blank items are dropped.
+    pub fn list(&self, input: Input) -> Vec<String> {
+        self.get(input)
+            .map(|v| {
+                v.split(['\n', ','])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The secret values given, for masking.
+    pub fn secrets(&self) -> Vec<&str> {
+        ALL.iter()
+            .filter(|i| i.secret)
+            .filter_map(|i| self.get(*i))
+            .collect()
+    }
+}
+
+/// Refuses, by name, a variable of `non_utf8` that the run reads: an action input (`INPUT_*`,
+/// when `action`) or a `WASM_OCI_*` setting. Left out of the env map it would read as not given
+/// and silently change the run (`INPUT_DRY-RUN` with a stray byte pushed for real).
+pub fn refuse_non_utf8(non_utf8: &[String], action: bool) -> Result<()> {
+    for var in non_utf8 {
+        let input = ALL
+            .iter()
+            .filter(|_| action)
+            .find(|i| *var == i.action_var())
+            .map(|i| i.name);
+        let setting = || crate::context::SETTINGS.iter().find(|s| *s == var).copied();
+        if let Some(name) = input.or_else(setting) {
+            return Err(Error::input(
+                name,
+                format!("the value of `{var}` is not UTF-8 text; give it as UTF-8"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action_env(pairs: &[(&str, &str)]) -> Env {
+        let mut env: Env = ALL
+            .iter()
+            .map(|i| (i.action_var(), String::new()))
+            .collect();
+        for (k, v) in pairs {
+            env.insert(k.to_string(), v.to_string());
+        }
+        env
+    }
+
+    #[test]
+    fn an_omitted_input_reads_as_its_default() {
+        let inputs = Inputs::from_action_env(&action_env(&[("INPUT_TARGET", "wasm32-wasip2")]));
+        assert_eq!(inputs.get(COMMAND), Some("push"));
+        assert_eq!(inputs.get(PROFILE), Some("release"));
+        assert_eq!(inputs.get(TARGET), Some("wasm32-wasip2"), "given wins");
+        assert_eq!(inputs.get(PATH), None, "no default");
+        assert_eq!(Input::named("provenance").unwrap().default, Some("true"));
+        assert!(inputs.flag(PROVENANCE).unwrap());
+        assert!(!inputs.flag(DRY_RUN).unwrap());
+        assert!(!inputs.flag(SIGNING_KEY).unwrap(), "no default reads false");
+    }
+
+    #[test]
+    fn the_table_names_each_input_once_and_its_constant_after_it() {
+        for (i, input) in ALL.iter().enumerate() {
+            assert!(
+                !ALL[..i].iter().any(|other| other.name == input.name),
+                "`{}` twice",
+                input.name
+            );
+        }
+        assert_eq!(WORKING_DIRECTORY.name, "working-directory");
+        assert_eq!(Input::named("no-such-input"), None);
+        let secrets: Vec<_> = ALL.iter().filter(|i| i.secret).map(|i| i.name).collect();
+        assert_eq!(secrets, ["password", "github-token", "signing-key"]);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let inputs = Inputs::from_action_env(&action_env(&[
+            ("INPUT_USERNAME", "bot"),
+            ("INPUT_PASSWORD", "s3cr3t-value"),
+        ]));
+        assert_eq!(inputs.secrets(), ["s3cr3t-value"]);
+        let shown = format!("{inputs:?}");
+        assert!(
+            shown.contains("\"bot\"") && !shown.contains("s3cr3t-value"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_non_utf8_input_is_refused_by_its_name() {
+        let vars = ["INPUT_DRY-RUN".to_owned()];
+        let err = refuse_non_utf8(&vars, true).unwrap_err().to_string();
+        assert!(
+            err.starts_with("input `dry-run`: the value of `INPUT_DRY-RUN` is not UTF-8"),
+            "{err}"
+        );
+        assert!(
+            refuse_non_utf8(&vars, false).is_ok(),
+            "the CLI reads no INPUT_*"
+        );
+    }
+}
