@@ -139,8 +139,13 @@ fn cases() -> Vec<Case> {
         case("invalid image reference", "input `image`").input("image", "Bad Name/app"),
         case("image with a scheme", "must not have a scheme")
             .input("image", "https://HOST/acme/bad"),
-        case("image with a tag", "must not carry a tag").input("image", "HOST/acme/bad:v1"),
-        case("image with a digest", "must not carry a digest")
+        case(
+            "a layout beside a registry",
+            "cannot be combined with other images",
+        )
+        .input("image", "HOST/acme/bad\noci:out"),
+        case("a reference in tags without a tag", "without a tag").input("tags", "HOST/acme/bad"),
+        case("image with a digest", "carries a digest")
             .input("image", format!("HOST/acme/bad@sha256:{}", "a".repeat(64))),
         case("image missing", "input `image`").input("image", ""),
         case("invalid tag", "input `tags`").input("tags", "good, bad tag!"),
