@@ -28,10 +28,10 @@ use crate::reference::Digest;
 use crate::request::PushRequest;
 use crate::sigstore::Keyless;
 
-/// The SBOM referrer's `artifactType`, and its layer's media type when unsigned.
-pub const ARTIFACT_TYPE: &str = "application/vnd.cyclonedx+json";
-/// The in-toto predicate type of a CycloneDX document.
-pub const PREDICATE_TYPE: &str = "https://cyclonedx.org/bom";
+/// The SBOM referrer's `artifactType` and predicate type, named where referrers are made.
+pub use crate::provenance::referrer::{
+    SBOM_ARTIFACT_TYPE as ARTIFACT_TYPE, SBOM_PREDICATE_TYPE as PREDICATE_TYPE,
+};
 
 /// The SBOM's referrers: the document (or its envelope), and the Sigstore bundles signing it.
 #[derive(Debug, Clone)]

@@ -58,6 +58,11 @@ pub enum Payload {
     Envelope(Vec<u8>),
 }
 
+/// The SBOM referrer's `artifactType`, and its layer's media type when unsigned.
+pub const SBOM_ARTIFACT_TYPE: &str = "application/vnd.cyclonedx+json";
+/// The in-toto predicate type of a CycloneDX document.
+pub const SBOM_PREDICATE_TYPE: &str = "https://cyclonedx.org/bom";
+
 impl Referrer {
     /// The referrer of `subject` carrying `payload`, dated `created` (RFC 3339).
     pub fn new(subject: Descriptor, payload: Payload, created: &str) -> Self {
@@ -105,7 +110,7 @@ impl Referrer {
     /// layer the CycloneDX document, or a DSSE envelope of the in-toto statement around it
     /// (then annotated with the statement's predicate type, as the provenance's envelope is).
     pub fn sbom(subject: Descriptor, layer: Blob, created: &str) -> Self {
-        use crate::sbom::{ARTIFACT_TYPE, PREDICATE_TYPE};
+        use self::{SBOM_ARTIFACT_TYPE as ARTIFACT_TYPE, SBOM_PREDICATE_TYPE as PREDICATE_TYPE};
         if layer.media_type == super::dsse::ENVELOPE_MEDIA_TYPE {
             let annotations = [(PREDICATE_TYPE_ANNOTATION, PREDICATE_TYPE)];
             Self::artifact(subject, ARTIFACT_TYPE, layer, annotations, created)

@@ -25,7 +25,7 @@ mod read;
 mod token;
 mod upload;
 
-pub use identity::parse_bearer_challenge;
+pub use token::parse_bearer_challenge;
 
 pub use login::Access;
 

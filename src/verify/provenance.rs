@@ -5,7 +5,7 @@
 //! `sigstore` first; where one exists, unsigned statements are not accepted in its place.
 
 use super::report::{Check, Outcome};
-use super::sigstore::{self, IdentityPolicy, TrustRoot};
+use super::sigstore::{self, IdentityPolicy, TrustRoot, same_repository};
 use crate::artifact::{Descriptor, Manifest};
 use crate::provenance::dsse::{self, ENVELOPE_MEDIA_TYPE as DSSE_MEDIA_TYPE};
 use crate::provenance::referrer::{
@@ -379,16 +379,6 @@ pub(super) fn check_statement(bytes: &[u8], want: &Expectations<'_>) -> Vec<Chec
         ),
     });
     checks
-}
-
-/// Repository URLs compare without a trailing `/` or `.git`, and case-insensitively.
-pub(super) fn same_repository(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.trim_end_matches('/')
-            .trim_end_matches(".git")
-            .to_ascii_lowercase()
-    };
-    norm(a) == norm(b)
 }
 
 #[cfg(test)]

@@ -593,7 +593,7 @@ fn identity_checks(info: &CertificateInfo, want: &Identity<'_>) -> Vec<Check> {
             name,
             format!("no source to expect; the certificate names {}", found(uri)),
         ),
-        (Some(w), Some(uri)) if super::provenance::same_repository(w, uri) => {
+        (Some(w), Some(uri)) if same_repository(w, uri) => {
             Check::pass(name, format!("source repository `{uri}`"))
         }
         (Some(w), uri) => Check::fail(
@@ -659,6 +659,16 @@ pub(super) fn identity_regexp_input(value: &str) -> Result<regex::Regex> {
             format!("not a regular expression: {e}"),
         )
     })
+}
+
+/// Repository URLs compare without a trailing `/` or `.git`, and case-insensitively.
+pub(super) fn same_repository(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        s.trim_end_matches('/')
+            .trim_end_matches(".git")
+            .to_ascii_lowercase()
+    };
+    norm(a) == norm(b)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 
 use reqwest::{StatusCode, Url};
 
-use super::identity::parse_bearer_challenge;
 use super::{Access, Credential, Failure, Remote};
 use crate::error::Error;
 use crate::secret::Secret;
@@ -125,5 +124,57 @@ impl Remote {
             .or(answer.access_token)
             .filter(|t| !t.is_empty())
             .map(Secret::new))
+    }
+}
+
+/// The parameters (`realm="…",service="…",scope="…"`, names lower-cased) of a
+/// `WWW-Authenticate: Bearer` challenge; `None` when it is not one or names no realm.
+pub fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
+    let rest = header
+        .trim()
+        .strip_prefix("Bearer ")
+        .or_else(|| header.trim().strip_prefix("bearer "))?;
+    let mut params = Vec::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = chars.by_ref().take_while(|c| *c != ',').collect();
+        }
+        params.push((key.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    params.iter().any(|(k, _)| k == "realm").then_some(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_challenges_parse() {
+        let p = parse_bearer_challenge(
+            r#"Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:a/b:pull""#,
+        )
+        .unwrap();
+        assert_eq!(p[0], ("realm".into(), "https://ghcr.io/token".into()));
+        assert_eq!(p[1], ("service".into(), "ghcr.io".into()));
+        assert_eq!(p[2].1, "repository:a/b:pull");
+        assert!(parse_bearer_challenge(r#"Basic realm="x""#).is_none());
     }
 }
