@@ -180,6 +180,11 @@ pub struct VerifyArgs {
     #[arg(long, env = "WASM_OCI_CERTIFICATE_OIDC_ISSUER")]
     pub certificate_oidc_issuer: Option<String>,
 
+    /// The interfaces the component may import, such as `wasi:cli/*`; one per line or
+    /// comma-separated.
+    #[arg(long, env = "WASM_OCI_ALLOWED_IMPORTS")]
+    pub allowed_imports: Option<String>,
+
     /// A trusted root or client trust config file to check Sigstore bundles against, instead of
     /// the public-good and GitHub roots.
     #[arg(long, env = "WASM_OCI_SIGSTORE_TRUST_CONFIG")]
@@ -205,6 +210,7 @@ impl VerifyArgs {
             ),
             ("certificate-oidc-issuer", self.certificate_oidc_issuer),
             ("sigstore-trust-config", self.sigstore_trust_config),
+            ("allowed-imports", self.allowed_imports),
             (
                 "annotations",
                 (!self.annotations.is_empty()).then(|| self.annotations.join("\n")),
@@ -333,6 +339,11 @@ pub struct PushArgs {
     /// signs, instead of the one the repository's visibility picks.
     #[arg(long, env = "WASM_OCI_SIGSTORE_TRUST_CONFIG")]
     pub sigstore_trust_config: Option<String>,
+
+    /// The interfaces the component may import, such as `wasi:cli/*`; one per line or
+    /// comma-separated. Checked before anything is sent.
+    #[arg(long, env = "WASM_OCI_ALLOWED_IMPORTS")]
+    pub allowed_imports: Option<String>,
 }
 
 impl PushArgs {
@@ -365,6 +376,7 @@ impl PushArgs {
         set("signing-key", self.signing_key);
         set("sign", self.sign);
         set("sigstore-trust-config", self.sigstore_trust_config);
+        set("allowed-imports", self.allowed_imports);
         self.connection.set_inputs(&mut inputs);
         if let Some(file) = self.file {
             if inputs.get("path").is_some() {

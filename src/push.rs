@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::github::{self, RepoMetadata};
 use crate::locate::locate;
 use crate::provenance::dsse::{self, SigningKey};
+use crate::provenance::levels::UserAnnotations;
 use crate::provenance::referrer::{self, Payload, Referrer};
 use crate::provenance::slsa::{self, BuildProvenance};
 use crate::provenance::{annotations, tags};
@@ -27,6 +28,7 @@ use crate::registry::{
 use crate::report::{Keyless as KeylessOutcome, PushOutcome, Signing};
 use crate::request::{PushRequest, WasmSource};
 use crate::sigstore::Keyless;
+use crate::wasm::metadata::EmbeddedMetadata;
 use crate::wasm::{self, Validated, WasmFile};
 use tokio::task::JoinHandle;
 
@@ -60,10 +62,21 @@ pub async fn push_with_clock(
     wasm::check_header(&path)?;
     // Taken before the file is first read: any rewrite after it shows at the end.
     let stamp = Stamp::of(&path)?;
+    let user_annotations = user_annotations(request, env)?;
+    let phase = phase("Validate and upload");
+    let hashed = hash_file(path.clone());
+    let mut validating = spawn_blocking_named(path.clone(), wasm::validate_file);
+    if let Some(allowed) = &request.allowed_imports {
+        // The policy holds before any byte is sent: validation (which reads the imports)
+        // ends first.
+        let validated = validating.await.expect("validation does not panic")?;
+        check_imports(allowed, &path, &validated)?;
+        validating = tokio::spawn(async move { Ok(validated) });
+    }
     let work = Work {
-        phase: phase("Validate and upload"),
-        hashed: hash_file(path.clone()),
-        validating: spawn_blocking_named(path.clone(), wasm::validate_file),
+        phase,
+        hashed,
+        validating,
         stamp,
         path,
         build,
@@ -77,6 +90,7 @@ pub async fn push_with_clock(
     let repo = repository_metadata(request, &ctx).await;
     let facts = Facts {
         request,
+        user_annotations: &user_annotations,
         ctx: &ctx,
         tags: &tags,
         created: &created,
@@ -127,6 +141,7 @@ pub async fn push_with_clock(
         format: request.format,
         config_digest: artifact.config.digest,
         annotations: artifact.annotations,
+        embedded: delivered.embedded,
         uploaded: delivered.uploaded,
         reused: delivered.reused,
         dry_run: request.dry_run,
@@ -234,6 +249,8 @@ fn changed(
 /// What the artifact is described from, besides the file.
 struct Facts<'a> {
     request: &'a PushRequest,
+    /// The `annotations` input, or metadata-action's environment variables when it is empty.
+    user_annotations: &'a UserAnnotations,
     ctx: &'a GithubContext,
     tags: &'a [Tag],
     created: &'a DateTime<Utc>,
@@ -246,6 +263,8 @@ struct Facts<'a> {
 struct Delivered {
     artifact: Artifact,
     wasm: WasmFile,
+    /// What the module's metadata sections say.
+    embedded: EmbeddedMetadata,
     build: Option<BuildRecord>,
     uploaded: Vec<Digest>,
     reused: Vec<Digest>,
@@ -341,14 +360,34 @@ async fn repository_metadata(request: &PushRequest, ctx: &GithubContext) -> Repo
     }
 }
 
-/// Builds the artifact's config and manifest from the request and the context.
-fn describe(facts: &Facts<'_>, wasm: &WasmFile) -> Artifact {
+/// Builds the artifact's config and manifest from the request, the context and what the
+/// module's metadata sections say.
+fn describe(facts: &Facts<'_>, wasm: &WasmFile, embedded: &EmbeddedMetadata) -> Artifact {
     let version = facts
         .tags
         .iter()
         .find(|t| t.as_str() != "latest" && !t.as_str().starts_with("sha-"))
         .or(facts.tags.first())
         .map(Tag::as_str);
+    // A version is the tags given, or a git tag's; a branch or pull request name is none, so
+    // the module's own `version` section comes before it.
+    let from_git_tag = facts
+        .ctx
+        .git_ref
+        .as_deref()
+        .is_some_and(|r| r.starts_with("refs/tags/"));
+    let version = match version {
+        Some(_) if facts.request.tags.is_empty() && !from_git_tag && embedded.version.is_some() => {
+            None
+        }
+        v => v,
+    };
+    let placed = facts
+        .user_annotations
+        .place(wasm.kind.os(), artifact::ARCHITECTURE);
+    for notice in &placed.notices {
+        info!(target: crate::NOTICE, "{notice}");
+    }
     let file_stem = wasm
         .path
         .file_stem()
@@ -365,7 +404,8 @@ fn describe(facts: &Facts<'_>, wasm: &WasmFile) -> Artifact {
         version,
         &title,
         facts.repo,
-        &facts.request.annotations,
+        embedded,
+        &placed.manifest,
     );
     artifact::build(
         wasm,
@@ -376,6 +416,80 @@ fn describe(facts: &Facts<'_>, wasm: &WasmFile) -> Artifact {
             annotations: manifest_annotations,
         },
     )
+}
+
+/// The `annotations` input; when it is empty, what docker/metadata-action exported for later
+/// steps (`DOCKER_METADATA_OUTPUT_ANNOTATIONS`, else `DOCKER_METADATA_OUTPUT_JSON`).
+fn user_annotations(request: &PushRequest, env: &Env) -> Result<UserAnnotations> {
+    if !request.annotations.is_empty() {
+        return Ok(request.annotations.clone());
+    }
+    match UserAnnotations::from_env(env).map_err(|e| Error::input("annotations", e))? {
+        Some((annotations, var)) => {
+            info!("annotations: the input is empty; using {var} from docker/metadata-action");
+            Ok(annotations)
+        }
+        None => Ok(UserAnnotations::default()),
+    }
+}
+
+/// The capability gate: every import of the component must match `allowed-imports`. A core
+/// module's imports are not component interfaces, so the policy cannot hold for one.
+fn check_imports(
+    allowed: &crate::wasm::policy::AllowedImports,
+    path: &std::path::Path,
+    validated: &Validated,
+) -> Result<()> {
+    let refuse = |reason: String| {
+        Err(Error::input(
+            "allowed-imports",
+            format!("{}: {reason}", path.display()),
+        ))
+    };
+    let Some(component) = &validated.component else {
+        return refuse(
+            "is a core module, whose imports are not component interfaces; drop `allowed-imports` or push a component".to_owned(),
+        );
+    };
+    let outside = allowed.outside(&component.imports);
+    if !outside.is_empty() {
+        return refuse(allowed.refusal(&outside));
+    }
+    info!(
+        "{} imports only what allowed-imports allows ({} imports)",
+        path.display(),
+        component.imports.len()
+    );
+    Ok(())
+}
+
+/// The module's metadata sections; a section `wasm-metadata` cannot read (a `licenses` that is
+/// no SPDX expression, a `source` that is no URL) is a warning, and none are used.
+async fn read_embedded(path: PathBuf) -> EmbeddedMetadata {
+    let read = tokio::task::spawn_blocking(move || {
+        let read = EmbeddedMetadata::read(&path);
+        (path, read)
+    })
+    .await
+    .expect("reading metadata does not panic");
+    match read {
+        (_, Ok(embedded)) => {
+            if !embedded.is_empty() {
+                info!(
+                    "metadata sections: {}",
+                    serde_json::to_string(&embedded).unwrap_or_default()
+                );
+            }
+            embedded
+        }
+        (path, Err(e)) => {
+            warn!(
+                "cannot read the metadata sections of {}: {e}; no annotations are taken from them",
+                path.display()
+            );
+            EmbeddedMetadata::default()
+        }
+    }
 }
 
 /// The provenance of the artifact's manifest: the statement's referrer (a DSSE envelope when a
@@ -488,7 +602,8 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
             wasm.size,
             wasm.digest
         );
-        let artifact = describe(facts, &wasm);
+        let embedded = read_embedded(path.clone()).await;
+        let artifact = describe(facts, &wasm, &embedded);
         info!(
             "manifest {} with tags {}",
             artifact.manifest.digest,
@@ -522,7 +637,14 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
             }
             None => None,
         };
-        Ok::<_, Error>((wasm, artifact, provenance, listing, config_uploaded))
+        Ok::<_, Error>((
+            wasm,
+            embedded,
+            artifact,
+            provenance,
+            listing,
+            config_uploaded,
+        ))
     };
     let (layer_uploaded, described) = tokio::join!(
         upload_layer(target, facts, &path, hashed.clone(), &gate),
@@ -542,7 +664,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         return Err(Error::FileChanged { path });
     }
     // A bad file is the error to report, whatever else failed.
-    let (wasm, artifact, provenance, listing, config_uploaded) = described?;
+    let (wasm, embedded, artifact, provenance, listing, config_uploaded) = described?;
     let layer_uploaded = layer_uploaded?;
     drop(validate_phase);
     let layer = artifact::layer(
@@ -586,6 +708,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
     Ok(Delivered {
         artifact,
         wasm,
+        embedded,
         build,
         uploaded,
         reused,

@@ -10,10 +10,12 @@ use crate::build::{BuildSpec, DEFAULT_PROFILE, DEFAULT_TARGET};
 use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::provenance::dsse::SigningKey;
+use crate::provenance::levels::UserAnnotations;
 use crate::reference::{Destination, Tag};
 use crate::registry::remote::Connection;
 use crate::secret::Secret;
 use crate::sigstore::{SignMode, TrustConfig};
+use crate::wasm::policy::AllowedImports;
 
 /// Every input the action declares in action.yml; a test keeps the two in step.
 pub const INPUT_NAMES: &[&str] = &[
@@ -49,6 +51,7 @@ pub const INPUT_NAMES: &[&str] = &[
     "certificate-identity",
     "certificate-identity-regexp",
     "certificate-oidc-issuer",
+    "allowed-imports",
 ];
 
 /// The default of every input that has one, as action.yml declares it; a test keeps the two in
@@ -211,8 +214,8 @@ pub struct PushRequest {
     pub working_directory: PathBuf,
     /// Media types.
     pub format: Format,
-    /// User annotations, merged over the generated ones.
-    pub annotations: BTreeMap<String, String>,
+    /// User annotations, merged over the generated ones, with metadata-action's level prefixes.
+    pub annotations: UserAnnotations,
     /// Basic credentials.
     pub credentials: Option<(String, Secret)>,
     /// A user name given without a password: ghcr.io then takes the `github-token`.
@@ -237,6 +240,8 @@ pub struct PushRequest {
     pub sign: SignMode,
     /// The Sigstore instance to sign with, instead of the one the repository's visibility picks.
     pub sigstore_trust_config: Option<TrustConfig>,
+    /// The interfaces the component may import; checked before anything is sent.
+    pub allowed_imports: Option<AllowedImports>,
 }
 
 impl PushRequest {
@@ -279,7 +284,9 @@ impl PushRequest {
             .parse()
             .map_err(|e| Error::input("format", e))?;
 
-        let annotations = parse_annotations(inputs.get("annotations"))?;
+        let annotations = UserAnnotations::parse(inputs.get("annotations").unwrap_or_default())
+            .map_err(|e| Error::input("annotations", e))?;
+        let allowed_imports = allowed_imports(inputs)?;
 
         let Connection {
             insecure,
@@ -336,8 +343,17 @@ impl PushRequest {
             signing_key,
             sign,
             sigstore_trust_config,
+            allowed_imports,
         })
     }
+}
+
+/// The `allowed-imports` input, for push and verify.
+pub(crate) fn allowed_imports(inputs: &Inputs) -> Result<Option<AllowedImports>> {
+    inputs
+        .get("allowed-imports")
+        .map(|value| AllowedImports::parse(value).map_err(|e| Error::input("allowed-imports", e)))
+        .transpose()
 }
 
 /// The `signing-key` input's PEM text: the value itself when it is PEM, else the file it names,

@@ -29,6 +29,7 @@ use crate::registry::{ManifestRef, Target};
 use crate::request::Inputs;
 use crate::resolve::{self, ReadRequest, Source};
 use crate::wasm::WasmFile;
+use crate::wasm::policy::AllowedImports;
 
 /// Everything a verify needs.
 #[derive(Debug, Clone)]
@@ -47,6 +48,8 @@ pub struct VerifyRequest {
     pub identity: IdentityPolicy,
     /// The trusted roots Sigstore bundles are checked against.
     pub trust_roots: Vec<TrustRoot>,
+    /// The interfaces the component may import.
+    pub allowed_imports: Option<AllowedImports>,
 }
 
 impl VerifyRequest {
@@ -91,6 +94,7 @@ impl VerifyRequest {
             expect_revision: inputs.get("expect-revision").map(str::to_owned),
             annotations: crate::request::parse_annotations(inputs.get("annotations"))?,
             public_key,
+            allowed_imports: crate::request::allowed_imports(inputs)?,
             read,
         })
     }
@@ -168,6 +172,16 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
     // The Wasm's kind must match what the config says.
     if let (Ok(config), Some(wasm)) = (&config, &wasm) {
         report.checks.push(check_kind(manifest, config, wasm));
+    }
+
+    // The capability gate: the imports the config records, within `allowed-imports`.
+    if let Some(allowed) = &request.allowed_imports {
+        report.checks.push(check_imports(
+            allowed,
+            manifest,
+            config.as_deref().ok(),
+            wasm.as_ref(),
+        ));
     }
 
     // The annotations the caller expects.
@@ -309,6 +323,57 @@ async fn check_layer<T: Target>(
                 .push(Check::fail("wasm", crate::action::error_chain(&e)));
             None
         }
+    }
+}
+
+/// Every import must match `allowed-imports`. The imports are the ones the pulled config
+/// records (the kind check holds them to the binary); a config that records none (the legacy
+/// format) leaves the validated layer's own. A core module's imports are not component
+/// interfaces, so the policy cannot hold for one.
+fn check_imports(
+    allowed: &AllowedImports,
+    manifest: &Manifest,
+    config: Option<&[u8]>,
+    wasm: Option<&WasmFile>,
+) -> Check {
+    let name = "allowed imports";
+    let recorded = config
+        .filter(|_| manifest.config.media_type == crate::artifact::CNCF_CONFIG_MEDIA_TYPE)
+        .and_then(|c| serde_json::from_slice::<WasmConfig>(c).ok());
+    let (imports, from) = match (&recorded, wasm) {
+        (Some(c), _) if c.component.is_some() => (
+            c.component.as_ref().map(|c| c.imports.clone()),
+            "the config",
+        ),
+        (Some(c), _) if c.os == crate::wasm::WasmKind::Module.os() => (None, "the config"),
+        (_, Some(w)) => (w.component.as_ref().map(|c| c.imports.clone()), "the layer"),
+        (_, None) => {
+            return Check::fail(
+                name,
+                "neither the config nor the layer tells the imports".to_owned(),
+            );
+        }
+    };
+    let Some(imports) = imports else {
+        return Check::fail(
+            name,
+            format!(
+                "{from} says a core module, whose imports are not component interfaces; only a component can meet allowed-imports"
+            ),
+        );
+    };
+    let outside = allowed.outside(&imports);
+    if outside.is_empty() {
+        Check::pass(
+            name,
+            format!(
+                "{} imports in {from}, each within {}",
+                imports.len(),
+                allowed.patterns().join(", ")
+            ),
+        )
+    } else {
+        Check::fail(name, allowed.refusal(&outside))
     }
 }
 
