@@ -28,4 +28,5 @@ mod tls;
 mod verify;
 mod verify_keyless;
 mod verify_sigstore;
+mod wasm_metadata;
 mod workflows;
