@@ -289,12 +289,18 @@ mod tests {
             .place("wasip1", "wasm")
     }
 
+    /// A case: the input, the annotations on the manifest, notices that must appear.
+    type Case = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static [&'static str],
+    );
+
     /// The forms in docker/metadata-action's README and BuildKit's annotations document, and
     /// where a push of one manifest puts them.
     #[test]
     fn metadata_action_forms_are_placed_by_level() {
-        // (input, annotations on the manifest, notices that must appear)
-        let cases: &[(&str, &[(&str, &str)], &[&str])] = &[
+        let cases: &[Case] = &[
             // The default output: DOCKER_METADATA_ANNOTATIONS_LEVELS unset is `manifest`.
             (
                 "manifest:org.opencontainers.image.title=app\nmanifest:org.opencontainers.image.version=1.2.3",
