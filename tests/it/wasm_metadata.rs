@@ -411,6 +411,30 @@ fn verify_checks_the_pulled_configs_imports_against_allowed_imports() {
         ws.summary()
     );
 
+    // wasm-to-oci's config records no imports: the validated layer's are checked.
+    let run = ws.run_action(&ws.action_env(&[
+        ("image", &image),
+        ("path", "component.wasm"),
+        ("insecure", "true"),
+        ("tags", "legacy"),
+        ("format", "wasm-to-oci"),
+    ]));
+    assert!(run.success(), "{run:?}");
+    let legacy = format!("{image}@{}", ws.outputs()["digest"]);
+    let run = ws.run_action(&ws.action_env(&[
+        ("command", "verify"),
+        ("image", &legacy),
+        ("insecure", "true"),
+        ("allowed-imports", "wasi:cli/*"),
+    ]));
+    assert!(!run.success(), "{run:?}");
+    assert!(
+        ws.summary()
+            .contains("| allowed imports | ❌ FAIL | imports `wasi:random/random@0.2.0` outside allowed-imports (`wasi:cli/*`) |"),
+        "{}",
+        ws.summary()
+    );
+
     // A bad pattern is an input error, before anything is read.
     let run = verify("wasi:[cli");
     assert!(!run.success(), "{run:?}");
