@@ -12,6 +12,9 @@ use crate::reference::Digest;
 use crate::wasm::{ComponentInfo, WasmFile};
 
 /// OCI image manifest media type.
+/// The config's `architecture`: a Wasm artifact's platform is `<os>/wasm`.
+pub const ARCHITECTURE: &str = "wasm";
+/// The OCI image manifest media type.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 /// OCI image index media type.
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
@@ -228,7 +231,7 @@ pub fn build(wasm: &WasmFile, inputs: ArtifactInputs<'_>) -> Artifact {
         Format::Cncf => serde_json::to_vec(&WasmConfig {
             created: Some(inputs.created.to_owned()),
             author: inputs.author.map(str::to_owned),
-            architecture: "wasm".to_owned(),
+            architecture: ARCHITECTURE.to_owned(),
             os: wasm.kind.os().to_owned(),
             layer_digests: vec![wasm.digest.clone()],
             component: wasm.component.clone(),

@@ -187,6 +187,11 @@ pub struct VerifyArgs {
     #[arg(long, env = "WASM_OCI_CERTIFICATE_OIDC_ISSUER")]
     pub certificate_oidc_issuer: Option<String>,
 
+    /// The interfaces the component may import, such as `wasi:cli/*`; one per line or
+    /// comma-separated.
+    #[arg(long, env = "WASM_OCI_ALLOWED_IMPORTS")]
+    pub allowed_imports: Option<String>,
+
     /// A trusted root or client trust config file to check Sigstore bundles against, instead of
     /// the public-good and GitHub roots.
     #[arg(long, env = "WASM_OCI_SIGSTORE_TRUST_CONFIG")]
@@ -213,6 +218,7 @@ impl VerifyArgs {
             ),
             (input::CERTIFICATE_OIDC_ISSUER, self.certificate_oidc_issuer),
             (input::SIGSTORE_TRUST_CONFIG, self.sigstore_trust_config),
+            (input::ALLOWED_IMPORTS, self.allowed_imports),
             (
                 input::ANNOTATIONS,
                 (!self.annotations.is_empty()).then(|| self.annotations.join("\n")),
@@ -346,6 +352,11 @@ pub struct PushArgs {
     /// signs, instead of the one the repository's visibility picks.
     #[arg(long, env = "WASM_OCI_SIGSTORE_TRUST_CONFIG")]
     pub sigstore_trust_config: Option<String>,
+
+    /// The interfaces the component may import, such as `wasi:cli/*`; one per line or
+    /// comma-separated. Checked before anything is sent.
+    #[arg(long, env = "WASM_OCI_ALLOWED_IMPORTS")]
+    pub allowed_imports: Option<String>,
 }
 
 impl PushArgs {
@@ -379,6 +390,7 @@ impl PushArgs {
         set(input::SIGNING_KEY, self.signing_key);
         set(input::SIGN, self.sign);
         set(input::SIGSTORE_TRUST_CONFIG, self.sigstore_trust_config);
+        set(input::ALLOWED_IMPORTS, self.allowed_imports);
         self.connection.set_inputs(&mut inputs);
         if let Some(file) = self.file {
             if inputs.get(input::PATH).is_some() {

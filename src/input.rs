@@ -95,6 +95,7 @@ inputs! {
     CERTIFICATE_IDENTITY = "certificate-identity";
     CERTIFICATE_IDENTITY_REGEXP = "certificate-identity-regexp";
     CERTIFICATE_OIDC_ISSUER = "certificate-oidc-issuer";
+    ALLOWED_IMPORTS = "allowed-imports";
 }
 
 /// The variable `github-token` falls back to when the input is empty.

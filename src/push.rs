@@ -16,6 +16,7 @@ use crate::github::{self, RepoMetadata};
 use crate::locate::locate;
 use crate::provenance::annotations;
 use crate::provenance::dsse::{self, SigningKey};
+use crate::provenance::levels::UserAnnotations;
 use crate::provenance::referrer::{self, Payload, Referrer};
 use crate::provenance::slsa::{self, BuildDetails};
 use crate::reference::{Destination, Digest, Tag};
@@ -28,6 +29,7 @@ use crate::report::{Keyless as KeylessOutcome, PushOutcome, Signing};
 use crate::request::{PushRequest, WasmSource};
 use crate::sbom::Sbom;
 use crate::sigstore::Keyless;
+use crate::wasm::metadata::EmbeddedMetadata;
 use crate::wasm::{self, Validated, WasmFile};
 use tokio::task::JoinHandle;
 
@@ -70,10 +72,21 @@ pub async fn push_with_clock(
     wasm::check_header(&path)?;
     // Taken before the file is first read: any rewrite after it shows at the end.
     let stamp = Stamp::of(&path)?;
+    let user_annotations = user_annotations(request, env)?;
+    let phase = phase("Validate and upload");
+    let hashed = hash_file(path.clone());
+    let mut validating = spawn_blocking_named(path.clone(), wasm::validate_file);
+    if let Some(allowed) = &request.allowed_imports {
+        // The policy holds before any byte is sent: validation (which reads the imports)
+        // ends first.
+        let validated = validating.await.expect("validation does not panic")?;
+        check_imports(allowed, &path, &validated)?;
+        validating = tokio::spawn(async move { Ok(validated) });
+    }
     let work = Work {
-        phase: phase("Validate and upload"),
-        hashed: hash_file(path.clone()),
-        validating: spawn_blocking_named(path.clone(), wasm::validate_file),
+        phase,
+        hashed,
+        validating,
         stamp,
         path,
         build,
@@ -86,6 +99,7 @@ pub async fn push_with_clock(
     let sbom_signed = tokio::sync::OnceCell::new();
     let facts = Facts {
         request,
+        user_annotations: &user_annotations,
         ctx: &ctx,
         tags: &tags,
         all_tags: &tags,
@@ -127,6 +141,7 @@ pub async fn push_with_clock(
         format: request.format,
         config_digest: artifact.config.digest,
         annotations: artifact.annotations,
+        embedded: delivered.embedded,
         uploaded: delivered.uploaded,
         reused: delivered.reused,
         dry_run: request.dry_run,
@@ -239,6 +254,8 @@ fn changed(
 #[derive(Clone, Copy)]
 struct Facts<'a> {
     request: &'a PushRequest,
+    /// The `annotations` input, or metadata-action's environment variables when it is empty.
+    user_annotations: &'a UserAnnotations,
     ctx: &'a GithubContext,
     /// The tags of the registry being delivered to.
     tags: &'a [Tag],
@@ -258,6 +275,8 @@ struct Facts<'a> {
 struct Delivered {
     artifact: Artifact,
     wasm: WasmFile,
+    /// What the module's metadata sections say.
+    embedded: EmbeddedMetadata,
     build: Option<BuildRecord>,
     uploaded: Vec<Digest>,
     reused: Vec<Digest>,
@@ -358,14 +377,34 @@ async fn repository_metadata(request: &PushRequest, ctx: &GithubContext) -> Repo
     }
 }
 
-/// Builds the artifact's config and manifest from the request and the context.
-fn describe(facts: &Facts<'_>, wasm: &WasmFile) -> Artifact {
+/// Builds the artifact's config and manifest from the request, the context and what the
+/// module's metadata sections say.
+fn describe(facts: &Facts<'_>, wasm: &WasmFile, embedded: &EmbeddedMetadata) -> Artifact {
     let version = facts
         .all_tags
         .iter()
         .find(|t| t.as_str() != "latest" && !t.as_str().starts_with("sha-"))
         .or(facts.all_tags.first())
         .map(Tag::as_str);
+    // A version is the tags given, or a git tag's; a branch or pull request name is none, so
+    // the module's own `version` section comes before it.
+    let from_git_tag = facts
+        .ctx
+        .git_ref
+        .as_deref()
+        .is_some_and(|r| r.starts_with("refs/tags/"));
+    let version = match version {
+        Some(_) if facts.request.tags.is_empty() && !from_git_tag && embedded.version.is_some() => {
+            None
+        }
+        v => v,
+    };
+    let placed = facts
+        .user_annotations
+        .place(wasm.kind.os(), artifact::ARCHITECTURE);
+    for notice in &placed.notices {
+        info!(target: crate::NOTICE, "{notice}");
+    }
     let file_stem = wasm
         .path
         .file_stem()
@@ -382,7 +421,8 @@ fn describe(facts: &Facts<'_>, wasm: &WasmFile) -> Artifact {
         version,
         &title,
         facts.repo,
-        &facts.request.annotations,
+        embedded,
+        &placed.manifest,
     );
     artifact::build(
         wasm,
@@ -393,6 +433,80 @@ fn describe(facts: &Facts<'_>, wasm: &WasmFile) -> Artifact {
             annotations: manifest_annotations,
         },
     )
+}
+
+/// The `annotations` input; when it is empty, what docker/metadata-action exported for later
+/// steps (`DOCKER_METADATA_OUTPUT_ANNOTATIONS`, else `DOCKER_METADATA_OUTPUT_JSON`).
+fn user_annotations(request: &PushRequest, env: &Env) -> Result<UserAnnotations> {
+    if !request.annotations.is_empty() {
+        return Ok(request.annotations.clone());
+    }
+    match UserAnnotations::from_env(env).map_err(|e| Error::input("annotations", e))? {
+        Some((annotations, var)) => {
+            info!("annotations: the input is empty; using {var} from docker/metadata-action");
+            Ok(annotations)
+        }
+        None => Ok(UserAnnotations::default()),
+    }
+}
+
+/// The capability gate: every import of the component must match `allowed-imports`. A core
+/// module's imports are not component interfaces, so the policy cannot hold for one.
+fn check_imports(
+    allowed: &crate::wasm::policy::AllowedImports,
+    path: &std::path::Path,
+    validated: &Validated,
+) -> Result<()> {
+    let refuse = |reason: String| {
+        Err(Error::input(
+            "allowed-imports",
+            format!("{}: {reason}", path.display()),
+        ))
+    };
+    let Some(component) = &validated.component else {
+        return refuse(
+            "is a core module, whose imports are not component interfaces; drop `allowed-imports` or push a component".to_owned(),
+        );
+    };
+    let outside = allowed.outside(&component.imports);
+    if !outside.is_empty() {
+        return refuse(allowed.refusal(&outside));
+    }
+    info!(
+        "{} imports only what allowed-imports allows ({} imports)",
+        path.display(),
+        component.imports.len()
+    );
+    Ok(())
+}
+
+/// The module's metadata sections; a section `wasm-metadata` cannot read (a `licenses` that is
+/// no SPDX expression, a `source` that is no URL) is a warning, and none are used.
+async fn read_embedded(path: PathBuf) -> EmbeddedMetadata {
+    let read = tokio::task::spawn_blocking(move || {
+        let read = EmbeddedMetadata::read(&path);
+        (path, read)
+    })
+    .await
+    .expect("reading metadata does not panic");
+    match read {
+        (_, Ok(embedded)) => {
+            if !embedded.is_empty() {
+                info!(
+                    "metadata sections: {}",
+                    serde_json::to_string(&embedded).unwrap_or_default()
+                );
+            }
+            embedded
+        }
+        (path, Err(e)) => {
+            warn!(
+                "cannot read the metadata sections of {}: {e}; no annotations are taken from them",
+                path.display()
+            );
+            EmbeddedMetadata::default()
+        }
+    }
 }
 
 /// The provenance of the artifact's manifest: the statement's referrer (a DSSE envelope when a
@@ -563,7 +677,8 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
             wasm.size,
             wasm.digest
         );
-        let artifact = describe(facts, &wasm);
+        let embedded = read_embedded(path.clone()).await;
+        let artifact = describe(facts, &wasm, &embedded);
         info!(
             "manifest {} with tags {}",
             artifact.manifest.digest,
@@ -603,7 +718,15 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
             true => None,
         };
         let sbom = sbom.map(|s| s.referrer.manifest.digest);
-        Ok::<_, Error>((wasm, artifact, provenance, sbom, listing, config_uploaded))
+        Ok::<_, Error>((
+            wasm,
+            embedded,
+            artifact,
+            provenance,
+            sbom,
+            listing,
+            config_uploaded,
+        ))
     };
     let (layer_uploaded, described) = tokio::join!(
         upload_layer(target, facts, &path, hashed.clone(), &gate),
@@ -623,7 +746,7 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
         return Err(Error::FileChanged { path });
     }
     // A bad file is the error to report, whatever else failed.
-    let (wasm, artifact, provenance, sbom, listing, config_uploaded) = described?;
+    let (wasm, embedded, artifact, provenance, sbom, listing, config_uploaded) = described?;
     let layer_uploaded = layer_uploaded?;
     drop(validate_phase);
     let layer = artifact::layer(
@@ -667,6 +790,7 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
     Ok(Delivered {
         artifact,
         wasm,
+        embedded,
         build,
         uploaded,
         reused,

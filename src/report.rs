@@ -11,6 +11,7 @@ use crate::artifact::Format;
 use crate::build::BuildRecord;
 use crate::reference::{Destination, Digest, ImageName, Tag};
 use crate::wasm::WasmFile;
+use crate::wasm::metadata::EmbeddedMetadata;
 
 /// The result of a push.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct PushOutcome {
     pub config_digest: Digest,
     /// The manifest annotations.
     pub annotations: BTreeMap<String, String>,
+    /// What the module's metadata sections say.
+    pub embedded: EmbeddedMetadata,
     /// Blobs sent.
     pub uploaded: Vec<Digest>,
     /// Blobs the target already had.
@@ -171,6 +174,7 @@ impl PushOutcome {
             ),
             ("metadata", self.metadata().to_string()),
             ("layout", self.layout_text()),
+            ("annotations", self.annotation_lines()),
         ]
     }
 
@@ -179,6 +183,16 @@ impl PushOutcome {
             .as_ref()
             .map(|dir| dir.display().to_string())
             .unwrap_or_default()
+    }
+
+    /// The manifest annotations set, `key=value` one per line: the form the `annotations` input
+    /// takes.
+    fn annotation_lines(&self) -> String {
+        self.annotations
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.replace('\n', " ")))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn tag_list(&self) -> String {
@@ -205,6 +219,7 @@ impl PushOutcome {
             "format": self.format,
             "config-digest": self.config_digest.to_string(),
             "annotations": self.annotations,
+            "wasm-metadata": self.embedded,
             "dry-run": self.dry_run,
             "layout": self.layout.as_ref().map(|_| self.layout_text()),
             "provenance-digest": self.provenance.as_ref().map(Digest::to_string),

@@ -11,12 +11,14 @@ use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::input::{self, Inputs};
 use crate::provenance::dsse::SigningKey;
+use crate::provenance::levels::UserAnnotations;
 use crate::reference::{Destination, Tag};
 use crate::registry::auth::Given;
 use crate::registry::remote::Connection;
 use crate::secret::Secret;
 use crate::sigstore::{SignMode, TrustConfig};
 use crate::targets::{Named, PushTarget};
+use crate::wasm::policy::AllowedImports;
 
 /// Where the `.wasm` comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +44,8 @@ pub struct PushRequest {
     pub working_directory: PathBuf,
     /// Media types.
     pub format: Format,
-    /// User annotations, merged over the generated ones.
-    pub annotations: BTreeMap<String, String>,
+    /// User annotations, merged over the generated ones, with metadata-action's level prefixes.
+    pub annotations: UserAnnotations,
     /// How to reach the registry: plain HTTP or not, extra CA certificates, and the credentials
     /// given (whose `github-token` also reads repository metadata through the GitHub API).
     pub connection: Connection,
@@ -62,6 +64,8 @@ pub struct PushRequest {
     pub sign: SignMode,
     /// The Sigstore instance to sign with, instead of the one the repository's visibility picks.
     pub sigstore_trust_config: Option<TrustConfig>,
+    /// The interfaces the component may import; checked before anything is sent.
+    pub allowed_imports: Option<AllowedImports>,
 }
 
 impl PushRequest {
@@ -92,7 +96,10 @@ impl PushRequest {
             .parse()
             .map_err(|e| Error::input("format", e))?;
 
-        let annotations = parse_annotations(inputs.get(input::ANNOTATIONS))?;
+        let annotations =
+            UserAnnotations::parse(inputs.get(input::ANNOTATIONS).unwrap_or_default())
+                .map_err(|e| Error::input("annotations", e))?;
+        let allowed_imports = allowed_imports(inputs)?;
 
         let connection = connection(inputs, &destination)?;
 
@@ -140,8 +147,17 @@ impl PushRequest {
             signing_key,
             sign,
             sigstore_trust_config,
+            allowed_imports,
         })
     }
+}
+
+/// The `allowed-imports` input, for push and verify.
+pub(crate) fn allowed_imports(inputs: &Inputs) -> Result<Option<AllowedImports>> {
+    inputs
+        .get(input::ALLOWED_IMPORTS)
+        .map(|value| AllowedImports::parse(value).map_err(|e| Error::input("allowed-imports", e)))
+        .transpose()
 }
 
 /// The `signing-key` input's PEM text: the value itself when it is PEM, else the file it names,

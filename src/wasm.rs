@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 use crate::reference::Digest;
 
 mod funcs;
+pub mod metadata;
+pub mod policy;
 mod source;
 // The integration tests' LEB128 encoder, shared rather than copied.
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod annotations;
 pub mod dsse;
+pub mod levels;
 pub mod referrer;
 pub mod slsa;
 pub mod tags;

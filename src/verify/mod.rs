@@ -30,6 +30,7 @@ use crate::registry::download::fetch_validating;
 use crate::registry::{ManifestRef, ReadTarget};
 use crate::resolve::{self, ReadRequest, Source};
 use crate::wasm::WasmFile;
+use crate::wasm::policy::AllowedImports;
 
 /// Everything a verify needs.
 #[derive(Debug, Clone)]
@@ -50,6 +51,8 @@ pub struct VerifyRequest {
     pub identity: IdentityPolicy,
     /// The trusted roots Sigstore bundles are checked against.
     pub trust_roots: Vec<TrustRoot>,
+    /// The interfaces the component may import.
+    pub allowed_imports: Option<AllowedImports>,
 }
 
 impl VerifyRequest {
@@ -97,6 +100,7 @@ impl VerifyRequest {
             annotations: crate::request::parse_annotations(inputs.get(input::ANNOTATIONS))?,
             public_key,
             require_sbom: inputs.flag(input::REQUIRE_SBOM)?,
+            allowed_imports: crate::request::allowed_imports(inputs)?,
             read,
         })
     }
@@ -174,6 +178,16 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
     // The Wasm's kind must match what the config says.
     if let (Ok(config), Some(wasm)) = (&config, &wasm) {
         report.checks.push(check_kind(manifest, config, wasm));
+    }
+
+    // The capability gate: the imports the config records, within `allowed-imports`.
+    if let Some(allowed) = &request.allowed_imports {
+        report.checks.push(check_imports(
+            allowed,
+            manifest,
+            config.as_deref().ok(),
+            wasm.as_ref(),
+        ));
     }
 
     // The annotations the caller expects.
@@ -324,6 +338,57 @@ async fn check_layer<T: ReadTarget>(
                 .push(Check::fail("wasm", crate::error::error_chain(&e)));
             None
         }
+    }
+}
+
+/// Every import must match `allowed-imports`. The imports are the ones the pulled config
+/// records (the kind check holds them to the binary); a config that records none (the legacy
+/// format) leaves the validated layer's own. A core module's imports are not component
+/// interfaces, so the policy cannot hold for one.
+fn check_imports(
+    allowed: &AllowedImports,
+    manifest: &Manifest,
+    config: Option<&[u8]>,
+    wasm: Option<&WasmFile>,
+) -> Check {
+    let name = "allowed imports";
+    let recorded = config
+        .filter(|_| manifest.config.media_type == crate::artifact::CNCF_CONFIG_MEDIA_TYPE)
+        .and_then(|c| serde_json::from_slice::<WasmConfig>(c).ok());
+    let (imports, from) = match (&recorded, wasm) {
+        (Some(c), _) if c.component.is_some() => (
+            c.component.as_ref().map(|c| c.imports.clone()),
+            "the config",
+        ),
+        (Some(c), _) if c.os == crate::wasm::WasmKind::Module.os() => (None, "the config"),
+        (_, Some(w)) => (w.component.as_ref().map(|c| c.imports.clone()), "the layer"),
+        (_, None) => {
+            return Check::fail(
+                name,
+                "neither the config nor the layer tells the imports".to_owned(),
+            );
+        }
+    };
+    let Some(imports) = imports else {
+        return Check::fail(
+            name,
+            format!(
+                "{from} says a core module, whose imports are not component interfaces; only a component can meet allowed-imports"
+            ),
+        );
+    };
+    let outside = allowed.outside(&imports);
+    if outside.is_empty() {
+        Check::pass(
+            name,
+            format!(
+                "{} imports in {from}, each within {}",
+                imports.len(),
+                allowed.patterns().join(", ")
+            ),
+        )
+    } else {
+        Check::fail(name, allowed.refusal(&outside))
     }
 }
 

@@ -34,4 +34,5 @@ mod transport;
 mod verify;
 mod verify_keyless;
 mod verify_sigstore;
+mod wasm_metadata;
 mod workflows;
