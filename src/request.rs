@@ -2,7 +2,6 @@
 //! CLI from flags. Both first collect raw values into [`Inputs`] under the action's input names;
 //! [`PushRequest::from_inputs`] then parses them once, with errors that name the input.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::artifact::Format;
@@ -289,41 +288,6 @@ pub(crate) fn connection(inputs: &Inputs, destination: &Destination) -> Result<C
     })
 }
 
-/// `key=value` lines (or comma-separated pairs on one line).
-pub(crate) fn parse_annotations(value: Option<&str>) -> Result<BTreeMap<String, String>> {
-    let Some(value) = value else {
-        return Ok(BTreeMap::new());
-    };
-    let lines: Vec<&str> = value
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let items: Vec<&str> = if lines.len() == 1 && lines[0].split(',').all(|p| p.contains('=')) {
-        lines[0].split(',').map(str::trim).collect()
-    } else {
-        lines
-    };
-    let mut out = BTreeMap::new();
-    for item in items {
-        let Some((key, val)) = item.split_once('=') else {
-            return Err(Error::input(
-                "annotations",
-                format!("`{item}` is not `key=value`"),
-            ));
-        };
-        let key = key.trim();
-        if key.is_empty() {
-            return Err(Error::input(
-                "annotations",
-                format!("`{item}` has an empty key"),
-            ));
-        }
-        out.insert(key.to_owned(), val.trim().to_owned());
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,14 +458,6 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
             spec.cargo_args,
             ["--locked", "--config", "profile.release.lto = true"]
         );
-    }
-
-    #[test]
-    fn annotations_lines_or_pairs() {
-        let a = parse_annotations(Some("a=1\nb = x, y\n")).unwrap();
-        assert_eq!(a["b"], "x, y");
-        let b = parse_annotations(Some("a=1,b=2")).unwrap();
-        assert_eq!(b.len(), 2);
     }
 
     #[test]

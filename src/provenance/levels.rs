@@ -98,6 +98,22 @@ impl UserAnnotations {
         Ok(UserAnnotations { entries })
     }
 
+    /// The annotations a pushed manifest carries from these, as verify expects them: those at
+    /// level `manifest` or `index` (a push writes both on the manifest), empty values left out
+    /// as a push leaves them out.
+    pub fn expected(&self) -> BTreeMap<String, String> {
+        self.entries
+            .iter()
+            .filter(|e| !e.value.is_empty())
+            .filter(|e| {
+                e.levels
+                    .iter()
+                    .any(|(level, _)| matches!(level, Level::Manifest | Level::Index))
+            })
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect()
+    }
+
     /// Whether no annotation was given.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -295,6 +311,32 @@ mod tests {
         &'static [(&'static str, &'static str)],
         &'static [&'static str],
     );
+
+    /// Verify expects what a push writes on the manifest: plain lines and pairs, `manifest:`
+    /// and `index:` entries under their bare keys; descriptor levels and empty values not.
+    #[test]
+    fn verify_expects_what_a_push_writes_on_the_manifest() {
+        let expected = |text: &str| UserAnnotations::parse(text).unwrap().expected();
+        let pairs = expected("a=1,b=2");
+        assert_eq!((pairs["a"].as_str(), pairs["b"].as_str()), ("1", "2"));
+        assert_eq!(expected("a=1\nb = x, y\n")["b"], "x, y");
+        let levels = expected(
+            "manifest:org.opencontainers.image.version=1.2.3\nindex:org.opencontainers.image.vendor=acme\nmanifest-descriptor:d=x\norg.opencontainers.image.description=",
+        );
+        assert_eq!(
+            levels.into_iter().collect::<Vec<_>>(),
+            [
+                (
+                    "org.opencontainers.image.vendor".to_owned(),
+                    "acme".to_owned()
+                ),
+                (
+                    "org.opencontainers.image.version".to_owned(),
+                    "1.2.3".to_owned()
+                ),
+            ]
+        );
+    }
 
     /// The forms in docker/metadata-action's README and BuildKit's annotations document, and
     /// where a push of one manifest puts them.

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::input::{self, Inputs};
 use crate::provenance::annotations::{REVISION, SOURCE};
 use crate::provenance::dsse;
+use crate::provenance::levels::UserAnnotations;
 use crate::push::phase;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::download::fetch_validating;
@@ -97,7 +98,9 @@ impl VerifyRequest {
             trust_roots,
             expect_source: inputs.get(input::EXPECT_SOURCE).map(str::to_owned),
             expect_revision: inputs.get(input::EXPECT_REVISION).map(str::to_owned),
-            annotations: crate::request::parse_annotations(inputs.get(input::ANNOTATIONS))?,
+            annotations: UserAnnotations::parse(inputs.get(input::ANNOTATIONS).unwrap_or_default())
+                .map_err(|e| Error::input("annotations", e))?
+                .expected(),
             public_key,
             require_sbom: inputs.flag(input::REQUIRE_SBOM)?,
             allowed_imports: crate::request::allowed_imports(inputs)?,
