@@ -400,7 +400,8 @@ def report(rows, modules):
               f"{r['min']:.3f} – {r['max']:.3f} | {r['wall'] * 1000 / r['rtt']:.1f} | {r['requests']} | {r['waves']} |")
         p()
     for r in rows:
-        if "failed" not in r and r["peer"] == "wasm-oci" and r["size"] == "seed" and r["rtt"] == RTTS[0]:
+        if ("failed" not in r and r["peer"] == "wasm-oci" and r["size"] == "seed" and r["rtt"] == RTTS[0]
+                and r["job"] == "push, default job"):
             p(f"The requests of wasm-oci's {r['job']} ({r['mode']}, seed module, {r['rtt']} ms), in the order they began:")
             p()
             p("```")
