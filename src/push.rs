@@ -459,9 +459,10 @@ async fn provenance(
 }
 
 /// Uploads the layer as soon as it is hashed, while validation ends; meanwhile, once validation
-/// has passed, the small blobs (config, provenance) and the provenance manifest go up one by one.
-/// Then the manifest, and after it the tags and the referrers fallback tag: each only after
-/// everything it refers to is stored.
+/// has passed, the small blobs (config, provenance) go up together. Then the manifest and the
+/// provenance manifests together, and after them the tags and the referrers fallback tag
+/// together: each only after everything it refers to is stored. Requests that do not wait on
+/// each other go out at once, so a push costs a few round trips, not one per request.
 async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result<Delivered> {
     let Work {
         phase: validate_phase,
@@ -505,24 +506,29 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
             true => Some(provenance(facts, &wasm, &artifact, built).await?),
             false => None,
         };
-        // One after another: alongside the layer, they cost nothing, and a throttling
-        // registry is not met with a burst. The provenance manifest needs only its own blobs
-        // (its subject may come later), so it is stored here too; its listing waits.
-        let config_uploaded = store_blob(target, &artifact.config).await?;
-        let listing = match &provenance {
-            Some(provenance) => {
-                let referrers = provenance.referrers();
-                for referrer in &referrers {
-                    for blob in [&referrer.config, &referrer.layer] {
-                        store_blob(target, blob).await?;
-                    }
+        // The small blobs all at once, alongside the layer, and beside them the one question
+        // whose answer they do not change: whether the registry lists referrers itself.
+        let subject = &artifact.manifest.digest;
+        let mut blobs = vec![&artifact.config];
+        for referrer in provenance.iter().flat_map(Provenance::referrers) {
+            for blob in [&referrer.config, &referrer.layer] {
+                if !blobs.iter().any(|b| b.digest == blob.digest) {
+                    blobs.push(blob);
                 }
-                let subject = &artifact.manifest.digest;
-                Some(referrer::store_all(target, &referrers, subject).await?)
             }
-            None => None,
+        }
+        let stored = futures_util::future::try_join_all(
+            blobs.into_iter().map(|blob| store_blob(target, blob)),
+        );
+        let api = async {
+            match &provenance {
+                Some(_) => referrer::referrers_api(target, subject).await,
+                None => Ok(None),
+            }
         };
-        Ok::<_, Error>((wasm, artifact, provenance, listing, config_uploaded))
+        let (stored, api) = tokio::join!(stored, api);
+        let config_uploaded = stored?[0];
+        Ok::<_, Error>((wasm, artifact, provenance, api?, config_uploaded))
     };
     let (layer_uploaded, described) = tokio::join!(
         upload_layer(target, facts, &path, hashed.clone(), &gate),
@@ -542,7 +548,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         return Err(Error::FileChanged { path });
     }
     // A bad file is the error to report, whatever else failed.
-    let (wasm, artifact, provenance, listing, config_uploaded) = described?;
+    let (wasm, artifact, provenance, api, config_uploaded) = described?;
     let layer_uploaded = layer_uploaded?;
     drop(validate_phase);
     let layer = artifact::layer(
@@ -564,7 +570,23 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         }
     }
     let _phase = phase("Manifest, tags and provenance");
-    put_manifest(target, &artifact).await?;
+    // The manifest and the provenance manifests together (each needs only its own blobs;
+    // a referrer may come before its subject), with the fallback tag read beside them.
+    let subject = &artifact.manifest.digest;
+    let listing = async {
+        match &provenance {
+            Some(provenance) => {
+                let referrers = provenance.referrers();
+                referrer::store_all(target, &referrers, subject, api)
+                    .await
+                    .map(Some)
+            }
+            None => Ok(None),
+        }
+    };
+    let (stored, listing) = tokio::join!(put_manifest(target, &artifact), listing);
+    stored?;
+    let listing = listing?;
     // The tags, and the fallback tag that lists the provenance, refer only to what is stored.
     let listed = async {
         match &listing {
@@ -572,7 +594,9 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
             None => Ok(()),
         }
     };
-    let (tagged, listed) = tokio::join!(put_tags(target, &artifact, facts.tags), listed);
+    // The fallback tag's write goes first, on a connection already open: its read-back, a
+    // round trip later, is the last thing a push waits for.
+    let (listed, tagged) = tokio::join!(listed, put_tags(target, &artifact, facts.tags));
     tagged?;
     listed?;
     let (provenance, signing, keyless_bundle) = match provenance {
@@ -757,9 +781,9 @@ async fn put_manifest<T: Target>(target: &T, artifact: &Artifact) -> Result<()> 
     Ok(())
 }
 
-/// Puts each tag, once the manifest is stored by digest.
+/// Puts every tag at once, once the manifest is stored by digest.
 async fn put_tags<T: Target>(target: &T, artifact: &Artifact, tags: &[Tag]) -> Result<()> {
-    for tag in tags {
+    futures_util::future::try_join_all(tags.iter().map(|tag| async move {
         put_manifest_checked(
             target,
             &artifact.manifest,
@@ -768,6 +792,8 @@ async fn put_tags<T: Target>(target: &T, artifact: &Artifact, tags: &[Tag]) -> R
         )
         .await?;
         info!("tagged {tag}");
-    }
+        Ok::<_, Error>(())
+    }))
+    .await?;
     Ok(())
 }

@@ -113,6 +113,13 @@ pub trait Target {
         Ok(None)
     }
 
+    /// The digests the target's referrers API lists for `subject`, `None` when it has no such
+    /// API (then the fallback tag lists referrers, and the caller maintains it): asked alone,
+    /// without reading the fallback tag. By default, what [`Target::listed_referrers`] says.
+    async fn referrers_api(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {
+        self.listed_referrers(subject).await
+    }
+
     /// Streams the blob `descriptor` describes into `download`, which hashes (and may validate)
     /// the bytes on their way to disk; the caller finishes it, which checks the digest.
     async fn get_blob_into(

@@ -27,6 +27,7 @@ mod identity;
 mod login;
 mod manifest;
 mod read;
+mod round_trips;
 mod token;
 mod upload;
 
@@ -598,6 +599,10 @@ impl Target for Remote {
         let bytes = self.fetch_blob(descriptor).await?;
         super::check_blob(descriptor, &bytes)?;
         Ok(bytes)
+    }
+
+    async fn referrers_api(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {
+        self.referrers_api_listing(subject).await
     }
 
     async fn listed_referrers(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {

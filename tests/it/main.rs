@@ -22,6 +22,7 @@ mod pull;
 mod push;
 mod readme;
 mod reproducible;
+mod round_trips;
 mod signing;
 mod snapshots;
 mod tls;
