@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::artifact::{self, Artifact, ArtifactInputs};
+use crate::artifact::{self, Artifact, ArtifactInputs, Blob};
 use crate::build::{self, BuildRecord};
 use crate::context::{Clock, Env, GithubContext, SystemClock};
 use crate::error::{Error, Result};
@@ -527,8 +527,8 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
             }
         };
         let (stored, api) = tokio::join!(stored, api);
-        let config_uploaded = stored?[0];
-        Ok::<_, Error>((wasm, artifact, provenance, api?, config_uploaded))
+        stored?;
+        Ok::<_, Error>((wasm, artifact, provenance, api?))
     };
     let (layer_uploaded, described) = tokio::join!(
         upload_layer(target, facts, &path, hashed.clone(), &gate),
@@ -548,7 +548,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
         return Err(Error::FileChanged { path });
     }
     // A bad file is the error to report, whatever else failed.
-    let (wasm, artifact, provenance, api, config_uploaded) = described?;
+    let (wasm, artifact, provenance, api) = described?;
     let layer_uploaded = layer_uploaded?;
     drop(validate_phase);
     let layer = artifact::layer(
@@ -561,7 +561,8 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
     let (mut uploaded, mut reused) = (Vec::new(), Vec::new());
     for (digest, was_uploaded) in [
         (&layer.digest, layer_uploaded),
-        (&artifact.config.digest, config_uploaded),
+        // Sent in one request, as asking whether it is there would be.
+        (&artifact.config.digest, true),
     ] {
         if was_uploaded {
             uploaded.push(digest.clone());
@@ -594,9 +595,7 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
             None => Ok(()),
         }
     };
-    // The fallback tag's write goes first, on a connection already open: its read-back, a
-    // round trip later, is the last thing a push waits for.
-    let (listed, tagged) = tokio::join!(listed, put_tags(target, &artifact, facts.tags));
+    let (tagged, listed) = tokio::join!(put_tags(target, &artifact, facts.tags), listed);
     tagged?;
     listed?;
     let (provenance, signing, keyless_bundle) = match provenance {
@@ -622,11 +621,15 @@ async fn deliver<T: Target>(target: &T, work: Work, facts: &Facts<'_>) -> Result
 /// How long the layer's upload waits for validation to end before it starts anyway.
 const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// The largest layer sent in one request without asking first whether the target has it: below
+/// this, sending it again takes about the round trip the question would.
+const SMALL_LAYER: u64 = 256 << 10;
+
 /// The most tags whose manifests are read to tell a re-push from a new push.
 const TAGS_COMPARED: usize = 8;
 
-/// Uploads the layer unless the target has it; true when it was uploaded. Its commit waits for
-/// `gate`.
+/// Uploads the layer unless the target has it (a small one is sent without asking); true when
+/// it was uploaded. Its commit waits for `gate`.
 ///
 /// A new file streams out while it is still being hashed, so the upload costs what sending the
 /// bytes costs; the digest only commits it. But an unchanged file must send nothing, and only
@@ -644,6 +647,9 @@ async fn upload_layer<T: Target>(
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io("read", path, e))?
         .len();
+    if size <= SMALL_LAYER {
+        return upload_small(target, facts, path, &hashed, gate).await;
+    }
     let media_type = facts.request.format.layer_media_type();
     let stream = target.uploads_while_hashing() && {
         tokio::select! {
@@ -692,6 +698,35 @@ async fn upload_layer<T: Target>(
     };
     info!("uploaded layer {digest}");
     confirm_stored(target, &digest).await?;
+    Ok(true)
+}
+
+/// A small layer in one request, once validation passed, without asking first whether the
+/// target has it: asking costs the round trip that sending does. The target checks its digest;
+/// bytes that are not what was hashed were rewritten meanwhile.
+async fn upload_small<T: Target>(
+    target: &T,
+    facts: &Facts<'_>,
+    path: &std::path::Path,
+    hashed: &Hashed,
+    gate: &Gate,
+) -> Result<bool> {
+    let digest = hash_done(hashed).await?.0;
+    if !gate.opened().await {
+        return Err(Error::HeldBack { digest });
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let blob = Blob::new(facts.request.format.layer_media_type(), bytes);
+    if blob.digest != digest {
+        return Err(Error::FileChanged {
+            path: path.to_owned(),
+        });
+    }
+    info!(
+        "uploading layer {digest} ({} bytes) in one request",
+        blob.bytes.len()
+    );
+    target.put_blob(&blob).await?;
     Ok(true)
 }
 

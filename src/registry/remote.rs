@@ -509,11 +509,10 @@ impl Target for Remote {
 
     async fn put_blob(&self, blob: &Blob) -> Result<()> {
         let operation = format!("the upload of blob {}", blob.digest);
-        let size = blob.bytes.len() as u64;
+        let bytes = bytes::Bytes::from(blob.bytes.clone());
         self.policy
             .run(&operation, || {
-                let body = reqwest::Body::from(blob.bytes.clone());
-                self.put_blob_whole(&blob.digest, size, body, &operation)
+                self.post_blob(&blob.digest, &bytes, &operation)
             })
             .await
     }
