@@ -156,7 +156,7 @@ class Setup:
             ours = f"--ca-file {WORK}/ca.crt --username {USER} --password {PASSWORD}"
             sk_dst = f"--dest-cert-dir {WORK}/certs.d --dest-creds {USER}:{PASSWORD}"
             sk_src = f"--src-cert-dir {WORK}/certs.d --src-creds {USER}:{PASSWORD}"
-            wkg = f"--user {USER} --password {PASSWORD}"
+            wkg = f"-u {USER} -p {PASSWORD}"
         else:
             ours = "--insecure"
             sk_dst, sk_src = "--dest-tls-verify=false", "--src-tls-verify=false"
