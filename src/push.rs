@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::artifact::{self, Artifact, ArtifactInputs};
+use crate::artifact::{self, Artifact, ArtifactInputs, Blob};
 use crate::build::{self, BuildRecord};
 use crate::context::{Clock, Env, GithubContext, SystemClock};
 use crate::error::{Error, Result};
@@ -648,9 +648,10 @@ async fn sbom(
 }
 
 /// Uploads the layer as soon as it is hashed, while validation ends; meanwhile, once validation
-/// has passed, the small blobs (config, provenance) and the provenance manifest go up one by one.
-/// Then the manifest, and after it the tags and the referrers fallback tag: each only after
-/// everything it refers to is stored.
+/// has passed, the small blobs (config, provenance, SBOM) go up together. Then the manifest and
+/// the referrer manifests together, and after them the tags and the referrers fallback tag
+/// together: each only after everything it refers to is stored. Requests that do not wait on
+/// each other go out at once, so a push costs a few round trips, not one per request.
 async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> Result<Delivered> {
     let Work {
         phase: validate_phase,
@@ -696,37 +697,36 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
             false => None,
         };
         let sbom = sbom_once(facts, &wasm, &artifact, build.as_ref()).await?;
-        // One after another: alongside the layer, they cost nothing, and a throttling
-        // registry is not met with a burst. The provenance manifest needs only its own blobs
-        // (its subject may come later), so it is stored here too; its listing waits.
-        let config_uploaded = store_blob(target, &artifact.config).await?;
-        let referrers: Vec<&Referrer> = provenance
+        // The small blobs all at once, alongside the layer, and beside them the one question
+        // whose answer they do not change: whether the registry lists referrers itself.
+        let subject = &artifact.manifest.digest;
+        let referrers: Vec<Referrer> = provenance
             .iter()
             .flat_map(Provenance::referrers)
             .chain(sbom.iter().flat_map(Sbom::referrers))
+            .cloned()
             .collect();
-        let listing = match referrers.is_empty() {
-            false => {
-                for referrer in &referrers {
-                    for blob in [&referrer.config, &referrer.layer] {
-                        store_blob(target, blob).await?;
-                    }
+        let mut blobs = vec![&artifact.config];
+        for referrer in &referrers {
+            for blob in [&referrer.config, &referrer.layer] {
+                if !blobs.iter().any(|b| b.digest == blob.digest) {
+                    blobs.push(blob);
                 }
-                let subject = &artifact.manifest.digest;
-                Some(referrer::store_all(target, &referrers, subject).await?)
             }
-            true => None,
+        }
+        let stored = futures_util::future::try_join_all(
+            blobs.into_iter().map(|blob| store_blob(target, blob)),
+        );
+        let api = async {
+            match referrers.is_empty() {
+                false => referrer::referrers_api(target, subject).await,
+                true => Ok(None),
+            }
         };
+        let (stored, api) = tokio::join!(stored, api);
+        stored?;
         let sbom = sbom.map(|s| s.referrer.manifest.digest);
-        Ok::<_, Error>((
-            wasm,
-            embedded,
-            artifact,
-            provenance,
-            sbom,
-            listing,
-            config_uploaded,
-        ))
+        Ok::<_, Error>((wasm, embedded, artifact, provenance, sbom, referrers, api?))
     };
     let (layer_uploaded, described) = tokio::join!(
         upload_layer(target, facts, &path, hashed.clone(), &gate),
@@ -746,7 +746,7 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
         return Err(Error::FileChanged { path });
     }
     // A bad file is the error to report, whatever else failed.
-    let (wasm, embedded, artifact, provenance, sbom, listing, config_uploaded) = described?;
+    let (wasm, embedded, artifact, provenance, sbom, referrers, api) = described?;
     let layer_uploaded = layer_uploaded?;
     drop(validate_phase);
     let layer = artifact::layer(
@@ -759,7 +759,8 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
     let (mut uploaded, mut reused) = (Vec::new(), Vec::new());
     for (digest, was_uploaded) in [
         (&layer.digest, layer_uploaded),
-        (&artifact.config.digest, config_uploaded),
+        // Sent in one request, as asking whether it is there would be.
+        (&artifact.config.digest, true),
     ] {
         if was_uploaded {
             uploaded.push(digest.clone());
@@ -768,8 +769,24 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
         }
     }
     let _phase = phase("Manifest, tags and provenance");
-    put_manifest(target, &artifact).await?;
-    // The tags, and the fallback tag that lists the provenance, refer only to what is stored.
+    // The manifest and the referrer manifests together (each needs only its own blobs; a
+    // referrer may come before its subject), with the fallback tag read beside them.
+    let subject = &artifact.manifest.digest;
+    let listing = async {
+        match referrers.is_empty() {
+            false => {
+                let referrers: Vec<&Referrer> = referrers.iter().collect();
+                referrer::store_all(target, &referrers, subject, api)
+                    .await
+                    .map(Some)
+            }
+            true => Ok(None),
+        }
+    };
+    let (stored, listing) = tokio::join!(put_manifest(target, &artifact), listing);
+    stored?;
+    let listing = listing?;
+    // The tags, and the fallback tag that lists the referrers, refer only to what is stored.
     let listed = async {
         match &listing {
             Some(listing) => referrer::publish(target, listing).await,
@@ -804,11 +821,15 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
 /// How long the layer's upload waits for validation to end before it starts anyway.
 const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// The largest layer sent in one request without asking first whether the target has it: below
+/// this, sending it again takes about the round trip the question would.
+const SMALL_LAYER: u64 = 256 << 10;
+
 /// The most tags whose manifests are read to tell a re-push from a new push.
 const TAGS_COMPARED: usize = 8;
 
-/// Uploads the layer unless the target has it; true when it was uploaded. Its commit waits for
-/// `gate`.
+/// Uploads the layer unless the target has it (a small one is sent without asking); true when
+/// it was uploaded. Its commit waits for `gate`.
 ///
 /// A new file streams out while it is still being hashed, so the upload costs what sending the
 /// bytes costs; the digest only commits it. But an unchanged file must send nothing, and only
@@ -826,6 +847,9 @@ async fn upload_layer<T: WriteTarget>(
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io("read", path, e))?
         .len();
+    if size <= SMALL_LAYER {
+        return upload_small(target, facts, path, &hashed, gate).await;
+    }
     let media_type = facts.request.format.layer_media_type();
     let stream = target.uploads_while_hashing() && {
         tokio::select! {
@@ -874,6 +898,35 @@ async fn upload_layer<T: WriteTarget>(
     };
     info!("uploaded layer {digest}");
     confirm_stored(target, &digest).await?;
+    Ok(true)
+}
+
+/// A small layer in one request, once validation passed, without asking first whether the
+/// target has it: asking costs the round trip that sending does. The target checks its digest;
+/// bytes that are not what was hashed were rewritten meanwhile.
+async fn upload_small<T: WriteTarget>(
+    target: &T,
+    facts: &Facts<'_>,
+    path: &std::path::Path,
+    hashed: &Hashed,
+    gate: &Gate,
+) -> Result<bool> {
+    let digest = hash_done(hashed).await?.0;
+    if !gate.opened().await {
+        return Err(Error::HeldBack { digest });
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let blob = Blob::new(facts.request.format.layer_media_type(), bytes);
+    if blob.digest != digest {
+        return Err(Error::FileChanged {
+            path: path.to_owned(),
+        });
+    }
+    info!(
+        "uploading layer {digest} ({} bytes) in one request",
+        blob.bytes.len()
+    );
+    target.put_blob(&blob).await?;
     Ok(true)
 }
 
@@ -963,9 +1016,9 @@ async fn put_manifest<T: WriteTarget>(target: &T, artifact: &Artifact) -> Result
     Ok(())
 }
 
-/// Puts each tag, once the manifest is stored by digest.
+/// Puts every tag at once, once the manifest is stored by digest.
 async fn put_tags<T: WriteTarget>(target: &T, artifact: &Artifact, tags: &[Tag]) -> Result<()> {
-    for tag in tags {
+    futures_util::future::try_join_all(tags.iter().map(|tag| async move {
         put_manifest_checked(
             target,
             &artifact.manifest,
@@ -974,6 +1027,8 @@ async fn put_tags<T: WriteTarget>(target: &T, artifact: &Artifact, tags: &[Tag])
         )
         .await?;
         info!("tagged {tag}");
-    }
+        Ok::<_, Error>(())
+    }))
+    .await?;
     Ok(())
 }

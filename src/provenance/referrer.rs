@@ -175,7 +175,22 @@ pub enum Listing {
         tag: Tag,
         /// The referrers' entries in the index.
         entries: Vec<Descriptor>,
+        /// The index the tag pointed at when it was read, just before: the first write
+        /// merges into it.
+        existing: Option<Blob>,
+        /// How long that read took: a round trip to the registry.
+        round_trip: Duration,
     },
+}
+
+/// Whether the registry lists referrers itself: the digests its referrers API lists for
+/// `subject`, `None` when it has no such API (then the fallback tag lists them). Asked once,
+/// before anything is stored, beside the blobs' uploads: the answer does not depend on them.
+pub async fn referrers_api<T: WriteTarget>(
+    target: &T,
+    subject: &Digest,
+) -> Result<Option<Vec<Digest>>> {
+    target.referrers_api(subject).await
 }
 
 /// Stores `referrer`'s manifest by digest (its blobs must be stored), checks the digest the
@@ -186,17 +201,24 @@ pub async fn store<T: WriteTarget>(
     referrer: &Referrer,
     subject: &Digest,
 ) -> Result<Listing> {
-    store_all(target, &[referrer], subject).await
+    let api = referrers_api(target, subject).await?;
+    store_all(target, &[referrer], subject, api).await
 }
 
-/// [`store`] for several referrers of one subject: one listing names them all, so one
-/// fallback-tag update adds every one that is not listed yet.
+/// [`store`] for several referrers of one subject, `api` being what [`referrers_api`] said:
+/// the manifests go out together, and where the registry has no referrers API the fallback
+/// tag is read at the same time, so one fallback-tag update adds every one not listed yet.
+/// A registry with the API is asked again once they are stored: it lists what its manifest
+/// `PUT`s named as their subject.
 pub async fn store_all<T: WriteTarget>(
     target: &T,
     referrers: &[&Referrer],
     subject: &Digest,
+    api: Option<Vec<Digest>>,
 ) -> Result<Listing> {
-    for referrer in referrers {
+    let tag = fallback_tag(subject);
+    let reference = ManifestRef::Tag(tag.clone());
+    let stored = futures_util::future::try_join_all(referrers.iter().map(|referrer| async {
         let digest = &referrer.manifest.digest;
         put_manifest_checked(
             target,
@@ -209,20 +231,40 @@ pub async fn store_all<T: WriteTarget>(
             "referrer {digest} ({}) stored, subject {subject}",
             referrer.artifact_type
         );
-    }
+        Ok::<_, Error>(())
+    }));
     let mut unlisted: Vec<&Referrer> = referrers.to_vec();
-    if let Some(listed) = target.listed_referrers(subject).await? {
-        unlisted.retain(|r| !listed.contains(&r.manifest.digest));
-        if unlisted.is_empty() {
-            info!("the registry lists it among the referrers of {subject}");
-            return Ok(Listing::Listed);
+    let read = async {
+        let started = Instant::now();
+        let existing = target.get_manifest(&reference).await?;
+        Ok::<_, Error>((existing, started.elapsed()))
+    };
+    let (existing, round_trip) = match api {
+        None => {
+            let (stored, read) = tokio::join!(stored, read);
+            stored?;
+            read?
         }
-    }
-    let tag = fallback_tag(subject);
-    let existing = target.get_manifest(&ManifestRef::Tag(tag.clone())).await?;
+        Some(_) => {
+            stored.await?;
+            if let Some(listed) = target.listed_referrers(subject).await? {
+                unlisted.retain(|r| !listed.contains(&r.manifest.digest));
+                if unlisted.is_empty() {
+                    info!("the registry lists it among the referrers of {subject}");
+                    return Ok(Listing::Listed);
+                }
+            }
+            read.await?
+        }
+    };
     let entries: Vec<Descriptor> = unlisted.iter().map(|r| r.index_entry()).collect();
     Ok(match merge_into_index(existing.as_ref(), &entries, &tag)? {
-        Some(_) => Listing::FallbackTag { tag, entries },
+        Some(_) => Listing::FallbackTag {
+            tag,
+            entries,
+            existing,
+            round_trip,
+        },
         None => {
             info!("the fallback tag {tag} already lists it");
             Listing::Listed
@@ -237,31 +279,40 @@ const PUBLISH_ATTEMPTS: u32 = 8;
 const SETTLE_MIN: Duration = Duration::from_millis(50);
 const SETTLE_MAX: Duration = Duration::from_secs(5);
 
-/// Lists the referrer in the fallback tag, when it needs to be: reads the tag's index, adds
-/// the entry, points the tag at the result (its digest checked), then reads it back.
+/// Lists the referrer in the fallback tag, when it needs to be: adds the entry to the index
+/// [`store_all`] read, points the tag at the result (its digest checked), then reads it back.
 ///
 /// A registry offers no compare-and-swap on a tag, so another push listing its own referrer
 /// at the same time can write an index read before this one was written, and drop this entry.
-/// So the index is read back once such a write would have landed (twice the time this read
-/// and write took, and a random part of it, so writers fall out of step), and merged and
-/// written again while the entry is missing, a bounded number of times.
+/// Such a write lands within about a round trip of its read, so the index is read back once
+/// that has passed (a round trip, and a random part of it, so writers fall out of step), and
+/// merged and written again while the entry is missing, a bounded number of times.
 pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()> {
-    let Listing::FallbackTag { tag, entries } = listing else {
+    let Listing::FallbackTag {
+        tag,
+        entries,
+        existing,
+        round_trip,
+    } = listing
+    else {
         return Ok(());
     };
     let reference = ManifestRef::Tag(tag.clone());
-    for attempt in 0..PUBLISH_ATTEMPTS {
-        let started = Instant::now();
-        let existing = target.get_manifest(&reference).await?;
+    let mut existing = existing.clone();
+    for attempt in 0..=PUBLISH_ATTEMPTS {
         let Some(index) = merge_into_index(existing.as_ref(), entries, tag)? else {
             info!("listed in the referrers fallback tag {tag}");
             return Ok(());
         };
+        if attempt == PUBLISH_ATTEMPTS {
+            break;
+        }
         if attempt > 0 {
             info!(
                 "the referrers fallback tag {tag} lost this referrer to another push; listing it again"
             );
         }
+        let started = Instant::now();
         put_manifest_checked(
             target,
             &index,
@@ -269,7 +320,9 @@ pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()
             &format!("the referrers index `{tag}`"),
         )
         .await?;
-        tokio::time::sleep(settle(started.elapsed())).await;
+        // The shorter of the two: a write on a new connection also waited for its handshake.
+        tokio::time::sleep(settle(started.elapsed().min(*round_trip))).await;
+        existing = target.get_manifest(&reference).await?;
     }
     Err(Error::Provenance(format!(
         "the referrers fallback tag `{tag}` still lacked provenance {} after {PUBLISH_ATTEMPTS} writes, each undone by another push; push again",
@@ -281,9 +334,10 @@ pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()
     )))
 }
 
-/// How long to wait before reading back an index whose read and write took `took`.
+/// How long to wait before reading back an index written `took` (a round trip) after it was
+/// read.
 fn settle(took: Duration) -> Duration {
-    let base = (took * 2).clamp(SETTLE_MIN, SETTLE_MAX);
+    let base = took.clamp(SETTLE_MIN, SETTLE_MAX);
     base + base.mul_f64(rand::random::<f64>())
 }
 

@@ -52,6 +52,13 @@ pub trait ReadTarget {
         Ok(None)
     }
 
+    /// The digests the target's referrers API lists for `subject`, `None` when it has no such
+    /// API (then the fallback tag lists referrers, and the caller maintains it): asked alone,
+    /// without reading the fallback tag. By default, what [`ReadTarget::listed_referrers`] says.
+    async fn referrers_api(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {
+        self.listed_referrers(subject).await
+    }
+
     /// Streams the blob `descriptor` describes into `download`, which hashes (and may validate)
     /// the bytes on their way to disk; the caller finishes it, which checks the digest.
     async fn get_blob_into(
@@ -194,15 +201,10 @@ pub async fn confirm_stored<T: WriteTarget>(target: &T, digest: &Digest) -> Resu
     })
 }
 
-/// Stores a small blob unless the target has it, and confirms it is there; true when it was
-/// uploaded.
-pub async fn store_blob<T: WriteTarget>(target: &T, blob: &Blob) -> Result<bool> {
-    if target.has_blob(&blob.digest).await? {
-        return Ok(false);
-    }
-    target.put_blob(blob).await?;
-    confirm_stored(target, &blob.digest).await?;
-    Ok(true)
+/// Stores a small blob in one request, without asking first whether the target has it:
+/// asking costs the round trip that sending does. The target checks its digest.
+pub async fn store_blob<T: WriteTarget>(target: &T, blob: &Blob) -> Result<()> {
+    target.put_blob(blob).await
 }
 
 /// Puts `manifest` under `reference` and checks the digest the target reports against the one

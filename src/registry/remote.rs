@@ -22,6 +22,7 @@ mod identity;
 mod login;
 mod manifest;
 mod read;
+mod round_trips;
 mod token;
 mod upload;
 
@@ -225,11 +226,10 @@ impl WriteTarget for Remote {
 
     async fn put_blob(&self, blob: &Blob) -> Result<()> {
         let operation = format!("the upload of blob {}", blob.digest);
-        let size = blob.bytes.len() as u64;
+        let bytes = bytes::Bytes::from(blob.bytes.clone());
         self.policy
             .run(&operation, || {
-                let body = reqwest::Body::from(blob.bytes.clone());
-                self.put_blob_whole(&blob.digest, size, body, &operation)
+                self.post_blob(&blob.digest, &bytes, &operation)
             })
             .await
     }
@@ -303,6 +303,10 @@ impl ReadTarget for Remote {
         let bytes = self.fetch_blob(descriptor).await?;
         super::check_blob(descriptor, &bytes)?;
         Ok(bytes)
+    }
+
+    async fn referrers_api(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {
+        self.referrers_api_listing(subject).await
     }
 
     async fn listed_referrers(&self, subject: &Digest) -> Result<Option<Vec<Digest>>> {

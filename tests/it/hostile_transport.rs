@@ -578,7 +578,7 @@ fn an_endless_error_body_is_cut_short_in_push() {
     std::fs::copy(multiply_wasm(), ws.root().join("m.wasm")).unwrap();
     for (what, method, path) in [
         ("the manifest upload", "PUT", "/manifests/"),
-        ("the upload of blob", "PUT", "/blobs/uploads/"),
+        ("the upload of blob", "POST", "/blobs/uploads/"),
     ] {
         let proxy = FaultProxy::start(registry.port, move |_, m, p| {
             if m == method && p.contains(path) {

@@ -26,6 +26,7 @@ mod push;
 mod readme;
 mod redaction;
 mod reproducible;
+mod round_trips;
 mod sbom;
 mod signing;
 mod snapshots;
