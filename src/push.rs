@@ -724,9 +724,19 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
             }
         };
         let (stored, api) = tokio::join!(stored, api);
-        stored?;
+        // The config is the first of them.
+        let config_uploaded = stored?[0];
         let sbom = sbom.map(|s| s.referrer.manifest.digest);
-        Ok::<_, Error>((wasm, embedded, artifact, provenance, sbom, referrers, api?))
+        Ok::<_, Error>((
+            wasm,
+            embedded,
+            artifact,
+            provenance,
+            sbom,
+            referrers,
+            api?,
+            config_uploaded,
+        ))
     };
     let (layer_uploaded, described) = tokio::join!(
         upload_layer(target, facts, &path, hashed.clone(), &gate),
@@ -746,7 +756,7 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
         return Err(Error::FileChanged { path });
     }
     // A bad file is the error to report, whatever else failed.
-    let (wasm, embedded, artifact, provenance, sbom, referrers, api) = described?;
+    let (wasm, embedded, artifact, provenance, sbom, referrers, api, config_uploaded) = described?;
     let layer_uploaded = layer_uploaded?;
     drop(validate_phase);
     let layer = artifact::layer(
@@ -759,8 +769,8 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
     let (mut uploaded, mut reused) = (Vec::new(), Vec::new());
     for (digest, was_uploaded) in [
         (&layer.digest, layer_uploaded),
-        // Sent in one request, as asking whether it is there would be.
-        (&artifact.config.digest, true),
+        // Sent to a registry unasked, in one request, as asking whether it is there would be.
+        (&artifact.config.digest, config_uploaded),
     ] {
         if was_uploaded {
             uploaded.push(digest.clone());

@@ -161,6 +161,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl WriteTarget for Layout {
+    fn asks_for_free(&self) -> bool {
+        true
+    }
+
     async fn has_blob(&self, digest: &Digest) -> Result<bool> {
         Ok(self.blob_path(digest).is_file())
     }

@@ -93,6 +93,12 @@ pub trait WriteTarget: ReadTarget {
         false
     }
 
+    /// Whether [`WriteTarget::has_blob`] costs nothing (a file on disk, not a round trip), so a
+    /// small blob is worth asking about before it is stored.
+    fn asks_for_free(&self) -> bool {
+        false
+    }
+
     /// Streams the file at `path` (`size` bytes, of `media_type`) as a new blob before its
     /// digest is known, and commits it under the digest `hashed` yields, once `gate` opens;
     /// when the gate closes, nothing is stored. Returns that digest. Targets that cannot send
@@ -201,10 +207,16 @@ pub async fn confirm_stored<T: WriteTarget>(target: &T, digest: &Digest) -> Resu
     })
 }
 
-/// Stores a small blob in one request, without asking first whether the target has it:
-/// asking costs the round trip that sending does. The target checks its digest.
-pub async fn store_blob<T: WriteTarget>(target: &T, blob: &Blob) -> Result<()> {
-    target.put_blob(blob).await
+/// Stores a small blob; true when it was sent. A registry gets it in one request without being
+/// asked first whether it has it: asking costs the round trip that sending does, and the
+/// registry checks the digest. A target that answers for free ([`WriteTarget::asks_for_free`])
+/// is asked, so what it holds is not written again.
+pub async fn store_blob<T: WriteTarget>(target: &T, blob: &Blob) -> Result<bool> {
+    if target.asks_for_free() && target.has_blob(&blob.digest).await? {
+        return Ok(false);
+    }
+    target.put_blob(blob).await?;
+    Ok(true)
 }
 
 /// Puts `manifest` under `reference` and checks the digest the target reports against the one

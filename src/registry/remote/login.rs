@@ -175,8 +175,9 @@ impl Remote {
             200..=299 => Ok(Challenge::Accepted { asked }),
             401 => match self.token_service(&asked)? {
                 Some(service) => Ok(Challenge::Bearer(service)),
-                // Without credentials, a registry that checks them itself.
-                None if !basic => Ok(Challenge::Accepted { asked }),
+                // Without credentials, a registry that checks them itself may still let a
+                // pull through; a push it refuses, and that is known now, before any upload.
+                None if !basic && !self.pushing() => Ok(Challenge::Accepted { asked }),
                 None => Err(self.refusal(response, "the API check (GET /v2/)").await),
             },
             _ => Err(self.refusal(response, "the API check (GET /v2/)").await),
