@@ -234,6 +234,28 @@ impl Remote {
     /// The referrers of `subject`: the referrers API, else the fallback tag's index. Both are
     /// read with a cap ([`REFERRERS_MAX`], [`MANIFEST_MAX`]): a listing is held in memory.
     pub(super) async fn list_referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>> {
+        if let Some(listed) = self.referrers_api_entries(subject).await? {
+            return Ok(listed);
+        }
+        let tag = crate::registry::fallback_tag(subject);
+        tracing::debug!("no referrers API; reading the fallback tag `{tag}`");
+        let Some(index) = self.get_manifest(&ManifestRef::Tag(tag.clone())).await? else {
+            return Ok(Vec::new());
+        };
+        crate::registry::index_entries(&index.bytes).map_err(|reason| Error::Registry {
+            registry: self.image.registry().to_owned(),
+            operation: format!("the referrers index `{tag}`"),
+            reason,
+        })
+    }
+
+    /// What the registry's referrers API lists for `subject`, read with a cap
+    /// ([`REFERRERS_MAX`]); `None` when it has no referrers API (404; some registries answer
+    /// 400 or 405).
+    pub(super) async fn referrers_api_entries(
+        &self,
+        subject: &Digest,
+    ) -> Result<Option<Vec<Descriptor>>> {
         let what = format!("the referrers of {subject}");
         let url = self.api_url(&format!("referrers/{subject}"));
         let listed = self
@@ -245,7 +267,6 @@ impl Remote {
                 let response = self.send(request).await?;
                 match response.status() {
                     StatusCode::OK => Ok(Some(self.body(response, REFERRERS_MAX, &what).await?)),
-                    // No referrers API (404; some registries answer 400 or 405).
                     StatusCode::NOT_FOUND
                     | StatusCode::BAD_REQUEST
                     | StatusCode::METHOD_NOT_ALLOWED => Ok(None),
@@ -253,22 +274,16 @@ impl Remote {
                 }
             })
             .await?;
-        let (bytes, operation) = match listed {
-            Some(bytes) => (bytes, what),
-            None => {
-                let tag = crate::registry::fallback_tag(subject);
-                tracing::debug!("no referrers API; reading the fallback tag `{tag}`");
-                match self.get_manifest(&ManifestRef::Tag(tag.clone())).await? {
-                    Some(index) => (index.bytes, format!("the referrers index `{tag}`")),
-                    None => return Ok(Vec::new()),
-                }
-            }
+        let Some(bytes) = listed else {
+            return Ok(None);
         };
-        crate::registry::index_entries(&bytes).map_err(|reason| Error::Registry {
-            registry: self.image.registry().to_owned(),
-            operation,
-            reason,
-        })
+        crate::registry::index_entries(&bytes)
+            .map(Some)
+            .map_err(|reason| Error::Registry {
+                registry: self.image.registry().to_owned(),
+                operation: what,
+                reason,
+            })
     }
 
     /// Names what stopped a blob download: a body cut short, or the registry lost.
