@@ -352,29 +352,6 @@ fn sbom_false_attaches_none() {
     );
 }
 
-fn openssl_key(ws: &Workspace, name: &str) -> (std::path::PathBuf, String) {
-    let key = ws.root().join(name);
-    let made = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(&key)
-        .output()
-        .expect("openssl is installed");
-    assert!(made.status.success());
-    let public = std::process::Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    (key, String::from_utf8(public.stdout).unwrap())
-}
-
 /// With `signing-key` the SBOM is signed as the provenance is: its layer a DSSE envelope of an
 /// in-toto statement with the CycloneDX predicate about the pushed manifest, and a Sigstore
 /// bundle of it beside; `verify` with `public-key` and `require-sbom` checks its signature, the
@@ -384,8 +361,8 @@ fn a_signing_key_signs_the_sbom_as_it_signs_the_provenance() {
     let registry = Registry::start();
     let ws = Workspace::new();
     copy_tree(&example_dir("multiply"), &ws.root().join("multiply"));
-    let (key, public) = openssl_key(&ws, "key.pem");
-    let (_, other) = openssl_key(&ws, "other.pem");
+    let (key, public) = common::raw::p256_key(&ws.root(), "key");
+    let (_, other) = common::raw::p256_key(&ws.root(), "other");
     // A second registry gets the same signed SBOM: made once (an ECDSA signature differs each
     // time it is made), listed alike in both.
     let second = Registry::start();

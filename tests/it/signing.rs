@@ -470,20 +470,7 @@ fn the_signing_key_envelope_is_attached_as_a_bundle() {
     let registry = Registry::start();
     let sigstore = Sigstore::public_good_without_tsa(Job::tag_push(REPO, "v1.2.3", COMMIT));
     let ws = Workspace::new();
-    let key = ws.root().join("key.pem");
-    let made = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(&key)
-        .output()
-        .expect("openssl is installed");
-    assert!(made.status.success());
+    let (key, _) = common::raw::p256_key(&ws.root(), "key");
     let spki = std::process::Command::new("openssl")
         .args(["pkey", "-pubout", "-outform", "DER", "-in"])
         .arg(&key)
@@ -494,7 +481,7 @@ fn the_signing_key_envelope_is_attached_as_a_bundle() {
         &ws,
         &registry,
         &sigstore,
-        &[("sign", "false"), ("signing-key", "key.pem")],
+        &[("sign", "false"), ("signing-key", "key.key.pem")],
     ));
     assert!(run.success(), "{run:?}");
     let out = ws.outputs();
