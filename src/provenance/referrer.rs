@@ -178,6 +178,8 @@ pub enum Listing {
         /// The index the tag pointed at when it was read, just before: the first write
         /// merges into it.
         existing: Option<Blob>,
+        /// When that read was sent.
+        read_at: Instant,
         /// How long that read took: a round trip to the registry.
         round_trip: Duration,
     },
@@ -235,11 +237,11 @@ pub async fn store_all<T: WriteTarget>(
     }));
     let mut unlisted: Vec<&Referrer> = referrers.to_vec();
     let read = async {
-        let started = Instant::now();
+        let read_at = Instant::now();
         let existing = target.get_manifest(&reference).await?;
-        Ok::<_, Error>((existing, started.elapsed()))
+        Ok::<_, Error>((existing, read_at, read_at.elapsed()))
     };
-    let (existing, round_trip) = match api {
+    let (existing, read_at, round_trip) = match api {
         None => {
             let (stored, read) = tokio::join!(stored, read);
             stored?;
@@ -263,6 +265,7 @@ pub async fn store_all<T: WriteTarget>(
             tag,
             entries,
             existing,
+            read_at,
             round_trip,
         },
         None => {
@@ -276,22 +279,33 @@ pub async fn store_all<T: WriteTarget>(
 const PUBLISH_ATTEMPTS: u32 = 8;
 
 /// The shortest and the longest wait before the fallback index is read back.
-const SETTLE_MIN: Duration = Duration::from_millis(50);
+const SETTLE_MIN: Duration = Duration::from_millis(25);
 const SETTLE_MAX: Duration = Duration::from_secs(5);
+
+/// A read of the fallback index older than this many of its round trips (and [`STALE_SLACK`])
+/// when the write is due is read again first: other pushes may have written since.
+const STALE_ROUND_TRIPS: u32 = 2;
+const STALE_SLACK: Duration = Duration::from_millis(10);
 
 /// Lists the referrer in the fallback tag, when it needs to be: adds the entry to the index
 /// [`store_all`] read, points the tag at the result (its digest checked), then reads it back.
 ///
 /// A registry offers no compare-and-swap on a tag, so another push listing its own referrer
-/// at the same time can write an index read before this one was written, and drop this entry.
-/// Such a write lands within about a round trip of its read, so the index is read back once
-/// that has passed (a round trip, and a random part of it, so writers fall out of step), and
-/// merged and written again while the entry is missing, a bounded number of times.
+/// at the same time can write an index it read before this one was written, and drop this
+/// entry. Three things keep that window small and close it when it shows:
+/// - the index is read again just before the write when the read [`store_all`] made is old
+///   (a slow machine, a slow registry), so the write merges what other pushes wrote since;
+/// - the index is read back after a wait as long as the write's own window, from its read to
+///   its answer, and a random part of it, so writers fall out of step; an entry missing then
+///   is merged and written again, a bounded number of times;
+/// - a read-back that lists this entry but shows another push wrote after this one waits and
+///   reads once more: this push is done when the index stays as it was across a wait.
 pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()> {
     let Listing::FallbackTag {
         tag,
         entries,
         existing,
+        read_at,
         round_trip,
     } = listing
     else {
@@ -299,29 +313,50 @@ pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()
     };
     let reference = ManifestRef::Tag(tag.clone());
     let mut existing = existing.clone();
-    for attempt in 0..=PUBLISH_ATTEMPTS {
-        let Some(index) = merge_into_index(existing.as_ref(), entries, tag)? else {
-            info!("listed in the referrers fallback tag {tag}");
-            return Ok(());
-        };
-        if attempt == PUBLISH_ATTEMPTS {
-            break;
+    let mut read_at = *read_at;
+    if read_at.elapsed() > *round_trip * STALE_ROUND_TRIPS + STALE_SLACK {
+        read_at = Instant::now();
+        existing = target.get_manifest(&reference).await?;
+    }
+    // The index this push last saw listing its entries, and how long its last write took.
+    let mut seen: Option<Digest> = None;
+    let mut window = *round_trip;
+    let mut writes = 0;
+    // Each write is followed by a read-back, and each read-back that saw another push's
+    // write by one more: twice the writes bounds the reads.
+    for _ in 0..2 * PUBLISH_ATTEMPTS {
+        match merge_into_index(existing.as_ref(), entries, tag)? {
+            None => {
+                let current = existing.as_ref().map(|index| &index.digest);
+                if writes == 0 || seen.as_ref() == current {
+                    info!("listed in the referrers fallback tag {tag}");
+                    return Ok(());
+                }
+                // Listed, but another push wrote after this one and may have read before
+                // it: its write lands within its own window, so look once more after that.
+                seen = current.cloned();
+            }
+            Some(_) if writes == PUBLISH_ATTEMPTS => break,
+            Some(index) => {
+                if writes > 0 {
+                    info!(
+                        "the referrers fallback tag {tag} lost this referrer to another push; listing it again"
+                    );
+                }
+                writes += 1;
+                put_manifest_checked(
+                    target,
+                    &index,
+                    &reference,
+                    &format!("the referrers index `{tag}`"),
+                )
+                .await?;
+                window = read_at.elapsed();
+                seen = Some(index.digest);
+            }
         }
-        if attempt > 0 {
-            info!(
-                "the referrers fallback tag {tag} lost this referrer to another push; listing it again"
-            );
-        }
-        let started = Instant::now();
-        put_manifest_checked(
-            target,
-            &index,
-            &reference,
-            &format!("the referrers index `{tag}`"),
-        )
-        .await?;
-        // The shorter of the two: a write on a new connection also waited for its handshake.
-        tokio::time::sleep(settle(started.elapsed().min(*round_trip))).await;
+        tokio::time::sleep(settle(window)).await;
+        read_at = Instant::now();
         existing = target.get_manifest(&reference).await?;
     }
     Err(Error::Provenance(format!(
@@ -334,10 +369,10 @@ pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()
     )))
 }
 
-/// How long to wait before reading back an index written `took` (a round trip) after it was
-/// read.
-fn settle(took: Duration) -> Duration {
-    let base = took.clamp(SETTLE_MIN, SETTLE_MAX);
+/// How long to wait before reading back an index whose write took `window`, from the read it
+/// merged into to the registry's answer.
+fn settle(window: Duration) -> Duration {
+    let base = window.clamp(SETTLE_MIN, SETTLE_MAX);
     base + base.mul_f64(rand::random::<f64>())
 }
 
@@ -512,6 +547,45 @@ mod tests {
         assert_eq!(
             v["manifests"][1]["annotations"][PREDICATE_TYPE_ANNOTATION],
             super::super::slsa::PREDICATE_TYPE
+        );
+    }
+
+    #[tokio::test]
+    async fn a_listing_read_long_before_its_write_keeps_what_another_push_listed_since() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let s = subject();
+        let one = Referrer::new(s.descriptor(), Payload::Statement(b"1".to_vec()), "t");
+        let two = Referrer::new(s.descriptor(), Payload::Statement(b"2".to_vec()), "t");
+        for blob in [&one.config, &one.layer, &two.layer] {
+            crate::registry::store_blob(&layout, blob).await.unwrap();
+        }
+        // The first push reads the fallback tag (none yet); the second lists its referrer;
+        // the first writes only after a while, as a push on a loaded machine does.
+        let late = store(&layout, &one, &s.digest).await.unwrap();
+        attach(&layout, &two, &s.digest).await.unwrap();
+        tokio::time::sleep(STALE_SLACK * 2).await;
+        publish(&layout, &late).await.unwrap();
+
+        let tag = fallback_tag(&s.digest);
+        let index = layout
+            .get_manifest(&ManifestRef::Tag(tag))
+            .await
+            .unwrap()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&index.bytes).unwrap();
+        let listed: Vec<&str> = v["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                two.manifest.digest.to_string(),
+                one.manifest.digest.to_string()
+            ]
         );
     }
 
