@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The latency benchmark: wasm-oci's jobs and its peers' against a CNCF registry 30 and 100 ms
 # of round trip away (bench/latency-proxy.py), plain HTTP and HTTPS with token auth; rewrites
-# the "Latency" section of BENCHMARKS.md (everything from its heading to the end of the file).
+# the "Latency" section of BENCHMARKS.md and keeps the others.
 # Knobs: BIN=path (a wasm-oci build to measure; default: the release build), RUNS=N (runs per job, default 3), RTTS="30 100", SIZES="seed 64", MODES="http https-token",
 #        OUT=BENCHMARKS.md.
 set -euo pipefail
@@ -65,14 +65,6 @@ python3 bench/latency.py >"$section"
   [ -n "$ORAS_PY" ] && printf '| oras-py | %s |\n' "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("oras"))')"
   true
 } >>"$section"
-# The section replaces the old one (from its heading to the end), or is appended.
-python3 - "$out" "$section" <<'PY'
-import sys
-out, section = sys.argv[1:3]
-text = open(out).read()
-heading = "## Latency: a registry 30 and 100 ms away"
-if heading in text:
-    text = text[: text.index(heading)]
-open(out, "w").write(text.rstrip("\n") + "\n\n" + open(section).read())
-PY
+# The section replaces the old one where it stands (or is appended); the rest of the file is kept.
+python3 bench/splice.py "$out" "$section" --own "## Latency: a registry 30 and 100 ms away"
 echo "bench-latency: wrote the latency section of $out" >&2

@@ -3,7 +3,8 @@
 # (Debian's docker-registry) on loopback, wasm-oci side by side with a raw curl blob upload and
 # download of the same bytes (the floor) and every other client that installs here (skopeo, wkg,
 # oras-py); then re-push of an unchanged artifact, start-up time and the slim image's size.
-# Medians from hyperfine, peak RSS from GNU time; writes BENCHMARKS.md.
+# Medians from hyperfine, peak RSS from GNU time; rewrites its sections of BENCHMARKS.md (the
+# latency and default-image sections, written by their own scripts, are kept).
 #
 # Usage: bash scripts/bench.sh
 # Env: SIZES="1 64 256" (MiB), RUNS=N (runs per command; default 20, 5 for 256 MiB and more),
@@ -308,10 +309,15 @@ fi
   printf 'load\t%s before, %s after\n' "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$results/machine.tsv"
 
-python3 bench/report.py "$results" >"$out"
+# This script's sections of the file are rewritten; the default image's and the latency
+# sections (their own scripts') are kept as they are.
+default_image="## The default image"
+latency="## Latency: a registry 30 and 100 ms away"
+python3 bench/report.py "$results" >"$BENCH_WORK/report.md"
+python3 bench/splice.py "$out" "$BENCH_WORK/report.md" --all-but "$default_image" "$latency"
 # The default image, when the tests have built it (`cargo test --test it default_image::`).
 if [ "$image" = 1 ] && podman image exists localhost/wasm-oci-action-test:default 2>/dev/null; then
-  printf '\n' >>"$out"
-  bash scripts/bench-default-image.sh >>"$out"
+  bash scripts/bench-default-image.sh >"$BENCH_WORK/default-image.md"
+  python3 bench/splice.py "$out" "$BENCH_WORK/default-image.md" --own "$default_image"
 fi
 say "wrote $out in $(($(date +%s) - started)) s"

@@ -3,6 +3,7 @@
 
 mod backoff;
 mod bad_inputs;
+mod bench_report;
 mod build;
 mod common;
 mod concurrency;
