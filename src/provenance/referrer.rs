@@ -278,8 +278,10 @@ pub async fn store_all<T: WriteTarget>(
 /// How many times [`publish`] writes the fallback index before it gives up.
 const PUBLISH_ATTEMPTS: u32 = 8;
 
-/// The shortest and the longest wait before the fallback index is read back.
-const SETTLE_MIN: Duration = Duration::from_millis(25);
+/// The shortest and the longest wait before the fallback index is read back. The shortest
+/// covers another push's write on a loaded machine, where a registry answers a write tens of
+/// milliseconds late: four concurrent pushes under load lost a referrer with 25 ms, none with 50.
+const SETTLE_MIN: Duration = Duration::from_millis(50);
 const SETTLE_MAX: Duration = Duration::from_secs(5);
 
 /// A read of the fallback index older than this many of its round trips (and [`STALE_SLACK`])
