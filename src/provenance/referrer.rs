@@ -489,6 +489,16 @@ mod tests {
         })
     }
 
+    /// The digests an image index lists, in order.
+    fn digests_listed(index: &Value) -> Vec<&str> {
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap())
+            .collect()
+    }
+
     #[tokio::test]
     async fn layout_fallback_index_keeps_every_referrer() {
         let dir = tempfile::tempdir().unwrap();
@@ -532,12 +542,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let v: Value = serde_json::from_slice(&fallback.bytes).unwrap();
-        let listed: Vec<&str> = v["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["digest"].as_str().unwrap())
-            .collect();
+        let listed = digests_listed(&v);
         assert_eq!(
             listed,
             [
@@ -576,12 +581,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let v: Value = serde_json::from_slice(&index.bytes).unwrap();
-        let listed: Vec<&str> = v["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["digest"].as_str().unwrap())
-            .collect();
+        let listed = digests_listed(&v);
         assert_eq!(
             listed,
             [
