@@ -647,11 +647,16 @@ async fn sbom(
     crate::sbom::for_push(facts.request, build, context).await
 }
 
-/// Uploads the layer as soon as it is hashed, while validation ends; meanwhile, once validation
-/// has passed, the small blobs (config, provenance, SBOM) go up together. Then the manifest and
-/// the referrer manifests together, and after them the tags and the referrers fallback tag
-/// together: each only after everything it refers to is stored. Requests that do not wait on
-/// each other go out at once, so a push costs a few round trips, not one per request.
+/// Uploads the layer as soon as it is hashed, while validation ends. Once validation has
+/// passed and the provenance is made, the push goes two ways at once:
+/// - the subject: the config beside the layer, then the manifest, then the tags;
+/// - the referrers (provenance, signatures, SBOM): their blobs, their manifests, then their
+///   listing in the referrers fallback tag, read back as [`referrer::publish`] does.
+///
+/// A referrer needs only its own blobs (OCI lets it be stored, and listed, before its subject),
+/// so the referrers' side, with the wait before its read-back, runs while a large layer still
+/// uploads. Each step goes only after everything it refers to is stored, and requests that do
+/// not wait on each other go out at once: a push costs a few round trips, not one per request.
 async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> Result<Delivered> {
     let Work {
         phase: validate_phase,
@@ -663,6 +668,9 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
     } = work;
 
     let (keeper, gate) = crate::registry::gate();
+    // The referrers, handed to their side of the push once the provenance is made; a push that
+    // fails before then hands nothing over, and that side has nothing to do.
+    let (hand_over, handed) = tokio::sync::oneshot::channel::<(Vec<Referrer>, Digest)>();
     let described = async {
         let validated = validating.await.expect("validation does not panic")?;
         keeper.settle(true);
@@ -697,135 +705,122 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
             false => None,
         };
         let sbom = sbom_once(facts, &wasm, &artifact, build.as_ref()).await?;
-        // The small blobs all at once, alongside the layer, and beside them the one question
-        // whose answer they do not change: whether the registry lists referrers itself.
-        let subject = &artifact.manifest.digest;
         let referrers: Vec<Referrer> = provenance
             .iter()
             .flat_map(Provenance::referrers)
             .chain(sbom.iter().flat_map(Sbom::referrers))
             .cloned()
             .collect();
-        let mut blobs = vec![&artifact.config];
-        for referrer in &referrers {
-            for blob in [&referrer.config, &referrer.layer] {
-                if !blobs.iter().any(|b| b.digest == blob.digest) {
-                    blobs.push(blob);
-                }
+        // The receiving side is only gone when the push already failed.
+        let _ = hand_over.send((referrers, artifact.manifest.digest.clone()));
+        let config_uploaded = store_blob(target, &artifact.config).await?;
+        let sbom = sbom.map(|s| s.referrer.manifest.digest);
+        Ok::<_, Error>((wasm, embedded, artifact, provenance, sbom, config_uploaded))
+    };
+    let subject = async {
+        let (layer_uploaded, described) = tokio::join!(
+            upload_layer(target, facts, &path, hashed.clone(), &gate),
+            described
+        );
+        // Validation, the hash and the upload each read the file (validation passes over large
+        // payloads unread), and the registry checks the upload against the hash. A file
+        // rewritten since the push began is the error to report: what was validated may not be
+        // what the registry holds. Nothing is tagged.
+        let digest = hash_done(&hashed).await.ok().map(|(digest, _)| digest);
+        if changed(
+            &path,
+            &stamp,
+            digest.as_ref(),
+            layer_uploaded.as_ref().err(),
+        ) {
+            return Err(Error::FileChanged { path: path.clone() });
+        }
+        // A bad file is the error to report, whatever else failed.
+        let (wasm, embedded, artifact, provenance, sbom, config_uploaded) = described?;
+        let layer_uploaded = layer_uploaded?;
+        let layer = artifact::layer(
+            facts.request.format,
+            &wasm.digest,
+            wasm.size,
+            wasm::file_name(&path),
+        );
+        let (mut uploaded, mut reused) = (Vec::new(), Vec::new());
+        for (digest, was_uploaded) in [
+            (&layer.digest, layer_uploaded),
+            // Sent to a registry unasked, in one request, as asking whether it is there would be.
+            (&artifact.config.digest, config_uploaded),
+        ] {
+            if was_uploaded {
+                uploaded.push(digest.clone());
+            } else {
+                reused.push(digest.clone());
             }
         }
-        let stored = futures_util::future::try_join_all(
-            blobs.into_iter().map(|blob| store_blob(target, blob)),
-        );
-        let api = async {
-            match referrers.is_empty() {
-                false => referrer::referrers_api(target, subject).await,
-                true => Ok(None),
-            }
+        drop(validate_phase);
+        let _phase = phase("Manifest, tags and provenance");
+        // The tags refer only to what is stored.
+        put_manifest(target, &artifact).await?;
+        put_tags(target, &artifact, facts.tags).await?;
+        let (provenance, signing, keyless_bundle) = match provenance {
+            Some(p) => (
+                Some(p.referrer.manifest.digest),
+                p.signing,
+                p.keyless_bundle,
+            ),
+            None => (None, Signing::default(), None),
         };
-        let (stored, api) = tokio::join!(stored, api);
-        // The config is the first of them.
-        let config_uploaded = stored?[0];
-        let sbom = sbom.map(|s| s.referrer.manifest.digest);
-        Ok::<_, Error>((
+        Ok(Delivered {
+            artifact,
             wasm,
             embedded,
-            artifact,
+            build: build.clone(),
+            uploaded,
+            reused,
             provenance,
             sbom,
-            referrers,
-            api?,
-            config_uploaded,
-        ))
+            signing,
+            keyless_bundle,
+        })
     };
-    let (layer_uploaded, described) = tokio::join!(
-        upload_layer(target, facts, &path, hashed.clone(), &gate),
-        described
-    );
-    // Validation, the hash and the upload each read the file (validation passes over large
-    // payloads unread), and the registry checks the upload against the hash. A file rewritten
-    // since the push began is the error to report: what was validated may not be what the
-    // registry holds. Nothing is tagged.
-    let digest = hash_done(&hashed).await.ok().map(|(digest, _)| digest);
-    if changed(
-        &path,
-        &stamp,
-        digest.as_ref(),
-        layer_uploaded.as_ref().err(),
-    ) {
-        return Err(Error::FileChanged { path });
-    }
-    // A bad file is the error to report, whatever else failed.
-    let (wasm, embedded, artifact, provenance, sbom, referrers, api, config_uploaded) = described?;
-    let layer_uploaded = layer_uploaded?;
-    drop(validate_phase);
-    let layer = artifact::layer(
-        facts.request.format,
-        &wasm.digest,
-        wasm.size,
-        wasm::file_name(&path),
-    );
+    let referred = async {
+        match handed.await {
+            Ok((referrers, subject)) => attach(target, &referrers, &subject).await,
+            Err(_) => Ok(()),
+        }
+    };
+    // Either side failing stops the other: no tag moves, no listing is written, once the push
+    // has failed.
+    let (delivered, ()) = tokio::try_join!(subject, referred)?;
+    Ok(delivered)
+}
 
-    let (mut uploaded, mut reused) = (Vec::new(), Vec::new());
-    for (digest, was_uploaded) in [
-        (&layer.digest, layer_uploaded),
-        // Sent to a registry unasked, in one request, as asking whether it is there would be.
-        (&artifact.config.digest, config_uploaded),
-    ] {
-        if was_uploaded {
-            uploaded.push(digest.clone());
-        } else {
-            reused.push(digest.clone());
+/// The referrers' side of a push: their blobs, and beside them the one question whose answer
+/// they do not change (whether the registry lists referrers itself); then their manifests,
+/// with the fallback tag read beside them; then, where the registry does not list them, the
+/// fallback tag written and read back.
+async fn attach<T: WriteTarget>(
+    target: &T,
+    referrers: &[Referrer],
+    subject: &Digest,
+) -> Result<()> {
+    if referrers.is_empty() {
+        return Ok(());
+    }
+    let mut blobs: Vec<&Blob> = Vec::new();
+    for referrer in referrers {
+        for blob in [&referrer.config, &referrer.layer] {
+            if !blobs.iter().any(|b| b.digest == blob.digest) {
+                blobs.push(blob);
+            }
         }
     }
-    let _phase = phase("Manifest, tags and provenance");
-    // The manifest and the referrer manifests together (each needs only its own blobs; a
-    // referrer may come before its subject), with the fallback tag read beside them.
-    let subject = &artifact.manifest.digest;
-    let listing = async {
-        match referrers.is_empty() {
-            false => {
-                let referrers: Vec<&Referrer> = referrers.iter().collect();
-                referrer::store_all(target, &referrers, subject, api)
-                    .await
-                    .map(Some)
-            }
-            true => Ok(None),
-        }
-    };
-    let (stored, listing) = tokio::join!(put_manifest(target, &artifact), listing);
+    let stored =
+        futures_util::future::try_join_all(blobs.into_iter().map(|blob| store_blob(target, blob)));
+    let (stored, api) = tokio::join!(stored, referrer::referrers_api(target, subject));
     stored?;
-    let listing = listing?;
-    // The tags, and the fallback tag that lists the referrers, refer only to what is stored.
-    let listed = async {
-        match &listing {
-            Some(listing) => referrer::publish(target, listing).await,
-            None => Ok(()),
-        }
-    };
-    let (tagged, listed) = tokio::join!(put_tags(target, &artifact, facts.tags), listed);
-    tagged?;
-    listed?;
-    let (provenance, signing, keyless_bundle) = match provenance {
-        Some(p) => (
-            Some(p.referrer.manifest.digest),
-            p.signing,
-            p.keyless_bundle,
-        ),
-        None => (None, Signing::default(), None),
-    };
-    Ok(Delivered {
-        artifact,
-        wasm,
-        embedded,
-        build,
-        uploaded,
-        reused,
-        provenance,
-        sbom,
-        signing,
-        keyless_bundle,
-    })
+    let referrers: Vec<&Referrer> = referrers.iter().collect();
+    let listing = referrer::store_all(target, &referrers, subject, api?).await?;
+    referrer::publish(target, &listing).await
 }
 
 /// How long the layer's upload waits for validation to end before it starts anyway.

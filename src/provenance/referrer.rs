@@ -278,10 +278,12 @@ pub async fn store_all<T: WriteTarget>(
 /// How many times [`publish`] writes the fallback index before it gives up.
 const PUBLISH_ATTEMPTS: u32 = 8;
 
-/// The shortest and the longest wait before the fallback index is read back. The shortest
-/// covers another push's write on a loaded machine, where a registry answers a write tens of
-/// milliseconds late: four concurrent pushes under load lost a referrer with 25 ms, none with 50.
-const SETTLE_MIN: Duration = Duration::from_millis(50);
+/// The margin of the wait before the fallback index is read back, beyond the part of another
+/// push's window that its travel does not cover; drawn between one and two times this. It
+/// covers a push that the machine or the registry serves later than this one: four concurrent
+/// pushes on a loaded machine lost a referrer with a margin of 25 ms, none with 50.
+const SETTLE_MARGIN: Duration = Duration::from_millis(50);
+/// The longest wait before a read-back.
 const SETTLE_MAX: Duration = Duration::from_secs(5);
 
 /// A read of the fallback index older than this many of its round trips (and [`STALE_SLACK`])
@@ -297,9 +299,9 @@ const STALE_SLACK: Duration = Duration::from_millis(10);
 /// entry. Three things keep that window small and close it when it shows:
 /// - the index is read again just before the write when the read [`store_all`] made is old
 ///   (a slow machine, a slow registry), so the write merges what other pushes wrote since;
-/// - the index is read back after a wait as long as the write's own window, from its read to
-///   its answer, and a random part of it, so writers fall out of step; an entry missing then
-///   is merged and written again, a bounded number of times;
+/// - the index is read back late enough to see the write of any push that read before this
+///   write landed ([`settle`]), with a random part, so writers fall out of step; an entry
+///   missing then is merged and written again, a bounded number of times;
 /// - a read-back that lists this entry but shows another push wrote after this one waits and
 ///   reads once more: this push is done when the index stays as it was across a wait.
 pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()> {
@@ -357,7 +359,7 @@ pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()
                 seen = Some(index.digest);
             }
         }
-        tokio::time::sleep(settle(window)).await;
+        tokio::time::sleep(settle(window, *round_trip)).await;
         read_at = Instant::now();
         existing = target.get_manifest(&reference).await?;
     }
@@ -371,11 +373,17 @@ pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()
     )))
 }
 
-/// How long to wait before reading back an index whose write took `window`, from the read it
-/// merged into to the registry's answer.
-fn settle(window: Duration) -> Duration {
-    let base = window.clamp(SETTLE_MIN, SETTLE_MAX);
-    base + base.mul_f64(rand::random::<f64>())
+/// How long to wait, after the answer to a write of the index, before reading it back; the
+/// write took `window` from the read it merged into to its answer, and a read of the index
+/// takes `round_trip`.
+///
+/// Another push whose read came before this write landed had its own write answered within
+/// about the same window of its read; of that window, two round trips are travel, which this
+/// push's write answer and read-back take anyway. So the read-back waits for the rest of the
+/// window, and a margin for a push the machine or the registry serves later than this one.
+fn settle(window: Duration, round_trip: Duration) -> Duration {
+    let margin = SETTLE_MARGIN + SETTLE_MARGIN.mul_f64(rand::random::<f64>());
+    (window.saturating_sub(round_trip * 2) + margin).min(SETTLE_MAX)
 }
 
 /// The fallback index with `entries` added to what `existing` lists, keeping every other field

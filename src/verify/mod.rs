@@ -152,13 +152,59 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
         }
         (None, None) => unreachable!("a reference has a tag or a digest"),
     }
-    if let (Some(expected), Some(tag)) = (&image.digest, &image.tag) {
-        report.checks.push(check_tag(&source, tag, expected).await);
-    }
     let manifest = &fetched.manifest;
 
+    // What the provenance must say: a referrer for this digest, from the expected repository
+    // and commit.
+    let want_source = request
+        .expect_source
+        .clone()
+        .or_else(|| manifest.annotations.get(SOURCE).cloned());
+    let want_revision = request
+        .expect_revision
+        .clone()
+        .or_else(|| manifest.annotations.get(REVISION).cloned());
+    let expectations = provenance::Expectations {
+        subject: &digest,
+        source: want_source.as_deref(),
+        revision: want_revision.as_deref(),
+        public_key: request.public_key.as_deref(),
+        identity: &request.identity,
+        roots: &request.trust_roots,
+    };
+
+    // Every read the checks need goes out at once: the tag, the config, the layer, the
+    // referrers. Their checks are reported in this order.
+    let tag = async {
+        match (&image.digest, &image.tag) {
+            (Some(expected), Some(tag)) => Some(check_tag(&source, tag, expected).await),
+            _ => None,
+        }
+    };
+    let mut layer_checks = Vec::new();
+    let layer = check_layer(
+        &source,
+        image,
+        manifest,
+        request.read.layer.as_deref(),
+        &mut layer_checks,
+    );
+    let sbom = async {
+        match request.require_sbom {
+            true => sbom::check_sbom(&source, &expectations).await,
+            false => Vec::new(),
+        }
+    };
+    let (tag, config, wasm, provenance, sbom) = tokio::join!(
+        tag,
+        source.get_blob(&manifest.config),
+        layer,
+        provenance::check_provenance(&source, &expectations),
+        sbom
+    );
+    report.checks.extend(tag);
+
     // The config and the layer: each must hash to what the manifest says.
-    let config = source.get_blob(&manifest.config).await;
     report.checks.push(match &config {
         Ok(_) => Check::pass(
             "config digest",
@@ -169,14 +215,7 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
         ),
         Err(e) => Check::fail("config digest", crate::error::error_chain(e)),
     });
-    let wasm = check_layer(
-        &source,
-        image,
-        manifest,
-        request.read.layer.as_deref(),
-        &mut report,
-    )
-    .await;
+    report.checks.extend(layer_checks);
 
     // The Wasm's kind must match what the config says.
     if let (Ok(config), Some(wasm)) = (&config, &wasm) {
@@ -213,31 +252,8 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
         });
     }
 
-    // The provenance: a referrer for this digest, from the expected repository and commit.
-    let want_source = request
-        .expect_source
-        .clone()
-        .or_else(|| manifest.annotations.get(SOURCE).cloned());
-    let want_revision = request
-        .expect_revision
-        .clone()
-        .or_else(|| manifest.annotations.get(REVISION).cloned());
-    let expectations = provenance::Expectations {
-        subject: &digest,
-        source: want_source.as_deref(),
-        revision: want_revision.as_deref(),
-        public_key: request.public_key.as_deref(),
-        identity: &request.identity,
-        roots: &request.trust_roots,
-    };
-    report
-        .checks
-        .extend(provenance::check_provenance(&source, &expectations).await);
-    if request.require_sbom {
-        report
-            .checks
-            .extend(sbom::check_sbom(&source, &expectations).await);
-    }
+    report.checks.extend(provenance);
+    report.checks.extend(sbom);
 
     for c in &report.checks {
         match c.outcome {
@@ -273,21 +289,19 @@ async fn check_layer<T: ReadTarget>(
     image: &ImageRef,
     manifest: &Manifest,
     wanted: Option<&str>,
-    report: &mut VerifyReport,
+    checks: &mut Vec<Check>,
 ) -> Option<WasmFile> {
     let layer = match resolve::choose_layer(image, manifest, wanted) {
         Ok(layer) => layer,
         Err(e) => {
-            report
-                .checks
-                .push(Check::fail("layer", crate::error::error_chain(&e)));
+            checks.push(Check::fail("layer", crate::error::error_chain(&e)));
             return None;
         }
     };
     let staging = match tempfile::tempdir() {
         Ok(dir) => dir,
         Err(e) => {
-            report.checks.push(Check::fail(
+            checks.push(Check::fail(
                 "layer digest",
                 format!("cannot create a temporary directory: {e}"),
             ));
@@ -299,13 +313,11 @@ async fn check_layer<T: ReadTarget>(
             .validated
             .expect("a validating download has a verdict"),
         Err(e) => {
-            report
-                .checks
-                .push(Check::fail("layer digest", crate::error::error_chain(&e)));
+            checks.push(Check::fail("layer digest", crate::error::error_chain(&e)));
             return None;
         }
     };
-    report.checks.push(Check::pass(
+    checks.push(Check::pass(
         "layer digest",
         format!(
             "{} ({} bytes, {})",
@@ -318,7 +330,7 @@ async fn check_layer<T: ReadTarget>(
                 crate::wasm::WasmKind::Module => "core module",
                 crate::wasm::WasmKind::Component => "component",
             };
-            report.checks.push(Check::pass(
+            checks.push(Check::pass(
                 "wasm",
                 format!("a valid {what} (`{}`)", validated.kind.os()),
             ));
@@ -329,16 +341,14 @@ async fn check_layer<T: ReadTarget>(
             ))
         }
         Err(Error::InvalidWasm { reason, .. }) => {
-            report.checks.push(Check::fail(
+            checks.push(Check::fail(
                 "wasm",
                 format!("layer {} is not valid WebAssembly: {reason}", layer.digest),
             ));
             None
         }
         Err(e) => {
-            report
-                .checks
-                .push(Check::fail("wasm", crate::error::error_chain(&e)));
+            checks.push(Check::fail("wasm", crate::error::error_chain(&e)));
             None
         }
     }

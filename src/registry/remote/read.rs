@@ -234,12 +234,19 @@ impl Remote {
     /// The referrers of `subject`: the referrers API, else the fallback tag's index. Both are
     /// read with a cap ([`REFERRERS_MAX`], [`MANIFEST_MAX`]): a listing is held in memory.
     pub(super) async fn list_referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>> {
-        if let Some(listed) = self.referrers_api_entries(subject).await? {
+        // The fallback tag is read beside the question, not after it: one round trip, and a
+        // read answered 404 where the registry has the API.
+        let tag = crate::registry::fallback_tag(subject);
+        let reference = ManifestRef::Tag(tag.clone());
+        let (listed, fallback) = tokio::join!(
+            self.referrers_api_entries(subject),
+            self.get_manifest(&reference)
+        );
+        if let Some(listed) = listed? {
             return Ok(listed);
         }
-        let tag = crate::registry::fallback_tag(subject);
-        tracing::debug!("no referrers API; reading the fallback tag `{tag}`");
-        let Some(index) = self.get_manifest(&ManifestRef::Tag(tag.clone())).await? else {
+        tracing::debug!("no referrers API; the fallback tag `{tag}` lists them");
+        let Some(index) = fallback? else {
             return Ok(Vec::new());
         };
         crate::registry::index_entries(&index.bytes).map_err(|reason| Error::Registry {
