@@ -671,6 +671,10 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
     // The referrers, handed to their side of the push once the provenance is made; a push that
     // fails before then hands nothing over, and that side has nothing to do.
     let (hand_over, handed) = tokio::sync::oneshot::channel::<(Vec<Referrer>, Digest)>();
+    // A target where nothing costs a round trip (a layout) loses nothing by taking the sides
+    // in turn, and its index then lists the artifact before its referrers.
+    let (tagged, subject_tagged) = tokio::sync::oneshot::channel::<()>();
+    let in_turn = target.asks_for_free();
     let described = async {
         let validated = validating.await.expect("validation does not panic")?;
         keeper.settle(true);
@@ -761,6 +765,7 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
         // The tags refer only to what is stored.
         put_manifest(target, &artifact).await?;
         put_tags(target, &artifact, facts.tags).await?;
+        let _ = tagged.send(());
         let (provenance, signing, keyless_bundle) = match provenance {
             Some(p) => (
                 Some(p.referrer.manifest.digest),
@@ -783,10 +788,13 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
         })
     };
     let referred = async {
-        match handed.await {
-            Ok((referrers, subject)) => attach(target, &referrers, &subject).await,
-            Err(_) => Ok(()),
+        let Ok((referrers, subject)) = handed.await else {
+            return Ok(());
+        };
+        if in_turn && subject_tagged.await.is_err() {
+            return Ok(());
         }
+        attach(target, &referrers, &subject).await
     };
     // Either side failing stops the other: no tag moves, no listing is written, once the push
     // has failed.

@@ -46,7 +46,7 @@ impl Source {
                 let mut connection = connection.clone();
                 connection.env = env.clone();
                 let remote = Remote::new(image.clone(), &connection)?;
-                remote.login(Access::Read).await?;
+                remote.login_lazily(Access::Read).await?;
                 Ok(Source::Remote(Box::new(remote)))
             }
             Destination::Layout(dir) => Ok(Source::Layout(Layout::open(dir)?)),

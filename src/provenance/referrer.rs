@@ -279,9 +279,10 @@ pub async fn store_all<T: WriteTarget>(
 const PUBLISH_ATTEMPTS: u32 = 8;
 
 /// The margin of the wait before the fallback index is read back, beyond the part of another
-/// push's window that its travel does not cover; drawn between one and two times this. It
-/// covers a push that the machine or the registry serves later than this one: four concurrent
-/// pushes on a loaded machine lost a referrer with a margin of 25 ms, none with 50.
+/// push's window that its travel does not cover (drawn between one and two times this after
+/// a second write). It covers a push that the machine or the registry serves later than this
+/// one: four concurrent pushes on a loaded machine lost a referrer with 25 to 50 ms of wait,
+/// none with 50 to 100.
 const SETTLE_MARGIN: Duration = Duration::from_millis(50);
 /// The longest wait before a read-back.
 const SETTLE_MAX: Duration = Duration::from_secs(5);
@@ -328,7 +329,7 @@ pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()
     let mut writes = 0;
     // Each write is followed by a read-back, and each read-back that saw another push's
     // write by one more: twice the writes bounds the reads.
-    for _ in 0..2 * PUBLISH_ATTEMPTS {
+    for read_back in 0..2 * PUBLISH_ATTEMPTS {
         match merge_into_index(existing.as_ref(), entries, tag)? {
             None => {
                 let current = existing.as_ref().map(|index| &index.digest);
@@ -359,7 +360,13 @@ pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()
                 seen = Some(index.digest);
             }
         }
-        tokio::time::sleep(settle(window, *round_trip)).await;
+        // The first read-back follows the one write; the rest follow writes that met another
+        // push's, and fall out of step with it by a random part.
+        let margin = match read_back {
+            0 => SETTLE_MARGIN,
+            _ => SETTLE_MARGIN + SETTLE_MARGIN.mul_f64(rand::random::<f64>()),
+        };
+        tokio::time::sleep(settle(window, *round_trip, margin)).await;
         read_at = Instant::now();
         existing = target.get_manifest(&reference).await?;
     }
@@ -380,9 +387,8 @@ pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()
 /// Another push whose read came before this write landed had its own write answered within
 /// about the same window of its read; of that window, two round trips are travel, which this
 /// push's write answer and read-back take anyway. So the read-back waits for the rest of the
-/// window, and a margin for a push the machine or the registry serves later than this one.
-fn settle(window: Duration, round_trip: Duration) -> Duration {
-    let margin = SETTLE_MARGIN + SETTLE_MARGIN.mul_f64(rand::random::<f64>());
+/// window, and a `margin` for a push the machine or the registry serves later than this one.
+fn settle(window: Duration, round_trip: Duration, margin: Duration) -> Duration {
     (window.saturating_sub(round_trip * 2) + margin).min(SETTLE_MAX)
 }
 

@@ -102,8 +102,13 @@ pub(super) async fn deliver_all(
         .iter()
         .map(|(image, _)| Remote::new(image.clone(), &connection(request, env, image, first)))
         .collect::<Result<Vec<_>>>()?;
-    let logins =
-        futures_util::future::join_all(remotes.iter().map(|r| r.login(Access::Write))).await;
+    // One registry: a session without credentials sends no probe. Several: every one is
+    // asked before any is sent the artifact.
+    let logins = futures_util::future::join_all(remotes.iter().map(|r| match remotes.len() {
+        1 => r.login_lazily(Access::Write).boxed(),
+        _ => r.login(Access::Write).boxed(),
+    }))
+    .await;
     if let Some(refused) = logins.into_iter().find_map(std::result::Result::err) {
         // A bad file is the error to report, whatever else failed.
         work.validating.await.expect("validation does not panic")?;

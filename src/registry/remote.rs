@@ -153,6 +153,8 @@ pub struct Remote {
     scheme: &'static str,
     /// The auth layer's state: what login settled, a token renewed after a 401.
     auth: Mutex<login::AuthState>,
+    /// Held while a token is asked for after a 401, so requests answered 401 together ask once.
+    renewal: tokio::sync::Mutex<()>,
     /// What every request to the registry shares: the bound on requests in flight and the
     /// pause a 429 or 503 imposes.
     backoff: Arc<Backoff>,
@@ -215,6 +217,7 @@ impl Remote {
             uploads,
             scheme: if connection.insecure { "http" } else { "https" },
             auth: Mutex::new(login::AuthState::default()),
+            renewal: tokio::sync::Mutex::new(()),
         })
     }
 }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, LOCATION};
+use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
 use super::{Failure, Remote};
@@ -85,10 +85,7 @@ impl Remote {
         method: Method,
         url: Url,
     ) -> RequestBuilder {
-        let registry = self.registry_url();
-        let same_registry = url.host_str() == registry.host_str()
-            && url.port_or_known_default() == registry.port_or_known_default()
-            && (registry.scheme() == "http" || url.scheme() == "https");
+        let same_registry = self.is_registry(&url);
         let request = client.request(method, url);
         if !same_registry {
             return request;
@@ -104,9 +101,62 @@ impl Remote {
         }
     }
 
+    /// Whether `url` is the registry itself, where credentials may go: its host and port,
+    /// and not plain HTTP when the registry is reached over HTTPS.
+    fn is_registry(&self, url: &Url) -> bool {
+        let registry = self.registry_url();
+        url.host_str() == registry.host_str()
+            && url.port_or_known_default() == registry.port_or_known_default()
+            && (registry.scheme() == "http" || url.scheme() == "https")
+    }
+
+    /// Sends a request to the registry's API under its shared backoff ([`Remote::send_plain`]).
+    /// In a session that sent no probe, a request sent without a token and answered 401 is
+    /// sent once more, with the token the challenge led to ([`Remote::answer_challenge`]).
+    pub(super) async fn send(&self, request: RequestBuilder) -> Result<Response, Failure> {
+        let again = self
+            .awaits_challenge()
+            .then(|| request.try_clone())
+            .flatten();
+        let response = self.send_plain(request).await?;
+        let Some(again) = again.filter(|_| response.status() == StatusCode::UNAUTHORIZED) else {
+            return Ok(response);
+        };
+        let challenge = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if !self.answer_challenge(&challenge).await? {
+            return Ok(response);
+        }
+        // Read to its end, so its connection serves the next request.
+        error_text(response).await;
+        let (client, built) = again.build_split();
+        let mut built = built.map_err(|e| self.transport_failure(&e))?;
+        if self.is_registry(built.url())
+            && let super::login::Presented::Bearer(token) = self.credentials()
+        {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    Failure::from(Error::Registry {
+                        registry: self.image.registry().to_owned(),
+                        operation: "authentication".to_owned(),
+                        reason: "the token service issued a token that is not a header value"
+                            .to_owned(),
+                    })
+                })?;
+            value.set_sensitive(true);
+            built.headers_mut().insert(AUTHORIZATION, value);
+        }
+        self.send_plain(RequestBuilder::from_parts(client, built))
+            .await
+    }
+
     /// Sends `request` under the registry's shared backoff; a failure to reach the registry is
     /// a transport failure.
-    pub(super) async fn send(&self, request: RequestBuilder) -> Result<Response, Failure> {
+    pub(super) async fn send_plain(&self, request: RequestBuilder) -> Result<Response, Failure> {
         send_under(&self.backoff, request)
             .await
             .map_err(|e| self.transport_failure(&e))

@@ -28,7 +28,7 @@ impl Remote {
             form.push(("service", name.clone()));
         }
         let response = self
-            .send(self.http.post(service.realm.clone()).form(&form))
+            .send_plain(self.http.post(service.realm.clone()).form(&form))
             .await?;
         if !response.status().is_success() {
             return Err(self

@@ -5,10 +5,31 @@
 //! (or the access token a docker identity token is exchanged for, `identity.rs`) every request
 //! then carries. A 401 later asks the token service again ([`Remote::authenticate_again`]).
 
+use std::sync::Arc;
+
 use super::token::TokenService;
 use super::{Credential, Failure, Remote};
 use crate::error::{Error, Result};
+use crate::registry::retry::Backoff;
 use crate::secret::Secret;
+
+/// The connections a push opens at login: its widest waves are the tags and the referrers
+/// fallback index (six, with five tags), and the blobs beside the referrers question.
+const WARM_CONNECTIONS: usize = 6;
+
+/// Opens the connections a push's widest waves use, beside the probe's own (or the first
+/// requests'): over HTTP/1.1 a connection takes a request at a time, and one opened when a
+/// wave is due costs that wave a round trip (two over TLS). The only way to open one is a
+/// request, so each takes a `GET /v2/` without credentials, whose answer is read and set
+/// aside. Over HTTP/2 the requests share one connection, and these cost a few bytes.
+async fn warm_up(http: reqwest::Client, backoff: Arc<Backoff>, url: reqwest::Url) {
+    futures_util::future::join_all((1..WARM_CONNECTIONS).map(|_| async {
+        if let Ok(response) = super::http::send_under(&backoff, http.get(url.clone())).await {
+            super::http::error_text(response).await;
+        }
+    }))
+    .await;
+}
 
 /// What `GET /v2/` said.
 #[derive(Debug, Clone)]
@@ -46,6 +67,9 @@ pub(super) struct AuthState {
     token: Option<Secret>,
     /// A token realm worth a warning has been named.
     pub(super) realm_named: bool,
+    /// The session sent no probe ([`Remote::login_lazily`]): a 401 to a request sent without
+    /// a token names the token service then.
+    pub(super) deferred: bool,
 }
 
 /// The credentials a request to the registry carries.
@@ -62,10 +86,17 @@ impl Remote {
     pub async fn login(&self, access: Access) -> Result<()> {
         // Set first, so a refused login names push access.
         self.auth().access = Some(access);
-        let challenge = self
+        let probe = self
             .policy
-            .run("the registry's API check (GET /v2/)", || self.probe())
-            .await?;
+            .run("the registry's API check (GET /v2/)", || self.probe());
+        let (challenge, ()) = match access {
+            Access::Write => {
+                let url = self.registry_url().join("v2/").expect("a valid URL path");
+                tokio::join!(probe, warm_up(self.http.clone(), self.backoff.clone(), url))
+            }
+            Access::Read => (probe.await, ()),
+        };
+        let challenge = challenge?;
         let (service, token) = match (challenge, &self.resolved.credential) {
             (Challenge::Bearer(service), Credential::IdentityToken(refresh)) => {
                 let token = self
@@ -99,6 +130,63 @@ impl Remote {
         auth.service = service;
         auth.token = token;
         Ok(())
+    }
+
+    /// [`Remote::login`], except that a session without credentials sends no probe: it has
+    /// no credentials to be refused, so its first requests go out at once, and a 401 to one of
+    /// them names the token service, if the registry has one ([`Remote::answer_challenge`]).
+    /// A refusal then comes with the first request, before any upload.
+    pub async fn login_lazily(&self, access: Access) -> Result<()> {
+        if !matches!(self.resolved.credential, Credential::Anonymous) {
+            return self.login(access).await;
+        }
+        {
+            let mut auth = self.auth();
+            auth.access = Some(access);
+            auth.deferred = true;
+        }
+        // The push's first requests open connections of their own; these, beside them, are
+        // there when the tags are due.
+        if access == Access::Write {
+            let (http, backoff) = (self.http.clone(), self.backoff.clone());
+            let url = self.registry_url().join("v2/").expect("a valid URL path");
+            tokio::spawn(warm_up(http, backoff, url));
+        }
+        Ok(())
+    }
+
+    /// A 401 whose `challenge` answered a request sent without a token, in a session that sent
+    /// no probe: true when a token is now held (asked for here, or by another request first)
+    /// and the request is worth sending again with it; false when the registry names no token
+    /// service, and the 401 stands.
+    pub(super) async fn answer_challenge(
+        &self,
+        challenge: &str,
+    ) -> std::result::Result<bool, Failure> {
+        let _one_at_a_time = self.renewal.lock().await;
+        if self.auth().token.is_some() {
+            return Ok(true);
+        }
+        let Some(service) = self.token_service(challenge)? else {
+            return Ok(false);
+        };
+        let access = self.auth().access.unwrap_or(Access::Read);
+        let token = self
+            .policy
+            .run("authentication", || self.fetch_token(&service, access))
+            .await
+            .map_err(Failure::from)?;
+        let mut auth = self.auth();
+        auth.service = Some(service);
+        auth.token = token;
+        Ok(auth.token.is_some())
+    }
+
+    /// Whether the session sent no probe and holds no token yet: a 401 then names the token
+    /// service.
+    pub(super) fn awaits_challenge(&self) -> bool {
+        let auth = self.auth();
+        auth.deferred && auth.token.is_none()
     }
 
     /// The auth layer's state.
@@ -163,7 +251,7 @@ impl Remote {
         if let Credential::Basic { username, password } = &self.resolved.credential {
             request = request.basic_auth(username, Some(password.expose()));
         }
-        let response = self.send(request).await?;
+        let response = self.send_plain(request).await?;
         let status = response.status().as_u16();
         let asked = response
             .headers()

@@ -100,7 +100,7 @@ impl Remote {
         if let Credential::Basic { username, password } = &self.resolved.credential {
             request = request.basic_auth(username, Some(password.expose()));
         }
-        let response = self.send(request).await?;
+        let response = self.send_plain(request).await?;
         if response.status() != StatusCode::OK {
             return Err(self.token_refusal(response, "authentication").await);
         }

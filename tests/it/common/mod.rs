@@ -243,9 +243,11 @@ impl Registry {
 
     /// How many blob upload sessions the registry has seen so far.
     pub fn upload_count(&self) -> usize {
+        // An upload session opened (202); a refused one (401) stores nothing.
         self.log()
             .lines()
             .filter(|l| l.contains("\"POST /v2/") && l.contains("/blobs/uploads/"))
+            .filter(|l| l.contains("\" 202 "))
             .count()
     }
 
