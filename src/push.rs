@@ -653,10 +653,11 @@ async fn sbom(
 /// - the referrers (provenance, signatures, SBOM): their blobs, their manifests, then their
 ///   listing in the referrers fallback tag, read back as [`referrer::publish`] does.
 ///
-/// A referrer needs only its own blobs (OCI lets it be stored, and listed, before its subject),
-/// so the referrers' side, with the wait before its read-back, runs while a large layer still
-/// uploads. Each step goes only after everything it refers to is stored, and requests that do
-/// not wait on each other go out at once: a push costs a few round trips, not one per request.
+/// A referrer needs only its own blobs (OCI lets it be stored before its subject), so the
+/// referrers' manifests are stored while a large layer still uploads; their listing waits for
+/// the subject's manifest, so a push that fails lists nothing. Each step goes only after
+/// everything it refers to is stored, and requests that do not wait on each other go out at
+/// once: a push costs a few round trips, not one per request.
 async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> Result<Delivered> {
     let Work {
         phase: validate_phase,
@@ -671,8 +672,10 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
     // The referrers, handed to their side of the push once the provenance is made; a push that
     // fails before then hands nothing over, and that side has nothing to do.
     let (hand_over, handed) = tokio::sync::oneshot::channel::<(Vec<Referrer>, Digest)>();
-    // A target where nothing costs a round trip (a layout) loses nothing by taking the sides
-    // in turn, and its index then lists the artifact before its referrers.
+    // The fallback tag moves only once the subject is stored: a push that fails before then
+    // lists nothing. A target where nothing costs a round trip (a layout) loses nothing by
+    // waiting for the tags too, and its index then lists the artifact before its referrers.
+    let (stored, subject_stored) = tokio::sync::oneshot::channel::<()>();
     let (tagged, subject_tagged) = tokio::sync::oneshot::channel::<()>();
     let in_turn = target.asks_for_free();
     let described = async {
@@ -764,6 +767,7 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
         let _phase = phase("Manifest, tags and provenance");
         // The tags refer only to what is stored.
         put_manifest(target, &artifact).await?;
+        let _ = stored.send(());
         put_tags(target, &artifact, facts.tags).await?;
         let _ = tagged.send(());
         let (provenance, signing, keyless_bundle) = match provenance {
@@ -791,10 +795,13 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
         let Ok((referrers, subject)) = handed.await else {
             return Ok(());
         };
-        if in_turn && subject_tagged.await.is_err() {
-            return Ok(());
-        }
-        attach(target, &referrers, &subject).await
+        let listed = async {
+            match in_turn {
+                true => subject_tagged.await.is_ok(),
+                false => subject_stored.await.is_ok(),
+            }
+        };
+        attach(target, &referrers, &subject, listed).await
     };
     // Either side failing stops the other: no tag moves, no listing is written, once the push
     // has failed.
@@ -804,12 +811,13 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
 
 /// The referrers' side of a push: their blobs, and beside them the one question whose answer
 /// they do not change (whether the registry lists referrers itself); then their manifests,
-/// with the fallback tag read beside them; then, where the registry does not list them, the
-/// fallback tag written and read back.
+/// with the fallback tag read beside them; then, where the registry does not list them and
+/// once `subject_stored` says the subject is stored, the fallback tag written and read back.
 async fn attach<T: WriteTarget>(
     target: &T,
     referrers: &[Referrer],
     subject: &Digest,
+    subject_stored: impl std::future::Future<Output = bool>,
 ) -> Result<()> {
     if referrers.is_empty() {
         return Ok(());
@@ -828,6 +836,10 @@ async fn attach<T: WriteTarget>(
     stored?;
     let referrers: Vec<&Referrer> = referrers.iter().collect();
     let listing = referrer::store_all(target, &referrers, subject, api?).await?;
+    if !subject_stored.await {
+        // The subject's side failed, and says why.
+        return Ok(());
+    }
     referrer::publish(target, &listing).await
 }
 
