@@ -17,13 +17,13 @@ use crate::secret::Secret;
 /// fallback index (six, with five tags), and the blobs beside the referrers question.
 const WARM_CONNECTIONS: usize = 6;
 
-/// Opens the connections a push's widest waves use, beside the probe's own (or the first
+/// Opens `count` connections for a push's widest waves, beside the probe's own (or the first
 /// requests'): over HTTP/1.1 a connection takes a request at a time, and one opened when a
 /// wave is due costs that wave a round trip (two over TLS). The only way to open one is a
 /// request, so each takes a `GET /v2/` without credentials, whose answer is read and set
 /// aside. Over HTTP/2 the requests share one connection, and these cost a few bytes.
-async fn warm_up(http: reqwest::Client, backoff: Arc<Backoff>, url: reqwest::Url) {
-    futures_util::future::join_all((1..WARM_CONNECTIONS).map(|_| async {
+async fn warm_up(http: reqwest::Client, backoff: Arc<Backoff>, url: reqwest::Url, count: usize) {
+    futures_util::future::join_all((0..count).map(|_| async {
         if let Ok(response) = super::http::send_under(&backoff, http.get(url.clone())).await {
             super::http::error_text(response).await;
         }
@@ -92,7 +92,8 @@ impl Remote {
         let (challenge, ()) = match access {
             Access::Write => {
                 let url = self.registry_url().join("v2/").expect("a valid URL path");
-                tokio::join!(probe, warm_up(self.http.clone(), self.backoff.clone(), url))
+                let (http, backoff) = (self.http.clone(), self.backoff.clone());
+                tokio::join!(probe, warm_up(http, backoff, url, WARM_CONNECTIONS - 1))
             }
             Access::Read => (probe.await, ()),
         };
@@ -145,12 +146,13 @@ impl Remote {
             auth.access = Some(access);
             auth.deferred = true;
         }
-        // The push's first requests open connections of their own; these, beside them, are
-        // there when the tags are due.
+        // The push's first requests (its blobs and the referrers question) open connections
+        // of their own; one more, beside them, is there when the tags and the fallback tag
+        // are due. More would take the places in flight the first requests need.
         if access == Access::Write {
             let (http, backoff) = (self.http.clone(), self.backoff.clone());
             let url = self.registry_url().join("v2/").expect("a valid URL path");
-            tokio::spawn(warm_up(http, backoff, url));
+            tokio::spawn(warm_up(http, backoff, url, 1));
         }
         Ok(())
     }
