@@ -125,6 +125,56 @@ fn a_push_with_token_auth_asks_for_one_token_and_a_new_one_after_a_401() {
 }
 
 #[test]
+fn an_anonymous_session_sends_no_probe_and_asks_for_one_token_at_the_first_401() {
+    let issuer = TokenIssuer::start(&[(USER, PASSWORD)], &[]);
+    issuer.anonymous_pull.store(true, Ordering::SeqCst);
+    let registry = token_registry(&issuer);
+    let proxy = FaultProxy::start(registry.port, |_, _, _| Fault::Pass);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // Something to read, pushed with credentials.
+    let pusher = remote(&proxy.host(), Some((USER, PASSWORD)));
+    runtime.block_on(pusher.login(Access::Write)).unwrap();
+    let manifest = stored_blobs_manifest(&pusher, &runtime);
+    let tag = ManifestRef::Tag("v1".parse().unwrap());
+    runtime
+        .block_on(pusher.put_manifest(&manifest, &tag))
+        .unwrap();
+    let (pushed, asked) = (proxy.log().len(), issuer.requests().len());
+
+    let reader = remote(&proxy.host(), None);
+    runtime.block_on(reader.login_lazily(Access::Read)).unwrap();
+    // Four reads at once: each meets the registry's 401 first, one asks for a token, and each
+    // is sent again with it.
+    let reads = runtime.block_on(futures_util::future::join_all(
+        (0..4).map(|_| wasm_oci::registry::ReadTarget::get_manifest(&reader, &tag)),
+    ));
+    for read in reads {
+        assert_eq!(read.unwrap().expect("found").digest, manifest.digest);
+    }
+    assert_eq!(issuer.requests()[asked..], ["GET anonymous"]);
+    let log = proxy.log()[pushed..].to_vec();
+    assert!(!log.iter().any(|l| l.contains("GET /v2/ ")), "{log:#?}");
+    assert_eq!(log.len(), 8, "four reads, each twice: {log:#?}");
+}
+
+#[test]
+fn an_anonymous_push_to_a_token_registry_is_refused_at_its_first_request() {
+    let issuer = TokenIssuer::start(&[(USER, PASSWORD)], &[]);
+    issuer.anonymous_pull.store(true, Ordering::SeqCst);
+    let registry = token_registry(&issuer);
+    let remote = remote(&registry.host(), None);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(remote.login_lazily(Access::Write))
+        .unwrap();
+    let blob = Blob::new("application/wasm", b"\0asm\x01\0\0\0".to_vec());
+    let error = runtime.block_on(remote.put_blob(&blob)).unwrap_err();
+    let text = wasm_oci::error::error_chain(&error);
+    assert!(text.contains("requires credentials"), "{text}");
+    assert_eq!(registry.upload_count(), 0);
+}
+
+#[test]
 fn a_manifest_put_answer_naming_no_digest_is_confirmed_by_a_head() {
     let registry = Registry::start();
     let stored = AtomicBool::new(false);

@@ -28,7 +28,13 @@ pub struct TokenIssuer {
     pub requests: Mutex<Vec<String>>,
     /// How many of the next requests get a gateway's 502 page instead of an answer.
     pub bad_gateway: std::sync::atomic::AtomicUsize,
+    /// Whether a request without credentials gets a token for pulling, as a public
+    /// repository's registry hands one out.
+    pub anonymous_pull: std::sync::atomic::AtomicBool,
 }
+
+/// The subject of a token handed out without credentials.
+const ANONYMOUS: &str = "anonymous";
 
 fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -77,6 +83,7 @@ impl TokenIssuer {
                 .collect(),
             requests: Mutex::new(Vec::new()),
             bad_gateway: std::sync::atomic::AtomicUsize::new(0),
+            anonymous_pull: std::sync::atomic::AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&issuer);
         std::thread::spawn(move || {
@@ -197,7 +204,9 @@ impl TokenIssuer {
                         .lock()
                         .unwrap()
                         .push("GET anonymous".to_owned());
-                    None
+                    self.anonymous_pull
+                        .load(std::sync::atomic::Ordering::SeqCst)
+                        .then(|| ANONYMOUS.to_owned())
                 }
             }
         };
@@ -227,7 +236,11 @@ impl TokenIssuer {
                     fields.next().unwrap_or(""),
                     fields.next().unwrap_or(""),
                 );
-                let actions: Vec<&str> = actions.split(',').filter(|a| !a.is_empty()).collect();
+                let actions: Vec<&str> = actions
+                    .split(',')
+                    .filter(|a| !a.is_empty())
+                    .filter(|a| subject != ANONYMOUS || *a == "pull")
+                    .collect();
                 let token = self.mint(&subject, repository, &actions);
                 let body =
                     serde_json::json!({"token": token, "access_token": token, "expires_in": 300})
