@@ -72,6 +72,15 @@ fn ca_file_makes_a_private_ca_trusted() {
     assert!(run.stdout.contains("while hashing it"), "{run:?}");
     assert_eq!(registry.blob("acme/multiply", &sha256(&big)), big);
     assert_no_secrets(&run, &ws, &["tls-password-1"]);
+
+    // The registry offers HTTP/2 over TLS, and the pushes took it.
+    let log = registry.log();
+    let requests: Vec<&str> = log.lines().filter(|l| l.contains("\"PUT /v2/")).collect();
+    assert!(!requests.is_empty(), "{log}");
+    assert!(
+        requests.iter().all(|l| l.contains(" HTTP/2.0\"")),
+        "{requests:#?}"
+    );
 }
 
 #[test]
