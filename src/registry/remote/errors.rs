@@ -160,11 +160,7 @@ impl Remote {
     pub(super) async fn refusal(&self, response: Response, operation: &str) -> Failure {
         let status = response.status().as_u16();
         let after = retry_after(&response);
-        let challenge = response
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let challenge = super::http::challenge(&response).map(str::to_owned);
         let body = error_text(response).await;
         if status == 401 || status == 403 {
             let retry = (status == 401 && self.authenticate_again(challenge.as_deref()).await)

@@ -44,6 +44,14 @@ pub(super) fn retry_after(response: &Response) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// The `WWW-Authenticate` challenge of a response, if it names one readably.
+pub(super) fn challenge(response: &Response) -> Option<&str> {
+    response
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+}
+
 /// Sends `request` once `backoff` admits it, and tells `backoff` when the registry asks for a
 /// pause, before the request's place is given up.
 pub(super) async fn send_under(
@@ -63,6 +71,11 @@ impl Remote {
         self.registry_url()
             .join(&format!("v2/{}/{rest}", self.image.repository()))
             .expect("a repository path is a valid URL path")
+    }
+
+    /// `<registry>/v2/`, the API's root: what the login probe asks.
+    pub(super) fn api_root(&self) -> Url {
+        self.registry_url().join("v2/").expect("a valid URL path")
     }
 
     /// The registry's base URL.
@@ -122,13 +135,8 @@ impl Remote {
         let Some(again) = again.filter(|_| response.status() == StatusCode::UNAUTHORIZED) else {
             return Ok(response);
         };
-        let challenge = response
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        if !self.answer_challenge(&challenge).await? {
+        let asked = challenge(&response).unwrap_or_default().to_owned();
+        if !self.answer_challenge(&asked).await? {
             return Ok(response);
         }
         // Read to its end, so its connection serves the next request.

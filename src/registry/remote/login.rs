@@ -5,31 +5,15 @@
 //! (or the access token a docker identity token is exchanged for, `identity.rs`) every request
 //! then carries. A 401 later asks the token service again ([`Remote::authenticate_again`]).
 
-use std::sync::Arc;
-
+use super::http::{error_text, send_under};
 use super::token::TokenService;
 use super::{Credential, Failure, Remote};
 use crate::error::{Error, Result};
-use crate::registry::retry::Backoff;
 use crate::secret::Secret;
 
 /// The connections a push opens at login: its widest waves are the tags and the referrers
 /// fallback index (six, with five tags), and the blobs beside the referrers question.
 const WARM_CONNECTIONS: usize = 6;
-
-/// Opens `count` connections for a push's widest waves, beside the probe's own (or the first
-/// requests'): over HTTP/1.1 a connection takes a request at a time, and one opened when a
-/// wave is due costs that wave a round trip (two over TLS). The only way to open one is a
-/// request, so each takes a `GET /v2/` without credentials, whose answer is read and set
-/// aside. Over HTTP/2 the requests share one connection, and these cost a few bytes.
-async fn warm_up(http: reqwest::Client, backoff: Arc<Backoff>, url: reqwest::Url, count: usize) {
-    futures_util::future::join_all((0..count).map(|_| async {
-        if let Ok(response) = super::http::send_under(&backoff, http.get(url.clone())).await {
-            super::http::error_text(response).await;
-        }
-    }))
-    .await;
-}
 
 /// What `GET /v2/` said.
 #[derive(Debug, Clone)]
@@ -90,11 +74,7 @@ impl Remote {
             .policy
             .run("the registry's API check (GET /v2/)", || self.probe());
         let (challenge, ()) = match access {
-            Access::Write => {
-                let url = self.registry_url().join("v2/").expect("a valid URL path");
-                let (http, backoff) = (self.http.clone(), self.backoff.clone());
-                tokio::join!(probe, warm_up(http, backoff, url, WARM_CONNECTIONS - 1))
-            }
+            Access::Write => tokio::join!(probe, self.warm_up(WARM_CONNECTIONS - 1)),
             Access::Read => (probe.await, ()),
         };
         let challenge = challenge?;
@@ -150,9 +130,7 @@ impl Remote {
         // of their own; one more, beside them, is there when the tags and the fallback tag
         // are due. More would take the places in flight the first requests need.
         if access == Access::Write {
-            let (http, backoff) = (self.http.clone(), self.backoff.clone());
-            let url = self.registry_url().join("v2/").expect("a valid URL path");
-            tokio::spawn(warm_up(http, backoff, url, 1));
+            tokio::spawn(self.warm_up(1));
         }
         Ok(())
     }
@@ -245,20 +223,34 @@ impl Remote {
         true
     }
 
+    /// Opens `count` connections for a push's widest waves, beside the probe's own (or the
+    /// first requests'): over HTTP/1.1 a connection takes a request at a time, and one opened
+    /// when a wave is due costs that wave a round trip (two over TLS). The only way to open one
+    /// is a request, so each takes a `GET /v2/` without credentials, whose answer is read and
+    /// set aside. Over HTTP/2 the requests share one connection, and these cost a few bytes.
+    /// What it returns owns what it needs, so it may run on a task of its own.
+    fn warm_up(&self, count: usize) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (http, backoff, url) = (self.http.clone(), self.backoff.clone(), self.api_root());
+        async move {
+            futures_util::future::join_all((0..count).map(|_| async {
+                if let Ok(response) = send_under(&backoff, http.get(url.clone())).await {
+                    error_text(response).await;
+                }
+            }))
+            .await;
+        }
+    }
+
     /// `GET /v2/`, with the basic credentials (if any).
     async fn probe(&self) -> std::result::Result<Challenge, Failure> {
-        let url = self.registry_url().join("v2/").expect("a valid URL path");
-        let mut request = self.http.get(url);
+        let mut request = self.http.get(self.api_root());
         let basic = matches!(self.resolved.credential, Credential::Basic { .. });
         if let Credential::Basic { username, password } = &self.resolved.credential {
             request = request.basic_auth(username, Some(password.expose()));
         }
         let response = self.send_plain(request).await?;
         let status = response.status().as_u16();
-        let asked = response
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
+        let asked = super::http::challenge(&response)
             .unwrap_or_default()
             .to_owned();
         match status {
