@@ -675,9 +675,7 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
     // The fallback tag moves only once the subject is stored: a push that fails before then
     // lists nothing. A target where nothing costs a round trip (a layout) loses nothing by
     // waiting for the tags too, and its index then lists the artifact before its referrers.
-    let (stored, subject_stored) = tokio::sync::oneshot::channel::<()>();
-    let (tagged, subject_tagged) = tokio::sync::oneshot::channel::<()>();
-    let in_turn = target.asks_for_free();
+    let (may_list, listing_allowed) = tokio::sync::oneshot::channel::<()>();
     let described = async {
         let validated = validating.await.expect("validation does not panic")?;
         keeper.settle(true);
@@ -767,9 +765,14 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
         let _phase = phase("Manifest, tags and provenance");
         // The tags refer only to what is stored.
         put_manifest(target, &artifact).await?;
-        let _ = stored.send(());
-        put_tags(target, &artifact, facts.tags).await?;
-        let _ = tagged.send(());
+        let tags = put_tags(target, &artifact, facts.tags);
+        if target.asks_for_free() {
+            tags.await?;
+            let _ = may_list.send(());
+        } else {
+            let _ = may_list.send(());
+            tags.await?;
+        }
         let (provenance, signing, keyless_bundle) = match provenance {
             Some(p) => (
                 Some(p.referrer.manifest.digest),
@@ -795,13 +798,7 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
         let Ok((referrers, subject)) = handed.await else {
             return Ok(());
         };
-        let listed = async {
-            match in_turn {
-                true => subject_tagged.await.is_ok(),
-                false => subject_stored.await.is_ok(),
-            }
-        };
-        attach(target, &referrers, &subject, listed).await
+        attach(target, &referrers, &subject, listing_allowed).await
     };
     // Either side failing stops the other: no tag moves, no listing is written, once the push
     // has failed.
@@ -812,12 +809,12 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
 /// The referrers' side of a push: their blobs, and beside them the one question whose answer
 /// they do not change (whether the registry lists referrers itself); then their manifests,
 /// with the fallback tag read beside them; then, where the registry does not list them and
-/// once `subject_stored` says the subject is stored, the fallback tag written and read back.
+/// once `listing_allowed` says the subject is stored, the fallback tag written and read back.
 async fn attach<T: WriteTarget>(
     target: &T,
     referrers: &[Referrer],
     subject: &Digest,
-    subject_stored: impl std::future::Future<Output = bool>,
+    listing_allowed: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<()> {
     if referrers.is_empty() {
         return Ok(());
@@ -836,7 +833,7 @@ async fn attach<T: WriteTarget>(
     stored?;
     let referrers: Vec<&Referrer> = referrers.iter().collect();
     let listing = referrer::store_all(target, &referrers, subject, api?).await?;
-    if !subject_stored.await {
+    if listing_allowed.await.is_err() {
         // The subject's side failed, and says why.
         return Ok(());
     }
