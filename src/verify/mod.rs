@@ -189,19 +189,22 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
         request.read.layer.as_deref(),
         &mut layer_checks,
     );
-    let sbom = async {
-        match request.require_sbom {
-            true => sbom::check_sbom(&source, &expectations).await,
-            false => Vec::new(),
-        }
+    // The referrers are listed once, for the provenance and the SBOM alike.
+    let referred = async {
+        let listing = source.referrers(&digest).await;
+        let sbom = async {
+            match request.require_sbom {
+                true => sbom::check_sbom(&source, &expectations, &listing).await,
+                false => Vec::new(),
+            }
+        };
+        tokio::join!(
+            provenance::check_provenance(&source, &expectations, &listing),
+            sbom
+        )
     };
-    let (tag, config, wasm, provenance, sbom) = tokio::join!(
-        tag,
-        source.get_blob(&manifest.config),
-        layer,
-        provenance::check_provenance(&source, &expectations),
-        sbom
-    );
+    let (tag, config, wasm, (provenance, sbom)) =
+        tokio::join!(tag, source.get_blob(&manifest.config), layer, referred);
     report.checks.extend(tag);
 
     // The config and the layer: each must hash to what the manifest says.

@@ -38,17 +38,18 @@ pub(super) const MOST_CHECKED: usize = 32;
 /// How many referrers are fetched at once.
 const IN_FLIGHT: usize = 8;
 
-/// Finds the provenance referrers of the subject and checks the newest [`MOST_CHECKED`] of
-/// them, [`IN_FLIGHT`] at a time; the newest that passes everything wins, else the newest
-/// one's findings are reported (with a word on those left unchecked).
+/// Finds the provenance referrers of the subject among those `listing` holds and checks the
+/// newest [`MOST_CHECKED`] of them, [`IN_FLIGHT`] at a time; the newest that passes everything
+/// wins, else the newest one's findings are reported (with a word on those left unchecked).
 pub(super) async fn check_provenance<T: ReadTarget>(
     source: &T,
     want: &Expectations<'_>,
+    listing: &crate::error::Result<Vec<Descriptor>>,
 ) -> Vec<Check> {
     use futures_util::StreamExt;
-    let referrers = match source.referrers(want.subject).await {
+    let referrers = match listing {
         Ok(r) => r,
-        Err(e) => return vec![Check::fail("provenance", crate::error::error_chain(&e))],
+        Err(e) => return vec![Check::fail("provenance", crate::error::error_chain(e))],
     };
     let mut candidates: Vec<&Descriptor> = referrers
         .iter()

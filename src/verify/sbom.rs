@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::provenance::Expectations;
 use super::report::{Check, Outcome};
 use super::sigstore;
-use crate::artifact::Manifest;
+use crate::artifact::{Descriptor, Manifest};
 use crate::provenance::dsse::{self, ENVELOPE_MEDIA_TYPE};
 use crate::reference::Digest;
 use crate::registry::{ManifestRef, ReadTarget};
@@ -17,12 +17,16 @@ use crate::sbom::{ARTIFACT_TYPE, PREDICATE_TYPE};
 
 const NAME: &str = "sbom";
 
-/// Checks the newest SBOM referrer of `want.subject`.
-pub(super) async fn check_sbom<T: ReadTarget>(source: &T, want: &Expectations<'_>) -> Vec<Check> {
+/// Checks the newest SBOM referrer of `want.subject` among the referrers `listing` holds.
+pub(super) async fn check_sbom<T: ReadTarget>(
+    source: &T,
+    want: &Expectations<'_>,
+    listing: &crate::error::Result<Vec<Descriptor>>,
+) -> Vec<Check> {
     let (subject, public_key) = (want.subject, want.public_key);
-    let referrers = match source.referrers(subject).await {
+    let referrers = match listing {
         Ok(r) => r,
-        Err(e) => return vec![Check::fail(NAME, crate::error::error_chain(&e))],
+        Err(e) => return vec![Check::fail(NAME, crate::error::error_chain(e))],
     };
     let Some(referrer) = referrers
         .iter()
@@ -126,8 +130,8 @@ pub(super) async fn check_sbom<T: ReadTarget>(source: &T, want: &Expectations<'_
             ));
             return checks;
         }
-        (ARTIFACT_TYPE, None) if bundle_of_sbom(&referrers).is_some() => {
-            let bundle = bundle_of_sbom(&referrers).expect("checked");
+        (ARTIFACT_TYPE, None) if bundle_of_sbom(referrers).is_some() => {
+            let bundle = bundle_of_sbom(referrers).expect("checked");
             match check_keyless(source, bundle, want).await {
                 Ok((found, document)) => {
                     checks.extend(found);
