@@ -503,14 +503,14 @@ mod tests {
         })
     }
 
-    /// The digests an image index lists, in order.
-    fn digests_listed(index: &Value) -> Vec<&str> {
-        index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["digest"].as_str().unwrap())
-            .collect()
+    /// The entries an image index lists, in order, read as the registry code reads them.
+    fn entries_listed(index: &Blob) -> Vec<Descriptor> {
+        crate::registry::index_entries(&index.bytes).unwrap()
+    }
+
+    /// The digests among `entries`, in order.
+    fn digests(entries: &[Descriptor]) -> Vec<String> {
+        entries.iter().map(|e| e.digest.to_string()).collect()
     }
 
     #[tokio::test]
@@ -555,18 +555,17 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let v: Value = serde_json::from_slice(&fallback.bytes).unwrap();
-        let listed = digests_listed(&v);
+        let listed = entries_listed(&fallback);
         assert_eq!(
-            listed,
+            digests(&listed),
             [
                 one.manifest.digest.to_string(),
                 two.manifest.digest.to_string()
             ]
         );
-        assert_eq!(v["manifests"][1]["artifactType"], ARTIFACT_TYPE);
+        assert_eq!(listed[1].artifact_type.as_deref(), Some(ARTIFACT_TYPE));
         assert_eq!(
-            v["manifests"][1]["annotations"][PREDICATE_TYPE_ANNOTATION],
+            listed[1].annotations[PREDICATE_TYPE_ANNOTATION],
             super::super::slsa::PREDICATE_TYPE
         );
     }
@@ -594,10 +593,8 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let v: Value = serde_json::from_slice(&index.bytes).unwrap();
-        let listed = digests_listed(&v);
         assert_eq!(
-            listed,
+            digests(&entries_listed(&index)),
             [
                 two.manifest.digest.to_string(),
                 one.manifest.digest.to_string()
