@@ -6,6 +6,7 @@
 use crate::common;
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -57,6 +58,11 @@ fn env_through(
 fn a_third_of_requests_failing_still_pushes_byte_identical() {
     let registry = Registry::with_htpasswd("bot", "retry-password-8");
     let upload_reset = AtomicBool::new(false);
+    // How often each request has failed: a third of all requests fail, but none more than
+    // `MOST_FAILURES` times, so no one operation meets a failure at every one of its attempts
+    // (the requests of concurrent operations take their turns in the schedule in any order).
+    const MOST_FAILURES: usize = 3;
+    let failed: Mutex<BTreeMap<String, usize>> = Mutex::default();
     let proxy = FaultProxy::start(registry.port, move |n, method, path| {
         // The first blob upload is cut halfway through.
         if method == "PUT"
@@ -71,11 +77,23 @@ fn a_third_of_requests_failing_still_pushes_byte_identical() {
             Fault::Unavailable,
             Fault::Stall,
         ];
-        match (n % 3, (n / 3) % 4) {
+        let fault = match (n % 3, (n / 3) % 4) {
             (1, k) => kinds[k].clone(),
             (2, 0) => Fault::Unavailable, // a burst: two 503s in a row
-            _ => Fault::Pass,
+            _ => return Fault::Pass,
+        };
+        // The same request again: an upload session's URL changes, the blob's digest does not.
+        let request = match path.split_once("digest=") {
+            Some((_, digest)) => format!("{method} {digest}"),
+            None => format!("{method} {}", path.split('?').next().unwrap_or(path)),
+        };
+        let mut failed = failed.lock().unwrap();
+        let count = failed.entry(request).or_default();
+        if *count == MOST_FAILURES {
+            return Fault::Pass;
         }
+        *count += 1;
+        fault
     });
     let ws = Workspace::new();
     let wasm = big_wasm();
