@@ -166,6 +166,8 @@ enum Flood {
     Referrers,
     /// The layer: sent in ten pieces [`TRICKLE_GAP`] apart.
     Trickle,
+    /// The layer at ten bytes a second, far below the floor, until the client hangs up.
+    Crawl,
     /// The layer: half of it, then nothing for [`STALL`].
     Stall,
     /// The manifest lists a config of a terabyte, whose body never ends.
@@ -224,7 +226,11 @@ fn endless(stream: &mut TcpStream, head: &str, start: &[u8], item: &[u8]) {
 /// endless body (no `Content-Length`, sent until the client hangs up), a layer that trickles
 /// or stalls, or a listing of thousands.
 fn hostile_registry(repo: &str, flood: Flood) -> Fake {
-    let wasm = std::fs::read(multiply_wasm()).unwrap();
+    // A trickled layer of 32 KiB moves some 10 KiB a second: slow, and above the floor.
+    let wasm = match flood {
+        Flood::Trickle | Flood::Stall => module_with_data(32 << 10, b""),
+        _ => std::fs::read(multiply_wasm()).unwrap(),
+    };
     let config = br#"{"architecture":"wasm","os":"wasip1","layerDigests":[]}"#.to_vec();
     let manifest = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
@@ -368,6 +374,24 @@ fn hostile_registry(repo: &str, flood: Flood) -> Fake {
                     );
                 } else if let Some((ty, body)) = documents.get(&path) {
                     answer(&mut stream, "200 OK", ty, body);
+                } else if path == layer_path && flood == Flood::Crawl {
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            wasm.len()
+                        )
+                        .as_bytes(),
+                    );
+                    for piece in wasm.chunks(10) {
+                        if stream
+                            .write_all(piece)
+                            .and_then(|()| stream.flush())
+                            .is_err()
+                        {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
                 } else if path == layer_path && matches!(flood, Flood::Trickle | Flood::Stall) {
                     let _ = stream.write_all(
                         format!(
@@ -524,6 +548,74 @@ fn a_stalled_download_fails_after_the_read_timeout() {
     assert!(
         error.contains("stalled") && error.contains("WASM_OCI_HTTP_TIMEOUT"),
         "{error}"
+    );
+    assert!(!ws.root().join("app.wasm").exists());
+}
+
+/// Runs the CLI with `args` and `env`, killed (and the test failed) if it runs past `limit`.
+fn run_within(ws: &Workspace, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    let mut child = std::process::Command::new(BIN)
+        .args(args)
+        .current_dir(ws.root())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", ws.dir.path().join("home"))
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    Run {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        output,
+    }
+}
+
+#[test]
+fn a_download_that_crawls_below_the_floor_is_cut_and_retried() {
+    let ws = Workspace::new();
+    let fake = hostile_registry("acme/app", Flood::Crawl);
+    let image = format!("{}/acme/app@{}", fake.host, fake.digest);
+    let started = std::time::Instant::now();
+    let run = run_within(
+        &ws,
+        &["pull", &image, "--insecure", "-o", "app.wasm"],
+        &[
+            ("WASM_OCI_HTTP_TIMEOUT", "2"),
+            ("WASM_OCI_RETRY_MAX_ATTEMPTS", "2"),
+            ("WASM_OCI_RETRY_INITIAL_DELAY", "0.05"),
+        ],
+        Duration::from_secs(60),
+    );
+    let elapsed = started.elapsed();
+    let error = one_clear_error(&run);
+    assert!(
+        error.contains(&format!("the download of blob {}", sha256(&fake.layer)))
+            && error.contains("too slow")
+            && error.contains("under the floor of 1 KiB/s (`WASM_OCI_HTTP_TIMEOUT`)")
+            && error.contains("gave up after 2 attempts"),
+        "{error}"
+    );
+    // Two windows of two seconds and a backoff, not the twelve seconds the layer takes.
+    assert!(elapsed < Duration::from_secs(9), "{elapsed:?}");
+    assert!(
+        run.stderr.contains("failed (too slow); retrying"),
+        "{run:?}"
     );
     assert!(!ws.root().join("app.wasm").exists());
 }
