@@ -198,14 +198,14 @@ impl Remote {
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
             .body(body);
-        let sending = watched(meter, self.policy.read_timeout, self.send(request));
-        let answered = sending.await.map_err(|slow| {
-            self.too_slow(
+        let answered = match watched(meter, self.policy.read_timeout, self.send(request)).await {
+            Ok(answered) => answered,
+            Err(slow) => Err(self.too_slow(
                 format!("the upload of blob {digest} was too slow ({size} bytes)"),
                 slow,
-            )
-        });
-        let response = match answered.and_then(|sent| sent) {
+            )),
+        };
+        let response = match answered {
             Ok(response) => response,
             Err(failure) => {
                 session.cancel().await;
