@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::deadline::run_within;
 use common::fakes::read_head;
 use common::leaks::{assert_no_secrets, loud};
 use common::proxy::{Fault, FaultProxy};
@@ -550,40 +551,6 @@ fn a_stalled_download_fails_after_the_read_timeout() {
         "{error}"
     );
     assert!(!ws.root().join("app.wasm").exists());
-}
-
-/// Runs the CLI with `args` and `env`, killed (and the test failed) if it runs past `limit`.
-fn run_within(ws: &Workspace, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
-    let mut child = std::process::Command::new(BIN)
-        .args(args)
-        .current_dir(ws.root())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", ws.dir.path().join("home"))
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "still running after {limit:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-    Run {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        output,
-    }
 }
 
 #[test]
