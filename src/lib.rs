@@ -13,6 +13,7 @@ pub mod github;
 pub mod input;
 pub mod inspect;
 pub mod locate;
+pub mod markdown;
 pub mod metadata_action;
 pub mod owner;
 pub mod provenance;

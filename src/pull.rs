@@ -83,14 +83,15 @@ impl PullOutcome {
 
     /// The Markdown step summary.
     pub fn summary(&self) -> String {
+        use crate::markdown::code;
         format!(
-            "### Wasm OCI artifact pulled\n\n| | |\n|---|---|\n| Reference | `{}` |\n| Digest | `{}` |\n| File | `{}` |\n| Wasm digest | `{}` |\n| Size | {} bytes |\n| Kind | `{}` |\n",
-            self.image,
-            self.digest,
-            self.wasm.path.display(),
-            self.wasm.digest,
+            "### Wasm OCI artifact pulled\n\n| | |\n|---|---|\n| Reference | {} |\n| Digest | {} |\n| File | {} |\n| Wasm digest | {} |\n| Size | {} bytes |\n| Kind | {} |\n",
+            code(&self.image.to_string()),
+            code(&self.digest.to_string()),
+            code(&self.wasm.path.display().to_string()),
+            code(&self.wasm.digest.to_string()),
             self.wasm.size,
-            self.wasm.kind.os()
+            code(self.wasm.kind.os())
         )
     }
 }

@@ -63,6 +63,7 @@ pub async fn push_with_clock(
         request.provenance,
         request.dry_run,
         request.sigstore_trust_config.as_ref(),
+        request.connection.insecure,
         env,
         &ctx,
     )?;

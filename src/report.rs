@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::artifact::Format;
 use crate::build::BuildRecord;
+use crate::markdown::{code, message, one_line, text};
 use crate::reference::{Destination, Digest, ImageName, Tag};
 use crate::wasm::WasmFile;
 use crate::wasm::metadata::EmbeddedMetadata;
@@ -190,7 +191,7 @@ impl PushOutcome {
     fn annotation_lines(&self) -> String {
         self.annotations
             .iter()
-            .map(|(k, v)| format!("{k}={}", v.replace('\n', " ")))
+            .map(|(k, v)| format!("{}={}", one_line(k), one_line(v)))
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -230,7 +231,8 @@ impl PushOutcome {
         })
     }
 
-    /// The Markdown step summary.
+    /// The Markdown step summary. Every value from outside (names, tags, the module's
+    /// metadata, a registry's error) is inert text ([`crate::markdown`]).
     pub fn summary(&self) -> String {
         let mut md = String::new();
         let heading = if self.dry_run {
@@ -241,43 +243,47 @@ impl PushOutcome {
         let _ = writeln!(md, "### {heading}\n");
         let _ = writeln!(md, "| | |\n|---|---|");
         let row = |md: &mut String, k: &str, v: &str| {
-            let _ = writeln!(md, "| {k} | {} |", v.replace('|', "\\|"));
+            let _ = writeln!(md, "| {k} | {v} |");
         };
-        row(&mut md, "Image", &format!("`{}`", self.destination));
+        row(&mut md, "Image", &code(&self.destination.to_string()));
         if self.registries.len() > 1 {
             for r in &self.registries {
                 let state = match &r.error {
                     None => "pushed".to_owned(),
-                    Some(e) => format!("**not pushed**: {e}"),
+                    Some(e) => format!("**not pushed**: {}", message(e)),
                 };
-                row(&mut md, "Registry", &format!("`{}`: {state}", r.image));
+                row(
+                    &mut md,
+                    "Registry",
+                    &format!("{}: {state}", code(&r.image.to_string())),
+                );
             }
         }
         if self.dry_run {
-            row(&mut md, "Written to", &format!("`{}`", self.layout_text()));
+            row(&mut md, "Written to", &code(&self.layout_text()));
         }
-        row(&mut md, "Digest", &format!("`{}`", self.digest));
+        row(&mut md, "Digest", &code(&self.digest.to_string()));
         row(
             &mut md,
             "Tags",
             &self
                 .tags
                 .iter()
-                .map(|t| format!("`{t}`"))
+                .map(|t| code(t.as_str()))
                 .collect::<Vec<_>>()
                 .join(" "),
         );
-        row(&mut md, "File", &format!("`{}`", self.wasm.file_name()));
-        row(&mut md, "Wasm digest", &format!("`{}`", self.wasm.digest));
+        row(&mut md, "File", &code(&self.wasm.file_name()));
+        row(&mut md, "Wasm digest", &code(&self.wasm.digest.to_string()));
         row(&mut md, "Size", &format!("{} bytes", self.wasm.size));
         row(
             &mut md,
             "Kind",
-            &format!("{:?} (`{}`)", self.wasm.kind, self.wasm.kind.os()),
+            &format!("{:?} ({})", self.wasm.kind, code(self.wasm.kind.os())),
         );
         if let Some(c) = &self.wasm.component {
             if let Some(t) = &c.target {
-                row(&mut md, "World", &format!("`{t}`"));
+                row(&mut md, "World", &code(t));
             }
             row(&mut md, "Exports", &code_list(&c.exports));
             row(&mut md, "Imports", &code_list(&c.imports));
@@ -288,20 +294,27 @@ impl PushOutcome {
                 &mut md,
                 "Built",
                 &format!(
-                    "`{}` for `{}` (`{}` profile) with {rustc}",
-                    b.package, b.target, b.profile
+                    "{} for {} ({} profile) with {}",
+                    code(&b.package),
+                    code(&b.target.to_string()),
+                    code(&b.profile),
+                    text(rustc)
                 ),
             );
         }
-        row(&mut md, "Format", &self.format.to_string());
+        row(&mut md, "Format", &text(&self.format.to_string()));
         if let Some(p) = &self.provenance {
-            row(&mut md, "Provenance", &format!("`{p}` (SLSA v1, referrer)"));
+            row(
+                &mut md,
+                "Provenance",
+                &format!("{} (SLSA v1, referrer)", code(&p.to_string())),
+            );
         }
         if let Some(sbom) = &self.sbom {
             row(
                 &mut md,
                 "SBOM",
-                &format!("`{sbom}` (CycloneDX 1.5, referrer)"),
+                &format!("{} (CycloneDX 1.5, referrer)", code(&sbom.to_string())),
             );
         }
         if let Some(bundle) = &self.signing.bundle {
@@ -314,18 +327,26 @@ impl PushOutcome {
                     if k.timestamped {
                         proofs.push("RFC 3161 timestamp".to_owned());
                     }
-                    format!("keyless, Sigstore: `{}`; {}", k.identity, proofs.join(", "))
+                    format!(
+                        "keyless, Sigstore: {}; {}",
+                        code(&k.identity),
+                        proofs.join(", ")
+                    )
                 }
                 None => "with `signing-key`".to_owned(),
             };
             row(
                 &mut md,
                 "Signature",
-                &format!("`{bundle}` (Sigstore bundle, {how})"),
+                &format!("{} (Sigstore bundle, {how})", code(&bundle.to_string())),
             );
         }
         if let Some((id, url)) = &self.signing.attestation {
-            row(&mut md, "Attestation", &format!("[{id}]({url})"));
+            row(
+                &mut md,
+                "Attestation",
+                &crate::markdown::link(&id.to_string(), url),
+            );
         }
         row(
             &mut md,
@@ -355,7 +376,7 @@ fn code_list(items: &[String]) -> String {
     } else {
         items
             .iter()
-            .map(|i| format!("`{i}`"))
+            .map(|i| code(i))
             .collect::<Vec<_>>()
             .join("<br>")
     }

@@ -64,6 +64,20 @@ pub fn register(value: &str) {
     }
 }
 
+/// Remembers the forms a user name and password travel in besides the password itself:
+/// `user:password`, and its base64 as HTTP basic auth and docker's `auth` carry it (standard
+/// and URL-safe, padded or not), so a registry that quotes its `Authorization` header back is
+/// redacted and masked too.
+pub fn register_basic(username: &str, password: &Secret) {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let pair = format!("{username}:{}", password.expose());
+    register(&pair);
+    for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+        register(&engine.encode(&pair));
+    }
+}
+
 /// `text` with every known secret replaced by `***`.
 pub fn redact(text: &str) -> Cow<'_, str> {
     let known = KNOWN.lock().expect("mask list");
@@ -110,5 +124,21 @@ mod tests {
         assert!(matches!(redact("nothing here"), Cow::Borrowed(_)));
         let _key = Secret::new("-----BEGIN KEY-----\nMHcCAQEEIB0secretline\n-----END KEY-----\n");
         assert_eq!(redact("line: MHcCAQEEIB0secretline"), "line: ***");
+    }
+
+    #[test]
+    fn basic_credentials_are_redacted_in_every_encoding() {
+        // `bot:pass>?>` encodes with `+`, `/` and padding: each form differs.
+        let password = Secret::new("pass>?>");
+        register_basic("bot", &password);
+        for form in [
+            "Ym90OnBhc3M+Pz4=",
+            "Ym90OnBhc3M+Pz4",
+            "Ym90OnBhc3M-Pz4=",
+            "Ym90OnBhc3M-Pz4",
+            "bot:pass>?>",
+        ] {
+            assert_eq!(redact(&format!("Basic {form}.")), "Basic ***.", "{form}");
+        }
     }
 }

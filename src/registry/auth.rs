@@ -119,8 +119,17 @@ const TOKEN_USER: &str = "<token>";
 /// How long a credential helper may take (it may wait on a keyring).
 const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Finds the credential for `registry` (`host[:port]`) in the documented order.
+/// Finds the credential for `registry` (`host[:port]`) in the documented order. A user name
+/// and password are also masked as they travel: `user:password` and its base64.
 pub fn resolve(registry: &str, given: &Given, env: &Env) -> Result<Resolved> {
+    let resolved = find(registry, given, env)?;
+    if let Credential::Basic { username, password } = &resolved.credential {
+        crate::secret::register_basic(username, password);
+    }
+    Ok(resolved)
+}
+
+fn find(registry: &str, given: &Given, env: &Env) -> Result<Resolved> {
     if let (Some(username), Some(password)) = (&given.username, &given.password) {
         return Ok(Resolved {
             credential: Credential::Basic {

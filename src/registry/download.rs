@@ -70,6 +70,8 @@ pub struct Download {
     tx: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
     writer: Option<std::thread::JoinHandle<Result<Written>>>,
     received: u64,
+    /// What validation errors name it, when it is validated.
+    validate: Option<PathBuf>,
 }
 
 impl Download {
@@ -80,6 +82,7 @@ impl Download {
     }
 
     fn start(dest: &Path, validate: Option<PathBuf>) -> Result<Self> {
+        let named = validate.clone();
         let mut tmp = tempfile::Builder::new()
             .prefix(".wasm-oci-download-")
             .permissions(file_permissions())
@@ -124,7 +127,16 @@ impl Download {
             tx: Some(tx),
             writer: Some(writer),
             received: 0,
+            validate: named,
         })
+    }
+
+    /// Starts over, for a transfer tried again: what arrived is dropped (its temporary file
+    /// removed), and the next chunk written is the blob's first.
+    pub fn restart(&mut self) -> Result<()> {
+        let fresh = Self::start(&self.dest, self.validate.clone())?;
+        drop(std::mem::replace(self, fresh));
+        Ok(())
     }
 
     /// Appends the next chunk; waits while the writer is behind.
@@ -279,6 +291,17 @@ mod tests {
             0,
             "no file, no temporary"
         );
+
+        // A download started over holds only what came after.
+        let mut again = download(&dest, b"01234");
+        again.restart().unwrap();
+        assert_eq!(again.received(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "one temporary"
+        );
+        drop(again);
 
         let ok = download(&dest, b"0123456789");
         assert_eq!(ok.received(), 10);

@@ -21,6 +21,7 @@ mod http;
 mod identity;
 mod login;
 mod manifest;
+mod pace;
 mod read;
 mod round_trips;
 mod token;
@@ -102,6 +103,7 @@ async fn gated_blocks(
     path: &Path,
     size: u64,
     gate: &Gate,
+    meter: &pace::Meter,
 ) -> std::result::Result<
     impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
     Failure,
@@ -122,11 +124,13 @@ async fn gated_blocks(
     }
     let mut sent = 0u64;
     let gate = gate.clone();
+    let meter = meter.clone();
     Ok(
         ReaderStream::with_capacity(file, UPLOAD_BLOCK).then(move |block| {
             let gate = gate.clone();
             let last = block.as_ref().is_ok_and(|b| {
                 sent += b.len() as u64;
+                meter.add(b.len());
                 sent >= size
             });
             async move {
@@ -244,10 +248,11 @@ impl WriteTarget for Remote {
         self.policy
             .run(&operation, || async {
                 // One PUT whose body is the file.
-                let stream = gated_blocks(path, size, gate).await?;
+                let meter = pace::Meter::default();
+                let stream = gated_blocks(path, size, gate, &meter).await?;
                 let body = reqwest::Body::wrap_stream(stream);
                 match self
-                    .put_blob_whole(&descriptor.digest, size, body, &operation)
+                    .put_blob_whole(&descriptor.digest, size, (body, &meter), &operation)
                     .await
                 {
                     Ok(()) => Ok(()),

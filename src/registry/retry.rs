@@ -145,40 +145,70 @@ impl Policy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        let start = Instant::now();
-        let mut attempt = 1;
+        let mut attempts = self.attempts(what);
         loop {
-            let failure = match op().await {
+            match op().await {
                 Ok(value) => return Ok(value),
-                Err(failure) => failure,
-            };
-            let Some(retry) = failure.retry else {
-                return Err(failure.error);
-            };
-            let wait = self.delay(attempt, retry.after);
-            let elapsed = start.elapsed();
-            // A registry's `Retry-After` may be any number of seconds: saturate, not overflow.
-            if attempt >= self.max_attempts || elapsed.saturating_add(wait) > self.max_elapsed {
-                return Err(if attempt == 1 {
-                    failure.error
-                } else {
-                    Error::GaveUp {
-                        attempts: attempt,
-                        seconds: elapsed.as_secs(),
-                        last: Box::new(failure.error),
-                    }
-                });
+                Err(failure) => attempts.after(failure).await?,
             }
-            warn!(
-                "{what} failed ({}); retrying in {:.1}s (attempt {} of at most {})",
-                retry.reason,
-                wait.as_secs_f64(),
-                attempt + 1,
-                self.max_attempts
-            );
-            tokio::time::sleep(wait).await;
-            attempt += 1;
         }
+    }
+
+    /// The attempts of one operation, for a caller that keeps state between them (a download
+    /// started again into the same file): [`Policy::run`]'s loop, written out by the caller.
+    pub fn attempts<'a>(&'a self, what: &'a str) -> Attempts<'a> {
+        Attempts {
+            policy: self,
+            what,
+            start: Instant::now(),
+            attempt: 1,
+        }
+    }
+}
+
+/// The attempts of one operation so far ([`Policy::attempts`]).
+#[derive(Debug)]
+pub struct Attempts<'a> {
+    policy: &'a Policy,
+    what: &'a str,
+    start: Instant,
+    attempt: u32,
+}
+
+impl Attempts<'_> {
+    /// After a failed attempt: waits out the backoff and returns when another attempt may
+    /// start, or gives up with the error (the failure's own, or "gave up after N attempts").
+    pub async fn after(&mut self, failure: Failure) -> Result<(), Error> {
+        let Some(retry) = failure.retry else {
+            return Err(failure.error);
+        };
+        let policy = self.policy;
+        let attempt = self.attempt;
+        let wait = policy.delay(attempt, retry.after);
+        let elapsed = self.start.elapsed();
+        // A registry's `Retry-After` may be any number of seconds: saturate, not overflow.
+        if attempt >= policy.max_attempts || elapsed.saturating_add(wait) > policy.max_elapsed {
+            return Err(if attempt == 1 {
+                failure.error
+            } else {
+                Error::GaveUp {
+                    attempts: attempt,
+                    seconds: elapsed.as_secs(),
+                    last: Box::new(failure.error),
+                }
+            });
+        }
+        warn!(
+            "{} failed ({}); retrying in {:.1}s (attempt {} of at most {})",
+            self.what,
+            retry.reason,
+            wait.as_secs_f64(),
+            attempt + 1,
+            policy.max_attempts
+        );
+        tokio::time::sleep(wait).await;
+        self.attempt += 1;
+        Ok(())
     }
 }
 

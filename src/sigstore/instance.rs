@@ -69,6 +69,28 @@ impl Services {
         })
     }
 
+    /// Refuses a service reached in plain HTTP unless `insecure`: the job's OIDC token goes to
+    /// Fulcio, and what a log or timestamp authority answers is what the signature rests on.
+    pub fn check_https(&self, insecure: bool) -> Result<(), String> {
+        if insecure {
+            return Ok(());
+        }
+        let named = [
+            ("Fulcio", Some(&self.fulcio)),
+            ("the Rekor log", self.rekor.as_ref()),
+            ("the timestamp authority", self.tsa.as_ref()),
+        ];
+        for (service, url) in named {
+            if let Some(url) = url.filter(|u| !is_https(u)) {
+                return Err(format!(
+                    "{} names {service} at `{url}`, which is not HTTPS; the job's OIDC token and the signature would travel in the clear: use an https:// URL (or `insecure: true` for a test deployment)",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Sigstore's public-good instance (fulcio.sigstore.dev, rekor.sigstore.dev).
     pub fn public_good() -> Self {
         let config = SigningConfig::from_json(SIGSTORE_PRODUCTION_SIGNING_CONFIG)
@@ -94,6 +116,12 @@ impl Services {
             Self::github()
         }
     }
+}
+
+/// Whether `url` is an `https://` URL (the scheme in any case, as URLs allow).
+fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
 /// The `repository.visibility` of the event payload (`GITHUB_EVENT_PATH`), as `actions/attest`
@@ -206,6 +234,25 @@ mod tests {
                 Some("https://timestamp.githubapp.com/api/v1/timestamp")
             );
         }
+    }
+
+    #[test]
+    fn plain_http_services_need_insecure() {
+        let mut services = Services::public_good();
+        assert_eq!(services.check_https(false), Ok(()));
+        services.tsa = Some("http://tsa.example/api/v1/timestamp".to_owned());
+        let err = services.check_https(false).unwrap_err();
+        assert!(
+            err.contains("the timestamp authority at `http://tsa.example/api/v1/timestamp`")
+                && err.contains("insecure: true"),
+            "{err}"
+        );
+        assert_eq!(services.check_https(true), Ok(()));
+        services.tsa = None;
+        services.fulcio = "HTTP://fulcio.example".to_owned();
+        assert!(services.check_https(false).unwrap_err().contains("Fulcio"));
+        services.fulcio = "HTTPS://fulcio.example".to_owned();
+        assert_eq!(services.check_https(false), Ok(()));
     }
 
     #[test]

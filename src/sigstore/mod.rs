@@ -67,12 +67,13 @@ const PERMISSION_HINT: &str = "add `permissions: id-token: write` to the job";
 /// Decides, before anything is built or pushed, whether the provenance is signed keylessly and
 /// with which services, from the push's `sign`, `provenance`, `dry-run` and
 /// `sigstore-trust-config` inputs. `None` when it is not; an error when `sign: true` cannot be
-/// honoured.
+/// honoured, or when a service is named in plain HTTP without `insecure`.
 pub fn plan(
     sign: SignMode,
     provenance: bool,
     dry_run: bool,
     trust_config: Option<&TrustConfig>,
+    insecure: bool,
     env: &Env,
     ctx: &GithubContext,
 ) -> Result<Option<Keyless>> {
@@ -107,6 +108,9 @@ pub fn plan(
         Some(config) => config.services()?,
         None => Services::for_visibility(instance::repository_visibility(ctx).as_deref()),
     };
+    services
+        .check_https(insecure)
+        .map_err(|e| Error::input("sigstore-trust-config", e))?;
     info!(
         "signing keylessly with {}: Fulcio {}{}{}",
         services.name,

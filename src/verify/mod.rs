@@ -400,7 +400,12 @@ fn check_imports(
             format!(
                 "{} imports in {from}, each within {}",
                 imports.len(),
-                allowed.patterns().join(", ")
+                allowed
+                    .patterns()
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     } else {

@@ -128,11 +128,12 @@ impl VerifyReport {
                 Outcome::Fail => "❌ FAIL",
                 Outcome::Skip => "➖ skip",
             };
+            // Details quote what the artifact says: inert text ([`crate::markdown`]).
             let _ = writeln!(
                 md,
                 "| {} | {result} | {} |",
-                c.name,
-                c.detail.replace('|', "\\|").replace('\n', " ")
+                crate::markdown::message(&c.name),
+                crate::markdown::message(&c.detail)
             );
         }
         md

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use common::leaks::{assert_no_secrets, loud};
 use common::proxy::{Fault, FaultProxy};
 use common::*;
+use std::process::Command;
 
 /// A valid 4 MiB core module: the header and one custom section of filler.
 fn big_wasm() -> Vec<u8> {
@@ -356,4 +357,59 @@ fn a_registry_refusing_an_upload_in_one_patch_gets_it_in_one_put() {
         sha256(&registry.manifest("acme/big", "1.0.0").unwrap().0),
         ws.outputs()["digest"]
     );
+}
+
+/// An upload the registry takes in at ten bytes a second is cut (a window of two seconds
+/// below the floor of 1 KiB/s) and tried again, and the push fails in bounded time naming it.
+#[test]
+fn an_upload_the_registry_takes_in_at_a_crawl_is_cut_and_retried() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(registry.port, |_, method, _| match method {
+        "PATCH" => Fault::Crawl,
+        _ => Fault::Pass,
+    });
+    let ws = Workspace::new();
+    ws.write("big.wasm", &big_wasm());
+    let env = env_through(
+        &ws,
+        &proxy,
+        &[
+            ("WASM_OCI_HTTP_TIMEOUT", "2"),
+            ("WASM_OCI_RETRY_INITIAL_DELAY", "0.05"),
+            ("WASM_OCI_RETRY_MAX_ATTEMPTS", "2"),
+        ],
+    );
+    let started = Instant::now();
+    let (done, finished) = std::sync::mpsc::channel();
+    let runner = ws.root();
+    std::thread::spawn(move || {
+        let _ = done.send(
+            Command::new(BIN)
+                .arg("action")
+                .current_dir(runner)
+                .env_clear()
+                .envs(&env)
+                .output(),
+        );
+    });
+    let output = finished
+        .recv_timeout(Duration::from_secs(90))
+        .expect("the push ends within 90 s")
+        .unwrap();
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    let error = stdout
+        .lines()
+        .find(|l| l.starts_with("::error"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        error.contains("the upload of ./big.wasm was too slow")
+            && error.contains("(`WASM_OCI_HTTP_TIMEOUT`)")
+            && error.contains("gave up after 2 attempts"),
+        "{error}"
+    );
+    assert!(stdout.contains("failed (too slow); retrying"), "{stdout}");
+    assert!(elapsed < Duration::from_secs(40), "{elapsed:?}");
+    assert!(registry.tags("acme/big").is_empty());
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::deadline::run_within;
 use common::fakes::read_head;
 use common::leaks::{assert_no_secrets, loud};
 use common::proxy::{Fault, FaultProxy};
@@ -166,6 +167,8 @@ enum Flood {
     Referrers,
     /// The layer: sent in ten pieces [`TRICKLE_GAP`] apart.
     Trickle,
+    /// The layer at ten bytes a second, far below the floor, until the client hangs up.
+    Crawl,
     /// The layer: half of it, then nothing for [`STALL`].
     Stall,
     /// The manifest lists a config of a terabyte, whose body never ends.
@@ -224,7 +227,11 @@ fn endless(stream: &mut TcpStream, head: &str, start: &[u8], item: &[u8]) {
 /// endless body (no `Content-Length`, sent until the client hangs up), a layer that trickles
 /// or stalls, or a listing of thousands.
 fn hostile_registry(repo: &str, flood: Flood) -> Fake {
-    let wasm = std::fs::read(multiply_wasm()).unwrap();
+    // A trickled layer of 32 KiB moves some 10 KiB a second: slow, and above the floor.
+    let wasm = match flood {
+        Flood::Trickle | Flood::Stall => module_with_data(32 << 10, b""),
+        _ => std::fs::read(multiply_wasm()).unwrap(),
+    };
     let config = br#"{"architecture":"wasm","os":"wasip1","layerDigests":[]}"#.to_vec();
     let manifest = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
@@ -368,6 +375,24 @@ fn hostile_registry(repo: &str, flood: Flood) -> Fake {
                     );
                 } else if let Some((ty, body)) = documents.get(&path) {
                     answer(&mut stream, "200 OK", ty, body);
+                } else if path == layer_path && flood == Flood::Crawl {
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            wasm.len()
+                        )
+                        .as_bytes(),
+                    );
+                    for piece in wasm.chunks(10) {
+                        if stream
+                            .write_all(piece)
+                            .and_then(|()| stream.flush())
+                            .is_err()
+                        {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
                 } else if path == layer_path && matches!(flood, Flood::Trickle | Flood::Stall) {
                     let _ = stream.write_all(
                         format!(
@@ -524,6 +549,40 @@ fn a_stalled_download_fails_after_the_read_timeout() {
     assert!(
         error.contains("stalled") && error.contains("WASM_OCI_HTTP_TIMEOUT"),
         "{error}"
+    );
+    assert!(!ws.root().join("app.wasm").exists());
+}
+
+#[test]
+fn a_download_that_crawls_below_the_floor_is_cut_and_retried() {
+    let ws = Workspace::new();
+    let fake = hostile_registry("acme/app", Flood::Crawl);
+    let image = format!("{}/acme/app@{}", fake.host, fake.digest);
+    let started = std::time::Instant::now();
+    let run = run_within(
+        &ws,
+        &["pull", &image, "--insecure", "-o", "app.wasm"],
+        &[
+            ("WASM_OCI_HTTP_TIMEOUT", "2"),
+            ("WASM_OCI_RETRY_MAX_ATTEMPTS", "2"),
+            ("WASM_OCI_RETRY_INITIAL_DELAY", "0.05"),
+        ],
+        Duration::from_secs(60),
+    );
+    let elapsed = started.elapsed();
+    let error = one_clear_error(&run);
+    assert!(
+        error.contains(&format!("the download of blob {}", sha256(&fake.layer)))
+            && error.contains("too slow")
+            && error.contains("under the floor of 1 KiB/s (`WASM_OCI_HTTP_TIMEOUT`)")
+            && error.contains("gave up after 2 attempts"),
+        "{error}"
+    );
+    // Two windows of two seconds and a backoff, not the twelve seconds the layer takes.
+    assert!(elapsed < Duration::from_secs(9), "{elapsed:?}");
+    assert!(
+        run.stderr.contains("failed (too slow); retrying"),
+        "{run:?}"
     );
     assert!(!ws.root().join("app.wasm").exists());
 }

@@ -18,6 +18,7 @@ mod github_api;
 mod hostile_output;
 mod hostile_transport;
 mod in_process;
+mod inert_text;
 mod layout;
 mod multi_registry;
 mod package;

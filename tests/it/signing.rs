@@ -606,3 +606,44 @@ fn verify_accepts_what_a_keyless_push_signed_and_refuses_another_workflow() {
         "{report}"
     );
 }
+
+/// A trust config naming Fulcio in plain HTTP: with the registry over HTTPS and no `insecure`,
+/// the push stops before anything is sent, naming the URL and the fix; no OIDC token is minted
+/// and Fulcio hears nothing.
+#[test]
+fn a_plain_http_fulcio_gets_no_token_without_insecure() {
+    let ws = Workspace::new();
+    let cert = common::tls::server_cert(ws.dir.path(), "sigstore-ca");
+    let ca = cert.ca.clone();
+    let registry = Registry::start_with_options(
+        Auth::None,
+        RegistryOptions {
+            tls: Some(cert),
+            ..Default::default()
+        },
+    );
+    let sigstore = Sigstore::public_good(Job::tag_push(REPO, "v1.2.3", COMMIT));
+    let config = sigstore.trust_config().display().to_string();
+    let mut env = ws.multiply_env(
+        &format!("{}/{REPO}", registry.host()),
+        &[
+            ("ca-file", ca.to_str().unwrap()),
+            ("sigstore-trust-config", config.as_str()),
+        ],
+    );
+    env.extend(sigstore.oidc_env());
+    let run = ws.run_action(&env);
+    assert!(!run.success(), "{run:?}");
+    let errors = run.error_lines();
+    assert_eq!(errors.len(), 1, "{run:?}");
+    assert!(
+        errors[0].contains("sigstore-trust-config")
+            && errors[0].contains(&format!("Fulcio at `{}`", sigstore.fulcio.url))
+            && errors[0].contains("not HTTPS")
+            && errors[0].contains("insecure: true"),
+        "{run:?}"
+    );
+    assert!(sigstore.tokens.issued.lock().unwrap().is_empty(), "{run:?}");
+    assert!(sigstore.fulcio.issued.lock().unwrap().is_empty());
+    assert!(registry.tags(REPO).is_empty(), "nothing was pushed");
+}

@@ -405,7 +405,7 @@ fn verify_checks_the_pulled_configs_imports_against_allowed_imports() {
     assert!(run.success(), "{run:?}");
     assert!(
         ws.summary().contains(
-            "| allowed imports | ✅ pass | 1 imports in the config, each within wasi:* |"
+            "| allowed imports | ✅ pass | 1 imports in the config, each within `wasi:*` |"
         ),
         "{}",
         ws.summary()

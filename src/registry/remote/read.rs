@@ -36,40 +36,115 @@ const TAG_PAGES: usize = 50;
 
 impl Remote {
     /// Streams a blob into `download`, which hashes it once, with one plain `GET` (a registry
-    /// may redirect it to storage, which gets no credentials).
+    /// may redirect it to storage, which gets no credentials). A body that stalls or trickles
+    /// below the floor ([`super::pace`]) is cut, and the download starts over under the retry
+    /// policy; one cut short or too long is reported.
     pub(super) async fn stream_blob_into(
         &self,
         descriptor: &Descriptor,
         download: &mut Download,
     ) -> Result<()> {
-        use futures_util::StreamExt;
         let what = format!("blob {}", descriptor.digest);
         let url = self.api_url(&format!("blobs/{}", descriptor.digest));
-        // Retried until the body starts; a body that stops midway is reported, not resumed.
-        let response = self.policy.run(&what, || self.get_ok(&url, &what)).await?;
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = match chunk {
-                Ok(chunk) => chunk,
-                Err(e) => return Err(self.download_error(descriptor, download.received(), &e)),
-            };
-            if download.received() + chunk.len() as u64 > descriptor.size {
-                return Err(Error::DigestMismatch {
-                    what,
-                    expected: format!("{} bytes", descriptor.size),
-                    actual: format!("more than {} bytes", descriptor.size),
-                });
+        let mut attempts = self.policy.attempts(&what);
+        loop {
+            match self.stream_blob_once(descriptor, &url, download).await {
+                Ok(()) => return Ok(()),
+                Err(failure) => {
+                    attempts.after(failure).await?;
+                    download.restart()?;
+                }
             }
-            download.write(chunk).await?;
+        }
+    }
+
+    /// One attempt of [`Remote::stream_blob_into`].
+    async fn stream_blob_once(
+        &self,
+        descriptor: &Descriptor,
+        url: &reqwest::Url,
+        download: &mut Download,
+    ) -> std::result::Result<(), Failure> {
+        use futures_util::StreamExt;
+        let what = format!("blob {}", descriptor.digest);
+        let response = self.get_ok(url, &what).await?;
+        let meter = super::pace::Meter::default();
+        let receiving = async {
+            let mut stream = response.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk =
+                    chunk.map_err(|e| self.download_error(descriptor, download.received(), &e))?;
+                meter.add(chunk.len());
+                if download.received() + chunk.len() as u64 > descriptor.size {
+                    return Err(Failure::from(Error::DigestMismatch {
+                        what: what.clone(),
+                        expected: format!("{} bytes", descriptor.size),
+                        actual: format!("more than {} bytes", descriptor.size),
+                    }));
+                }
+                download.write(chunk).await?;
+            }
+            Ok(())
+        };
+        match super::pace::watched(&meter, self.policy.read_timeout, receiving).await {
+            Ok(received) => received?,
+            // Nothing at all in a window: the read timeout's own stall, whichever saw it first.
+            Err(slow) if slow.moved == 0 => {
+                return Err(self.stalled(descriptor, download.received()));
+            }
+            Err(slow) => {
+                return Err(self.too_slow(
+                    format!(
+                        "the download of blob {} was too slow: {} of {} bytes arrived",
+                        descriptor.digest,
+                        download.received(),
+                        descriptor.size
+                    ),
+                    slow,
+                ));
+            }
         }
         if download.received() != descriptor.size {
-            return Err(Error::Incomplete {
+            return Err(Failure::from(Error::Incomplete {
                 what,
                 expected: descriptor.size,
                 received: download.received(),
-            });
+            }));
         }
         Ok(())
+    }
+
+    /// A blob download that stalled after `received` bytes: tried again.
+    fn stalled(&self, descriptor: &Descriptor, received: u64) -> Failure {
+        Failure {
+            error: Error::Unreachable {
+                registry: self.image.registry().to_owned(),
+                reason: format!(
+                    "the download of blob {} stalled: nothing arrived for {}s after {received} of {} bytes (`WASM_OCI_HTTP_TIMEOUT`)",
+                    descriptor.digest,
+                    self.policy.read_timeout.as_secs_f64(),
+                    descriptor.size
+                ),
+            },
+            retry: Some(crate::registry::retry::Retry {
+                reason: "stalled".to_owned(),
+                after: None,
+            }),
+        }
+    }
+
+    /// A transfer cut for going below the floor: the registry is named, and it is tried again.
+    pub(super) fn too_slow(&self, what: String, slow: super::pace::TooSlow) -> Failure {
+        Failure {
+            error: Error::Unreachable {
+                registry: self.image.registry().to_owned(),
+                reason: format!("{what}, {}", slow.describe()),
+            },
+            retry: Some(crate::registry::retry::Retry {
+                reason: "too slow".to_owned(),
+                after: None,
+            }),
+        }
     }
 
     /// Whether the repository holds the blob `digest`: `HEAD` answered 200 or 404.
@@ -293,30 +368,28 @@ impl Remote {
             })
     }
 
-    /// Names what stopped a blob download: a body cut short, or the registry lost.
-    fn download_error(&self, descriptor: &Descriptor, received: u64, e: &reqwest::Error) -> Error {
+    /// Names what stopped a blob download: a stall (tried again), a body cut short, or the
+    /// registry lost.
+    fn download_error(
+        &self,
+        descriptor: &Descriptor,
+        received: u64,
+        e: &reqwest::Error,
+    ) -> Failure {
         if e.is_timeout() {
-            return Error::Unreachable {
-                registry: self.image.registry().to_owned(),
-                reason: format!(
-                    "the download of blob {} stalled: nothing arrived for {}s after {received} of {} bytes (`WASM_OCI_HTTP_TIMEOUT`)",
-                    descriptor.digest,
-                    self.policy.read_timeout.as_secs_f64(),
-                    descriptor.size
-                ),
-            };
+            return self.stalled(descriptor, received);
         }
         if received < descriptor.size {
-            return Error::Incomplete {
+            return Failure::from(Error::Incomplete {
                 what: format!("blob {}", descriptor.digest),
                 expected: descriptor.size,
                 received,
-            };
+            });
         }
-        Error::Unreachable {
+        Failure::from(Error::Unreachable {
             registry: self.image.registry().to_owned(),
             reason: e.to_string(),
-        }
+        })
     }
 }
 

@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::pace::{Meter, watched};
 use super::{Failure, Remote};
 use crate::error::{Error, Result};
 use crate::reference::Digest;
@@ -17,11 +18,6 @@ use futures_util::TryStreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
 use tracing::debug;
-
-/// The slowest transfer an upload is given time for, beyond the usual timeout, before it
-/// counts as stalled: an upload's whole time is bounded, not each read (reqwest's read
-/// timeout would also run while the body is sent).
-const SLOWEST_BYTES_PER_SECOND: u64 = 256 << 10;
 
 impl Remote {
     /// Streams the file at `path` to a new upload session while `hashed` is computed, and
@@ -123,17 +119,15 @@ impl Remote {
         gate: &Gate,
         operation: &str,
     ) -> std::result::Result<Url, Failure> {
-        let body = super::gated_blocks(path, size, gate).await?;
+        let meter = Meter::default();
+        let body = super::gated_blocks(path, size, gate, &meter).await?;
         let request = self
             .authorized_on(&self.uploads, Method::PATCH, session.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
             .header(CONTENT_RANGE, format!("0-{}", size.saturating_sub(1)))
-            .timeout(
-                self.policy.read_timeout + Duration::from_secs(size / SLOWEST_BYTES_PER_SECOND),
-            )
             .body(reqwest::Body::wrap_stream(body.into_stream()));
-        let response = self.send(request).await?;
+        let response = self.send_watched(request, &meter, path, size).await?;
         self.location(response, StatusCode::ACCEPTED, session, operation)
             .await
     }
@@ -162,15 +156,37 @@ impl Remote {
 }
 
 impl Remote {
+    /// Sends an upload's request, cut when it goes below the floor ([`super::pace`]): the
+    /// body's bytes, and then the answer, are waited for as long as the transfer keeps it up.
+    /// The upload client has no read timeout (it would also run while the body is sent).
+    async fn send_watched(
+        &self,
+        request: reqwest::RequestBuilder,
+        meter: &Meter,
+        path: &Path,
+        size: u64,
+    ) -> std::result::Result<reqwest::Response, Failure> {
+        match watched(meter, self.policy.read_timeout, self.send(request)).await {
+            Ok(answered) => answered,
+            Err(slow) => Err(self.too_slow(
+                format!(
+                    "the upload of {} was too slow ({size} bytes)",
+                    path.display()
+                ),
+                slow,
+            )),
+        }
+    }
+
     /// A blob whose digest is known, in one `PUT ?digest=` to a new upload session (the
-    /// distribution spec's monolithic upload): `body` is `size` bytes, sent with the upload
-    /// client and given time by its size. A session whose `PUT` broke off is cancelled; one the
-    /// registry answered has ended.
+    /// distribution spec's monolithic upload): `body` is `size` bytes counted by its meter, sent
+    /// with the upload client and cut below the floor. A session whose `PUT` broke off is
+    /// cancelled; one the registry answered has ended.
     pub(super) async fn put_blob_whole(
         &self,
         digest: &Digest,
         size: u64,
-        body: reqwest::Body,
+        (body, meter): (reqwest::Body, &Meter),
         operation: &str,
     ) -> std::result::Result<(), Failure> {
         let session = self.upload_session(operation).await?;
@@ -181,11 +197,15 @@ impl Remote {
             .authorized_on(&self.uploads, Method::PUT, url)
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
-            .timeout(
-                self.policy.read_timeout + Duration::from_secs(size / SLOWEST_BYTES_PER_SECOND),
-            )
             .body(body);
-        let response = match self.send(request).await {
+        let answered = match watched(meter, self.policy.read_timeout, self.send(request)).await {
+            Ok(answered) => answered,
+            Err(slow) => Err(self.too_slow(
+                format!("the upload of blob {digest} was too slow ({size} bytes)"),
+                slow,
+            )),
+        };
+        let response = match answered {
             Ok(response) => response,
             Err(failure) => {
                 session.cancel().await;

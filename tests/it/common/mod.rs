@@ -7,6 +7,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod container;
+pub mod deadline;
 pub mod github_fake;
 pub mod leaks;
 pub mod proxy;

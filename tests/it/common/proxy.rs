@@ -30,6 +30,8 @@ pub enum Fault {
     AnswerWith(u16, String, String),
     /// An answer with this status whose body never ends (sent until the client hangs up).
     Endless(u16),
+    /// The request body read ten bytes a second, and no answer, until the client hangs up.
+    Crawl,
     /// Held until this many requests are held together (or [`GATHER_WAIT`] passes), then met
     /// with the inner fault: requests the client sends at once arrive at once, and how many
     /// were ever held together is [`FaultProxy::peak_gathered`].
@@ -328,6 +330,13 @@ impl Shared {
             Fault::AnswerWith(status, headers, body) => {
                 let _ = read_body(&mut client, head.rest, head.content_length).await?;
                 answer(&mut client, status, "Fault", &headers, &body).await
+            }
+            Fault::Crawl => {
+                let mut piece = [0u8; 10];
+                while client.read(&mut piece).await.is_ok_and(|n| n > 0) {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Ok(())
             }
             Fault::Gather(..) => unreachable!("gathered above"),
             Fault::Endless(status) => {
