@@ -5,6 +5,7 @@
 pub mod action;
 pub mod artifact;
 pub mod build;
+pub mod child;
 pub mod cli;
 pub mod context;
 pub mod error;
