@@ -9,6 +9,7 @@ pub mod child;
 pub mod cli;
 pub mod context;
 pub mod error;
+pub mod files;
 pub mod ghcr;
 pub mod github;
 pub mod input;
