@@ -95,8 +95,11 @@ impl PushRequest {
         if let Destination::Layout(dir) = &destination {
             files::check_layout_dir("image", dir, confinement)?;
         }
+        let dry_run = inputs.flag(input::DRY_RUN)?;
         let dry_run_layout = PathBuf::from(inputs.get(input::DRY_RUN_LAYOUT).unwrap_or_default());
-        files::check_layout_dir("dry-run-layout", &dry_run_layout, confinement)?;
+        if dry_run && matches!(destination, Destination::Registry(_)) {
+            files::check_layout_dir("dry-run-layout", &dry_run_layout, confinement)?;
+        }
 
         let format: Format = inputs
             .get(input::FORMAT)
@@ -148,7 +151,7 @@ impl PushRequest {
             format,
             annotations,
             connection,
-            dry_run: inputs.flag(input::DRY_RUN)?,
+            dry_run,
             dry_run_layout,
             provenance,
             sbom: inputs.flag(input::SBOM)?,
