@@ -34,7 +34,7 @@ fn layout_outside(ws: &Workspace) -> PathBuf {
 
 /// A real layout `lay` in `outside`, tagged `theirs`.
 fn layout_in(outside: &Path) -> PathBuf {
-    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::create_dir_all(outside).unwrap();
     std::fs::copy(multiply_wasm(), outside.join("m.wasm")).unwrap();
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-oci"))
         .args(["push", "m.wasm", "oci:lay", "--tags", "theirs"])
