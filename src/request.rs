@@ -432,9 +432,11 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
             err(&[("INPUT_SIGN", "true"), ("INPUT_PROVENANCE", "false")])
                 .starts_with("input `sign`: signs the provenance")
         );
+        let missing = err(&[("INPUT_SIGSTORE-TRUST-CONFIG", "missing.json")]);
         assert!(
-            err(&[("INPUT_SIGSTORE-TRUST-CONFIG", "missing.json")])
-                .starts_with("input `sigstore-trust-config`: cannot read `missing.json`")
+            missing.starts_with("input `sigstore-trust-config`: cannot read `")
+                && missing.contains("missing.json`: no such file"),
+            "{missing}"
         );
         assert!(
             err(&[
