@@ -2,7 +2,7 @@
 //! read from an env map rather than the process environment so tests never race.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
@@ -130,8 +130,8 @@ impl GithubContext {
     }
 
     /// The time the artifact is said to be created: `SOURCE_DATE_EPOCH`, else the commit time
-    /// from the event payload, else from `git` in `workdir`. `None` when nothing is known.
-    pub fn created(&self, workdir: &Path) -> Result<Option<DateTime<Utc>>, String> {
+    /// from the event payload. `None` when neither is known.
+    pub fn created(&self) -> Result<Option<DateTime<Utc>>, String> {
         if let Some(epoch) = &self.source_date_epoch {
             let secs: i64 = epoch.parse().map_err(|_| {
                 format!("SOURCE_DATE_EPOCH `{epoch}` must be a whole number of seconds since 1970")
@@ -140,10 +140,7 @@ impl GithubContext {
                 .map(Some)
                 .ok_or_else(|| format!("SOURCE_DATE_EPOCH `{epoch}` is out of range"));
         }
-        if let Some(time) = self.event_commit_time() {
-            return Ok(Some(time));
-        }
-        Ok(git_commit_time(workdir, self.sha.as_deref()))
+        Ok(self.event_commit_time())
     }
 
     fn event_commit_time(&self) -> Option<DateTime<Utc>> {
@@ -157,27 +154,6 @@ impl GithubContext {
             .ok()
             .map(|t| t.with_timezone(&Utc))
     }
-}
-
-/// The committer time of `rev` (or HEAD), when `git` and a repository are at hand.
-fn git_commit_time(workdir: &Path, rev: Option<&str>) -> Option<DateTime<Utc>> {
-    let output = std::process::Command::new("git")
-        .args(["-c", "safe.directory=*", "log", "-1", "--format=%ct"])
-        .arg(rev.unwrap_or("HEAD"))
-        .arg("--")
-        .current_dir(workdir)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let secs: i64 = String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .ok()?;
-    DateTime::from_timestamp(secs, 0)
 }
 
 #[cfg(test)]
@@ -194,14 +170,10 @@ mod tests {
     #[test]
     fn source_date_epoch_wins() {
         let ctx = GithubContext::from_env(&env(&[("SOURCE_DATE_EPOCH", "1700000000")]));
-        let t = ctx.created(Path::new("/nonexistent")).unwrap().unwrap();
+        let t = ctx.created().unwrap().unwrap();
         assert_eq!(t.to_rfc3339(), "2023-11-14T22:13:20+00:00");
         let bad = GithubContext::from_env(&env(&[("SOURCE_DATE_EPOCH", "yesterday")]));
-        assert!(
-            bad.created(Path::new("."))
-                .unwrap_err()
-                .contains("SOURCE_DATE_EPOCH")
-        );
+        assert!(bad.created().unwrap_err().contains("SOURCE_DATE_EPOCH"));
     }
 
     #[test]
@@ -214,7 +186,7 @@ mod tests {
         )
         .unwrap();
         let ctx = GithubContext::from_env(&env(&[("GITHUB_EVENT_PATH", event.to_str().unwrap())]));
-        let t = ctx.created(dir.path()).unwrap().unwrap();
+        let t = ctx.created().unwrap().unwrap();
         assert_eq!(t.to_rfc3339(), "2024-05-01T10:00:00+00:00");
     }
 

@@ -105,6 +105,8 @@ pub const GITHUB_TOKEN_VAR: &str = "GITHUB_TOKEN";
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Inputs {
     values: BTreeMap<Input, String>,
+    /// In action mode, where the files and layouts the inputs name must lie.
+    pub confinement: Option<crate::files::Confinement>,
 }
 
 impl std::fmt::Debug for Inputs {
@@ -122,7 +124,10 @@ impl Inputs {
     /// Reads the inputs the runner passes to a container action: `INPUT_<NAME>`, the name
     /// upper-cased with spaces as `_` and hyphens kept.
     pub fn from_action_env(env: &Env) -> Self {
-        let mut inputs = Inputs::default();
+        let mut inputs = Inputs {
+            confinement: Some(crate::files::Confinement::from_action_env(env)),
+            ..Inputs::default()
+        };
         for input in ALL {
             if let Some(value) = env.get(&input.action_var()) {
                 inputs.set(*input, value);

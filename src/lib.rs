@@ -5,9 +5,11 @@
 pub mod action;
 pub mod artifact;
 pub mod build;
+pub mod child;
 pub mod cli;
 pub mod context;
 pub mod error;
+pub mod files;
 pub mod ghcr;
 pub mod github;
 pub mod input;

@@ -94,7 +94,7 @@ pub async fn push_with_clock(
     };
     // Each registry's tags (those derived from the git ref where none are named), and all of them.
     let (targets, tags) = fanout::tags(request, &ctx)?;
-    let created = created(request, &ctx, clock).await?;
+    let created = created(request, env, &ctx, clock).await?;
     let repo = repository_metadata(request, &ctx).await;
     let signed = tokio::sync::OnceCell::new();
     let sbom_signed = tokio::sync::OnceCell::new();
@@ -325,12 +325,18 @@ async fn obtain(request: &PushRequest, env: &Env) -> Result<(PathBuf, Option<Bui
 /// digest will not repeat.
 async fn created(
     request: &PushRequest,
+    env: &Env,
     ctx: &GithubContext,
     clock: &dyn Clock,
 ) -> Result<DateTime<Utc>> {
     if let Some(t) = ctx
-        .created(&request.working_directory)
+        .created()
         .map_err(|e| Error::input("SOURCE_DATE_EPOCH", e))?
+    {
+        return Ok(t);
+    }
+    if let Some(t) =
+        crate::child::git_commit_time(&request.working_directory, ctx.sha.as_deref(), env)
     {
         return Ok(t);
     }

@@ -8,6 +8,7 @@ use crate::artifact::Format;
 use crate::build::BuildSpec;
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::files;
 use crate::input::{self, Inputs};
 use crate::provenance::dsse::SigningKey;
 use crate::provenance::levels::UserAnnotations;
@@ -89,6 +90,17 @@ impl PushRequest {
 
         let source = wasm_source(inputs, &working_directory)?;
 
+        // In action mode a layout is written inside the workspace only.
+        let confinement = inputs.confinement.as_ref();
+        if let Destination::Layout(dir) = &destination {
+            files::check_layout_dir("image", dir, confinement)?;
+        }
+        let dry_run = inputs.flag(input::DRY_RUN)?;
+        let dry_run_layout = PathBuf::from(inputs.get(input::DRY_RUN_LAYOUT).unwrap_or_default());
+        if dry_run && matches!(destination, Destination::Registry(_)) {
+            files::check_layout_dir("dry-run-layout", &dry_run_layout, confinement)?;
+        }
+
         let format: Format = inputs
             .get(input::FORMAT)
             .unwrap_or_default()
@@ -111,7 +123,7 @@ impl PushRequest {
         }
         let signing_key = inputs
             .get(input::SIGNING_KEY)
-            .map(|value| read_signing_key(value, &working_directory))
+            .map(|value| read_signing_key(value, &working_directory, confinement))
             .transpose()?;
 
         let sign: SignMode = inputs
@@ -139,8 +151,8 @@ impl PushRequest {
             format,
             annotations,
             connection,
-            dry_run: inputs.flag(input::DRY_RUN)?,
-            dry_run_layout: PathBuf::from(inputs.get(input::DRY_RUN_LAYOUT).unwrap_or_default()),
+            dry_run,
+            dry_run_layout,
             provenance,
             sbom: inputs.flag(input::SBOM)?,
             signing_key,
@@ -160,23 +172,24 @@ pub(crate) fn allowed_imports(inputs: &Inputs) -> Result<Option<AllowedImports>>
 }
 
 /// The `signing-key` input's PEM text: the value itself when it is PEM, else the file it names,
-/// relative to `working_directory` as `path` is. Errors never quote the value, which may be a
+/// relative to `working_directory` as `path` is, read by [`files::read_input_text`] (inside
+/// the workspace or `RUNNER_TEMP` in action mode). Errors never quote a value that may be a
 /// mangled key.
-pub fn read_signing_key(value: &str, working_directory: &std::path::Path) -> Result<Secret> {
+pub fn read_signing_key(
+    value: &str,
+    working_directory: &std::path::Path,
+    confinement: Option<&files::Confinement>,
+) -> Result<Secret> {
     let pem = if value.contains("-----BEGIN") {
         value.to_owned()
     } else {
         let path = working_directory.join(value);
-        let path = path.as_path();
-        match std::fs::read_to_string(path) {
-            Ok(text) if path.is_file() => text,
-            _ => {
-                return Err(Error::input(
-                    "signing-key",
-                    "is neither PEM text nor the path of a readable file; give the PEM private key itself or a path to it",
-                ));
-            }
-        }
+        files::read_input_text("signing-key", &path, confinement).map_err(|_| {
+            Error::input(
+                "signing-key",
+                "is neither PEM text nor the path of a readable regular file of at most 1 MiB (inside the workspace or RUNNER_TEMP in action mode); give the PEM private key itself or a path to it",
+            )
+        })?
     };
     SigningKey::from_pem(&pem).map_err(|reason| Error::input("signing-key", reason))?;
     Ok(Secret::new(pem))
@@ -313,10 +326,10 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
 -----END PRIVATE KEY-----";
         std::fs::write(dir.path().join("signing.pem"), key).unwrap();
         std::fs::write(dir.path().join("ca.pem"), "a CA").unwrap();
-        let read = read_signing_key("signing.pem", dir.path()).unwrap();
+        let read = read_signing_key("signing.pem", dir.path(), None).unwrap();
         assert_eq!(read.expose(), key);
         assert!(
-            read_signing_key("signing.pem", std::path::Path::new(".")).is_err(),
+            read_signing_key("signing.pem", std::path::Path::new("."), None).is_err(),
             "not looked up in the process's directory"
         );
 
@@ -419,9 +432,11 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
             err(&[("INPUT_SIGN", "true"), ("INPUT_PROVENANCE", "false")])
                 .starts_with("input `sign`: signs the provenance")
         );
+        let missing = err(&[("INPUT_SIGSTORE-TRUST-CONFIG", "missing.json")]);
         assert!(
-            err(&[("INPUT_SIGSTORE-TRUST-CONFIG", "missing.json")])
-                .starts_with("input `sigstore-trust-config`: cannot read `missing.json`")
+            missing.starts_with("input `sigstore-trust-config`: cannot read `")
+                && missing.contains("missing.json`: no such file"),
+            "{missing}"
         );
         assert!(
             err(&[

@@ -119,6 +119,9 @@ impl ReadRequest {
             .map_err(|e| Error::input("image", e))?;
         let working_directory =
             PathBuf::from(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
+        if let Destination::Layout(dir) = &image.location {
+            crate::files::check_layout_dir("image", dir, inputs.confinement.as_ref())?;
+        }
         let connection = crate::request::connection(inputs, &image.location)?;
         Ok(ReadRequest {
             image,

@@ -78,6 +78,12 @@ pub fn register_basic(username: &str, password: &Secret) {
     }
 }
 
+/// Whether `text` holds a known secret.
+pub fn appears_in(text: &str) -> bool {
+    let known = KNOWN.lock().expect("mask list");
+    known.iter().any(|k| text.contains(k.as_str()))
+}
+
 /// `text` with every known secret replaced by `***`.
 pub fn redact(text: &str) -> Cow<'_, str> {
     let known = KNOWN.lock().expect("mask list");

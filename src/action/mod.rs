@@ -26,10 +26,9 @@ pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
     // A signing key given as a file path: its contents are the secret.
     let working_directory =
         std::path::Path::new(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
-    if let Some(Ok(key)) = inputs
-        .get(input::SIGNING_KEY)
-        .map(|value| crate::request::read_signing_key(value, working_directory))
-    {
+    if let Some(Ok(key)) = inputs.get(input::SIGNING_KEY).map(|value| {
+        crate::request::read_signing_key(value, working_directory, inputs.confinement.as_ref())
+    }) {
         for line in runner::mask_lines(key.expose()) {
             let _ = writeln!(out, "{line}");
         }

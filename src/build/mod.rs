@@ -17,6 +17,7 @@ use cargo_metadata::{Message, Metadata, MetadataCommand, Package, TargetKind};
 use serde::Serialize;
 use tracing::{debug, info};
 
+use crate::child;
 use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::owner::Owner;
@@ -84,8 +85,8 @@ pub struct Built {
 
 /// Builds `spec` with cargo. Blocking: call it from a blocking task.
 ///
-/// `env` is the environment cargo runs with, less the action inputs and `WASM_OCI_*` flags, so
-/// build scripts never see the registry credentials.
+/// `env` is the environment cargo runs with, less every credential ([`child::env`]), so build
+/// scripts and proc macros never see what the action publishes or signs with.
 pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
     let workdir = &spec.working_directory;
     // Root in a folder another user owns (a container action in the runner's workspace): cargo
@@ -109,11 +110,9 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
     let toolchain = rustc(workdir, env, owner, &["-vV"])?;
     ensure_target_installed(workdir, env, owner, &spec.target)?;
 
-    let mut cmd = Command::new("cargo");
+    let mut cmd = child::command("cargo", env);
     Owner::apply(owner, &mut cmd)
         .current_dir(workdir)
-        .env_clear()
-        .envs(child_env(env))
         .args([
             "build",
             "--message-format=json",
@@ -128,7 +127,6 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
         cmd.arg("--features").arg(spec.features.join(","));
     }
     cmd.args(&spec.cargo_args)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     debug!("running {cmd:?}");
@@ -369,7 +367,7 @@ fn ensure_target_installed(
 fn rustc(workdir: &Path, env: &Env, owner: Option<Owner>, args: &[&str]) -> Result<String> {
     let rustc = env.get("RUSTC").map(String::as_str).unwrap_or("rustc");
     run_tool(
-        Owner::apply(owner, &mut Command::new(rustc))
+        Owner::apply(owner, &mut child::command(rustc, env))
             .args(args)
             .current_dir(workdir),
         env,
@@ -381,16 +379,11 @@ fn rustc(workdir: &Path, env: &Env, owner: Option<Owner>, args: &[&str]) -> Resu
 /// Runs a toolchain command with the build's environment and no stdin; returns its stdout, or
 /// an error naming `tool` (cannot start) or `failure` with the first error line of its stderr.
 fn run_tool(cmd: &mut Command, env: &Env, tool: &str, failure: &str) -> Result<String> {
-    let output = cmd
-        .env_clear()
-        .envs(child_env(env))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            Error::Build(format!(
-                "cannot run {tool}: {e}; is a Rust toolchain on PATH?"
-            ))
-        })?;
+    let output = child::isolate(cmd, env).output().map_err(|e| {
+        Error::Build(format!(
+            "cannot run {tool}: {e}; is a Rust toolchain on PATH?"
+        ))
+    })?;
     if !output.status.success() {
         return Err(Error::Build(format!(
             "{failure}: {}",
@@ -398,13 +391,6 @@ fn run_tool(cmd: &mut Command, env: &Env, tool: &str, failure: &str) -> Result<S
         )));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// The environment for cargo and rustc: `env` less the action's inputs and the CLI's flags, which
-/// may hold credentials that build scripts have no business reading.
-fn child_env(env: &Env) -> impl Iterator<Item = (&String, &String)> {
-    env.iter()
-        .filter(|(k, _)| !k.starts_with("INPUT_") && !k.starts_with("WASM_OCI_"))
 }
 
 fn one_line(text: &str) -> String {
@@ -442,19 +428,5 @@ mod tests {
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(json["cargo-lock-digest"], Digest::of(b"lock").to_string());
         assert_eq!(json["package"], "multiply");
-    }
-
-    #[test]
-    fn credentials_stay_out_of_cargo() {
-        let env: Env = [
-            ("INPUT_PASSWORD", "x"),
-            ("WASM_OCI_PASSWORD", "y"),
-            ("PATH", "/bin"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let names: Vec<&String> = child_env(&env).map(|(k, _)| k).collect();
-        assert_eq!(names, ["PATH"]);
     }
 }

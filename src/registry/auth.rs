@@ -251,11 +251,18 @@ fn helper_server_url(registry: &str) -> String {
 }
 
 fn from_docker_config(path: &Path, registry: &str, env: &Env) -> Result<Option<Resolved>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let file = match crate::files::open_nonblocking(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("read", path, e)),
     };
+    let unreadable = |reason: String| Error::Credentials {
+        source_name: format!("docker config `{}`", path.display()),
+        reason: format!("{reason}; fix it or point DOCKER_CONFIG elsewhere"),
+    };
+    let text = crate::files::read_regular(file, path)
+        .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned()))
+        .map_err(unreadable)?;
     let config: DockerConfig = serde_json::from_str(&text).map_err(|e| Error::Credentials {
         source_name: format!("docker config `{}`", path.display()),
         reason: format!("not valid JSON ({e}); fix it or point DOCKER_CONFIG elsewhere"),

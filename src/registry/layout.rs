@@ -1,9 +1,13 @@
 //! An OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/<hex>`), per the
 //! OCI image-layout spec: the destination that needs no server, readable by skopeo, oras and
 //! crane. Every file is written to a temporary name and renamed, so a reader never sees half a
-//! blob or half an index.
+//! blob or half an index. No part of a layout (its directory, `blobs/`, `blobs/sha256/`,
+//! `index.json`, `oci-layout`, a blob) is followed through a symbolic link: a link planted in a
+//! checkout would make the action, as root, write or read elsewhere.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -48,12 +52,16 @@ impl Layout {
         let layout = Layout {
             root: root.to_owned(),
         };
+        layout.refuse_links()?;
         std::fs::create_dir_all(root).map_err(|e| Error::io("create", root, e))?;
         layout.locked(|| {
+            layout.refuse_links()?;
             let marker = root.join("oci-layout");
             if marker.exists() {
-                let text =
-                    std::fs::read_to_string(&marker).map_err(|e| Error::io("read", &marker, e))?;
+                let mut text = String::new();
+                open_nofollow(&marker)
+                    .and_then(|mut f| f.read_to_string(&mut text))
+                    .map_err(|e| Error::io("read", &marker, e))?;
                 if !text.contains("imageLayoutVersion") {
                     return Err(layout.error("`oci-layout` is not an OCI layout marker"));
                 }
@@ -68,6 +76,7 @@ impl Layout {
             }
             std::fs::create_dir_all(layout.blob_dir())
                 .map_err(|e| Error::io("create", root, e))?;
+            layout.refuse_links()?;
             for dir in [root.to_owned(), root.join("blobs"), layout.blob_dir()] {
                 crate::owner::hand_over(&dir)?;
             }
@@ -91,6 +100,7 @@ impl Layout {
         let layout = Layout {
             root: root.to_owned(),
         };
+        layout.refuse_links()?;
         if !root.join("oci-layout").is_file() || !layout.index_path().is_file() {
             return Err(layout.error(
                 "not an OCI image layout (no `oci-layout` and `index.json`); check the directory",
@@ -112,9 +122,30 @@ impl Layout {
     /// Reads `index.json`.
     pub fn read_index(&self) -> Result<Index> {
         let path = self.index_path();
-        let text = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        let text = read_nofollow(&path).map_err(|e| Error::io("read", &path, e))?;
         serde_json::from_slice(&text)
             .map_err(|e| self.error(format!("index.json is not valid: {e}")))
+    }
+
+    /// Refuses a layout whose directory, `blobs/`, `blobs/sha256/`, `index.json` or
+    /// `oci-layout` is a symbolic link. Checked on opening and before each write.
+    fn refuse_links(&self) -> Result<()> {
+        let parts = [
+            self.root.clone(),
+            self.root.join("blobs"),
+            self.blob_dir(),
+            self.index_path(),
+            self.root.join("oci-layout"),
+        ];
+        for part in parts {
+            if part.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+                return Err(self.error(format!(
+                    "`{}` is a symbolic link; a layout's directories and files must be real ones, so remove the link or choose another directory",
+                    part.display()
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn blob_dir(&self) -> PathBuf {
@@ -133,7 +164,11 @@ impl Layout {
     /// Runs `f` holding the layout's lock: an advisory lock on its directory, which every
     /// writer of `index.json` takes (released when the directory is closed).
     fn locked<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let dir = std::fs::File::open(&self.root).map_err(|e| Error::io("lock", &self.root, e))?;
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nofollow() | rustix::fs::OFlags::DIRECTORY.bits() as i32)
+            .open(&self.root)
+            .map_err(|e| Error::io("lock", &self.root, e))?;
         let mut lock = fd_lock::RwLock::new(dir);
         let _held = lock.write().map_err(|e| Error::io("lock", &self.root, e))?;
         f()
@@ -145,6 +180,25 @@ impl Layout {
             reason: reason.into(),
         }
     }
+}
+
+fn nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
+}
+
+/// Opens `path` for reading, refusing a symbolic link.
+fn open_nofollow(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nofollow())
+        .open(path)
+}
+
+/// Reads `path` whole, refusing a symbolic link.
+fn read_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    open_nofollow(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -166,14 +220,20 @@ impl WriteTarget for Layout {
     }
 
     async fn has_blob(&self, digest: &Digest) -> Result<bool> {
-        Ok(self.blob_path(digest).is_file())
+        // A link is no blob: it is replaced, never taken for one.
+        Ok(self
+            .blob_path(digest)
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_file()))
     }
 
     async fn put_blob(&self, blob: &Blob) -> Result<()> {
+        self.refuse_links()?;
         write_atomic(&self.blob_path(&blob.digest), &blob.bytes)
     }
 
     async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()> {
+        self.refuse_links()?;
         let target = self.blob_path(&descriptor.digest);
         let mut source = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
         let mut tmp = tempfile::Builder::new()
@@ -205,12 +265,14 @@ impl WriteTarget for Layout {
     }
 
     async fn put_manifest(&self, manifest: &Blob, reference: &ManifestRef) -> Result<Digest> {
+        self.refuse_links()?;
         if !self.blob_path(&manifest.digest).is_file() {
             write_atomic(&self.blob_path(&manifest.digest), &manifest.bytes)?;
         }
         if let ManifestRef::Tag(tag) = reference {
             // Read, changed and written under the lock: a concurrent push keeps its tags.
             self.locked(|| {
+                self.refuse_links()?;
                 let mut index = self.read_index()?;
                 index.manifests.retain(|m| {
                     m.annotations.get(REF_NAME).map(String::as_str) != Some(tag.as_str())
@@ -243,7 +305,7 @@ impl ReadTarget for Layout {
                 }
             };
         let path = self.blob_path(&digest);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match read_nofollow(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("read", &path, e)),
@@ -264,7 +326,7 @@ impl ReadTarget for Layout {
 
     async fn get_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         let path = self.blob_path(&descriptor.digest);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        let bytes = read_nofollow(&path).map_err(|e| Error::io("read", &path, e))?;
         super::check_blob(descriptor, &bytes)?;
         Ok(bytes)
     }
@@ -274,9 +336,8 @@ impl ReadTarget for Layout {
         descriptor: &Descriptor,
         download: &mut super::download::Download,
     ) -> Result<()> {
-        use std::io::Read;
         let path = self.blob_path(&descriptor.digest);
-        let mut source = std::fs::File::open(&path).map_err(|e| Error::io("read", &path, e))?;
+        let mut source = open_nofollow(&path).map_err(|e| Error::io("read", &path, e))?;
         loop {
             let mut block = vec![0u8; READ_BLOCK];
             let n = source
@@ -302,7 +363,7 @@ impl ReadTarget for Layout {
             if entry.artifact_type.is_none() || found.iter().any(|f| f.digest == entry.digest) {
                 continue;
             }
-            let Ok(bytes) = std::fs::read(self.blob_path(&entry.digest)) else {
+            let Ok(bytes) = read_nofollow(&self.blob_path(&entry.digest)) else {
                 continue;
             };
             let names_subject = serde_json::from_slice::<crate::artifact::Manifest>(&bytes)

@@ -65,7 +65,7 @@ pub struct Connection {
 fn trust_roots(connection: &Connection) -> Result<Vec<CertificateDer<'static>>> {
     let mut roots = Vec::new();
     if let Some(ca) = &connection.ca_file {
-        let data = std::fs::read(ca).map_err(|e| Error::io("read", ca, e))?;
+        let data = crate::files::read_input_file("ca-file", ca, None)?;
         let given = CertificateDer::pem_slice_iter(&data)
             .collect::<std::result::Result<Vec<_>, _>>()
             .ok()

@@ -162,11 +162,7 @@ impl TrustConfig {
             (value.to_owned(), "the input's JSON".to_owned())
         } else {
             let path = working_directory.join(value);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                bad(format!(
-                    "cannot read `{value}` ({e}); give the path of a client trust config or signing config JSON file, or its JSON text"
-                ))
-            })?;
+            let text = crate::files::read_input_text("sigstore-trust-config", &path, None)?;
             (text, format!("`{value}`"))
         };
         let json: serde_json::Value =

@@ -63,18 +63,11 @@ impl VerifyRequest {
         let public_key = match inputs.get(input::PUBLIC_KEY) {
             None => None,
             Some(text) if text.contains("-----BEGIN") => Some(text.to_owned()),
-            Some(path) => {
-                let path = read.working_directory.join(path);
-                Some(std::fs::read_to_string(&path).map_err(|_| {
-                    Error::input(
-                        "public-key",
-                        format!(
-                            "`{}` is neither PEM text nor a readable PEM file",
-                            path.display()
-                        ),
-                    )
-                })?)
-            }
+            Some(path) => Some(crate::files::read_input_text(
+                "public-key",
+                &read.working_directory.join(path),
+                inputs.confinement.as_ref(),
+            )?),
         };
         if let Some(key) = &public_key {
             dsse::check_public_key(key).map_err(|e| Error::input("public-key", e.to_string()))?;

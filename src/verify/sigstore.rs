@@ -644,8 +644,7 @@ pub(super) fn trust_root_input(value: &str, dir: &std::path::Path) -> Result<Tru
         ("the given trust config".to_owned(), value.to_owned())
     } else {
         let path = dir.join(value);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::input(input, format!("cannot read `{}`: {e}", path.display())))?;
+        let text = crate::files::read_input_text(input, &path, None)?;
         (format!("`{}`", path.display()), text)
     };
     TrustRoot::from_json(&name, &text).map_err(|e| Error::input(input, e))

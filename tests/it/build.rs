@@ -273,3 +273,96 @@ fn build_scripts_never_see_the_registry_password() {
         .any(|l| l.contains("s3cr3t-pw") && !l.starts_with("::add-mask::"));
     assert!(!leaked, "{run:?}");
 }
+
+/// What the runner puts in a job's environment that a build must never see, with values.
+const RUNNER_CREDENTIALS: &[(&str, &str)] = &[
+    ("GITHUB_TOKEN", "ghs_envtoken-4567"),
+    ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "oidc-request-token-89"),
+    (
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "https://token.example/mint?a=1",
+    ),
+    ("ACTIONS_RUNTIME_TOKEN", "runtime-token-1011"),
+    ("ACTIONS_RUNTIME_URL", "https://runtime.example/"),
+    ("ACTIONS_CACHE_URL", "https://cache.example/"),
+    ("ACTIONS_RESULTS_URL", "https://results.example/"),
+    ("DOCKER_CONFIG", "/nonexistent/docker-config"),
+    ("WASM_OCI_PASSWORD", "cli-flag-pw-1213"),
+];
+
+#[test]
+fn build_scripts_and_proc_macros_see_no_credentials() {
+    let ws = Workspace::new();
+    let record = "fn record_env(file: &str) {\n    let dir = std::env::var(\"CARGO_MANIFEST_DIR\").unwrap();\n    let all: String = std::env::vars().map(|(k, v)| format!(\"{k}={v}\\n\")).collect();\n    std::fs::write(std::path::Path::new(&dir).join(file), all).unwrap();\n}\n";
+    write(
+        &ws,
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"nosy\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[lib]\ncrate-type = [\"cdylib\"]\n[dependencies]\nnosy-macro = { path = \"macro\" }\n[workspace]\n",
+            ),
+            (
+                "build.rs",
+                &format!("{record}fn main() {{\n    record_env(\"build-script.env\");\n}}\n"),
+            ),
+            (
+                "src/lib.rs",
+                "nosy_macro::record!();\n#[unsafe(no_mangle)]\npub extern \"C\" fn one() -> i32 { 1 }\n",
+            ),
+            (
+                "macro/Cargo.toml",
+                "[package]\nname = \"nosy-macro\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[lib]\nproc-macro = true\n",
+            ),
+            (
+                "macro/src/lib.rs",
+                &format!(
+                    "extern crate proc_macro;\n{record}#[proc_macro]\npub fn record(_: proc_macro::TokenStream) -> proc_macro::TokenStream {{\n    record_env(\"proc-macro.env\");\n    proc_macro::TokenStream::new()\n}}\n"
+                ),
+            ),
+        ],
+    );
+    let mut env = build_env(
+        &ws,
+        &[
+            ("image", "oci:out"),
+            ("sign", "false"),
+            ("username", "bot"),
+            ("password", "s3cr3t-pw-1234"),
+            ("github-token", "ghs_inputtoken-1415"),
+        ],
+    );
+    for (k, v) in RUNNER_CREDENTIALS {
+        env.insert(k.to_string(), v.to_string());
+    }
+    // A workflow's own `env:`: one setting, and a copy of the password under another name.
+    env.insert("MY_SETTING".into(), "kept".into());
+    env.insert("DEPLOY_PASSWORD".into(), "s3cr3t-pw-1234".into());
+    let run = ws.run_action(&env);
+    assert!(run.success(), "{run:?}");
+
+    for file in ["build-script.env", "proc-macro.env"] {
+        let seen = std::fs::read_to_string(ws.root().join(file))
+            .unwrap_or_else(|e| panic!("{file} was not recorded: {e}; {run:?}"));
+        let names: Vec<&str> = seen.lines().filter_map(|l| l.split('=').next()).collect();
+        for (name, value) in RUNNER_CREDENTIALS {
+            assert!(!names.contains(name), "{file}: the build saw {name}");
+            assert!(
+                !seen.contains(value),
+                "{file}: the build saw {name}'s value"
+            );
+        }
+        for name in &names {
+            assert!(
+                !name.starts_with("INPUT_") && !name.starts_with("WASM_OCI_"),
+                "{file}: the build saw {name}"
+            );
+        }
+        for secret in ["s3cr3t-pw-1234", "ghs_inputtoken-1415"] {
+            assert!(!seen.contains(secret), "{file}: the build saw a secret");
+        }
+        assert!(
+            seen.lines().any(|l| l == "MY_SETTING=kept"),
+            "{file}: {seen}"
+        );
+    }
+}

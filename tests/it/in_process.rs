@@ -19,6 +19,7 @@ use crate::common::{self, COMMIT, module_with_data, sha256};
 fn job_env(dir: &Path, inputs: &[(&str, &str)]) -> Env {
     let mut env: Env = BTreeMap::new();
     env.insert("INPUT_WORKING-DIRECTORY".into(), dir.display().to_string());
+    env.insert("GITHUB_WORKSPACE".into(), dir.display().to_string());
     for (name, value) in inputs {
         // A layout is found from the process's directory, which tests share: `oci:out` is
         // made absolute, inside `dir`.

@@ -15,6 +15,8 @@ mod dsse;
 mod faults;
 mod first_run;
 mod github_api;
+mod hostile_files;
+mod hostile_layout;
 mod hostile_output;
 mod hostile_transport;
 mod in_process;
