@@ -297,6 +297,25 @@ fn build_mode_sbom_lists_exactly_the_crates_linked_into_the_wasm() {
         )),
         "{verified:?}"
     );
+    // With a signature required, the unsigned SBOM is no evidence either.
+    let refused = ws.run_cli(
+        &[
+            "verify",
+            &pinned,
+            "--insecure",
+            "--require-sbom",
+            "--expect-source",
+            "https://github.com/acme/multiply",
+        ],
+        &[],
+    );
+    assert!(!refused.success(), "{refused:?}");
+    assert!(
+        refused.stderr.contains(&format!(
+            "sbom signature: found only an unsigned CycloneDX document (SBOM referrer {sbom_digest})"
+        )),
+        "{refused:?}"
+    );
 }
 
 /// A located `.wasm` has no known dependency graph: no SBOM (said at debug level), an empty
@@ -492,6 +511,9 @@ fn keyless_signing_signs_the_sbom_and_sigstore_python_and_verify_accept_it() {
         })
         .unwrap_or_else(|| panic!("no SBOM bundle among {listed:?}"));
     assert_ne!(sbom_bundle["digest"], out["bundle-digest"].as_str());
+    // One referrer per claim: the provenance's bundle and the SBOM's, no unsigned copies.
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(out["sbom-digest"], sbom_bundle["digest"].as_str().unwrap());
     let (_, bundle) = referrer(
         &registry,
         "acme/multiply",
