@@ -170,6 +170,11 @@ pub struct VerifyArgs {
     #[arg(long, env = "WASM_OCI_PUBLIC_KEY", allow_hyphen_values = true)]
     pub public_key: Option<String>,
 
+    /// Require a provenance signature that verifies, from the identity or key named
+    /// [default: true]; `false` accepts unsigned provenance.
+    #[arg(long, env = "WASM_OCI_REQUIRE_SIGNATURE", num_args = 0..=1, default_missing_value = "true")]
+    pub require_signature: Option<String>,
+
     /// Require a CycloneDX SBOM referrer of the artifact [default: false].
     #[arg(long, env = "WASM_OCI_REQUIRE_SBOM", num_args = 0..=1, default_missing_value = "true")]
     pub require_sbom: Option<String>,
@@ -211,6 +216,7 @@ impl VerifyArgs {
             (input::EXPECT_REVISION, self.expect_revision),
             (input::PUBLIC_KEY, self.public_key),
             (input::REQUIRE_SBOM, self.require_sbom),
+            (input::REQUIRE_SIGNATURE, self.require_signature),
             (input::CERTIFICATE_IDENTITY, self.certificate_identity),
             (
                 input::CERTIFICATE_IDENTITY_REGEXP,

@@ -92,6 +92,7 @@ inputs! {
     EXPECT_SOURCE = "expect-source";
     EXPECT_REVISION = "expect-revision";
     PUBLIC_KEY = "public-key";
+    REQUIRE_SIGNATURE = "require-signature", default "true";
     CERTIFICATE_IDENTITY = "certificate-identity";
     CERTIFICATE_IDENTITY_REGEXP = "certificate-identity-regexp";
     CERTIFICATE_OIDC_ISSUER = "certificate-oidc-issuer";

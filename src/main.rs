@@ -44,8 +44,10 @@ fn main() -> ExitCode {
             Ok(outcome.wasm.path.display().to_string())
         }),
         Command::Verify(args) => run_read(&env, || {
-            let request =
-                wasm_oci::verify::VerifyRequest::from_inputs(&cli_inputs(args.into_inputs())?)?;
+            let request = wasm_oci::verify::VerifyRequest::from_inputs(
+                &cli_inputs(args.into_inputs())?,
+                None,
+            )?;
             let report = runtime.block_on(wasm_oci::verify::verify(&request, &env))?;
             let report = report.into_result()?;
             Ok(report.digest.map(|d| d.to_string()).unwrap_or_default())

@@ -527,10 +527,13 @@ struct Provenance {
 }
 
 impl Provenance {
+    /// One referrer per claim: signed, the bundles carry the statement, and no unsigned copy
+    /// of it goes beside them (a verify takes none as evidence, and each referrer counts
+    /// against a policy engine's limit on a subject's referrers).
     fn referrers(&self) -> Vec<&Referrer> {
-        std::iter::once(&self.referrer)
-            .chain(self.bundles.iter())
-            .collect()
+        let unsigned = self.referrer.layer.media_type == referrer::STATEMENT_MEDIA_TYPE;
+        let statement = (!unsigned || self.bundles.is_empty()).then_some(&self.referrer);
+        statement.into_iter().chain(self.bundles.iter()).collect()
     }
 }
 
@@ -726,7 +729,7 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
         // The receiving side is only gone when the push already failed.
         let _ = hand_over.send((referrers, artifact.manifest.digest.clone()));
         let config_uploaded = store_blob(target, &artifact.config).await?;
-        let sbom = sbom.map(|s| s.referrer.manifest.digest);
+        let sbom = sbom.and_then(|s| s.referrers().next().map(|r| r.manifest.digest.clone()));
         Ok::<_, Error>((wasm, embedded, artifact, provenance, sbom, config_uploaded))
     };
     let subject = async {
@@ -782,7 +785,7 @@ async fn deliver<T: WriteTarget>(target: &T, work: Work, facts: &Facts<'_>) -> R
         }
         let (provenance, signing, keyless_bundle) = match provenance {
             Some(p) => (
-                Some(p.referrer.manifest.digest),
+                p.referrers().first().map(|r| r.manifest.digest.clone()),
                 p.signing,
                 p.keyless_bundle,
             ),

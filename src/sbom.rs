@@ -43,9 +43,12 @@ pub struct Sbom {
 }
 
 impl Sbom {
-    /// Every referrer to store.
+    /// Every referrer to store: signed, the bundles carry the document, and no unsigned copy
+    /// of it goes beside them (one referrer per claim, as the provenance's).
     pub fn referrers(&self) -> impl Iterator<Item = &Referrer> {
-        std::iter::once(&self.referrer).chain(&self.bundles)
+        let unsigned = self.referrer.layer.media_type == ARTIFACT_TYPE;
+        let document = (!unsigned || self.bundles.is_empty()).then_some(&self.referrer);
+        document.into_iter().chain(&self.bundles)
     }
 }
 

@@ -81,7 +81,8 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
             Ok(())
         }
         "verify" => {
-            let request = crate::verify::VerifyRequest::from_inputs(inputs)?;
+            let job_repository = crate::context::GithubContext::from_env(env).repository_url();
+            let request = crate::verify::VerifyRequest::from_inputs(inputs, job_repository)?;
             let outcome = crate::verify::verify(&request, env).await?;
             // The summary tells what was checked whether or not it all held; outputs only when it did.
             let outputs = if outcome.verified() {

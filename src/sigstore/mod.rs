@@ -99,7 +99,7 @@ pub fn plan(
             info!(
                 target: crate::NOTICE,
                 title = "Provenance not signed",
-                "the provenance is pushed unsigned: this job cannot mint an OIDC token; {PERMISSION_HINT} to sign it keylessly with Sigstore (or set `sign: false` to silence this)"
+                "the provenance is not signed keylessly: this job cannot mint an OIDC token, and a deploy's `verify` refuses an artifact whose provenance no signature covers (unless told `require-signature: false`); {PERMISSION_HINT} to sign it keylessly with Sigstore (or set `sign: false` to silence this)"
             );
         }
         return Ok(None);

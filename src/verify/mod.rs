@@ -48,6 +48,13 @@ pub struct VerifyRequest {
     pub public_key: Option<String>,
     /// Whether a CycloneDX SBOM referrer must be attached.
     pub require_sbom: bool,
+    /// Whether the provenance must carry a signature that verifies: `require-signature`, or
+    /// implied by `public-key` or an identity policy, which are never given for nothing.
+    pub require_signature: bool,
+    /// The repository whose GitHub Actions workflows may sign keylessly when no
+    /// `certificate-identity` says who: `expect-source`, else (in action mode) the deploy job's
+    /// own repository, as `gh attestation verify --repo` would.
+    pub signer: Option<String>,
     /// Who may have signed a keyless Sigstore bundle.
     pub identity: IdentityPolicy,
     /// The trusted roots Sigstore bundles are checked against.
@@ -57,8 +64,9 @@ pub struct VerifyRequest {
 }
 
 impl VerifyRequest {
-    /// Parses `inputs`; `public-key` is PEM text or a path to a PEM file.
-    pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
+    /// Parses `inputs`; `public-key` is PEM text or a path to a PEM file. `job_repository` is
+    /// the running job's repository URL (action mode), the signer when nothing else names one.
+    pub fn from_inputs(inputs: &Inputs, job_repository: Option<String>) -> Result<Self> {
         let read = ReadRequest::from_inputs(inputs)?;
         let public_key = match inputs.get(input::PUBLIC_KEY) {
             None => None,
@@ -82,6 +90,23 @@ impl VerifyRequest {
                 .get(input::CERTIFICATE_OIDC_ISSUER)
                 .map(str::to_owned),
         };
+        let expect_source = inputs.get(input::EXPECT_SOURCE).map(str::to_owned);
+        let named_identity = identity.identity.is_some() || identity.identity_regexp.is_some();
+        let signer = match (&expect_source, named_identity) {
+            (Some(source), _) => Some(source.clone()),
+            (None, false) => job_repository,
+            (None, true) => None,
+        };
+        let require_signature = inputs.flag(input::REQUIRE_SIGNATURE)?
+            || public_key.is_some()
+            || named_identity
+            || identity.issuer.is_some();
+        if require_signature && public_key.is_none() && !named_identity && signer.is_none() {
+            return Err(Error::input(
+                "require-signature",
+                "a signature is required, but nothing names the signer: give `expect-source` (a GitHub Actions workflow of that repository), `certificate-identity` or `certificate-identity-regexp` (keyless), or `public-key` (a key); or `require-signature: false` to accept unsigned provenance",
+            ));
+        }
         let trust_roots = match inputs.get(input::SIGSTORE_TRUST_CONFIG) {
             Some(value) => vec![sigstore::trust_root_input(value, &read.working_directory)?],
             None => TrustRoot::embedded(),
@@ -89,13 +114,15 @@ impl VerifyRequest {
         Ok(VerifyRequest {
             identity,
             trust_roots,
-            expect_source: inputs.get(input::EXPECT_SOURCE).map(str::to_owned),
+            expect_source,
             expect_revision: inputs.get(input::EXPECT_REVISION).map(str::to_owned),
             annotations: UserAnnotations::parse(inputs.get(input::ANNOTATIONS).unwrap_or_default())
                 .map_err(|e| Error::input("annotations", e))?
                 .expected(),
             public_key,
             require_sbom: inputs.flag(input::REQUIRE_SBOM)?,
+            require_signature,
+            signer,
             allowed_imports: crate::request::allowed_imports(inputs)?,
             read,
         })
@@ -164,6 +191,8 @@ pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> 
         public_key: request.public_key.as_deref(),
         identity: &request.identity,
         roots: &request.trust_roots,
+        require_signature: request.require_signature,
+        signer: request.signer.as_deref(),
     };
 
     // Every read the checks need goes out at once: the tag, the config, the layer, the

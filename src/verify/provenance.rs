@@ -23,6 +23,54 @@ pub(super) struct Expectations<'a> {
     pub(super) public_key: Option<&'a str>,
     pub(super) identity: &'a IdentityPolicy,
     pub(super) roots: &'a [TrustRoot],
+    /// Whether only a signature that verifies makes a statement evidence.
+    pub(super) require_signature: bool,
+    /// The repository whose workflows may sign keylessly when no identity is named.
+    pub(super) signer: Option<&'a str>,
+}
+
+impl<'a> Expectations<'a> {
+    /// The identity a keyless bundle is held to: the policy, with the workflows of the signer's
+    /// repository (or, when a signature is not required, of the artifact's source) when it names none.
+    pub(super) fn keyless_identity(&self) -> sigstore::Identity<'a> {
+        sigstore::Identity {
+            policy: self.identity,
+            source: self.signer.or(self.source),
+            revision: self.revision,
+        }
+    }
+
+    /// Who the signature must come from, for a refusal.
+    fn signer_named(&self) -> String {
+        match (
+            self.public_key,
+            &self.identity.identity,
+            &self.identity.identity_regexp,
+            self.signer,
+        ) {
+            (Some(_), ..) => "`public-key`".to_owned(),
+            (None, Some(exact), ..) => format!("`{exact}`"),
+            (None, None, Some(re), _) => format!("an identity matching `{re}`"),
+            (None, None, None, Some(repo)) => format!("a GitHub Actions workflow of `{repo}`"),
+            (None, None, None, None) => "any identity".to_owned(),
+        }
+    }
+}
+
+/// What to do when no signature verifies, for every refusal alike.
+pub(super) const SIGN_IT: &str = "sign it in the release job (keyless: `permissions: id-token: write`; or `signing-key` there and `public-key` here), or accept unsigned provenance with `require-signature: false`";
+
+/// One referrer's checks, and whether a signature by the identity or key asked for verified.
+struct Verdict {
+    checks: Vec<Check>,
+    signed: bool,
+}
+
+impl Verdict {
+    fn passed(&self, want: &Expectations<'_>) -> bool {
+        (self.signed || !want.require_signature)
+            && self.checks.iter().all(|c| c.outcome != Outcome::Fail)
+    }
 }
 
 /// The artifact types of the referrers verify checks, in one place: the listing is filtered
@@ -79,8 +127,13 @@ pub(super) async fn check_provenance<T: ReadTarget>(
         return vec![Check::fail(
             "provenance",
             format!(
-                "no provenance referrer (artifactType {types}) names {} as its subject",
-                want.subject
+                "no provenance referrer (artifactType {types}) names {} as its subject{}",
+                want.subject,
+                if want.require_signature {
+                    format!("; push it with `provenance: true` and {SIGN_IT}")
+                } else {
+                    String::new()
+                }
             ),
         )];
     }
@@ -98,13 +151,23 @@ pub(super) async fn check_provenance<T: ReadTarget>(
         .map(|candidate| check_referrer(source, candidate, want))
         .buffered(IN_FLIGHT);
     let mut newest = None;
-    while let Some(checks) = checked.next().await {
-        if checks.iter().all(|c| c.outcome != Outcome::Fail) {
-            return checks;
+    while let Some(verdict) = checked.next().await {
+        if verdict.passed(want) {
+            return verdict.checks;
         }
-        newest.get_or_insert(checks);
+        newest.get_or_insert(verdict.checks);
     }
     let mut checks = newest.expect("at least one candidate");
+    if want.require_signature {
+        checks.push(Check::fail(
+            "signature",
+            format!(
+                "no provenance of {} carries a signature by {} that verifies; {SIGN_IT}",
+                want.subject,
+                want.signer_named()
+            ),
+        ));
+    }
     if listed > MOST_CHECKED {
         checks.push(Check::fail(
             "provenance",
@@ -121,11 +184,14 @@ async fn check_referrer<T: ReadTarget>(
     source: &T,
     referrer: &Descriptor,
     want: &Expectations<'_>,
-) -> Vec<Check> {
+) -> Verdict {
     let mut checks = Vec::new();
     let fail = |mut checks: Vec<Check>, name: &str, detail: String| {
         checks.push(Check::fail(name, detail));
-        checks
+        Verdict {
+            checks,
+            signed: false,
+        }
     };
     let manifest = match source
         .get_manifest(&ManifestRef::Digest(referrer.digest.clone()))
@@ -202,18 +268,21 @@ async fn check_referrer<T: ReadTarget>(
     };
 
     // The statement, from the envelope (its signature checked when a key is given) or as is.
+    let mut signed = false;
     let statement = match (media_type, want.public_key) {
         (media_type, key) if sigstore::is_bundle_media_type(media_type) => {
-            let identity = sigstore::Identity {
-                policy: want.identity,
-                source: want.source,
-                revision: want.revision,
-            };
+            let identity = want.keyless_identity();
             let checked = sigstore::check_bundle(&bytes, want.subject, want.roots, &identity, key);
+            signed = checked.signed;
             checks.extend(checked.checks);
             match checked.statement {
                 Some(statement) => statement,
-                None => return checks,
+                None => {
+                    return Verdict {
+                        checks,
+                        signed: false,
+                    };
+                }
             }
         }
         (DSSE_MEDIA_TYPE, Some(key)) => match dsse::verify_dsse(&bytes, key) {
@@ -222,10 +291,22 @@ async fn check_referrer<T: ReadTarget>(
                     "provenance signature",
                     "the DSSE signature verifies with `public-key`",
                 ));
+                signed = true;
                 payload
             }
             Err(e) => return fail(checks, "provenance signature", e.to_string()),
         },
+        (DSSE_MEDIA_TYPE, None) if want.require_signature => {
+            return fail(
+                checks,
+                "provenance signature",
+                format!(
+                    "found a statement signed with a key (referrer {}), but no `public-key` to check it: with {} named, it is no evidence",
+                    referrer.digest,
+                    want.signer_named()
+                ),
+            );
+        }
         (DSSE_MEDIA_TYPE, None) => match unverified_payload(&bytes) {
             Ok(payload) => {
                 checks.push(Check::skip(
@@ -242,6 +323,16 @@ async fn check_referrer<T: ReadTarget>(
                 "provenance signature",
                 "the statement is not signed (a plain in-toto statement, not a DSSE envelope)"
                     .to_owned(),
+            );
+        }
+        (IN_TOTO_MEDIA_TYPE, None) if want.require_signature => {
+            return fail(
+                checks,
+                "provenance signature",
+                format!(
+                    "found only an unsigned in-toto statement (referrer {}), which anyone who can push to the repository can attach",
+                    referrer.digest
+                ),
             );
         }
         (IN_TOTO_MEDIA_TYPE, None) => {
@@ -262,7 +353,7 @@ async fn check_referrer<T: ReadTarget>(
         }
     };
     checks.extend(check_statement(&statement, want));
-    checks
+    Verdict { checks, signed }
 }
 
 /// The statement inside an envelope, read without a key to check the signature with.
@@ -409,6 +500,8 @@ mod tests {
             public_key: None,
             identity: &IdentityPolicy::default(),
             roots: &[],
+            require_signature: false,
+            signer: None,
         };
         let ok = check_statement(
             &statement(digest.hex(), "https://github.com/acme/app.git", "abc"),
@@ -446,6 +539,8 @@ mod tests {
             public_key: None,
             identity: &IdentityPolicy::default(),
             roots: &[],
+            require_signature: false,
+            signer: None,
         };
         let detail = |bytes: &[u8]| check_statement(bytes, &want)[0].detail.clone();
         assert!(detail(b"{not json").starts_with("not JSON"));

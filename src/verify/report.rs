@@ -66,7 +66,9 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
-    /// Whether every check passed or was skipped.
+    /// Whether no check failed. A check that a signature makes required (the provenance's, with
+    /// `require-signature`) fails when it cannot be made, so a skipped check here is one that
+    /// nothing required.
     pub fn verified(&self) -> bool {
         self.digest.is_some() && self.checks.iter().all(|c| c.outcome != Outcome::Fail)
     }
@@ -121,6 +123,14 @@ impl VerifyReport {
             "Wasm OCI artifact verification FAILED"
         };
         let _ = writeln!(md, "### {heading}\n\n`{}`\n", self.reference());
+        let count = |o: Outcome| self.checks.iter().filter(|c| c.outcome == o).count();
+        let _ = writeln!(
+            md,
+            "{} passed, {} skipped (not checked, not counted as passed), {} failed\n",
+            count(Outcome::Pass),
+            count(Outcome::Skip),
+            count(Outcome::Fail)
+        );
         let _ = writeln!(md, "| check | result | detail |\n|---|---|---|");
         for c in &self.checks {
             let result = match c.outcome {

@@ -28,6 +28,19 @@ pub(super) async fn check_sbom<T: ReadTarget>(
         Ok(r) => r,
         Err(e) => return vec![Check::fail(NAME, crate::error::error_chain(e))],
     };
+    // Signed keylessly, the bundle carries the document: it is what is checked, whether or not
+    // the document is also attached unsigned.
+    if public_key.is_none()
+        && let Some(bundle) = bundle_of_sbom(referrers)
+    {
+        return match check_keyless(source, bundle, want).await {
+            Ok((mut checks, document)) => {
+                checks.push(cyclonedx(&document, &bundle.digest));
+                checks
+            }
+            Err(checks) => checks,
+        };
+    }
     let Some(referrer) = referrers
         .iter()
         .rev()
@@ -95,6 +108,16 @@ pub(super) async fn check_sbom<T: ReadTarget>(
                         return checks;
                     }
                 },
+                None if want.require_signature => {
+                    checks.push(Check::fail(
+                        "sbom signature",
+                        format!(
+                            "SBOM referrer {digest} is signed with a key, but no `public-key` was given to check it; {}",
+                            super::provenance::SIGN_IT
+                        ),
+                    ));
+                    return checks;
+                }
                 None => match unverified_payload(&bytes) {
                     Some(payload) => {
                         checks.push(Check::skip(
@@ -130,18 +153,15 @@ pub(super) async fn check_sbom<T: ReadTarget>(
             ));
             return checks;
         }
-        (ARTIFACT_TYPE, None) if bundle_of_sbom(referrers).is_some() => {
-            let bundle = bundle_of_sbom(referrers).expect("checked");
-            match check_keyless(source, bundle, want).await {
-                Ok((found, document)) => {
-                    checks.extend(found);
-                    document
-                }
-                Err(found) => {
-                    checks.extend(found);
-                    return checks;
-                }
-            }
+        (ARTIFACT_TYPE, None) if want.require_signature => {
+            checks.push(Check::fail(
+                "sbom signature",
+                format!(
+                    "found only an unsigned CycloneDX document (SBOM referrer {digest}), which anyone who can push to the repository can attach; {}",
+                    super::provenance::SIGN_IT
+                ),
+            ));
+            return checks;
         }
         (ARTIFACT_TYPE, None) => match serde_json::from_slice::<Value>(&bytes) {
             Ok(document) => document,
@@ -161,7 +181,13 @@ pub(super) async fn check_sbom<T: ReadTarget>(
             return checks;
         }
     };
-    checks.push(match document["bomFormat"].as_str() {
+    checks.push(cyclonedx(&document, digest));
+    checks
+}
+
+/// The document must be CycloneDX.
+fn cyclonedx(document: &Value, digest: &Digest) -> Check {
+    match document["bomFormat"].as_str() {
         Some("CycloneDX") => Check::pass(
             NAME,
             format!(
@@ -174,8 +200,7 @@ pub(super) async fn check_sbom<T: ReadTarget>(
             NAME,
             format!("SBOM referrer {digest} does not hold a CycloneDX document"),
         ),
-    });
-    checks
+    }
 }
 
 /// The newest Sigstore bundle referrer that signs a CycloneDX statement.
@@ -221,13 +246,10 @@ async fn check_keyless<T: ReadTarget>(
         .get_blob(layer)
         .await
         .map_err(|e| fail(crate::error::error_chain(&e)))?;
-    let identity = sigstore::Identity {
-        policy: want.identity,
-        source: want.source,
-        revision: want.revision,
-    };
+    let identity = want.keyless_identity();
     let checked = sigstore::check_bundle(&bytes, want.subject, want.roots, &identity, None);
-    let checks: Vec<Check> = checked
+    let signed = checked.signed;
+    let mut checks: Vec<Check> = checked
         .checks
         .into_iter()
         .map(|c| Check {
@@ -238,6 +260,15 @@ async fn check_keyless<T: ReadTarget>(
             ..c
         })
         .collect();
+    if want.require_signature && !signed && checks.iter().all(|c| c.outcome != Outcome::Fail) {
+        checks.push(Check::fail(
+            "sbom signature",
+            format!(
+                "the SBOM's bundle {digest} is not signed by the identity the provenance's must be; {}",
+                super::provenance::SIGN_IT
+            ),
+        ));
+    }
     let failed = checks.iter().any(|c| c.outcome == Outcome::Fail);
     match checked.statement {
         Some(statement) if !failed => match statement_document(&statement, want.subject) {

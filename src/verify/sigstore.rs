@@ -18,7 +18,7 @@ use sigstore_verify::{
     VerificationPolicy, VerificationResult, Verifier,
 };
 
-use super::report::Check;
+use super::report::{Check, Outcome};
 use crate::error::{Error, Result};
 use crate::reference::Digest;
 
@@ -251,6 +251,8 @@ impl Step {
 pub(super) struct Checked {
     pub(super) checks: Vec<Check>,
     pub(super) statement: Option<Vec<u8>>,
+    /// Whether the signature verified and came from the identity or key asked for.
+    pub(super) signed: bool,
 }
 
 /// Checks the bundle `bytes` for the manifest `subject` against `roots` and, for a keyless
@@ -268,6 +270,7 @@ pub(super) fn check_bundle(
         Checked {
             checks,
             statement: None,
+            signed: false,
         }
     };
     let bundle = match std::str::from_utf8(bytes)
@@ -373,8 +376,16 @@ pub(super) fn check_bundle(
         Err(e) if Step::of(e).0 == Step::Bundle => Check::fail("sigstore bundle", e.to_string()),
         _ => Check::pass("sigstore bundle", described),
     });
+    // A keyless signature is from the identity asked for when its identity was compared to
+    // one (not skipped for want of one) and nothing about it failed.
+    let mut from_identity = true;
     if let Signer::Certificate(info) = &signer {
-        checks.extend(identity_checks(info, identity));
+        let found = identity_checks(info, identity);
+        from_identity = found.iter().all(|c| {
+            c.outcome != Outcome::Fail
+                && (c.name != "certificate identity" || c.outcome == Outcome::Pass)
+        });
+        checks.extend(found);
     }
     let keyless = matches!(signer, Signer::Certificate(_));
     let verified = match result {
@@ -409,14 +420,18 @@ pub(super) fn check_bundle(
             return Checked {
                 checks,
                 statement: (step == Step::Subject).then_some(payload),
+                signed: false,
             };
         }
     };
     let root = root.expect("a verified bundle has its root");
-    checks.extend(passed_steps(&verified, root, &signer, logged));
+    let steps = passed_steps(&verified, root, &signer, logged);
+    let signed = from_identity && steps.iter().all(|c| c.outcome != Outcome::Fail);
+    checks.extend(steps);
     Checked {
         checks,
         statement: Some(payload),
+        signed,
     }
 }
 

@@ -147,6 +147,40 @@ fn a_public_good_attestation_passes_every_named_check() {
         .unwrap();
     assert!(chain.detail.contains("public-good"), "{chain:?}");
     assert!(checked.statement.is_some());
+    assert!(
+        checked.signed,
+        "every check passed: signed by the identity asked for"
+    );
+}
+
+#[test]
+fn a_bundle_is_signed_only_by_the_identity_it_was_compared_to() {
+    // Verified, but from another repository's workflows: no signature by the signer asked for.
+    let other = check(
+        PUBLIC_GOOD,
+        PUBLIC_GOOD_SUBJECT,
+        &TrustRoot::embedded(),
+        &IdentityPolicy::default(),
+        "https://github.com/evil/app",
+        PUBLIC_GOOD_REVISION,
+    );
+    assert!(!other.signed, "{:?}", other.checks);
+    // Compared to no identity at all: verified, yet by anyone.
+    let identity = Identity {
+        policy: &IdentityPolicy::default(),
+        source: None,
+        revision: None,
+    };
+    let anyone = check_bundle(
+        PUBLIC_GOOD.as_bytes(),
+        &digest(PUBLIC_GOOD_SUBJECT),
+        &TrustRoot::embedded(),
+        &identity,
+        None,
+    );
+    assert_eq!(failed(&anyone), Vec::<&str>::new(), "{:?}", anyone.checks);
+    assert_eq!(outcome(&anyone, "certificate identity"), Outcome::Skip);
+    assert!(!anyone.signed, "{:?}", anyone.checks);
 }
 
 #[test]
@@ -316,6 +350,8 @@ fn a_statement_about_another_digest_is_handed_to_the_subject_check() {
         public_key: None,
         identity: &IdentityPolicy::default(),
         roots: &[],
+        require_signature: true,
+        signer: Some(PUBLIC_GOOD_SOURCE),
     };
     let statement_checks = crate::verify::provenance::check_statement(&statement, &want);
     let failed: Vec<&str> = statement_checks

@@ -503,7 +503,7 @@ fn an_endless_referrers_listing_is_refused_in_verify_and_inspect() {
     let fake = hostile_registry("acme/app", Flood::Referrers);
     let image = format!("{}/acme/app@{}", fake.host, fake.digest);
     for args in [
-        &["verify", &image, "--insecure"][..],
+        &["verify", &image, "--insecure", "--require-signature=false"][..],
         &["inspect", &image, "--insecure"][..],
     ] {
         let run = run_limited(&ws, args);
@@ -599,7 +599,10 @@ fn verify_listing(others: usize, provenance_type: bool, real_first: bool) -> (Ru
         },
     );
     let image = format!("{}/acme/app@{}", fake.host, fake.digest);
-    let run = ws.run_cli(&["verify", &image, "--insecure"], &[]);
+    let run = ws.run_cli(
+        &["verify", &image, "--insecure", "--require-signature=false"],
+        &[],
+    );
     (run, fake.requests.load(Ordering::SeqCst))
 }
 
@@ -663,7 +666,7 @@ fn a_config_listed_as_a_terabyte_is_not_read_into_memory() {
     let fake = hostile_registry("acme/app", Flood::HugeConfig);
     let image = format!("{}/acme/app@{}", fake.host, fake.digest);
     for args in [
-        &["verify", &image, "--insecure"][..],
+        &["verify", &image, "--insecure", "--require-signature=false"][..],
         &["inspect", &image, "--insecure"][..],
     ] {
         let run = run_limited(&ws, args);

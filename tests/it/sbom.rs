@@ -279,13 +279,42 @@ fn build_mode_sbom_lists_exactly_the_crates_linked_into_the_wasm() {
         json_of(inspected.stdout.as_bytes())["sbom"],
         sbom_digest.as_str()
     );
-    let verified = ws.run_cli(&["verify", &pinned, "--insecure", "--require-sbom"], &[]);
+    let verified = ws.run_cli(
+        &[
+            "verify",
+            &pinned,
+            "--insecure",
+            "--require-sbom",
+            // Pushed without an OIDC token or a key: unsigned, accepted knowingly.
+            "--require-signature=false",
+        ],
+        &[],
+    );
     assert!(verified.success(), "{verified:?}");
     assert!(
         verified.all().contains(&format!(
             "referrer {sbom_digest}: CycloneDX 1.5, 4 components"
         )),
         "{verified:?}"
+    );
+    // With a signature required, the unsigned SBOM is no evidence either.
+    let refused = ws.run_cli(
+        &[
+            "verify",
+            &pinned,
+            "--insecure",
+            "--require-sbom",
+            "--expect-source",
+            "https://github.com/acme/multiply",
+        ],
+        &[],
+    );
+    assert!(!refused.success(), "{refused:?}");
+    assert!(
+        refused.stderr.contains(&format!(
+            "sbom signature: found only an unsigned CycloneDX document (SBOM referrer {sbom_digest})"
+        )),
+        "{refused:?}"
     );
 }
 
@@ -313,6 +342,8 @@ fn a_located_wasm_gets_no_sbom_and_require_sbom_names_the_digest() {
             ("image", &pinned),
             ("insecure", "true"),
             ("require-sbom", require),
+            // Pushed without an OIDC token or a key: unsigned, accepted knowingly.
+            ("require-signature", "false"),
         ]))
     };
     assert!(verify("false").success());
@@ -480,6 +511,9 @@ fn keyless_signing_signs_the_sbom_and_sigstore_python_and_verify_accept_it() {
         })
         .unwrap_or_else(|| panic!("no SBOM bundle among {listed:?}"));
     assert_ne!(sbom_bundle["digest"], out["bundle-digest"].as_str());
+    // One referrer per claim: the provenance's bundle and the SBOM's, no unsigned copies.
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(out["sbom-digest"], sbom_bundle["digest"].as_str().unwrap());
     let (_, bundle) = referrer(
         &registry,
         "acme/multiply",

@@ -372,6 +372,8 @@ fn provenance_from_another_repository_or_commit() {
         ("insecure", "true"),
         ("expect-source", SOURCE),
         ("expect-revision", COMMIT),
+        // Unsigned on purpose: the statement's own claims are what is checked here.
+        ("require-signature", "false"),
     ]));
     let error = failure(&run);
     assert!(error.contains("provenance source: expected `https://github.com/acme/multiply`, the statement names `https://github.com/evil/multiply`"), "{error}");

@@ -68,11 +68,16 @@ fn predicate(repository: &str, commit: &str) -> Value {
 /// A keyless SLSA provenance bundle about the manifest `manifest` (its bytes), signed through
 /// the stand-ins by sigstore-python with the job's token.
 fn attest(sigstore: &Sigstore, ws: &Workspace, manifest: &[u8]) -> Value {
+    attest_from(sigstore, ws, manifest, SOURCE)
+}
+
+/// [`attest`] of a statement that names `source` as the repository built.
+fn attest_from(sigstore: &Sigstore, ws: &Workspace, manifest: &[u8], source: &str) -> Value {
     let name = format!("manifest-{}.json", &sha256(manifest)[7..19]);
     let artifact = ws.write(&name, manifest);
     let predicate = ws.write(
         "predicate.json",
-        &serde_json::to_vec(&predicate(SOURCE, COMMIT)).unwrap(),
+        &serde_json::to_vec(&predicate(source, COMMIT)).unwrap(),
     );
     let bundle = ws.root().join(format!("{name}.sigstore.json"));
     let out = sigstore::python_sigstore(
@@ -138,15 +143,25 @@ fn attach_bundle(registry: &Registry, subject: &str, bundle: &Value) {
 /// A release pushed through the action (its default, unsigned provenance beside), told apart
 /// from others by `n`. Returns the digest and the manifest bytes.
 fn release(registry: &Registry, ws: &Workspace, n: u32) -> (String, Vec<u8>) {
+    release_by(registry, ws, n, REPO)
+}
+
+/// [`release`] by a job of the repository `by` (its source annotation names it).
+fn release_by(registry: &Registry, ws: &Workspace, n: u32, by: &str) -> (String, Vec<u8>) {
     let image = format!("{}/{REPO}", registry.host());
     let note = format!("org.example.release={n}");
-    let env = ws.multiply_env(
+    let mut env = ws.multiply_env(
         &image,
         &[
             ("insecure", "true"),
             ("tags", &format!("1.0.{n}")),
             ("annotations", &note),
         ],
+    );
+    env.insert("GITHUB_REPOSITORY".into(), by.into());
+    env.insert(
+        "GITHUB_REPOSITORY_OWNER".into(),
+        by.split('/').next().unwrap().into(),
     );
     let run = ws.run_action(&env);
     assert!(run.success(), "{run:?}");
@@ -269,7 +284,7 @@ fn another_repositorys_workflow_fails_the_identity() {
     let run = verify(&s.registry, &s.ws, &trust_config(&s.sigstore), &digest, &[]);
     assert_eq!(
         failed(&s.ws, &run),
-        ["certificate identity", "certificate source"]
+        ["certificate identity", "certificate source", "signature"]
     );
     assert!(
         run.all().contains(&format!(
@@ -291,7 +306,7 @@ fn another_issuer_fails_the_issuer() {
         &digest,
         &[("certificate-oidc-issuer", "https://accounts.google.com")],
     );
-    assert_eq!(failed(&s.ws, &run), ["certificate issuer"]);
+    assert_eq!(failed(&s.ws, &run), ["certificate issuer", "signature"]);
 }
 
 #[test]
@@ -305,7 +320,7 @@ fn a_certificate_from_an_untrusted_ca_fails_the_chain() {
     config["trustedRoot"]["certificateAuthorities"][0]["certChain"]["certificates"] =
         json!([{"rawBytes": b64().encode(&other.der)}]);
     let run = verify(&s.registry, &s.ws, &config, &digest, &[]);
-    assert_eq!(failed(&s.ws, &run), ["certificate chain"]);
+    assert_eq!(failed(&s.ws, &run), ["certificate chain", "signature"]);
 }
 
 #[test]
@@ -322,7 +337,7 @@ fn a_signature_over_other_bytes_fails_the_signature() {
     bundle["dsseEnvelope"]["payload"] = json!(b64().encode(other));
     attach_bundle(&s.registry, &digest, &bundle);
     let run = verify(&s.registry, &s.ws, &trust_config(&s.sigstore), &digest, &[]);
-    assert_eq!(failed(&s.ws, &run), ["provenance signature"]);
+    assert_eq!(failed(&s.ws, &run), ["provenance signature", "signature"]);
 }
 
 #[test]
@@ -337,7 +352,7 @@ fn a_log_entry_for_another_artifact_fails_the_log_entry() {
         other["verificationMaterial"]["tlogEntries"].clone();
     attach_bundle(&s.registry, &digest, &bundle);
     let run = verify(&s.registry, &s.ws, &trust_config(&s.sigstore), &digest, &[]);
-    assert_eq!(failed(&s.ws, &run), ["log entry"]);
+    assert_eq!(failed(&s.ws, &run), ["log entry", "signature"]);
 }
 
 #[test]
@@ -352,7 +367,7 @@ fn a_statement_about_another_digest_fails_the_subject() {
         &attest(&s.sigstore, &s.ws, &other_manifest),
     );
     let run = verify(&s.registry, &s.ws, &trust_config(&s.sigstore), &digest, &[]);
-    assert_eq!(failed(&s.ws, &run), ["provenance subject"]);
+    assert_eq!(failed(&s.ws, &run), ["provenance subject", "signature"]);
     assert!(
         run.all().contains(&format!(
             "provenance subject: the statement is about {}",
@@ -394,7 +409,7 @@ fn a_certificate_that_expired_before_its_timestamp_fails_the_signing_time() {
         json!(b64().encode(expired.to_der().unwrap()));
     attach_bundle(&s.registry, &digest, &bundle);
     let run = verify(&s.registry, &s.ws, &trust_config(&s.sigstore), &digest, &[]);
-    assert_eq!(failed(&s.ws, &run), ["signing time"]);
+    assert_eq!(failed(&s.ws, &run), ["signing time", "signature"]);
 }
 
 /// A bundle as `signing-key` makes one: a DSSE envelope signed with `key` (openssl), public-key
@@ -490,5 +505,180 @@ fn a_bundle_signed_with_a_key_and_timestamped_verifies_with_public_key() {
         &digest,
         &[("public-key", &other_public)],
     );
-    assert_eq!(failed(&s.ws, &run), ["provenance signature"]);
+    assert_eq!(failed(&s.ws, &run), ["provenance signature", "signature"]);
+}
+
+/// The deploy job's verify step as `verify` runs it, without `expect-source` or
+/// `expect-revision`: the job's own repository (`acme/multiply`) is then the signer.
+fn verify_as_deploy(
+    registry: &Registry,
+    ws: &Workspace,
+    trust_config: &Value,
+    digest: &str,
+    extra: &[(&str, &str)],
+) -> Run {
+    ws.write(
+        "trust-config.json",
+        &serde_json::to_vec(trust_config).unwrap(),
+    );
+    let image = format!("{}/{REPO}@{digest}", registry.host());
+    let mut inputs = vec![
+        ("command", "verify"),
+        ("image", image.as_str()),
+        ("insecure", "true"),
+        ("sigstore-trust-config", "trust-config.json"),
+    ];
+    inputs.extend_from_slice(extra);
+    ws.run_action(&ws.action_env(&inputs))
+}
+
+#[test]
+fn an_unsigned_statement_is_refused_whatever_names_the_signer() {
+    let s = setup();
+    let (digest, _) = release(&s.registry, &s.ws, 1);
+    let config = trust_config(&s.sigstore);
+    let identity = format!("{SOURCE}/.github/workflows/release.yml@refs/tags/v1.2.3");
+    for extra in [&[("certificate-identity", identity.as_str())][..], &[][..]] {
+        let run = verify(&s.registry, &s.ws, &config, &digest, extra);
+        assert_eq!(
+            failed(&s.ws, &run),
+            ["provenance signature", "signature"],
+            "{extra:?}"
+        );
+        let error = &run.error_lines()[0];
+        assert!(
+            error.contains("provenance signature: found only an unsigned in-toto statement"),
+            "{error}"
+        );
+        for todo in [
+            "`permissions: id-token: write`",
+            "`public-key`",
+            "`require-signature: false`",
+        ] {
+            assert!(error.contains(todo), "{todo}: {error}");
+        }
+        assert!(!s.ws.outputs().contains_key("verified"), "{run:?}");
+    }
+    // Told to, verify accepts it knowingly; the skipped signature is shown as skipped.
+    let run = verify(
+        &s.registry,
+        &s.ws,
+        &config,
+        &digest,
+        &[("require-signature", "false")],
+    );
+    assert!(run.success(), "{run:?}");
+    assert_eq!(s.ws.outputs()["verified"], "true");
+    assert!(
+        verify_summary(&s.ws).contains("| provenance signature | ➖ skip |"),
+        "{}",
+        verify_summary(&s.ws)
+    );
+    // An identity policy still requires its signature.
+    let run = verify(
+        &s.registry,
+        &s.ws,
+        &config,
+        &digest,
+        &[
+            ("require-signature", "false"),
+            ("certificate-identity", identity.as_str()),
+        ],
+    );
+    assert_eq!(failed(&s.ws, &run), ["provenance signature", "signature"]);
+}
+
+#[test]
+fn in_action_mode_the_signer_defaults_to_the_deploy_jobs_repository() {
+    let s = setup();
+    let (digest, manifest) = release(&s.registry, &s.ws, 1);
+    attach_bundle(&s.registry, &digest, &attest(&s.sigstore, &s.ws, &manifest));
+    let run = verify_as_deploy(&s.registry, &s.ws, &trust_config(&s.sigstore), &digest, &[]);
+    assert!(run.success(), "{run:?}");
+    assert!(
+        verify_summary(&s.ws).contains(&format!(
+            "| certificate identity | ✅ pass | `{SOURCE}/.github/workflows/"
+        )),
+        "{}",
+        verify_summary(&s.ws)
+    );
+}
+
+#[test]
+fn an_artifact_built_and_signed_by_another_repository_is_refused_by_default() {
+    // Everything about it names evil/multiply, consistently: its source annotation, its
+    // statement and its certificate. The deploy job is acme/multiply's.
+    let s = Setup {
+        sigstore: Sigstore::public_good_without_tsa(Job::tag_push(
+            "evil/multiply",
+            "v1.2.3",
+            COMMIT,
+        )),
+        registry: Registry::start(),
+        ws: Workspace::new(),
+    };
+    let (digest, manifest) = release_by(&s.registry, &s.ws, 1, "evil/multiply");
+    let bundle = attest_from(
+        &s.sigstore,
+        &s.ws,
+        &manifest,
+        "https://github.com/evil/multiply",
+    );
+    attach_bundle(&s.registry, &digest, &bundle);
+    let run = verify_as_deploy(&s.registry, &s.ws, &trust_config(&s.sigstore), &digest, &[]);
+    assert_eq!(
+        failed(&s.ws, &run),
+        ["certificate identity", "certificate source", "signature"]
+    );
+    assert!(
+        run.all().contains(&format!(
+            "certificate identity: expected a workflow of `{SOURCE}`"
+        )),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn an_unsigned_statement_beside_a_bundle_is_no_evidence() {
+    // The bundle is acme's, but its statement says another repository was built; the
+    // unsigned statement beside it (the release's own) names the right one.
+    let s = setup();
+    let (digest, manifest) = release(&s.registry, &s.ws, 1);
+    let bundle = attest_from(
+        &s.sigstore,
+        &s.ws,
+        &manifest,
+        "https://github.com/acme/other",
+    );
+    attach_bundle(&s.registry, &digest, &bundle);
+    let run = verify(&s.registry, &s.ws, &trust_config(&s.sigstore), &digest, &[]);
+    assert_eq!(failed(&s.ws, &run), ["provenance source", "signature"]);
+}
+
+#[test]
+fn the_cli_needs_the_signer_named() {
+    let s = setup();
+    let (digest, _) = release(&s.registry, &s.ws, 1);
+    let image = format!("{}/{REPO}@{digest}", s.registry.host());
+    let run = s.ws.run_cli(&["verify", &image, "--insecure"], &[]);
+    assert!(!run.success(), "{run:?}");
+    let stderr = run.stderr.trim();
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line, before anything is read: {stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "input `require-signature`: a signature is required, but nothing names the signer"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`expect-source`"), "{stderr}");
+    // Unsigned provenance accepted knowingly: verified.
+    let run = s.ws.run_cli(
+        &["verify", &image, "--insecure", "--require-signature=false"],
+        &[],
+    );
+    assert!(run.success(), "{run:?}");
 }

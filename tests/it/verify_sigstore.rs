@@ -146,7 +146,11 @@ fn an_attest_build_provenance_bundle_is_checked_up_to_its_subject() {
         "{error}"
     );
     let summary = ws.summary();
-    assert_eq!(failed_rows(&summary), ["provenance subject"], "{summary}");
+    assert_eq!(
+        failed_rows(&summary),
+        ["provenance subject", "signature"],
+        "{summary}"
+    );
     for name in [
         "sigstore bundle",
         "certificate identity",
@@ -198,7 +202,11 @@ fn a_private_repositorys_attestation_is_checked_against_githubs_root() {
         "{error}"
     );
     let summary = ws.summary();
-    assert_eq!(failed_rows(&summary), ["provenance subject"], "{summary}");
+    assert_eq!(
+        failed_rows(&summary),
+        ["provenance subject", "signature"],
+        "{summary}"
+    );
     for name in [
         "certificate identity",
         "signing time",
@@ -324,13 +332,19 @@ fn a_bundle_signed_with_a_key_is_checked_with_public_key() {
     let expect = [("expect-source", source), ("expect-revision", COMMIT)];
 
     // Neither logged nor timestamped, as `signing-key` attaches it: its envelope is checked as
-    // a DSSE envelope referrer is. Without the key, the signature is named as not checked.
+    // a DSSE envelope referrer is. Without the key, nothing checks the signature: refused, in
+    // one line that names what was found and what to do.
     let run = verify(&ws, &image, &expect);
-    assert!(run.success(), "{run:?}");
+    let error = failed_checks(&run);
     assert!(
-        result_of(&ws.summary(), "provenance signature").contains("skip"),
-        "{}",
-        ws.summary()
+        error.contains("provenance signature: found a statement signed with a key"),
+        "{error}"
+    );
+    assert!(error.contains("`public-key`"), "{error}");
+    assert!(error.contains("require-signature: false"), "{error}");
+    assert_eq!(
+        failed_rows(&ws.summary()),
+        ["provenance signature", "signature"]
     );
 
     // With the key, the signature must verify.

@@ -381,6 +381,8 @@ fn verify_checks_the_pulled_configs_imports_against_allowed_imports() {
             ("image", &pinned),
             ("insecure", "true"),
             ("allowed-imports", allowed),
+            // Pushed without an OIDC token: unsigned, accepted knowingly.
+            ("require-signature", "false"),
         ]))
     };
 
@@ -426,6 +428,7 @@ fn verify_checks_the_pulled_configs_imports_against_allowed_imports() {
         ("image", &legacy),
         ("insecure", "true"),
         ("allowed-imports", "wasi:cli/*"),
+        ("require-signature", "false"),
     ]));
     assert!(!run.success(), "{run:?}");
     assert!(
