@@ -9,7 +9,7 @@ use wasm_oci::action::{self, log, runner};
 use wasm_oci::cli::{Cli, Command};
 use wasm_oci::context::{Env, non_utf8_vars, process_env};
 use wasm_oci::input::{Inputs, refuse_non_utf8};
-use wasm_oci::request::PushRequest;
+use wasm_oci::push::PushRequest;
 
 fn main() -> ExitCode {
     let cli = Cli::try_parse().unwrap_or_else(|e| {
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         }),
         Command::Inspect(args) => run_read(&env, || {
             let request =
-                wasm_oci::resolve::ReadRequest::from_inputs(&cli_inputs(args.into_inputs())?)?;
+                wasm_oci::request::ReadRequest::from_inputs(&cli_inputs(args.into_inputs())?)?;
             let document = runtime.block_on(wasm_oci::inspect::inspect(&request, &env))?;
             Ok(serde_json::to_string_pretty(&document).expect("JSON values serialize"))
         }),

@@ -11,11 +11,12 @@ use crate::artifact::Descriptor;
 use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::input::{self, Inputs};
-use crate::push::phase;
+use crate::phase;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::ReadTarget;
 use crate::registry::download::fetch_validating;
-use crate::resolve::{self, ArtifactFormat, ReadRequest, Source};
+use crate::request::ReadRequest;
+use crate::resolve::{self, ArtifactFormat, Source};
 use crate::wasm::WasmFile;
 
 /// Everything a pull needs.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::input::{self, Inputs};
-use crate::request::PushRequest;
+use crate::push::PushRequest;
 
 /// Prints `::add-mask::` for every secret input. Call before anything else is printed.
 /// Secrets found later (docker config, credential helpers, minted tokens) are masked as they
@@ -27,7 +27,11 @@ pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
     let working_directory =
         std::path::Path::new(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
     if let Some(Ok(key)) = inputs.get(input::SIGNING_KEY).map(|value| {
-        crate::request::read_signing_key(value, working_directory, inputs.confinement.as_ref())
+        crate::push::request::read_signing_key(
+            value,
+            working_directory,
+            inputs.confinement.as_ref(),
+        )
     }) {
         for line in runner::mask_lines(key.expose()) {
             let _ = writeln!(out, "{line}");

@@ -11,14 +11,14 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use tracing::{info, warn};
 
+use super::PushRequest;
+use super::report::Reached;
 use super::{Delivered, Facts, Work, deliver};
 use crate::context::{Env, GithubContext};
 use crate::error::{Error, Result};
 use crate::provenance::tags;
 use crate::reference::{ImageName, Tag};
 use crate::registry::remote::{Access, Connection, Remote};
-use crate::report::Reached;
-use crate::request::PushRequest;
 
 /// Each registry repository, with the tags it gets.
 pub(super) type Tagged = Vec<(ImageName, Vec<Tag>)>;
@@ -193,7 +193,7 @@ pub(super) async fn deliver_all(
     match first_delivered {
         Some(delivered) => Ok((delivered, reached)),
         None => Err(Error::NotEverywhere {
-            failed: crate::report::failures(&reached),
+            failed: super::report::failures(&reached),
             held: "no registry holds it".to_owned(),
         }),
     }

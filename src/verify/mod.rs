@@ -22,14 +22,15 @@ use crate::artifact::{Manifest, WasmConfig};
 use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::input::{self, Inputs};
+use crate::phase;
 use crate::provenance::annotations::{REVISION, SOURCE};
 use crate::provenance::dsse;
 use crate::provenance::levels::UserAnnotations;
-use crate::push::phase;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::download::fetch_validating;
 use crate::registry::{ManifestRef, ReadTarget};
-use crate::resolve::{self, ReadRequest, Source};
+use crate::request::ReadRequest;
+use crate::resolve::{self, Source};
 use crate::wasm::WasmFile;
 use crate::wasm::policy::AllowedImports;
 

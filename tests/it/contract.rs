@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use serde::Deserialize;
 use wasm_oci::input::{self, Input, Inputs};
-use wasm_oci::request::PushRequest;
+use wasm_oci::push::PushRequest;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use wasm_oci::context::Env;
 use wasm_oci::input::Inputs;
-use wasm_oci::request::PushRequest;
-use wasm_oci::resolve::ReadRequest;
+use wasm_oci::push::PushRequest;
+use wasm_oci::request::ReadRequest;
 use wasm_oci::verify::VerifyRequest;
 use wasm_oci::{Error, inspect, pull, push, verify};
 
@@ -61,7 +61,7 @@ fn run<T>(future: impl std::future::Future<Output = T>) -> T {
 fn push_layout(
     dir: &Path,
     inputs: &[(&str, &str)],
-) -> wasm_oci::Result<wasm_oci::report::PushOutcome> {
+) -> wasm_oci::Result<wasm_oci::push::PushOutcome> {
     let env = job_env(dir, inputs);
     let request = PushRequest::from_inputs(&Inputs::from_action_env(&env))?;
     run(push::push(&request, &env))

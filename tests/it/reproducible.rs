@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::*;
 use wasm_oci::context::Clock;
 use wasm_oci::input::{self, Inputs};
-use wasm_oci::request::PushRequest;
+use wasm_oci::push::PushRequest;
 
 /// A clock stuck at one time that counts how often it is read.
 struct FakeClock {

@@ -18,6 +18,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use tracing::{debug, info};
 
+use super::PushRequest;
 use crate::artifact::{Blob, Descriptor};
 use crate::build::{BuildRecord, CrateSource, Linked, LinkedCrate};
 use crate::error::{Error, Result};
@@ -25,7 +26,6 @@ use crate::provenance::dsse::{self, SigningKey};
 use crate::provenance::referrer::Referrer;
 use crate::provenance::slsa::{STATEMENT_TYPE, Subject, Subjects};
 use crate::reference::Digest;
-use crate::request::PushRequest;
 use crate::sigstore::Keyless;
 
 /// The SBOM referrer's `artifactType` and predicate type, named where referrers are made.

@@ -7,11 +7,11 @@
 
 use tracing::{info, warn};
 
+use super::PushRequest;
+use super::report::Reached;
 use crate::context::GithubContext;
 use crate::github;
 use crate::reference::ImageName;
-use crate::report::Reached;
-use crate::request::PushRequest;
 
 /// The host of the container registry of the GitHub instance at `server_url`
 /// (`GITHUB_SERVER_URL`): `ghcr.io` for github.com, `containers.HOST` for GitHub Enterprise
