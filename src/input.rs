@@ -141,13 +141,6 @@ impl Inputs {
         {
             inputs.set(GITHUB_TOKEN, token);
         }
-        // A push with no `tags` after docker/metadata-action takes the tags it left in the
-        // job's environment.
-        if let Some(found) = crate::metadata_action::env_tags(env)
-            && !found.taken.is_empty()
-        {
-            inputs.set(TAGS, &found.taken.join("\n"));
-        }
         inputs
     }
 

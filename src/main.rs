@@ -122,7 +122,7 @@ fn run_cli(
     log::init(log::Mode::Cli, env);
     let result = refuse_non_utf8(&non_utf8_vars(), false).and_then(|()| {
         let inputs = cli_inputs(args.into_inputs())?;
-        let request = PushRequest::from_inputs(&inputs)?;
+        let request = PushRequest::from_inputs(&inputs, env)?;
         let outcome = runtime.block_on(wasm_oci::push::push(&request, env))?;
         outcome.complete()?;
         Ok(outcome)

@@ -51,13 +51,10 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
     if Inputs::github_token_from_env(env) {
         tracing::info!("github-token: the input is empty; using GITHUB_TOKEN from the environment");
     }
-    if let Some(found) = crate::metadata_action::env_tags(env) {
-        log_env_tags(&found);
-    }
     let command = inputs.get(input::COMMAND).unwrap_or_default();
     match command {
         "push" => {
-            let request = PushRequest::from_inputs(inputs)?;
+            let request = PushRequest::from_inputs(inputs, env)?;
             let outcome = crate::push::push(&request, env).await?;
             if let Some(path) = env_path(env, "GITHUB_OUTPUT") {
                 runner::write_outputs(&path, &outcome.outputs())
@@ -103,23 +100,6 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
             "command",
             format!("`{other}` is not a command; use `push`, `pull` or `verify`"),
         )),
-    }
-}
-
-/// Says where the tags came from when docker/metadata-action's environment gave them.
-fn log_env_tags(found: &crate::metadata_action::EnvTags) {
-    let variable = found.variable;
-    if !found.taken.is_empty() {
-        tracing::info!(
-            "tags: the input is empty; using {variable} from docker/metadata-action: {}",
-            found.taken.join(", ")
-        );
-    }
-    if !found.left_out.is_empty() {
-        tracing::info!(
-            "tags: {variable} also names other images than `image`, left out: {}",
-            found.left_out.join(", ")
-        );
     }
 }
 

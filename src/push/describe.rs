@@ -9,11 +9,10 @@ use tracing::{info, warn};
 
 use super::{Facts, PushRequest};
 use crate::artifact::{self, Artifact, ArtifactInputs};
-use crate::context::{Clock, Env, GithubContext};
+use crate::context::{Clock, GithubContext};
 use crate::error::{Error, Result};
 use crate::github::{self, RepoMetadata};
 use crate::provenance::annotations;
-use crate::provenance::levels::UserAnnotations;
 use crate::reference::Tag;
 use crate::wasm::metadata::EmbeddedMetadata;
 use crate::wasm::{Validated, WasmFile};
@@ -112,7 +111,8 @@ pub(super) fn describe(
         v => v,
     };
     let placed = facts
-        .user_annotations
+        .request
+        .annotations
         .place(wasm.kind.os(), artifact::ARCHITECTURE);
     for notice in &placed.notices {
         info!(target: crate::NOTICE, "{notice}");
@@ -145,21 +145,6 @@ pub(super) fn describe(
             annotations: manifest_annotations,
         },
     )
-}
-
-/// The `annotations` input; when it is empty, what docker/metadata-action exported for later
-/// steps (`DOCKER_METADATA_OUTPUT_ANNOTATIONS`, else `DOCKER_METADATA_OUTPUT_JSON`).
-pub(super) fn user_annotations(request: &PushRequest, env: &Env) -> Result<UserAnnotations> {
-    if !request.annotations.is_empty() {
-        return Ok(request.annotations.clone());
-    }
-    match UserAnnotations::from_env(env).map_err(|e| Error::input("annotations", e))? {
-        Some((annotations, var)) => {
-            info!("annotations: the input is empty; using {var} from docker/metadata-action");
-            Ok(annotations)
-        }
-        None => Ok(UserAnnotations::default()),
-    }
 }
 
 /// The capability gate: every import of the component must match `allowed-imports`. A core

@@ -20,7 +20,6 @@ use crate::error::{Error, Result};
 use crate::github::RepoMetadata;
 use crate::locate::locate;
 use crate::phase;
-use crate::provenance::levels::UserAnnotations;
 use crate::reference::{Destination, Digest, Tag};
 use crate::registry::Hashed;
 use crate::registry::layout::Layout;
@@ -38,7 +37,7 @@ pub mod request;
 pub mod sbom;
 mod upload;
 
-use self::describe::{check_imports, created, repository_metadata, user_annotations};
+use self::describe::{check_imports, created, repository_metadata};
 use self::provenance::{Provenance, store_attestation};
 pub use self::report::PushOutcome;
 use self::report::Signing;
@@ -79,7 +78,6 @@ pub async fn push_with_clock(
     wasm::check_header(&path)?;
     // Taken before the file is first read: any rewrite after it shows at the end.
     let stamp = Stamp::of(&path)?;
-    let user_annotations = user_annotations(request, env)?;
     let phase = phase("Validate and upload");
     let hashed = hash_file(path.clone());
     let mut validating = spawn_blocking_named(path.clone(), wasm::validate_file);
@@ -106,7 +104,6 @@ pub async fn push_with_clock(
     let sbom_signed = tokio::sync::OnceCell::new();
     let facts = Facts {
         request,
-        user_annotations: &user_annotations,
         ctx: &ctx,
         tags: &tags,
         all_tags: &tags,
@@ -139,7 +136,7 @@ pub async fn push_with_clock(
     if let Some(bundle) = &delivered.keyless_bundle {
         signing.attestation = store_attestation(request, &ctx, bundle).await;
     }
-    ghcr::check_packages(request, &ctx, &registries).await;
+    ghcr::check_packages(request.connection.given.github_token(), &ctx, &registries).await;
     Ok(PushOutcome {
         destination: request.destination.clone(),
         digest: artifact.manifest.digest,
@@ -181,8 +178,6 @@ struct Work {
 #[derive(Clone, Copy)]
 struct Facts<'a> {
     request: &'a PushRequest,
-    /// The `annotations` input, or metadata-action's environment variables when it is empty.
-    user_annotations: &'a UserAnnotations,
     ctx: &'a GithubContext,
     /// The tags of the registry being delivered to.
     tags: &'a [Tag],

@@ -147,6 +147,9 @@ async fn sbom(
     artifact: &Artifact,
     build: Option<&BuildRecord>,
 ) -> Result<Option<Sbom>> {
+    if !facts.request.sbom {
+        return Ok(None);
+    }
     let (image, wasm_name) = (facts.request.destination.to_string(), wasm.file_name());
     let context = super::sbom::Context {
         subject: artifact.manifest.descriptor(),
@@ -158,8 +161,9 @@ async fn sbom(
         },
         created: &annotations::rfc3339(facts.created),
         keyless: facts.keyless,
+        signing_key: facts.request.signing_key.as_ref(),
     };
-    super::sbom::for_push(facts.request, build, context).await
+    super::sbom::for_push(build, context).await
 }
 
 /// Stores the keyless bundle in the repository's GitHub attestations, when the push went to a

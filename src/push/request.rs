@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::artifact::Format;
 use crate::build::BuildSpec;
+use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::files;
 use crate::input::{self, Inputs};
@@ -68,15 +69,17 @@ pub struct PushRequest {
 }
 
 impl PushRequest {
-    /// Parses `inputs` into a request.
-    pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
+    /// Parses `inputs` into a request. Where `tags` or `annotations` is empty, what
+    /// docker/metadata-action left in the job's environment `env` stands in, for both front
+    /// doors alike.
+    pub fn from_inputs(inputs: &Inputs, env: &Env) -> Result<Self> {
         // Several images, or full references in `tags` (docker/metadata-action's output); a
         // tag given twice is pushed and reported once.
         let Named {
             destination,
             targets,
             tags,
-        } = crate::targets::parse(&inputs.list(input::IMAGE), &inputs.list(input::TAGS))?;
+        } = crate::targets::parse(&inputs.list(input::IMAGE), &tags(inputs, env))?;
 
         let working_directory =
             PathBuf::from(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
@@ -106,9 +109,7 @@ impl PushRequest {
             .parse()
             .map_err(|e| Error::input("format", e))?;
 
-        let annotations =
-            UserAnnotations::parse(inputs.get(input::ANNOTATIONS).unwrap_or_default())
-                .map_err(|e| Error::input("annotations", e))?;
+        let annotations = annotations(inputs, env)?;
         let allowed_imports = allowed_imports(inputs)?;
 
         let connection = connection(inputs, &destination)?;
@@ -159,6 +160,38 @@ impl PushRequest {
             sigstore_trust_config,
             allowed_imports,
         })
+    }
+}
+
+/// The `tags` input; when it is empty, the tags docker/metadata-action exported for later steps
+/// (`DOCKER_METADATA_OUTPUT_TAGS`, else `DOCKER_METADATA_OUTPUT_JSON`).
+fn tags(inputs: &Inputs, env: &Env) -> Vec<String> {
+    match crate::metadata_action::env_tags(env, inputs) {
+        Some(found) => {
+            found.log();
+            match found.taken.is_empty() {
+                true => inputs.list(input::TAGS),
+                false => found.taken,
+            }
+        }
+        None => inputs.list(input::TAGS),
+    }
+}
+
+/// The `annotations` input; when it is empty, what docker/metadata-action exported for later
+/// steps (`DOCKER_METADATA_OUTPUT_ANNOTATIONS`, else `DOCKER_METADATA_OUTPUT_JSON`).
+fn annotations(inputs: &Inputs, env: &Env) -> Result<UserAnnotations> {
+    if let Some(value) = inputs.get(input::ANNOTATIONS) {
+        return UserAnnotations::parse(value).map_err(|e| Error::input("annotations", e));
+    }
+    match UserAnnotations::from_env(env).map_err(|e| Error::input("annotations", e))? {
+        Some((annotations, var)) => {
+            tracing::info!(
+                "annotations: the input is empty; using {var} from docker/metadata-action"
+            );
+            Ok(annotations)
+        }
+        None => Ok(UserAnnotations::default()),
     }
 }
 
@@ -260,7 +293,6 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::Env;
 
     fn action_env(pairs: &[(&str, &str)]) -> Env {
         let mut env: Env = input::ALL
@@ -319,7 +351,7 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
             Some("cncf"),
             "not given reads as the default"
         );
-        let req = PushRequest::from_inputs(&inputs).unwrap();
+        let req = PushRequest::from_inputs(&inputs, &Env::new()).unwrap();
         assert_eq!(
             req.tags.iter().map(Tag::to_string).collect::<Vec<_>>(),
             ["v1", "v2", "latest"]
@@ -343,7 +375,7 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
         assert!(Inputs::github_token_from_env(&env));
         assert_eq!(inputs.get(input::GITHUB_TOKEN), Some("ghs_fromEnv"));
         assert_eq!(inputs.secrets(), ["ghs_fromEnv"], "masked as the input is");
-        let req = PushRequest::from_inputs(&inputs).unwrap();
+        let req = PushRequest::from_inputs(&inputs, &Env::new()).unwrap();
         assert_eq!(
             req.connection.given.github_token().unwrap().expose(),
             "ghs_fromEnv"
@@ -364,7 +396,7 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
                 ("INPUT_PATH", "a.wasm"),
             ];
             all.extend_from_slice(pairs);
-            PushRequest::from_inputs(&Inputs::from_action_env(&action_env(&all)))
+            PushRequest::from_inputs(&Inputs::from_action_env(&action_env(&all)), &Env::new())
                 .unwrap_err()
                 .to_string()
         };
@@ -419,7 +451,7 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
                 "--locked --config 'profile.release.lto = true'",
             ),
         ]);
-        let req = PushRequest::from_inputs(&Inputs::from_action_env(&env)).unwrap();
+        let req = PushRequest::from_inputs(&Inputs::from_action_env(&env), &env).unwrap();
         let WasmSource::Build(spec) = req.source else {
             panic!("not build mode: {:?}", req.source)
         };
@@ -442,7 +474,7 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
         ]);
         let inputs = Inputs::from_action_env(&env);
         assert_eq!(inputs.secrets(), ["s3cr3t-value"]);
-        let req = PushRequest::from_inputs(&inputs).unwrap();
+        let req = PushRequest::from_inputs(&inputs, &Env::new()).unwrap();
         assert!(!format!("{req:?}").contains("s3cr3t-value"));
     }
 }

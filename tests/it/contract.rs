@@ -169,8 +169,8 @@ fn action_defaults_are_the_code_defaults() {
         }
     }
     assert_eq!(
-        PushRequest::from_inputs(&explicit).unwrap(),
-        PushRequest::from_inputs(&implicit).unwrap()
+        PushRequest::from_inputs(&explicit, &Default::default()).unwrap(),
+        PushRequest::from_inputs(&implicit, &Default::default()).unwrap()
     );
 }
 

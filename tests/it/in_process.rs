@@ -63,7 +63,7 @@ fn push_layout(
     inputs: &[(&str, &str)],
 ) -> wasm_oci::Result<wasm_oci::push::PushOutcome> {
     let env = job_env(dir, inputs);
-    let request = PushRequest::from_inputs(&Inputs::from_action_env(&env))?;
+    let request = PushRequest::from_inputs(&Inputs::from_action_env(&env), &env)?;
     run(push::push(&request, &env))
 }
 

@@ -73,7 +73,7 @@ fn push_at(
     inputs.set(input::WORKING_DIRECTORY, &workdir.display().to_string());
     inputs.set(input::INSECURE, "true");
     inputs.set(input::TAGS, "main");
-    let request = PushRequest::from_inputs(&inputs).unwrap();
+    let request = PushRequest::from_inputs(&inputs, env).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let outcome = runtime
         .block_on(wasm_oci::push::push_with_clock(&request, env, clock))
