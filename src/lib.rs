@@ -12,6 +12,7 @@ pub mod error;
 pub mod files;
 pub mod github;
 pub mod input;
+pub mod inputs;
 pub mod inspect;
 pub mod locate;
 pub mod markdown;

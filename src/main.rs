@@ -8,7 +8,7 @@ use clap::Parser;
 use wasm_oci::action::{self, log, runner};
 use wasm_oci::cli::{Cli, Command};
 use wasm_oci::context::{Env, non_utf8_vars, process_env};
-use wasm_oci::input::{Inputs, refuse_non_utf8};
+use wasm_oci::inputs::{Inputs, refuse_non_utf8};
 use wasm_oci::push::PushRequest;
 
 fn main() -> ExitCode {

@@ -4,7 +4,8 @@
 //! environment. A push whose `tags` input is empty takes them from there.
 
 use crate::context::Env;
-use crate::input::{self, Inputs};
+use crate::input;
+use crate::inputs::Inputs;
 
 /// The variable with the tags, one per line (or as `sep-tags` joins them).
 pub const TAGS_VAR: &str = "DOCKER_METADATA_OUTPUT_TAGS";

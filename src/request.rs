@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use crate::context::Env;
 use crate::error::{Error, Result};
-use crate::input::{self, Inputs};
+use crate::input;
+use crate::inputs::Inputs;
 use crate::reference::{Destination, ImageRef};
 use crate::registry::auth::Given;
 use crate::registry::remote::Connection;
@@ -33,16 +34,16 @@ impl ReadRequest {
             .get(input::IMAGE)
             .ok_or_else(|| {
                 Error::input(
-                    "image",
+                    input::IMAGE,
                     "is required: give `registry/repository@sha256:...` (or `:tag`), or `oci:DIR:TAG`",
                 )
             })?
             .parse::<ImageRef>()
-            .map_err(|e| Error::input("image", e))?;
+            .map_err(|e| Error::input(input::IMAGE, e))?;
         let working_directory =
             PathBuf::from(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
         if let Destination::Layout(dir) = &image.location {
-            crate::files::check_layout_dir("image", dir, inputs.confinement.as_ref())?;
+            crate::files::check_layout_dir(input::IMAGE, dir, inputs.confinement.as_ref())?;
         }
         let connection = connection(inputs, &image.location)?;
         Ok(ReadRequest {
@@ -77,7 +78,7 @@ pub fn connection(inputs: &Inputs, destination: &Destination) -> Result<Connecti
         && !ca.is_file()
     {
         return Err(Error::input(
-            "ca-file",
+            input::CA_FILE,
             format!("no file at `{}`", ca.display()),
         ));
     }
@@ -93,6 +94,8 @@ pub fn connection(inputs: &Inputs, destination: &Destination) -> Result<Connecti
 pub fn allowed_imports(inputs: &Inputs) -> Result<Option<AllowedImports>> {
     inputs
         .get(input::ALLOWED_IMPORTS)
-        .map(|value| AllowedImports::parse(value).map_err(|e| Error::input("allowed-imports", e)))
+        .map(|value| {
+            AllowedImports::parse(value).map_err(|e| Error::input(input::ALLOWED_IMPORTS, e))
+        })
         .transpose()
 }

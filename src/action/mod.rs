@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use crate::context::Env;
 use crate::error::{Error, Result};
-use crate::input::{self, Inputs};
+use crate::input;
+use crate::inputs::Inputs;
 use crate::push::PushRequest;
 
 /// Prints `::add-mask::` for every secret input. Call before anything else is printed.
@@ -97,7 +98,7 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
             Ok(())
         }
         other => Err(Error::input(
-            "command",
+            input::COMMAND,
             format!("`{other}` is not a command; use `push`, `pull` or `verify`"),
         )),
     }

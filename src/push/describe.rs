@@ -12,6 +12,7 @@ use crate::artifact::{self, Artifact, ArtifactInputs};
 use crate::context::{Clock, GithubContext};
 use crate::error::{Error, Result};
 use crate::github::{self, RepoMetadata};
+use crate::input;
 use crate::provenance::annotations;
 use crate::reference::Tag;
 use crate::wasm::metadata::EmbeddedMetadata;
@@ -28,7 +29,7 @@ pub(super) async fn created(
 ) -> Result<DateTime<Utc>> {
     if let Some(t) = ctx
         .created()
-        .map_err(|e| Error::input("SOURCE_DATE_EPOCH", e))?
+        .map_err(|e| Error::input(input::SOURCE_DATE_EPOCH, e))?
     {
         return Ok(t);
     }
@@ -156,7 +157,7 @@ pub(super) fn check_imports(
 ) -> Result<()> {
     let refuse = |reason: String| {
         Err(Error::input(
-            "allowed-imports",
+            input::ALLOWED_IMPORTS,
             format!("{}: {reason}", path.display()),
         ))
     };

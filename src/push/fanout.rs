@@ -16,6 +16,7 @@ use super::report::Reached;
 use super::{Delivered, Facts, Work, deliver};
 use crate::context::{Env, GithubContext};
 use crate::error::{Error, Result};
+use crate::input;
 use crate::provenance::tags;
 use crate::reference::{ImageName, Tag};
 use crate::registry::remote::{Access, Connection, Remote};
@@ -30,7 +31,7 @@ pub(super) fn tags(request: &PushRequest, ctx: &GithubContext) -> Result<(Tagged
     let needs_derived =
         request.tags.is_empty() || request.targets.iter().any(|t| t.tags.is_empty());
     let derived = match needs_derived {
-        true => tags::from_git_ref(ctx).map_err(|e| Error::input("tags", e))?,
+        true => tags::from_git_ref(ctx).map_err(|e| Error::input(input::TAGS, e))?,
         false => Vec::new(),
     };
     let targets: Tagged = request

@@ -14,6 +14,7 @@ use crate::build::BuildRecord;
 use crate::context::GithubContext;
 use crate::error::{Error, Result};
 use crate::github;
+use crate::input;
 use crate::provenance::annotations;
 use crate::provenance::dsse::{self, SigningKey};
 use crate::provenance::referrer::{Payload, Referrer, STATEMENT_MEDIA_TYPE};
@@ -102,8 +103,8 @@ async fn provenance(
     }
     let payload = match &facts.request.signing_key {
         Some(pem) => {
-            let key =
-                SigningKey::from_pem(pem.expose()).map_err(|e| Error::input("signing-key", e))?;
+            let key = SigningKey::from_pem(pem.expose())
+                .map_err(|e| Error::input(input::SIGNING_KEY, e))?;
             info!("signing the provenance with the {} key", key.algorithm());
             let envelope = dsse::sign(&statement, &key);
             let bundle = Referrer::bundle(

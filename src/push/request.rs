@@ -9,7 +9,8 @@ use crate::build::BuildSpec;
 use crate::context::Env;
 use crate::error::{Error, Result};
 use crate::files;
-use crate::input::{self, Inputs};
+use crate::input;
+use crate::inputs::Inputs;
 use crate::provenance::dsse::SigningKey;
 use crate::provenance::levels::UserAnnotations;
 use crate::reference::{Destination, Tag};
@@ -85,7 +86,7 @@ impl PushRequest {
             PathBuf::from(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
         if !working_directory.is_dir() {
             return Err(Error::input(
-                "working-directory",
+                input::WORKING_DIRECTORY,
                 format!("`{}` is not a directory", working_directory.display()),
             ));
         }
@@ -95,19 +96,19 @@ impl PushRequest {
         // In action mode a layout is written inside the workspace only.
         let confinement = inputs.confinement.as_ref();
         if let Destination::Layout(dir) = &destination {
-            files::check_layout_dir("image", dir, confinement)?;
+            files::check_layout_dir(input::IMAGE, dir, confinement)?;
         }
         let dry_run = inputs.flag(input::DRY_RUN)?;
         let dry_run_layout = PathBuf::from(inputs.get(input::DRY_RUN_LAYOUT).unwrap_or_default());
         if dry_run && matches!(destination, Destination::Registry(_)) {
-            files::check_layout_dir("dry-run-layout", &dry_run_layout, confinement)?;
+            files::check_layout_dir(input::DRY_RUN_LAYOUT, &dry_run_layout, confinement)?;
         }
 
         let format: Format = inputs
             .get(input::FORMAT)
             .unwrap_or_default()
             .parse()
-            .map_err(|e| Error::input("format", e))?;
+            .map_err(|e| Error::input(input::FORMAT, e))?;
 
         let annotations = annotations(inputs, env)?;
         let allowed_imports = allowed_imports(inputs)?;
@@ -117,7 +118,7 @@ impl PushRequest {
         let provenance = inputs.flag(input::PROVENANCE)?;
         if inputs.get(input::SIGNING_KEY).is_some() && !provenance {
             return Err(Error::input(
-                "signing-key",
+                input::SIGNING_KEY,
                 "signs the provenance, which `provenance: false` turns off; drop one of the two",
             ));
         }
@@ -130,10 +131,10 @@ impl PushRequest {
             .get(input::SIGN)
             .unwrap_or_default()
             .parse()
-            .map_err(|e| Error::input("sign", e))?;
+            .map_err(|e| Error::input(input::SIGN, e))?;
         if sign == SignMode::Always && !provenance {
             return Err(Error::input(
-                "sign",
+                input::SIGN,
                 "signs the provenance, which `provenance: false` turns off; drop one of the two",
             ));
         }
@@ -182,9 +183,9 @@ fn tags(inputs: &Inputs, env: &Env) -> Vec<String> {
 /// steps (`DOCKER_METADATA_OUTPUT_ANNOTATIONS`, else `DOCKER_METADATA_OUTPUT_JSON`).
 fn annotations(inputs: &Inputs, env: &Env) -> Result<UserAnnotations> {
     if let Some(value) = inputs.get(input::ANNOTATIONS) {
-        return UserAnnotations::parse(value).map_err(|e| Error::input("annotations", e));
+        return UserAnnotations::parse(value).map_err(|e| Error::input(input::ANNOTATIONS, e));
     }
-    match UserAnnotations::from_env(env).map_err(|e| Error::input("annotations", e))? {
+    match UserAnnotations::from_env(env).map_err(|e| Error::input(input::ANNOTATIONS, e))? {
         Some((annotations, var)) => {
             tracing::info!(
                 "annotations: the input is empty; using {var} from docker/metadata-action"
@@ -208,14 +209,14 @@ pub fn read_signing_key(
         value.to_owned()
     } else {
         let path = working_directory.join(value);
-        files::read_input_text("signing-key", &path, confinement).map_err(|_| {
+        files::read_input_text(input::SIGNING_KEY, &path, confinement).map_err(|_| {
             Error::input(
-                "signing-key",
+                input::SIGNING_KEY,
                 "is neither PEM text nor the path of a readable regular file of at most 1 MiB (inside the workspace or RUNNER_TEMP in action mode); give the PEM private key itself or a path to it",
             )
         })?
     };
-    SigningKey::from_pem(&pem).map_err(|reason| Error::input("signing-key", reason))?;
+    SigningKey::from_pem(&pem).map_err(|reason| Error::input(input::SIGNING_KEY, reason))?;
     Ok(Secret::new(pem))
 }
 
@@ -232,7 +233,7 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
         ("cargo", None) => {}
         ("auto" | "none", None) => {
             return Err(Error::input(
-                "path",
+                input::PATH,
                 format!(
                     "is required: give the .wasm file or a glob such as `target/wasm32-wasip1/release/*.wasm`, or run in a directory with a Cargo.toml to build (`{}` has none)",
                     working_directory.display()
@@ -241,20 +242,20 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
         }
         ("cargo", Some(_)) => {
             return Err(Error::input(
-                "path",
+                input::PATH,
                 "give either `path` (locate a built .wasm) or `build: cargo`, not both",
             ));
         }
         (other, _) => {
             return Err(Error::input(
-                "build",
+                input::BUILD,
                 format!("`{other}` is not supported; use `auto`, `cargo` or `none`"),
             ));
         }
     }
     if !has_manifest {
         return Err(Error::input(
-            "working-directory",
+            input::WORKING_DIRECTORY,
             format!(
                 "`{}` has no Cargo.toml to build; set `working-directory` to the crate or workspace",
                 working_directory.display()
@@ -264,15 +265,16 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
     let target = inputs.get(input::TARGET).unwrap_or_default();
     if !target.starts_with("wasm32") && !target.starts_with("wasm64") {
         return Err(Error::input(
-            "target",
+            input::TARGET,
             format!(
                 "`{target}` is not a WebAssembly target; use `wasm32-wasip1` (module), `wasm32-wasip2` (component) or `wasm32-unknown-unknown`"
             ),
         ));
     }
     let cargo_args = match inputs.get(input::CARGO_ARGS) {
-        Some(args) => shlex::split(args)
-            .ok_or_else(|| Error::input("cargo-args", format!("`{args}` has an unclosed quote")))?,
+        Some(args) => shlex::split(args).ok_or_else(|| {
+            Error::input(input::CARGO_ARGS, format!("`{args}` has an unclosed quote"))
+        })?,
         None => Vec::new(),
     };
     Ok(WasmSource::Build(BuildSpec {

@@ -21,6 +21,7 @@ use tracing::{debug, info};
 use crate::artifact::{Blob, Descriptor};
 use crate::build::{BuildRecord, CrateSource, Linked, LinkedCrate};
 use crate::error::{Error, Result};
+use crate::input;
 use crate::provenance::dsse::{self, SigningKey};
 use crate::provenance::referrer::Referrer;
 use crate::provenance::slsa::{STATEMENT_TYPE, Subject, Subjects};
@@ -89,8 +90,8 @@ pub async fn for_push(build: Option<&BuildRecord>, context: Context<'_>) -> Resu
     }
     let layer = match context.signing_key {
         Some(pem) => {
-            let key =
-                SigningKey::from_pem(pem.expose()).map_err(|e| Error::input("signing-key", e))?;
+            let key = SigningKey::from_pem(pem.expose())
+                .map_err(|e| Error::input(input::SIGNING_KEY, e))?;
             let envelope = dsse::sign(&statement, &key);
             bundles.push(Referrer::bundle_of(
                 context.subject.clone(),

@@ -37,6 +37,7 @@ use super::{Gate, Hashed, ManifestRef, ReadTarget, WriteTarget};
 use crate::artifact::{Blob, Descriptor};
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::input;
 use crate::reference::{Digest, ImageName, Tag};
 
 /// The size of the blocks a file is read in for an upload: large enough that the per-block cost
@@ -65,14 +66,14 @@ pub struct Connection {
 fn trust_roots(connection: &Connection) -> Result<Vec<CertificateDer<'static>>> {
     let mut roots = Vec::new();
     if let Some(ca) = &connection.ca_file {
-        let data = crate::files::read_input_file("ca-file", ca, None)?;
+        let data = crate::files::read_input_file(input::CA_FILE, ca, None)?;
         let given = CertificateDer::pem_slice_iter(&data)
             .collect::<std::result::Result<Vec<_>, _>>()
             .ok()
             .filter(|certs| !certs.is_empty())
             .ok_or_else(|| {
                 Error::input(
-                    "ca-file",
+                    input::CA_FILE,
                     format!("`{}` holds no PEM certificate", ca.display()),
                 )
             })?;
@@ -195,7 +196,7 @@ impl Remote {
         let uploads = builder();
         let bad_ca = |e: String| {
             Error::input(
-                "ca-file",
+                input::CA_FILE,
                 format!(
                     "`{}` cannot be used: {e}",
                     connection

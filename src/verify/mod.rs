@@ -21,7 +21,8 @@ pub use self::sigstore::{GITHUB_ACTIONS_ISSUER, IdentityPolicy, TrustRoot};
 use crate::artifact::{Manifest, WasmConfig};
 use crate::context::Env;
 use crate::error::{Error, Result};
-use crate::input::{self, Inputs};
+use crate::input;
+use crate::inputs::Inputs;
 use crate::phase;
 use crate::provenance::annotations::{REVISION, SOURCE};
 use crate::provenance::dsse;
@@ -73,13 +74,14 @@ impl VerifyRequest {
             None => None,
             Some(text) if text.contains("-----BEGIN") => Some(text.to_owned()),
             Some(path) => Some(crate::files::read_input_text(
-                "public-key",
+                input::PUBLIC_KEY,
                 &read.working_directory.join(path),
                 inputs.confinement.as_ref(),
             )?),
         };
         if let Some(key) = &public_key {
-            dsse::check_public_key(key).map_err(|e| Error::input("public-key", e.to_string()))?;
+            dsse::check_public_key(key)
+                .map_err(|e| Error::input(input::PUBLIC_KEY, e.to_string()))?;
         }
         let identity = IdentityPolicy {
             identity: inputs.get(input::CERTIFICATE_IDENTITY).map(str::to_owned),
@@ -118,7 +120,7 @@ impl VerifyRequest {
             expect_source,
             expect_revision: inputs.get(input::EXPECT_REVISION).map(str::to_owned),
             annotations: UserAnnotations::parse(inputs.get(input::ANNOTATIONS).unwrap_or_default())
-                .map_err(|e| Error::input("annotations", e))?
+                .map_err(|e| Error::input(input::ANNOTATIONS, e))?
                 .expected(),
             public_key,
             require_sbom: inputs.flag(input::REQUIRE_SBOM)?,

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 use serde::Deserialize;
-use wasm_oci::input::{self, Input, Inputs};
+use wasm_oci::input::{self, Input};
+use wasm_oci::inputs::Inputs;
 use wasm_oci::push::PushRequest;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use wasm_oci::context::Env;
-use wasm_oci::input::Inputs;
+use wasm_oci::inputs::Inputs;
 use wasm_oci::push::PushRequest;
 use wasm_oci::request::ReadRequest;
 use wasm_oci::verify::VerifyRequest;

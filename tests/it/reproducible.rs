@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use common::*;
 use wasm_oci::context::Clock;
-use wasm_oci::input::{self, Inputs};
+use wasm_oci::input;
+use wasm_oci::inputs::Inputs;
 use wasm_oci::push::PushRequest;
 
 /// A clock stuck at one time that counts how often it is read.
