@@ -6,16 +6,15 @@
 use serde_json::{Value, json};
 
 use crate::artifact::WasmConfig;
-use crate::context::Env;
 use crate::error::Result;
 use crate::registry::ReadTarget;
 use crate::request::ReadRequest;
 use crate::resolve::{self, ArtifactFormat, Source};
 
 /// Describes the artifact `request` names.
-pub async fn inspect(request: &ReadRequest, env: &Env) -> Result<Value> {
+pub async fn inspect(request: &ReadRequest) -> Result<Value> {
     let image = &request.image;
-    let source = Source::open(&image.location, &request.connection, env).await?;
+    let source = Source::open(&image.location, &request.connection).await?;
     let fetched = resolve::fetch_manifest(&source, image).await?;
     let manifest = &fetched.manifest;
     let config_bytes = source.get_blob(&manifest.config).await?;

@@ -39,23 +39,26 @@ fn main() -> ExitCode {
         Command::Push(args) => run_cli(&runtime, &env, *args),
         Command::Pull(args) => run_read(&env, || {
             let request =
-                wasm_oci::pull::PullRequest::from_inputs(&cli_inputs(args.into_inputs())?)?;
-            let outcome = runtime.block_on(wasm_oci::pull::pull(&request, &env))?;
+                wasm_oci::pull::PullRequest::from_inputs(&cli_inputs(args.into_inputs())?, &env)?;
+            let outcome = runtime.block_on(wasm_oci::pull::pull(&request))?;
             Ok(outcome.wasm.path.display().to_string())
         }),
         Command::Verify(args) => run_read(&env, || {
             let request = wasm_oci::verify::VerifyRequest::from_inputs(
                 &cli_inputs(args.into_inputs())?,
+                &env,
                 None,
             )?;
-            let report = runtime.block_on(wasm_oci::verify::verify(&request, &env))?;
+            let report = runtime.block_on(wasm_oci::verify::verify(&request))?;
             let report = report.into_result()?;
             Ok(report.digest.map(|d| d.to_string()).unwrap_or_default())
         }),
         Command::Inspect(args) => run_read(&env, || {
-            let request =
-                wasm_oci::request::ReadRequest::from_inputs(&cli_inputs(args.into_inputs())?)?;
-            let document = runtime.block_on(wasm_oci::inspect::inspect(&request, &env))?;
+            let request = wasm_oci::request::ReadRequest::from_inputs(
+                &cli_inputs(args.into_inputs())?,
+                &env,
+            )?;
+            let document = runtime.block_on(wasm_oci::inspect::inspect(&request))?;
             Ok(serde_json::to_string_pretty(&document).expect("JSON values serialize"))
         }),
     }

@@ -32,9 +32,9 @@ pub struct PullRequest {
 
 impl PullRequest {
     /// Parses `inputs`.
-    pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
+    pub fn from_inputs(inputs: &Inputs, env: &Env) -> Result<Self> {
         Ok(PullRequest {
-            read: ReadRequest::from_inputs(inputs)?,
+            read: ReadRequest::from_inputs(inputs, env)?,
             output: inputs.get(input::OUTPUT).map(PathBuf::from),
         })
     }
@@ -99,9 +99,9 @@ impl PullOutcome {
 }
 
 /// Runs a pull.
-pub async fn pull(request: &PullRequest, env: &Env) -> Result<PullOutcome> {
+pub async fn pull(request: &PullRequest) -> Result<PullOutcome> {
     let read = &request.read;
-    let source = Source::open(&read.image.location, &read.connection, env).await?;
+    let source = Source::open(&read.image.location, &read.connection).await?;
     let (fetched, layer) = {
         let _phase = phase("Resolve");
         let fetched = resolve::fetch_manifest(&source, &read.image).await?;

@@ -10,7 +10,8 @@ use crate::input;
 use crate::inputs::Inputs;
 use crate::reference::{Destination, ImageRef};
 use crate::registry::auth::Given;
-use crate::registry::remote::Connection;
+use crate::registry::remote::{self, Connection};
+use crate::registry::retry::Policy;
 use crate::secret::Secret;
 use crate::wasm::policy::AllowedImports;
 
@@ -28,8 +29,9 @@ pub struct ReadRequest {
 }
 
 impl ReadRequest {
-    /// Parses `image`, `layer`, `working-directory` and the connection inputs.
-    pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
+    /// Parses `image`, `layer`, `working-directory`, the connection inputs and the settings
+    /// of `env`.
+    pub fn from_inputs(inputs: &Inputs, env: &Env) -> Result<Self> {
         let image = inputs
             .get(input::IMAGE)
             .ok_or_else(|| {
@@ -45,7 +47,7 @@ impl ReadRequest {
         if let Destination::Layout(dir) = &image.location {
             crate::files::check_layout_dir(input::IMAGE, dir, inputs.confinement.as_ref())?;
         }
-        let connection = connection(inputs, &image.location)?;
+        let connection = connection(inputs, &image.location, env)?;
         Ok(ReadRequest {
             image,
             connection,
@@ -56,9 +58,9 @@ impl ReadRequest {
 }
 
 /// The inputs that say how to reach a registry (`username`, `password`, `github-token`,
-/// `insecure`, `ca-file`), shared by every command. The environment (docker config, retry
-/// bounds) joins when the command runs.
-pub fn connection(inputs: &Inputs, destination: &Destination) -> Result<Connection> {
+/// `insecure`, `ca-file`), shared by every command, and the `WASM_OCI_*` settings of `env`:
+/// all parsed here, before any work starts.
+pub fn connection(inputs: &Inputs, destination: &Destination, env: &Env) -> Result<Connection> {
     let registry = match destination {
         Destination::Registry(image) => image.registry(),
         Destination::Layout(_) => "",
@@ -82,11 +84,17 @@ pub fn connection(inputs: &Inputs, destination: &Destination) -> Result<Connecti
             format!("no file at `{}`", ca.display()),
         ));
     }
+    let ca_certificates = match &ca_file {
+        Some(ca) => remote::ca_certificates(ca)?,
+        None => Vec::new(),
+    };
     Ok(Connection {
         insecure: inputs.flag(input::INSECURE)?,
         ca_file,
+        ca_certificates,
         given,
-        env: Env::new(),
+        policy: Policy::from_env(env)?,
+        env: env.clone(),
     })
 }
 

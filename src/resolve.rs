@@ -5,7 +5,6 @@
 //! single-layer artifacts of other tools.
 
 use crate::artifact::{self, Blob, Descriptor, Manifest};
-use crate::context::Env;
 use crate::error::{Error, Result};
 
 use crate::reference::{Destination, Digest, ImageRef};
@@ -36,14 +35,11 @@ pub enum Source {
 
 impl Source {
     /// Opens `location` for reading, logged in to a registry (so refused credentials fail
-    /// first); `env` holds the docker config locations, `PATH` for credential helpers and the
-    /// retry bounds.
-    pub async fn open(location: &Destination, connection: &Connection, env: &Env) -> Result<Self> {
+    /// first).
+    pub async fn open(location: &Destination, connection: &Connection) -> Result<Self> {
         match location {
             Destination::Registry(image) => {
-                let mut connection = connection.clone();
-                connection.env = env.clone();
-                let remote = Remote::new(image.clone(), &connection)?;
+                let remote = Remote::new(image.clone(), connection)?;
                 remote.login_lazily(Access::Read).await?;
                 Ok(Source::Remote(Box::new(remote)))
             }

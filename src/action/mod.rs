@@ -72,8 +72,8 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
             Ok(())
         }
         "pull" => {
-            let request = crate::pull::PullRequest::from_inputs(inputs)?;
-            let outcome = crate::pull::pull(&request, env).await?;
+            let request = crate::pull::PullRequest::from_inputs(inputs, env)?;
+            let outcome = crate::pull::pull(&request).await?;
             report(env, &outcome.outputs(), &outcome.summary())?;
             tracing::info!(
                 "pulled {} to {}",
@@ -84,8 +84,8 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
         }
         "verify" => {
             let job_repository = crate::context::GithubContext::from_env(env).repository_url();
-            let request = crate::verify::VerifyRequest::from_inputs(inputs, job_repository)?;
-            let outcome = crate::verify::verify(&request, env).await?;
+            let request = crate::verify::VerifyRequest::from_inputs(inputs, env, job_repository)?;
+            let outcome = crate::verify::verify(&request).await?;
             // The summary tells what was checked whether or not it all held; outputs only when it did.
             let outputs = if outcome.verified() {
                 outcome.outputs()

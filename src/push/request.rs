@@ -113,7 +113,7 @@ impl PushRequest {
         let annotations = annotations(inputs, env)?;
         let allowed_imports = allowed_imports(inputs)?;
 
-        let connection = connection(inputs, &destination)?;
+        let connection = connection(inputs, &destination, env)?;
 
         let provenance = inputs.flag(input::PROVENANCE)?;
         if inputs.get(input::SIGNING_KEY).is_some() && !provenance {
@@ -316,7 +316,11 @@ lmaWM1ibdyQH3aPhQ9AxU71ZiLehRANCAATQ/7Hh7Gnvahx9Ib/wHBSPihGzHiZL
 FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
 -----END PRIVATE KEY-----";
         std::fs::write(dir.path().join("signing.pem"), key).unwrap();
-        std::fs::write(dir.path().join("ca.pem"), "a CA").unwrap();
+        std::fs::write(
+            dir.path().join("ca.pem"),
+            "-----BEGIN CERTIFICATE-----\nYSBDQQ==\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
         let read = read_signing_key("signing.pem", dir.path(), None).unwrap();
         assert_eq!(read.expose(), key);
         assert!(
@@ -330,10 +334,10 @@ FnPQ621zKdM6N2kC7ZnJeMA1DqnNRoUYshQQ/tiZYACvaCjBKw1yuKXL
             ("INPUT_WORKING-DIRECTORY", workdir),
             ("INPUT_CA-FILE", "ca.pem"),
         ]);
-        let found = connection(&Inputs::from_action_env(&env), &destination).unwrap();
+        let found = connection(&Inputs::from_action_env(&env), &destination, &env).unwrap();
         assert_eq!(found.ca_file, Some(dir.path().join("ca.pem")));
         let env = action_env(&[("INPUT_CA-FILE", "ca.pem")]);
-        assert!(connection(&Inputs::from_action_env(&env), &destination).is_err());
+        assert!(connection(&Inputs::from_action_env(&env), &destination, &env).is_err());
     }
 
     #[test]

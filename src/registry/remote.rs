@@ -44,18 +44,39 @@ use crate::reference::{Digest, ImageName, Tag};
 /// vanishes, small enough that a few in flight stay far below the memory targets.
 const UPLOAD_BLOCK: usize = 1 << 20;
 
-/// How to reach and authenticate to a registry.
+/// How to reach and authenticate to a registry, parsed from the inputs and the environment
+/// before any work starts: a bad `ca-file` or `WASM_OCI_*` setting fails before a build.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Connection {
     /// Allow plain HTTP (and only that: certificates are still checked on HTTPS).
     pub insecure: bool,
-    /// A PEM file with extra CA certificates.
+    /// The PEM file the extra CA certificates came from, named in errors.
     pub ca_file: Option<PathBuf>,
+    /// The extra CA certificates, read from `ca_file` ([`ca_certificates`]).
+    pub ca_certificates: Vec<CertificateDer<'static>>,
     /// The credentials the user gave (`username`, `password`, `github-token`), checked.
     pub given: Given,
+    /// The retry policy and timeouts: the defaults, or the `WASM_OCI_RETRY_*` and
+    /// `WASM_OCI_HTTP_TIMEOUT` settings ([`Policy::from_env`]).
+    pub policy: Policy,
     /// The environment: docker config locations, `PATH` for credential helpers,
-    /// `GITHUB_ACTOR`, and the `WASM_OCI_RETRY_*` bounds.
+    /// `GITHUB_ACTOR`.
     pub env: Env,
+}
+
+/// The certificates of the PEM file `ca` (the `ca-file` input); a file without one is refused.
+pub fn ca_certificates(ca: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let data = crate::files::read_input_file(input::CA_FILE, ca, None)?;
+    CertificateDer::pem_slice_iter(&data)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .ok()
+        .filter(|certs| !certs.is_empty())
+        .ok_or_else(|| {
+            Error::input(
+                input::CA_FILE,
+                format!("`{}` holds no PEM certificate", ca.display()),
+            )
+        })
 }
 
 /// The certificates a connection trusts: the `ca-file`'s, plus the system's for HTTPS. The
@@ -63,22 +84,8 @@ pub struct Connection {
 /// read and parse every file under /etc/ssl/certs, which took most of a small push's time. A
 /// plain-HTTP registry needs no store of its own; the compiled-in Mozilla roots serve a redirect
 /// to HTTPS storage.
-fn trust_roots(connection: &Connection) -> Result<Vec<CertificateDer<'static>>> {
-    let mut roots = Vec::new();
-    if let Some(ca) = &connection.ca_file {
-        let data = crate::files::read_input_file(input::CA_FILE, ca, None)?;
-        let given = CertificateDer::pem_slice_iter(&data)
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .ok()
-            .filter(|certs| !certs.is_empty())
-            .ok_or_else(|| {
-                Error::input(
-                    input::CA_FILE,
-                    format!("`{}` holds no PEM certificate", ca.display()),
-                )
-            })?;
-        roots.extend(given);
-    }
+fn trust_roots(connection: &Connection) -> Vec<CertificateDer<'static>> {
+    let mut roots = connection.ca_certificates.clone();
     if connection.insecure {
         roots.extend(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
     } else {
@@ -94,7 +101,7 @@ fn trust_roots(connection: &Connection) -> Result<Vec<CertificateDer<'static>>> 
         }
         roots.extend(system.certs);
     }
-    Ok(roots)
+    roots
 }
 
 /// The file at `path` (`size` bytes) in large blocks, read straight into a request body; the
@@ -176,8 +183,8 @@ impl std::fmt::Debug for Remote {
 impl Remote {
     /// A client for `image`'s repository. Finds the credentials (see [`auth`]).
     pub fn new(image: ImageName, connection: &Connection) -> Result<Self> {
-        let policy = Policy::from_env(&connection.env)?;
-        let roots = trust_roots(connection)?;
+        let policy = connection.policy;
+        let roots = trust_roots(connection);
         let builder = || {
             reqwest::Client::builder()
                 .connect_timeout(policy.connect_timeout)

@@ -66,10 +66,15 @@ pub struct VerifyRequest {
 }
 
 impl VerifyRequest {
-    /// Parses `inputs`; `public-key` is PEM text or a path to a PEM file. `job_repository` is
-    /// the running job's repository URL (action mode), the signer when nothing else names one.
-    pub fn from_inputs(inputs: &Inputs, job_repository: Option<String>) -> Result<Self> {
-        let read = ReadRequest::from_inputs(inputs)?;
+    /// Parses `inputs` and the settings of `env`; `public-key` is PEM text or a path to a PEM
+    /// file. `job_repository` is the running job's repository URL (action mode), the signer
+    /// when nothing else names one.
+    pub fn from_inputs(
+        inputs: &Inputs,
+        env: &Env,
+        job_repository: Option<String>,
+    ) -> Result<Self> {
+        let read = ReadRequest::from_inputs(inputs, env)?;
         let public_key = match inputs.get(input::PUBLIC_KEY) {
             None => None,
             Some(text) if text.contains("-----BEGIN") => Some(text.to_owned()),
@@ -134,9 +139,9 @@ impl VerifyRequest {
 
 /// Runs every check that can run and returns the report; only trouble reaching the artifact
 /// at all is an error. Call [`VerifyReport::into_result`] to fail on a failed check.
-pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> {
+pub async fn verify(request: &VerifyRequest) -> Result<VerifyReport> {
     let image = &request.read.image;
-    let source = Source::open(&image.location, &request.read.connection, env).await?;
+    let source = Source::open(&image.location, &request.read.connection).await?;
     let mut report = VerifyReport {
         image: image.clone(),
         digest: None,
