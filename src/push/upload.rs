@@ -12,8 +12,9 @@ use super::{Delivered, Facts, Provenance, Work, phase};
 use crate::artifact::{self, Artifact, Blob};
 use crate::build::BuildRecord;
 use crate::error::{Error, Result};
-use crate::provenance::referrer::{self, Referrer};
+use crate::provenance::referrer::Referrer;
 use crate::reference::{Digest, Tag};
+use crate::registry::referrers;
 use crate::registry::{
     Gate, Hashed, ManifestRef, WriteTarget, confirm_stored, hash_done, put_manifest_checked,
     store_blob,
@@ -24,7 +25,7 @@ use crate::wasm::{self, WasmFile};
 /// passed and the provenance is made, the push goes two ways at once:
 /// - the subject: the config beside the layer, then the manifest, then the tags;
 /// - the referrers (provenance, signatures, SBOM): their blobs, their manifests, then their
-///   listing in the referrers fallback tag, read back as [`referrer::publish`] does.
+///   listing in the referrers fallback tag, read back as [`referrers::publish`] does.
 ///
 /// A referrer needs only its own blobs (OCI lets it be stored before its subject), so the
 /// referrers' manifests are stored while a large layer still uploads; their listing waits for
@@ -206,15 +207,15 @@ async fn attach<T: WriteTarget>(
     }
     let stored =
         futures_util::future::try_join_all(blobs.into_iter().map(|blob| store_blob(target, blob)));
-    let (stored, api) = tokio::join!(stored, referrer::referrers_api(target, subject));
+    let (stored, api) = tokio::join!(stored, referrers::referrers_api(target, subject));
     stored?;
     let referrers: Vec<&Referrer> = referrers.iter().collect();
-    let listing = referrer::store_all(target, &referrers, subject, api?).await?;
+    let listing = referrers::store_all(target, &referrers, subject, api?).await?;
     if listing_allowed.await.is_err() {
         // The subject's side failed, and says why.
         return Ok(());
     }
-    referrer::publish(target, &listing).await
+    referrers::publish(target, &listing).await
 }
 
 /// What tells that a file was rewritten: its size, modification time and inode.
