@@ -1,13 +1,13 @@
 //! A remote OCI distribution registry, reached through one HTTP client of our own:
-//! `remote/http.rs` sends every request (credentials only to the registry's host, under the
-//! registry's shared backoff), `remote/login.rs` is the auth layer (one probe, then basic or
-//! bearer, a new token after a 401), `remote/errors.rs` reads every answer into our errors, and
-//! every operation runs under the retry policy ([`super::retry`]). The distribution API itself
-//! is in `remote/read.rs` (manifests, blobs, tags, referrers), `remote/upload.rs` (blobs) and
-//! `remote/manifest.rs`; `remote/token.rs` checks a token realm and asks it for bearer tokens,
-//! `remote/identity.rs` exchanges docker identity tokens. What is read into memory is read with
-//! a cap, and every digest the registry reports is compared with the one computed here.
-
+//! `remote/wire.rs` sends every request under the registry's shared backoff,
+//! `remote/http.rs` puts the credentials on those to the registry's host, `remote/login.rs` is
+//! the auth layer (one probe, then basic or bearer, a new token after a 401),
+//! `remote/errors.rs` reads every answer into our errors, and every operation runs under the
+//! retry policy ([`super::retry`]). The distribution API itself is in `remote/read.rs`
+//! (manifests, blobs, tags, referrers), `remote/upload.rs` (blobs) and `remote/manifest.rs`;
+//! `remote/token.rs` checks a token realm and asks it for bearer tokens, `remote/identity.rs`
+//! exchanges docker identity tokens. What is read into memory is read with a cap, and every
+//! digest the registry reports is compared with the one computed here.
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +26,7 @@ mod read;
 mod round_trips;
 mod token;
 mod upload;
+mod wire;
 
 pub use token::parse_bearer_challenge;
 

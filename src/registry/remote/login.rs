@@ -5,8 +5,8 @@
 //! (or the access token a docker identity token is exchanged for, `identity.rs`) every request
 //! then carries. A 401 later asks the token service again ([`Remote::authenticate_again`]).
 
-use super::http::{error_text, send_under};
 use super::token::TokenService;
+use super::wire::{error_text, send_under};
 use super::{Credential, Failure, Remote};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -250,7 +250,7 @@ impl Remote {
         }
         let response = self.send_plain(request).await?;
         let status = response.status().as_u16();
-        let asked = super::http::challenge(&response)
+        let asked = super::wire::challenge(&response)
             .unwrap_or_default()
             .to_owned();
         match status {

@@ -1,6 +1,6 @@
 //! A manifest's `PUT`, and the digest the registry reports for it: taken from its answer
 //! (`Docker-Content-Digest`, else the `Location` it names), else asked for with a `HEAD`. A
-//! refusal's body is read with a cap ([`super::http::error_text`]): a registry can send an
+//! refusal's body is read with a cap ([`super::wire::error_text`]): a registry can send an
 //! endless one.
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};

@@ -259,7 +259,7 @@ impl Session<'_> {
         let request = self.remote.authorized(Method::DELETE, url);
         let backoff = self.remote.backoff.clone();
         Some(async move {
-            let sent = super::http::send_under(&backoff, request);
+            let sent = super::wire::send_under(&backoff, request);
             let _ = tokio::time::timeout(CANCEL_WAIT, sent).await;
         })
     }
