@@ -476,3 +476,7 @@ async fn put_tags<T: WriteTarget>(target: &T, artifact: &Artifact, tags: &[Tag])
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "upload_tests.rs"]
+mod tests;
