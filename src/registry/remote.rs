@@ -243,35 +243,40 @@ impl WriteTarget for Remote {
     async fn put_blob(&self, blob: &Blob) -> Result<()> {
         let operation = format!("the upload of blob {}", blob.digest);
         let bytes = bytes::Bytes::from(blob.bytes.clone());
-        self.policy
-            .run(&operation, || {
-                self.post_blob(&blob.digest, &bytes, &operation)
-            })
-            .await
+        self.retrying(&operation, async |attempt| {
+            self.post_blob(attempt, &blob.digest, &bytes, &operation)
+                .await
+        })
+        .await
     }
 
     async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()> {
         let operation = format!("the upload of blob {}", descriptor.digest);
         let size = descriptor.size;
         // Each attempt reopens the file: a stream cannot be rewound.
-        self.policy
-            .run(&operation, || async {
-                // One PUT whose body is the file.
-                let meter = pace::Meter::default();
-                let stream = gated_blocks(path, size, gate, &meter).await?;
-                let body = reqwest::Body::wrap_stream(stream);
-                match self
-                    .put_blob_whole(&descriptor.digest, size, (body, &meter), &operation)
-                    .await
-                {
-                    Ok(()) => Ok(()),
-                    Err(_) if gate.is_closed() => Err(Failure::from(Error::HeldBack {
-                        digest: descriptor.digest.clone(),
-                    })),
-                    Err(failure) => Err(failure),
-                }
-            })
-            .await
+        self.retrying(&operation, async |attempt| {
+            // One PUT whose body is the file.
+            let meter = pace::Meter::default();
+            let stream = gated_blocks(path, size, gate, &meter).await?;
+            let body = reqwest::Body::wrap_stream(stream);
+            match self
+                .put_blob_whole(
+                    attempt,
+                    &descriptor.digest,
+                    size,
+                    (body, &meter),
+                    &operation,
+                )
+                .await
+            {
+                Ok(()) => Ok(()),
+                Err(_) if gate.is_closed() => Err(Failure::from(Error::HeldBack {
+                    digest: descriptor.digest.clone(),
+                })),
+                Err(failure) => Err(failure),
+            }
+        })
+        .await
     }
 
     fn uploads_while_hashing(&self) -> bool {

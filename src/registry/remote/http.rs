@@ -8,7 +8,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
 use super::login::Presented;
-use super::wire::{challenge, error_text};
+use super::wire::{Attempt, challenge, error_text};
 use super::{Failure, Remote};
 use crate::error::Error;
 
@@ -55,12 +55,16 @@ impl Remote {
     /// Sends a request to the registry's API under its shared backoff ([`Remote::send_plain`]).
     /// In a session that sent no probe, a request sent without a token and answered 401 is
     /// sent once more, with the token the challenge led to ([`Remote::answer_challenge`]).
-    pub(super) async fn send(&self, request: RequestBuilder) -> Result<Response, Failure> {
+    pub(super) async fn send(
+        &self,
+        attempt: Attempt,
+        request: RequestBuilder,
+    ) -> Result<Response, Failure> {
         let again = self
             .awaits_challenge()
             .then(|| request.try_clone())
             .flatten();
-        let response = self.send_plain(request).await?;
+        let response = self.send_plain(attempt, request).await?;
         let Some(again) = again.filter(|_| response.status() == StatusCode::UNAUTHORIZED) else {
             return Ok(response);
         };
@@ -87,7 +91,7 @@ impl Remote {
             value.set_sensitive(true);
             built.headers_mut().insert(AUTHORIZATION, value);
         }
-        self.send_plain(RequestBuilder::from_parts(client, built))
+        self.send_plain(attempt, RequestBuilder::from_parts(client, built))
             .await
     }
 

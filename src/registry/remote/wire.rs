@@ -9,7 +9,8 @@ use std::time::Duration;
 use reqwest::{RequestBuilder, Response, Url};
 
 use super::{Failure, Remote};
-use crate::registry::retry::Backoff;
+use crate::error::Error;
+use crate::registry::retry::{Attempts, Backoff};
 
 /// The most of an error answer's body that is read: enough for an OCI error envelope or the
 /// first lines of a gateway's page, never an endless stream.
@@ -49,10 +50,40 @@ pub(super) fn challenge(response: &Response) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
+/// One try of an operation under the retry policy: every way of sending a request takes one,
+/// and only [`Remote::retrying`] makes one. So a new request is retried unless its code says
+/// otherwise, with [`Attempt::unretried`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Attempt(());
+
+impl Attempt {
+    /// A request sent once, outside the retry policy, on purpose: `why` says why.
+    pub(super) fn unretried(why: &'static str) -> Self {
+        let _ = why;
+        Attempt(())
+    }
+}
+
+/// The tries of one operation ([`Remote::tries`]).
+pub(super) struct Tries<'a>(Attempts<'a>);
+
+impl Tries<'_> {
+    /// The next try.
+    pub(super) fn attempt(&self) -> Attempt {
+        Attempt(())
+    }
+
+    /// After a failed try: waits out the backoff, or gives up with the error.
+    pub(super) async fn after(&mut self, failure: Failure) -> Result<(), Error> {
+        self.0.after(failure).await
+    }
+}
+
 /// Sends `request` once `backoff` admits it, and tells `backoff` when the registry asks for a
 /// pause, before the request's place is given up.
 pub(super) async fn send_under(
     backoff: &Backoff,
+    _: Attempt,
     request: RequestBuilder,
 ) -> Result<Response, reqwest::Error> {
     let admitted = backoff.admit().await;
@@ -81,10 +112,30 @@ impl Remote {
             .expect("a registry name is a valid URL host")
     }
 
+    /// Runs `op` under the retry policy ([`crate::registry::retry::Policy::run`]), each try with its [`Attempt`]: the
+    /// one way an operation's requests are sent.
+    pub(super) async fn retrying<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, Error>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        self.policy.run(what, || op(Attempt(()))).await
+    }
+
+    /// The tries of one operation, for a caller that keeps state between them (a download
+    /// started again into the same file): [`Remote::retrying`]'s loop, written out.
+    pub(super) fn tries<'a>(&'a self, what: &'a str) -> Tries<'a> {
+        Tries(self.policy.attempts(what))
+    }
+
     /// Sends `request` under the registry's shared backoff; a failure to reach the registry is
     /// a transport failure.
-    pub(super) async fn send_plain(&self, request: RequestBuilder) -> Result<Response, Failure> {
-        send_under(&self.backoff, request)
+    pub(super) async fn send_plain(
+        &self,
+        attempt: Attempt,
+        request: RequestBuilder,
+    ) -> Result<Response, Failure> {
+        send_under(&self.backoff, attempt, request)
             .await
             .map_err(|e| self.transport_failure(&e))
     }
