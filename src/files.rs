@@ -81,11 +81,7 @@ fn resolve(path: &Path) -> Option<PathBuf> {
 }
 
 /// Refuses, in action mode, a layout directory (`input` names it) outside the workspace.
-pub fn check_layout_dir(
-    input: Input,
-    dir: &Path,
-    confinement: Option<&Confinement>,
-) -> Result<()> {
+pub fn check_layout_dir(input: Input, dir: &Path, confinement: Option<&Confinement>) -> Result<()> {
     match confinement {
         Some(c) if !dir.as_os_str().is_empty() && !c.holds(dir, false) => Err(Error::input(
             input,
@@ -185,12 +181,22 @@ mod tests {
             workspace: ws.path().to_owned(),
             runner_temp: None,
         };
-        assert!(check_layout_dir(crate::input::DRY_RUN_LAYOUT, &ws.path().join("lay"), Some(&c)).is_ok());
+        assert!(
+            check_layout_dir(
+                crate::input::DRY_RUN_LAYOUT,
+                &ws.path().join("lay"),
+                Some(&c)
+            )
+            .is_ok()
+        );
         for outside in [ws.path().join("../outside/lay"), PathBuf::from("/tmp/lay")] {
-            let err = check_layout_dir(crate::input::DRY_RUN_LAYOUT, &outside, Some(&c)).unwrap_err();
+            let err =
+                check_layout_dir(crate::input::DRY_RUN_LAYOUT, &outside, Some(&c)).unwrap_err();
             assert!(err.to_string().contains("outside the workspace"), "{err}");
         }
-        assert!(check_layout_dir(crate::input::DRY_RUN_LAYOUT, Path::new("/tmp/lay"), None).is_ok());
+        assert!(
+            check_layout_dir(crate::input::DRY_RUN_LAYOUT, Path::new("/tmp/lay"), None).is_ok()
+        );
     }
 
     #[test]
@@ -200,7 +206,8 @@ mod tests {
         std::fs::write(&big, vec![b'x'; MAX_INPUT_FILE as usize + 1]).unwrap();
         let err = read_input_file(crate::input::PUBLIC_KEY, &big, None).unwrap_err();
         assert!(err.to_string().contains("larger than 1 MiB"), "{err}");
-        let err = read_input_file(crate::input::PUBLIC_KEY, Path::new("/dev/zero"), None).unwrap_err();
+        let err =
+            read_input_file(crate::input::PUBLIC_KEY, Path::new("/dev/zero"), None).unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 }

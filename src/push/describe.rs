@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use super::{Facts, PushRequest};
 use crate::artifact::{self, Artifact, ArtifactInputs};
-use crate::context::{Clock, GithubContext};
+use crate::context::{Clock, Env, GithubContext};
 use crate::error::{Error, Result};
 use crate::github::{self, RepoMetadata};
 use crate::input;

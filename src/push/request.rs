@@ -15,10 +15,10 @@ use crate::provenance::dsse::SigningKey;
 use crate::provenance::levels::UserAnnotations;
 use crate::reference::{Destination, Tag};
 use crate::registry::remote::Connection;
+use crate::request::{allowed_imports, connection};
 use crate::secret::Secret;
 use crate::sigstore::{SignMode, TrustConfig};
 use crate::targets::{Named, PushTarget};
-use crate::request::{allowed_imports, connection};
 use crate::wasm::policy::AllowedImports;
 
 /// Where the `.wasm` comes from.
