@@ -187,6 +187,11 @@ async fn push(dir: &Path, path: &Path, tag: &str) -> Pushed {
         ("INPUT_IMAGE", format!("oci:{}", dir.display())),
         ("INPUT_PATH", path.display().to_string()),
         ("INPUT_TAGS", tag.to_owned()),
+        // The job's workspace, which in action mode holds the layout.
+        (
+            "GITHUB_WORKSPACE",
+            dir.parent().unwrap().display().to_string(),
+        ),
         ("GITHUB_REPOSITORY", "acme/multiply".to_owned()),
         (
             "GITHUB_SHA",
