@@ -69,11 +69,7 @@ impl VerifyRequest {
     /// Parses `inputs` and the settings of `env`; `public-key` is PEM text or a path to a PEM
     /// file. `job_repository` is the running job's repository URL (action mode), the signer
     /// when nothing else names one.
-    pub fn from_inputs(
-        inputs: &Inputs,
-        env: &Env,
-        job_repository: Option<String>,
-    ) -> Result<Self> {
+    pub fn from_inputs(inputs: &Inputs, env: &Env, job_repository: Option<String>) -> Result<Self> {
         let read = ReadRequest::from_inputs(inputs, env)?;
         let public_key = match inputs.get(input::PUBLIC_KEY) {
             None => None,
@@ -111,7 +107,7 @@ impl VerifyRequest {
             || identity.issuer.is_some();
         if require_signature && public_key.is_none() && !named_identity && signer.is_none() {
             return Err(Error::input(
-                "require-signature",
+                input::REQUIRE_SIGNATURE,
                 "a signature is required, but nothing names the signer: give `expect-source` (a GitHub Actions workflow of that repository), `certificate-identity` or `certificate-identity-regexp` (keyless), or `public-key` (a key); or `require-signature: false` to accept unsigned provenance",
             ));
         }
