@@ -5,7 +5,8 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::input::{self, Input, Inputs};
+use crate::input::{self, Input};
+use crate::inputs::Inputs;
 
 /// Build, validate and push WebAssembly to OCI registries, with provenance.
 #[derive(Debug, Parser)]
@@ -91,7 +92,7 @@ impl RegistryArgs {
         let mut inputs = Inputs::default();
         if reference.is_some() && image.is_some() {
             return Err(Error::input(
-                "image",
+                input::IMAGE,
                 "give the reference either as REFERENCE or as --image, not both",
             ));
         }
@@ -401,7 +402,7 @@ impl PushArgs {
         if let Some(file) = self.file {
             if inputs.get(input::PATH).is_some() {
                 return Err(Error::input(
-                    "path",
+                    input::PATH,
                     "give the file either as FILE or as --path, not both",
                 ));
             }
@@ -410,7 +411,7 @@ impl PushArgs {
         if let Some(reference) = self.reference {
             if inputs.get(input::IMAGE).is_some() {
                 return Err(Error::input(
-                    "image",
+                    input::IMAGE,
                     "give the destination either as REFERENCE or as --image, not both",
                 ));
             }
@@ -419,7 +420,7 @@ impl PushArgs {
             if let Some(tag) = tag {
                 if inputs.get(input::TAGS).is_some() {
                     return Err(Error::input(
-                        "tags",
+                        input::TAGS,
                         "give the tag either in REFERENCE or in --tags, not both",
                     ));
                 }

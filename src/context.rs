@@ -25,14 +25,6 @@ pub fn non_utf8_vars() -> Vec<String> {
         .collect()
 }
 
-/// The `WASM_OCI_*` settings read from the env map (the CLI's flags are read by clap).
-pub(crate) const SETTINGS: &[&str] = &[
-    "WASM_OCI_HTTP_TIMEOUT",
-    "WASM_OCI_RETRY_INITIAL_DELAY",
-    "WASM_OCI_RETRY_MAX_ELAPSED",
-    "WASM_OCI_RETRY_MAX_ATTEMPTS",
-];
-
 /// Where "now" comes from: the system clock, or a fixed one in tests. The core reads it only
 /// when no reproducible time (`SOURCE_DATE_EPOCH`, the commit time) exists.
 pub trait Clock: Send + Sync {

@@ -4,16 +4,17 @@
 
 use std::path::PathBuf;
 
+use crate::input::Input;
 use crate::reference::Digest;
 
 /// Everything that can stop a push, a pull or a check.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An input or flag has a value we cannot use.
-    #[error("input `{name}`: {reason}")]
+    #[error("input `{}`: {reason}", input.name)]
     Input {
-        /// The input's name as in action.yml.
-        name: &'static str,
+        /// The input (or `WASM_OCI_*` setting), its name as in action.yml.
+        input: Input,
         /// What is wrong and what to give instead.
         reason: String,
     },
@@ -301,9 +302,9 @@ impl Error {
     }
 
     /// An `Input` error.
-    pub fn input(name: &'static str, reason: impl Into<String>) -> Self {
+    pub fn input(input: Input, reason: impl Into<String>) -> Self {
         Error::Input {
-            name,
+            input,
             reason: reason.into(),
         }
     }

@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::input::Input;
 
 /// The largest file an input may name (a key, a trust config, a CA bundle, a docker config).
 pub const MAX_INPUT_FILE: u64 = 1 << 20;
@@ -80,11 +81,7 @@ fn resolve(path: &Path) -> Option<PathBuf> {
 }
 
 /// Refuses, in action mode, a layout directory (`input` names it) outside the workspace.
-pub fn check_layout_dir(
-    input: &'static str,
-    dir: &Path,
-    confinement: Option<&Confinement>,
-) -> Result<()> {
+pub fn check_layout_dir(input: Input, dir: &Path, confinement: Option<&Confinement>) -> Result<()> {
     match confinement {
         Some(c) if !dir.as_os_str().is_empty() && !c.holds(dir, false) => Err(Error::input(
             input,
@@ -102,7 +99,7 @@ pub fn check_layout_dir(
 /// lie inside the workspace or `RUNNER_TEMP`, and a path outside them gets the same error
 /// whether or not something is there.
 pub fn read_input_file(
-    input: &'static str,
+    input: Input,
     path: &Path,
     confinement: Option<&Confinement>,
 ) -> Result<Vec<u8>> {
@@ -165,7 +162,7 @@ fn io_reason(e: &std::io::Error) -> String {
 
 /// Reads `path` as UTF-8 text with [`read_input_file`].
 pub fn read_input_text(
-    input: &'static str,
+    input: Input,
     path: &Path,
     confinement: Option<&Confinement>,
 ) -> Result<String> {
@@ -184,12 +181,22 @@ mod tests {
             workspace: ws.path().to_owned(),
             runner_temp: None,
         };
-        assert!(check_layout_dir("dry-run-layout", &ws.path().join("lay"), Some(&c)).is_ok());
+        assert!(
+            check_layout_dir(
+                crate::input::DRY_RUN_LAYOUT,
+                &ws.path().join("lay"),
+                Some(&c)
+            )
+            .is_ok()
+        );
         for outside in [ws.path().join("../outside/lay"), PathBuf::from("/tmp/lay")] {
-            let err = check_layout_dir("dry-run-layout", &outside, Some(&c)).unwrap_err();
+            let err =
+                check_layout_dir(crate::input::DRY_RUN_LAYOUT, &outside, Some(&c)).unwrap_err();
             assert!(err.to_string().contains("outside the workspace"), "{err}");
         }
-        assert!(check_layout_dir("dry-run-layout", Path::new("/tmp/lay"), None).is_ok());
+        assert!(
+            check_layout_dir(crate::input::DRY_RUN_LAYOUT, Path::new("/tmp/lay"), None).is_ok()
+        );
     }
 
     #[test]
@@ -197,9 +204,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let big = dir.path().join("big");
         std::fs::write(&big, vec![b'x'; MAX_INPUT_FILE as usize + 1]).unwrap();
-        let err = read_input_file("public-key", &big, None).unwrap_err();
+        let err = read_input_file(crate::input::PUBLIC_KEY, &big, None).unwrap_err();
         assert!(err.to_string().contains("larger than 1 MiB"), "{err}");
-        let err = read_input_file("public-key", Path::new("/dev/zero"), None).unwrap_err();
+        let err =
+            read_input_file(crate::input::PUBLIC_KEY, Path::new("/dev/zero"), None).unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 }

@@ -6,15 +6,15 @@
 use serde_json::{Value, json};
 
 use crate::artifact::WasmConfig;
-use crate::context::Env;
 use crate::error::Result;
 use crate::registry::ReadTarget;
-use crate::resolve::{self, ArtifactFormat, ReadRequest, Source};
+use crate::request::ReadRequest;
+use crate::resolve::{self, ArtifactFormat, Source};
 
 /// Describes the artifact `request` names.
-pub async fn inspect(request: &ReadRequest, env: &Env) -> Result<Value> {
+pub async fn inspect(request: &ReadRequest) -> Result<Value> {
     let image = &request.image;
-    let source = Source::open(&image.location, &request.connection, env).await?;
+    let source = Source::open(&image.location, &request.connection).await?;
     let fetched = resolve::fetch_manifest(&source, image).await?;
     let manifest = &fetched.manifest;
     let config_bytes = source.get_blob(&manifest.config).await?;
@@ -57,7 +57,7 @@ pub async fn inspect(request: &ReadRequest, env: &Env) -> Result<Value> {
         // Sizes are the registry's word: a sum of hostile ones saturates rather than overflows.
         "totalSize": manifest.layers.iter().map(|l| l.size).fold(fetched.blob.bytes.len() as u64, u64::saturating_add).saturating_add(manifest.config.size),
         "annotations": manifest.annotations,
-        "sbom": referrers.iter().rev().find(|r| r.artifact_type.as_deref() == Some(crate::sbom::ARTIFACT_TYPE)).map(|r| r.digest.to_string()),
+        "sbom": referrers.iter().rev().find(|r| r.artifact_type.as_deref() == Some(crate::provenance::referrer::SBOM_ARTIFACT_TYPE)).map(|r| r.digest.to_string()),
         "referrers": referrers.iter().map(|r| json!({
             "digest": r.digest.to_string(),
             "mediaType": r.media_type,

@@ -10,9 +10,9 @@ pub mod cli;
 pub mod context;
 pub mod error;
 pub mod files;
-pub mod ghcr;
 pub mod github;
 pub mod input;
+pub mod inputs;
 pub mod inspect;
 pub mod locate;
 pub mod markdown;
@@ -23,10 +23,8 @@ pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod registry;
-pub mod report;
 pub mod request;
 pub mod resolve;
-pub mod sbom;
 pub mod secret;
 pub mod sigstore;
 pub mod targets;
@@ -39,3 +37,9 @@ pub use error::{Error, Result};
 /// job's annotations (`tracing::info!(target: wasm_oci::NOTICE, ...)`); plain info lines in CLI
 /// mode.
 pub const NOTICE: &str = "wasm_oci::notice";
+
+/// A span that the action front door shows as a collapsible `::group::`: every use case marks
+/// its phases with it.
+pub fn phase(name: &'static str) -> tracing::Span {
+    tracing::info_span!("phase", name)
+}

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::input;
 
 /// Resolves `pattern` (relative to `workdir` unless absolute) to exactly one file.
 pub fn locate(workdir: &Path, pattern: &str) -> Result<PathBuf> {
@@ -30,7 +31,7 @@ pub fn locate(workdir: &Path, pattern: &str) -> Result<PathBuf> {
     }
     let full_pattern = full.to_string_lossy().into_owned();
     let paths = glob::glob(&full_pattern)
-        .map_err(|e| Error::input("path", format!("`{pattern}` is not a valid glob: {e}")))?;
+        .map_err(|e| Error::input(input::PATH, format!("`{pattern}` is not a valid glob: {e}")))?;
     let mut matches: Vec<PathBuf> = paths
         .filter_map(|p| p.ok())
         .filter(|p| p.is_file())

@@ -8,8 +8,8 @@ use clap::Parser;
 use wasm_oci::action::{self, log, runner};
 use wasm_oci::cli::{Cli, Command};
 use wasm_oci::context::{Env, non_utf8_vars, process_env};
-use wasm_oci::input::{Inputs, refuse_non_utf8};
-use wasm_oci::request::PushRequest;
+use wasm_oci::inputs::{Inputs, refuse_non_utf8};
+use wasm_oci::push::PushRequest;
 
 fn main() -> ExitCode {
     let cli = Cli::try_parse().unwrap_or_else(|e| {
@@ -39,23 +39,26 @@ fn main() -> ExitCode {
         Command::Push(args) => run_cli(&runtime, &env, *args),
         Command::Pull(args) => run_read(&env, || {
             let request =
-                wasm_oci::pull::PullRequest::from_inputs(&cli_inputs(args.into_inputs())?)?;
-            let outcome = runtime.block_on(wasm_oci::pull::pull(&request, &env))?;
+                wasm_oci::pull::PullRequest::from_inputs(&cli_inputs(args.into_inputs())?, &env)?;
+            let outcome = runtime.block_on(wasm_oci::pull::pull(&request))?;
             Ok(outcome.wasm.path.display().to_string())
         }),
         Command::Verify(args) => run_read(&env, || {
             let request = wasm_oci::verify::VerifyRequest::from_inputs(
                 &cli_inputs(args.into_inputs())?,
+                &env,
                 None,
             )?;
-            let report = runtime.block_on(wasm_oci::verify::verify(&request, &env))?;
+            let report = runtime.block_on(wasm_oci::verify::verify(&request))?;
             let report = report.into_result()?;
             Ok(report.digest.map(|d| d.to_string()).unwrap_or_default())
         }),
         Command::Inspect(args) => run_read(&env, || {
-            let request =
-                wasm_oci::resolve::ReadRequest::from_inputs(&cli_inputs(args.into_inputs())?)?;
-            let document = runtime.block_on(wasm_oci::inspect::inspect(&request, &env))?;
+            let request = wasm_oci::request::ReadRequest::from_inputs(
+                &cli_inputs(args.into_inputs())?,
+                &env,
+            )?;
+            let document = runtime.block_on(wasm_oci::inspect::inspect(&request))?;
             Ok(serde_json::to_string_pretty(&document).expect("JSON values serialize"))
         }),
     }
@@ -122,7 +125,7 @@ fn run_cli(
     log::init(log::Mode::Cli, env);
     let result = refuse_non_utf8(&non_utf8_vars(), false).and_then(|()| {
         let inputs = cli_inputs(args.into_inputs())?;
-        let request = PushRequest::from_inputs(&inputs)?;
+        let request = PushRequest::from_inputs(&inputs, env)?;
         let outcome = runtime.block_on(wasm_oci::push::push(&request, env))?;
         outcome.complete()?;
         Ok(outcome)

@@ -4,6 +4,8 @@
 //! environment. A push whose `tags` input is empty takes them from there.
 
 use crate::context::Env;
+use crate::input;
+use crate::inputs::Inputs;
 
 /// The variable with the tags, one per line (or as `sep-tags` joins them).
 pub const TAGS_VAR: &str = "DOCKER_METADATA_OUTPUT_TAGS";
@@ -26,9 +28,10 @@ pub struct EnvTags {
 /// metadata-action's tags, when a push's `tags` input is empty and its environment holds some.
 /// With `image` given, references to other images are left out: `image` says where this step
 /// pushes, and the job's environment may describe another step's images.
-pub fn env_tags(env: &Env) -> Option<EnvTags> {
+pub fn env_tags(env: &Env, inputs: &Inputs) -> Option<EnvTags> {
     let input = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    if input("INPUT_TAGS").is_some() || input("INPUT_COMMAND").is_some_and(|c| c != "push") {
+    if inputs.get(input::TAGS).is_some() || inputs.get(input::COMMAND).is_some_and(|c| c != "push")
+    {
         return None;
     }
     let (variable, items) = match input(TAGS_VAR) {
@@ -38,9 +41,8 @@ pub fn env_tags(env: &Env) -> Option<EnvTags> {
     if items.is_empty() {
         return None;
     }
-    let images: Vec<_> = input("INPUT_IMAGE")
-        .map(split)
-        .unwrap_or_default()
+    let images: Vec<_> = inputs
+        .list(input::IMAGE)
         .iter()
         .filter_map(|i| crate::targets::image_of(i, false))
         .collect();
@@ -53,6 +55,25 @@ pub fn env_tags(env: &Env) -> Option<EnvTags> {
         taken,
         left_out,
     })
+}
+
+impl EnvTags {
+    /// Says where the tags came from, and which were left out.
+    pub fn log(&self) {
+        let variable = self.variable;
+        if !self.taken.is_empty() {
+            tracing::info!(
+                "tags: the input is empty; using {variable} from docker/metadata-action: {}",
+                self.taken.join(", ")
+            );
+        }
+        if !self.left_out.is_empty() {
+            tracing::info!(
+                "tags: {variable} also names other images than `image`, left out: {}",
+                self.left_out.join(", ")
+            );
+        }
+    }
 }
 
 /// The items of a list given one per line or comma-separated.
@@ -169,7 +190,8 @@ mod tests {
             ("nothing", &[], None),
         ];
         for (case, pairs, expected) in cases {
-            let found = env_tags(&env(pairs));
+            let env = env(pairs);
+            let found = env_tags(&env, &Inputs::from_action_env(&env));
             let expected = expected.map(|(variable, taken, left_out)| EnvTags {
                 variable,
                 taken: taken.iter().map(|s| s.to_string()).collect(),

@@ -10,12 +10,14 @@ use tracing::{info, warn};
 use crate::artifact::Descriptor;
 use crate::context::Env;
 use crate::error::{Error, Result};
-use crate::input::{self, Inputs};
-use crate::push::phase;
+use crate::input;
+use crate::inputs::Inputs;
+use crate::phase;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::ReadTarget;
 use crate::registry::download::fetch_validating;
-use crate::resolve::{self, ArtifactFormat, ReadRequest, Source};
+use crate::request::ReadRequest;
+use crate::resolve::{self, ArtifactFormat, Source};
 use crate::wasm::WasmFile;
 
 /// Everything a pull needs.
@@ -30,9 +32,9 @@ pub struct PullRequest {
 
 impl PullRequest {
     /// Parses `inputs`.
-    pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
+    pub fn from_inputs(inputs: &Inputs, env: &Env) -> Result<Self> {
         Ok(PullRequest {
-            read: ReadRequest::from_inputs(inputs)?,
+            read: ReadRequest::from_inputs(inputs, env)?,
             output: inputs.get(input::OUTPUT).map(PathBuf::from),
         })
     }
@@ -97,9 +99,9 @@ impl PullOutcome {
 }
 
 /// Runs a pull.
-pub async fn pull(request: &PullRequest, env: &Env) -> Result<PullOutcome> {
+pub async fn pull(request: &PullRequest) -> Result<PullOutcome> {
     let read = &request.read;
-    let source = Source::open(&read.image.location, &read.connection, env).await?;
+    let source = Source::open(&read.image.location, &read.connection).await?;
     let (fetched, layer) = {
         let _phase = phase("Resolve");
         let fetched = resolve::fetch_manifest(&source, &read.image).await?;

@@ -4,12 +4,9 @@
 //! wasm-to-oci's media types, what `oras push file.wasm:application/wasm` writes, and
 //! single-layer artifacts of other tools.
 
-use std::path::PathBuf;
-
 use crate::artifact::{self, Blob, Descriptor, Manifest};
-use crate::context::Env;
 use crate::error::{Error, Result};
-use crate::input::{self, Inputs};
+
 use crate::reference::{Destination, Digest, ImageRef};
 use crate::registry::download::Download;
 use crate::registry::layout::Layout;
@@ -38,14 +35,11 @@ pub enum Source {
 
 impl Source {
     /// Opens `location` for reading, logged in to a registry (so refused credentials fail
-    /// first); `env` holds the docker config locations, `PATH` for credential helpers and the
-    /// retry bounds.
-    pub async fn open(location: &Destination, connection: &Connection, env: &Env) -> Result<Self> {
+    /// first).
+    pub async fn open(location: &Destination, connection: &Connection) -> Result<Self> {
         match location {
             Destination::Registry(image) => {
-                let mut connection = connection.clone();
-                connection.env = env.clone();
-                let remote = Remote::new(image.clone(), &connection)?;
+                let remote = Remote::new(image.clone(), connection)?;
                 remote.login_lazily(Access::Read).await?;
                 Ok(Source::Remote(Box::new(remote)))
             }
@@ -88,47 +82,6 @@ impl ReadTarget for Source {
             Source::Remote(t) => t.referrers(subject).await,
             Source::Layout(t) => t.referrers(subject).await,
         }
-    }
-}
-
-/// The reference and connection inputs every read command takes.
-#[derive(Debug, Clone)]
-pub struct ReadRequest {
-    /// What to read.
-    pub image: ImageRef,
-    /// How to reach the registry.
-    pub connection: Connection,
-    /// The directory relative paths are resolved in.
-    pub working_directory: PathBuf,
-    /// Which layer to take when several could be the Wasm file: its title or digest.
-    pub layer: Option<String>,
-}
-
-impl ReadRequest {
-    /// Parses `image`, `layer`, `working-directory` and the connection inputs.
-    pub fn from_inputs(inputs: &Inputs) -> Result<Self> {
-        let image = inputs
-            .get(input::IMAGE)
-            .ok_or_else(|| {
-                Error::input(
-                    "image",
-                    "is required: give `registry/repository@sha256:...` (or `:tag`), or `oci:DIR:TAG`",
-                )
-            })?
-            .parse::<ImageRef>()
-            .map_err(|e| Error::input("image", e))?;
-        let working_directory =
-            PathBuf::from(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
-        if let Destination::Layout(dir) = &image.location {
-            crate::files::check_layout_dir("image", dir, inputs.confinement.as_ref())?;
-        }
-        let connection = crate::request::connection(inputs, &image.location)?;
-        Ok(ReadRequest {
-            image,
-            connection,
-            working_directory,
-            layer: inputs.get(input::LAYER).map(str::to_owned),
-        })
     }
 }
 

@@ -5,6 +5,7 @@
 //! Names and tags never hold a comma, so a comma always separates items.
 
 use crate::error::{Error, Result};
+use crate::input;
 use crate::reference::{Destination, ImageName, Tag};
 
 /// One registry repository a push goes to, with the tags named for it.
@@ -70,11 +71,11 @@ pub fn parse(images: &[String], tags: &[String]) -> Result<Named> {
     let mut referenced: Vec<(ImageName, Tag)> = Vec::new();
     let layout = match images {
         [one] if one.starts_with("oci:") => {
-            Some(Destination::parse(one).map_err(|e| Error::input("image", e))?)
+            Some(Destination::parse(one).map_err(|e| Error::input(input::IMAGE, e))?)
         }
         several if several.iter().any(|i| i.starts_with("oci:")) => {
             return Err(Error::input(
-                "image",
+                input::IMAGE,
                 "`oci:DIR` writes one OCI layout; it cannot be combined with other images",
             ));
         }
@@ -82,7 +83,7 @@ pub fn parse(images: &[String], tags: &[String]) -> Result<Named> {
     };
     if layout.is_none() {
         for text in images {
-            match item(text, false).map_err(|e| Error::input("image", e))? {
+            match item(text, false).map_err(|e| Error::input(input::IMAGE, e))? {
                 Item::Name(image) => add(&mut targets, image),
                 Item::Reference(image, tag) => referenced.push((image, tag)),
                 Item::Tag(_) => unreachable!("`image` items are names"),
@@ -90,12 +91,12 @@ pub fn parse(images: &[String], tags: &[String]) -> Result<Named> {
         }
     }
     for text in tags {
-        match item(text, true).map_err(|e| Error::input("tags", e))? {
+        match item(text, true).map_err(|e| Error::input(input::TAGS, e))? {
             Item::Tag(tag) => plain.push(tag),
             Item::Reference(image, tag) => referenced.push((image, tag)),
             Item::Name(image) => {
                 return Err(Error::input(
-                    "tags",
+                    input::TAGS,
                     format!(
                         "`{text}` names the image {image} without a tag; give `{image}:TAG`, or put the image in `image`"
                     ),
@@ -106,7 +107,7 @@ pub fn parse(images: &[String], tags: &[String]) -> Result<Named> {
     if let Some(layout) = layout {
         if let Some((image, tag)) = referenced.first() {
             return Err(Error::input(
-                "tags",
+                input::TAGS,
                 format!(
                     "`{image}:{tag}` names a registry, but `image` is an OCI layout; give only tags"
                 ),
@@ -130,7 +131,7 @@ pub fn parse(images: &[String], tags: &[String]) -> Result<Named> {
     }
     let Some(first) = targets.first() else {
         return Err(Error::input(
-            "image",
+            input::IMAGE,
             "is required: give `registry/repository` (several: one per line), full references `registry/repository:tag` in `tags`, or `oci:DIR` for a local OCI layout",
         ));
     };

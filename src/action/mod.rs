@@ -10,8 +10,9 @@ use std::path::PathBuf;
 
 use crate::context::Env;
 use crate::error::{Error, Result};
-use crate::input::{self, Inputs};
-use crate::request::PushRequest;
+use crate::input;
+use crate::inputs::Inputs;
+use crate::push::PushRequest;
 
 /// Prints `::add-mask::` for every secret input. Call before anything else is printed.
 /// Secrets found later (docker config, credential helpers, minted tokens) are masked as they
@@ -27,7 +28,11 @@ pub fn mask_secrets(inputs: &Inputs, out: &mut impl Write) {
     let working_directory =
         std::path::Path::new(inputs.get(input::WORKING_DIRECTORY).unwrap_or_default());
     if let Some(Ok(key)) = inputs.get(input::SIGNING_KEY).map(|value| {
-        crate::request::read_signing_key(value, working_directory, inputs.confinement.as_ref())
+        crate::push::request::read_signing_key(
+            value,
+            working_directory,
+            inputs.confinement.as_ref(),
+        )
     }) {
         for line in runner::mask_lines(key.expose()) {
             let _ = writeln!(out, "{line}");
@@ -47,13 +52,10 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
     if Inputs::github_token_from_env(env) {
         tracing::info!("github-token: the input is empty; using GITHUB_TOKEN from the environment");
     }
-    if let Some(found) = crate::metadata_action::env_tags(env) {
-        log_env_tags(&found);
-    }
     let command = inputs.get(input::COMMAND).unwrap_or_default();
     match command {
         "push" => {
-            let request = PushRequest::from_inputs(inputs)?;
+            let request = PushRequest::from_inputs(inputs, env)?;
             let outcome = crate::push::push(&request, env).await?;
             if let Some(path) = env_path(env, "GITHUB_OUTPUT") {
                 runner::write_outputs(&path, &outcome.outputs())
@@ -70,8 +72,8 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
             Ok(())
         }
         "pull" => {
-            let request = crate::pull::PullRequest::from_inputs(inputs)?;
-            let outcome = crate::pull::pull(&request, env).await?;
+            let request = crate::pull::PullRequest::from_inputs(inputs, env)?;
+            let outcome = crate::pull::pull(&request).await?;
             report(env, &outcome.outputs(), &outcome.summary())?;
             tracing::info!(
                 "pulled {} to {}",
@@ -82,8 +84,8 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
         }
         "verify" => {
             let job_repository = crate::context::GithubContext::from_env(env).repository_url();
-            let request = crate::verify::VerifyRequest::from_inputs(inputs, job_repository)?;
-            let outcome = crate::verify::verify(&request, env).await?;
+            let request = crate::verify::VerifyRequest::from_inputs(inputs, env, job_repository)?;
+            let outcome = crate::verify::verify(&request).await?;
             // The summary tells what was checked whether or not it all held; outputs only when it did.
             let outputs = if outcome.verified() {
                 outcome.outputs()
@@ -96,26 +98,9 @@ pub async fn run(inputs: &Inputs, env: &Env) -> Result<()> {
             Ok(())
         }
         other => Err(Error::input(
-            "command",
+            input::COMMAND,
             format!("`{other}` is not a command; use `push`, `pull` or `verify`"),
         )),
-    }
-}
-
-/// Says where the tags came from when docker/metadata-action's environment gave them.
-fn log_env_tags(found: &crate::metadata_action::EnvTags) {
-    let variable = found.variable;
-    if !found.taken.is_empty() {
-        tracing::info!(
-            "tags: the input is empty; using {variable} from docker/metadata-action: {}",
-            found.taken.join(", ")
-        );
-    }
-    if !found.left_out.is_empty() {
-        tracing::info!(
-            "tags: {variable} also names other images than `image`, left out: {}",
-            found.left_out.join(", ")
-        );
     }
 }
 

@@ -20,6 +20,7 @@ use tracing::{debug, info};
 use crate::child;
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::input;
 use crate::owner::Owner;
 use crate::reference::Digest;
 
@@ -306,7 +307,7 @@ fn select_package<'m>(
                     .map(|p| format!("`{}`", p.name))
                     .collect();
                 Error::input(
-                    "package",
+                    input::PACKAGE,
                     format!(
                         "no package `{name}` in the workspace at `{}`; its members are {}",
                         workdir.display(),
@@ -333,7 +334,7 @@ fn select_package<'m>(
         many => {
             let names: Vec<String> = many.iter().map(|p| format!("`{}`", p.name)).collect();
             Err(Error::input(
-                "package",
+                input::PACKAGE,
                 format!(
                     "the workspace at `{}` has several packages to build ({}); choose one with `package`",
                     workdir.display(),

@@ -11,14 +11,15 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use tracing::{info, warn};
 
+use super::PushRequest;
+use super::report::Reached;
 use super::{Delivered, Facts, Work, deliver};
 use crate::context::{Env, GithubContext};
 use crate::error::{Error, Result};
+use crate::input;
 use crate::provenance::tags;
 use crate::reference::{ImageName, Tag};
 use crate::registry::remote::{Access, Connection, Remote};
-use crate::report::Reached;
-use crate::request::PushRequest;
 
 /// Each registry repository, with the tags it gets.
 pub(super) type Tagged = Vec<(ImageName, Vec<Tag>)>;
@@ -30,7 +31,7 @@ pub(super) fn tags(request: &PushRequest, ctx: &GithubContext) -> Result<(Tagged
     let needs_derived =
         request.tags.is_empty() || request.targets.iter().any(|t| t.tags.is_empty());
     let derived = match needs_derived {
-        true => tags::from_git_ref(ctx).map_err(|e| Error::input("tags", e))?,
+        true => tags::from_git_ref(ctx).map_err(|e| Error::input(input::TAGS, e))?,
         false => Vec::new(),
     };
     let targets: Tagged = request
@@ -193,7 +194,7 @@ pub(super) async fn deliver_all(
     match first_delivered {
         Some(delivered) => Ok((delivered, reached)),
         None => Err(Error::NotEverywhere {
-            failed: crate::report::failures(&reached),
+            failed: super::report::failures(&reached),
             held: "no registry holds it".to_owned(),
         }),
     }

@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::input;
 use crate::secret::Secret;
 
 /// What to present to the registry.
@@ -79,11 +80,11 @@ impl Given {
     ) -> Result<Self> {
         match (&username, &password) {
             (None, Some(_)) => Err(Error::input(
-                "username",
+                input::USERNAME,
                 "is required when `password` is given",
             )),
             (Some(_), None) if !(is_ghcr(registry) && github_token.is_some()) => Err(Error::input(
-                "password",
+                input::PASSWORD,
                 "is required when `username` is given",
             )),
             _ => Ok(Given {
@@ -159,7 +160,7 @@ fn find(registry: &str, given: &Given, env: &Env) -> Result<Resolved> {
             })
             .ok_or_else(|| {
                 Error::input(
-                    "username",
+                    input::USERNAME,
                     "is required for ghcr.io when GITHUB_ACTOR is not set",
                 )
             })?;

@@ -1,13 +1,13 @@
 //! A remote OCI distribution registry, reached through one HTTP client of our own:
-//! `remote/http.rs` sends every request (credentials only to the registry's host, under the
-//! registry's shared backoff), `remote/login.rs` is the auth layer (one probe, then basic or
-//! bearer, a new token after a 401), `remote/errors.rs` reads every answer into our errors, and
-//! every operation runs under the retry policy ([`super::retry`]). The distribution API itself
-//! is in `remote/read.rs` (manifests, blobs, tags, referrers), `remote/upload.rs` (blobs) and
-//! `remote/manifest.rs`; `remote/token.rs` checks a token realm and asks it for bearer tokens,
-//! `remote/identity.rs` exchanges docker identity tokens. What is read into memory is read with
-//! a cap, and every digest the registry reports is compared with the one computed here.
-
+//! `remote/wire.rs` sends every request under the registry's shared backoff,
+//! `remote/http.rs` puts the credentials on those to the registry's host, `remote/login.rs` is
+//! the auth layer (one probe, then basic or bearer, a new token after a 401),
+//! `remote/errors.rs` reads every answer into our errors, and every operation runs under the
+//! retry policy ([`super::retry`]). The distribution API itself is in `remote/read.rs`
+//! (manifests, blobs, tags, referrers), `remote/upload.rs` (blobs) and `remote/manifest.rs`;
+//! `remote/token.rs` checks a token realm and asks it for bearer tokens, `remote/identity.rs`
+//! exchanges docker identity tokens. What is read into memory is read with a cap, and every
+//! digest the registry reports is compared with the one computed here.
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +26,7 @@ mod read;
 mod round_trips;
 mod token;
 mod upload;
+mod wire;
 
 pub use token::parse_bearer_challenge;
 
@@ -37,24 +38,46 @@ use super::{Gate, Hashed, ManifestRef, ReadTarget, WriteTarget};
 use crate::artifact::{Blob, Descriptor};
 use crate::context::Env;
 use crate::error::{Error, Result};
+use crate::input;
 use crate::reference::{Digest, ImageName, Tag};
 
 /// The size of the blocks a file is read in for an upload: large enough that the per-block cost
 /// vanishes, small enough that a few in flight stay far below the memory targets.
 const UPLOAD_BLOCK: usize = 1 << 20;
 
-/// How to reach and authenticate to a registry.
+/// How to reach and authenticate to a registry, parsed from the inputs and the environment
+/// before any work starts: a bad `ca-file` or `WASM_OCI_*` setting fails before a build.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Connection {
     /// Allow plain HTTP (and only that: certificates are still checked on HTTPS).
     pub insecure: bool,
-    /// A PEM file with extra CA certificates.
+    /// The PEM file the extra CA certificates came from, named in errors.
     pub ca_file: Option<PathBuf>,
+    /// The extra CA certificates, read from `ca_file` ([`ca_certificates`]).
+    pub ca_certificates: Vec<CertificateDer<'static>>,
     /// The credentials the user gave (`username`, `password`, `github-token`), checked.
     pub given: Given,
+    /// The retry policy and timeouts: the defaults, or the `WASM_OCI_RETRY_*` and
+    /// `WASM_OCI_HTTP_TIMEOUT` settings ([`Policy::from_env`]).
+    pub policy: Policy,
     /// The environment: docker config locations, `PATH` for credential helpers,
-    /// `GITHUB_ACTOR`, and the `WASM_OCI_RETRY_*` bounds.
+    /// `GITHUB_ACTOR`.
     pub env: Env,
+}
+
+/// The certificates of the PEM file `ca` (the `ca-file` input); a file without one is refused.
+pub fn ca_certificates(ca: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let data = crate::files::read_input_file(input::CA_FILE, ca, None)?;
+    CertificateDer::pem_slice_iter(&data)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .ok()
+        .filter(|certs| !certs.is_empty())
+        .ok_or_else(|| {
+            Error::input(
+                input::CA_FILE,
+                format!("`{}` holds no PEM certificate", ca.display()),
+            )
+        })
 }
 
 /// The certificates a connection trusts: the `ca-file`'s, plus the system's for HTTPS. The
@@ -62,22 +85,8 @@ pub struct Connection {
 /// read and parse every file under /etc/ssl/certs, which took most of a small push's time. A
 /// plain-HTTP registry needs no store of its own; the compiled-in Mozilla roots serve a redirect
 /// to HTTPS storage.
-fn trust_roots(connection: &Connection) -> Result<Vec<CertificateDer<'static>>> {
-    let mut roots = Vec::new();
-    if let Some(ca) = &connection.ca_file {
-        let data = crate::files::read_input_file("ca-file", ca, None)?;
-        let given = CertificateDer::pem_slice_iter(&data)
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .ok()
-            .filter(|certs| !certs.is_empty())
-            .ok_or_else(|| {
-                Error::input(
-                    "ca-file",
-                    format!("`{}` holds no PEM certificate", ca.display()),
-                )
-            })?;
-        roots.extend(given);
-    }
+fn trust_roots(connection: &Connection) -> Vec<CertificateDer<'static>> {
+    let mut roots = connection.ca_certificates.clone();
     if connection.insecure {
         roots.extend(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
     } else {
@@ -93,7 +102,7 @@ fn trust_roots(connection: &Connection) -> Result<Vec<CertificateDer<'static>>> 
         }
         roots.extend(system.certs);
     }
-    Ok(roots)
+    roots
 }
 
 /// The file at `path` (`size` bytes) in large blocks, read straight into a request body; the
@@ -175,8 +184,8 @@ impl std::fmt::Debug for Remote {
 impl Remote {
     /// A client for `image`'s repository. Finds the credentials (see [`auth`]).
     pub fn new(image: ImageName, connection: &Connection) -> Result<Self> {
-        let policy = Policy::from_env(&connection.env)?;
-        let roots = trust_roots(connection)?;
+        let policy = connection.policy;
+        let roots = trust_roots(connection);
         let builder = || {
             reqwest::Client::builder()
                 .connect_timeout(policy.connect_timeout)
@@ -195,7 +204,7 @@ impl Remote {
         let uploads = builder();
         let bad_ca = |e: String| {
             Error::input(
-                "ca-file",
+                input::CA_FILE,
                 format!(
                     "`{}` cannot be used: {e}",
                     connection
@@ -234,35 +243,40 @@ impl WriteTarget for Remote {
     async fn put_blob(&self, blob: &Blob) -> Result<()> {
         let operation = format!("the upload of blob {}", blob.digest);
         let bytes = bytes::Bytes::from(blob.bytes.clone());
-        self.policy
-            .run(&operation, || {
-                self.post_blob(&blob.digest, &bytes, &operation)
-            })
-            .await
+        self.retrying(&operation, async |attempt| {
+            self.post_blob(attempt, &blob.digest, &bytes, &operation)
+                .await
+        })
+        .await
     }
 
     async fn put_blob_file(&self, descriptor: &Descriptor, path: &Path, gate: &Gate) -> Result<()> {
         let operation = format!("the upload of blob {}", descriptor.digest);
         let size = descriptor.size;
         // Each attempt reopens the file: a stream cannot be rewound.
-        self.policy
-            .run(&operation, || async {
-                // One PUT whose body is the file.
-                let meter = pace::Meter::default();
-                let stream = gated_blocks(path, size, gate, &meter).await?;
-                let body = reqwest::Body::wrap_stream(stream);
-                match self
-                    .put_blob_whole(&descriptor.digest, size, (body, &meter), &operation)
-                    .await
-                {
-                    Ok(()) => Ok(()),
-                    Err(_) if gate.is_closed() => Err(Failure::from(Error::HeldBack {
-                        digest: descriptor.digest.clone(),
-                    })),
-                    Err(failure) => Err(failure),
-                }
-            })
-            .await
+        self.retrying(&operation, async |attempt| {
+            // One PUT whose body is the file.
+            let meter = pace::Meter::default();
+            let stream = gated_blocks(path, size, gate, &meter).await?;
+            let body = reqwest::Body::wrap_stream(stream);
+            match self
+                .put_blob_whole(
+                    attempt,
+                    &descriptor.digest,
+                    size,
+                    (body, &meter),
+                    &operation,
+                )
+                .await
+            {
+                Ok(()) => Ok(()),
+                Err(_) if gate.is_closed() => Err(Failure::from(Error::HeldBack {
+                    digest: descriptor.digest.clone(),
+                })),
+                Err(failure) => Err(failure),
+            }
+        })
+        .await
     }
 
     fn uploads_while_hashing(&self) -> bool {

@@ -20,6 +20,7 @@ use tracing::warn;
 
 use crate::context::Env;
 use crate::error::Error;
+use crate::input;
 
 /// How hard to try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +86,12 @@ impl Policy {
     /// (seconds, fractions allowed), for tests and impatient pipelines.
     pub fn from_env(env: &Env) -> Result<Self, Error> {
         let mut policy = Policy::default();
-        let seconds = |name: &'static str| -> Result<Option<Duration>, Error> {
-            match env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        let seconds = |setting: input::Input| -> Result<Option<Duration>, Error> {
+            match env
+                .get(setting.name)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+            {
                 None => Ok(None),
                 Some(v) => v
                     .parse::<f64>()
@@ -95,31 +100,31 @@ impl Policy {
                     .map(|s| Some(Duration::from_secs_f64(s)))
                     .ok_or_else(|| {
                         Error::input(
-                            name,
+                            setting,
                             format!("`{v}` is not a number of seconds from 0 to {MAX_SECONDS}"),
                         )
                     }),
             }
         };
-        if let Some(d) = seconds("WASM_OCI_RETRY_MAX_ELAPSED")? {
+        if let Some(d) = seconds(input::RETRY_MAX_ELAPSED)? {
             policy.max_elapsed = d;
         }
-        if let Some(d) = seconds("WASM_OCI_RETRY_INITIAL_DELAY")? {
+        if let Some(d) = seconds(input::RETRY_INITIAL_DELAY)? {
             policy.initial_delay = d;
             policy.max_delay = policy.max_delay.max(d);
         }
-        if let Some(d) = seconds("WASM_OCI_HTTP_TIMEOUT")? {
+        if let Some(d) = seconds(input::HTTP_TIMEOUT)? {
             policy.read_timeout = d;
             policy.connect_timeout = policy.connect_timeout.min(d);
         }
         if let Some(v) = env
-            .get("WASM_OCI_RETRY_MAX_ATTEMPTS")
+            .get(input::RETRY_MAX_ATTEMPTS.name)
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
         {
             policy.max_attempts = v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
                 Error::input(
-                    "WASM_OCI_RETRY_MAX_ATTEMPTS",
+                    input::RETRY_MAX_ATTEMPTS,
                     format!("`{v}` is not a whole number of at least 1"),
                 )
             })?;
@@ -396,7 +401,7 @@ mod tests {
         let err = quick()
             .run("op", || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err::<(), _>(Failure::from(Error::input("image", "bad")))
+                Err::<(), _>(Failure::from(Error::input(input::IMAGE, "bad")))
             })
             .await
             .unwrap_err();

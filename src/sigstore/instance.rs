@@ -6,6 +6,7 @@ use sigstore_trust_root::{SIGSTORE_PRODUCTION_SIGNING_CONFIG, SigningConfig};
 
 use crate::context::GithubContext;
 use crate::error::{Error, Result};
+use crate::input;
 
 /// The client trust config's media type: a trusted root and a signing config in one file.
 pub const CLIENT_TRUST_CONFIG_MEDIA_TYPE: &str =
@@ -157,12 +158,12 @@ impl TrustConfig {
     /// Reads `value`: JSON text (it starts with `{`), or the path of a JSON file relative to
     /// `working_directory`, as verify reads the same input.
     pub fn read(value: &str, working_directory: &std::path::Path) -> Result<Self> {
-        let bad = |reason: String| Error::input("sigstore-trust-config", reason);
+        let bad = |reason: String| Error::input(input::SIGSTORE_TRUST_CONFIG, reason);
         let (text, origin) = if value.trim_start().starts_with('{') {
             (value.to_owned(), "the input's JSON".to_owned())
         } else {
             let path = working_directory.join(value);
-            let text = crate::files::read_input_text("sigstore-trust-config", &path, None)?;
+            let text = crate::files::read_input_text(input::SIGSTORE_TRUST_CONFIG, &path, None)?;
             (text, format!("`{value}`"))
         };
         let json: serde_json::Value =
@@ -200,7 +201,7 @@ impl TrustConfig {
     pub fn services(&self) -> Result<Services> {
         let config = self.signing_config.as_ref().ok_or_else(|| {
             Error::input(
-                "sigstore-trust-config",
+                input::SIGSTORE_TRUST_CONFIG,
                 format!(
                     "{} is a trusted root without a signing config; signing needs a client trust config or a signing config",
                     self.origin
@@ -208,7 +209,7 @@ impl TrustConfig {
             )
         })?;
         Services::from_signing_config(config, &format!("the signing config in {}", self.origin))
-            .map_err(|e| Error::input("sigstore-trust-config", e))
+            .map_err(|e| Error::input(input::SIGSTORE_TRUST_CONFIG, e))
     }
 }
 

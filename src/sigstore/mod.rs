@@ -18,6 +18,7 @@ use tracing::info;
 
 use crate::context::{Env, GithubContext};
 use crate::error::{Error, Result};
+use crate::input;
 
 pub use instance::{Services, TrustConfig};
 pub use keyless::{Signed, TokenRequest};
@@ -89,7 +90,7 @@ pub fn plan(
     let Some(token) = TokenRequest::from_env(env) else {
         if forced {
             return Err(Error::input(
-                "sign",
+                input::SIGN,
                 format!(
                     "keyless signing needs the job's OIDC token, and ACTIONS_ID_TOKEN_REQUEST_URL is not set; {PERMISSION_HINT}"
                 ),
@@ -110,7 +111,7 @@ pub fn plan(
     };
     services
         .check_https(insecure)
-        .map_err(|e| Error::input("sigstore-trust-config", e))?;
+        .map_err(|e| Error::input(input::SIGSTORE_TRUST_CONFIG, e))?;
     info!(
         "signing keylessly with {}: Fulcio {}{}{}",
         services.name,

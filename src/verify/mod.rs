@@ -21,15 +21,17 @@ pub use self::sigstore::{GITHUB_ACTIONS_ISSUER, IdentityPolicy, TrustRoot};
 use crate::artifact::{Manifest, WasmConfig};
 use crate::context::Env;
 use crate::error::{Error, Result};
-use crate::input::{self, Inputs};
+use crate::input;
+use crate::inputs::Inputs;
+use crate::phase;
 use crate::provenance::annotations::{REVISION, SOURCE};
 use crate::provenance::dsse;
 use crate::provenance::levels::UserAnnotations;
-use crate::push::phase;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::download::fetch_validating;
 use crate::registry::{ManifestRef, ReadTarget};
-use crate::resolve::{self, ReadRequest, Source};
+use crate::request::ReadRequest;
+use crate::resolve::{self, Source};
 use crate::wasm::WasmFile;
 use crate::wasm::policy::AllowedImports;
 
@@ -64,21 +66,23 @@ pub struct VerifyRequest {
 }
 
 impl VerifyRequest {
-    /// Parses `inputs`; `public-key` is PEM text or a path to a PEM file. `job_repository` is
-    /// the running job's repository URL (action mode), the signer when nothing else names one.
-    pub fn from_inputs(inputs: &Inputs, job_repository: Option<String>) -> Result<Self> {
-        let read = ReadRequest::from_inputs(inputs)?;
+    /// Parses `inputs` and the settings of `env`; `public-key` is PEM text or a path to a PEM
+    /// file. `job_repository` is the running job's repository URL (action mode), the signer
+    /// when nothing else names one.
+    pub fn from_inputs(inputs: &Inputs, env: &Env, job_repository: Option<String>) -> Result<Self> {
+        let read = ReadRequest::from_inputs(inputs, env)?;
         let public_key = match inputs.get(input::PUBLIC_KEY) {
             None => None,
             Some(text) if text.contains("-----BEGIN") => Some(text.to_owned()),
             Some(path) => Some(crate::files::read_input_text(
-                "public-key",
+                input::PUBLIC_KEY,
                 &read.working_directory.join(path),
                 inputs.confinement.as_ref(),
             )?),
         };
         if let Some(key) = &public_key {
-            dsse::check_public_key(key).map_err(|e| Error::input("public-key", e.to_string()))?;
+            dsse::check_public_key(key)
+                .map_err(|e| Error::input(input::PUBLIC_KEY, e.to_string()))?;
         }
         let identity = IdentityPolicy {
             identity: inputs.get(input::CERTIFICATE_IDENTITY).map(str::to_owned),
@@ -103,7 +107,7 @@ impl VerifyRequest {
             || identity.issuer.is_some();
         if require_signature && public_key.is_none() && !named_identity && signer.is_none() {
             return Err(Error::input(
-                "require-signature",
+                input::REQUIRE_SIGNATURE,
                 "a signature is required, but nothing names the signer: give `expect-source` (a GitHub Actions workflow of that repository), `certificate-identity` or `certificate-identity-regexp` (keyless), or `public-key` (a key); or `require-signature: false` to accept unsigned provenance",
             ));
         }
@@ -117,7 +121,7 @@ impl VerifyRequest {
             expect_source,
             expect_revision: inputs.get(input::EXPECT_REVISION).map(str::to_owned),
             annotations: UserAnnotations::parse(inputs.get(input::ANNOTATIONS).unwrap_or_default())
-                .map_err(|e| Error::input("annotations", e))?
+                .map_err(|e| Error::input(input::ANNOTATIONS, e))?
                 .expected(),
             public_key,
             require_sbom: inputs.flag(input::REQUIRE_SBOM)?,
@@ -131,9 +135,9 @@ impl VerifyRequest {
 
 /// Runs every check that can run and returns the report; only trouble reaching the artifact
 /// at all is an error. Call [`VerifyReport::into_result`] to fail on a failed check.
-pub async fn verify(request: &VerifyRequest, env: &Env) -> Result<VerifyReport> {
+pub async fn verify(request: &VerifyRequest) -> Result<VerifyReport> {
     let image = &request.read.image;
-    let source = Source::open(&image.location, &request.read.connection, env).await?;
+    let source = Source::open(&image.location, &request.read.connection).await?;
     let mut report = VerifyReport {
         image: image.clone(),
         digest: None,

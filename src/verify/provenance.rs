@@ -107,7 +107,7 @@ pub(super) async fn check_provenance<T: ReadTarget>(
             r.annotations
                 .get(sigstore::PREDICATE_TYPE_ANNOTATION)
                 .map(String::as_str)
-                != Some(crate::sbom::PREDICATE_TYPE)
+                != Some(crate::provenance::referrer::SBOM_PREDICATE_TYPE)
         })
         .collect();
     // A signed bundle, where one exists, is what must pass: an unsigned statement beside it

@@ -11,9 +11,11 @@ use super::report::{Check, Outcome};
 use super::sigstore;
 use crate::artifact::{Descriptor, Manifest};
 use crate::provenance::dsse::{self, ENVELOPE_MEDIA_TYPE};
+use crate::provenance::referrer::{
+    SBOM_ARTIFACT_TYPE as ARTIFACT_TYPE, SBOM_PREDICATE_TYPE as PREDICATE_TYPE,
+};
 use crate::reference::Digest;
 use crate::registry::{ManifestRef, ReadTarget};
-use crate::sbom::{ARTIFACT_TYPE, PREDICATE_TYPE};
 
 const NAME: &str = "sbom";
 

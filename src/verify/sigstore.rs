@@ -20,6 +20,7 @@ use sigstore_verify::{
 
 use super::report::{Check, Outcome};
 use crate::error::{Error, Result};
+use crate::input;
 use crate::reference::Digest;
 
 /// The artifact type of a Sigstore bundle referrer, and the annotation cosign and GitHub set on
@@ -654,7 +655,7 @@ impl fmt::Display for TrustRoot {
 
 /// Reads `sigstore-trust-config`: JSON text, or the path of a file in `dir`.
 pub(super) fn trust_root_input(value: &str, dir: &std::path::Path) -> Result<TrustRoot> {
-    let input = "sigstore-trust-config";
+    let input = input::SIGSTORE_TRUST_CONFIG;
     let (name, text) = if value.trim_start().starts_with('{') {
         ("the given trust config".to_owned(), value.to_owned())
     } else {
@@ -669,7 +670,7 @@ pub(super) fn trust_root_input(value: &str, dir: &std::path::Path) -> Result<Tru
 pub(super) fn identity_regexp_input(value: &str) -> Result<regex::Regex> {
     regex::Regex::new(value).map_err(|e| {
         Error::input(
-            "certificate-identity-regexp",
+            input::CERTIFICATE_IDENTITY_REGEXP,
             format!("not a regular expression: {e}"),
         )
     })

@@ -27,6 +27,7 @@ fn remote(proxy: &FaultProxy) -> Remote {
         format!("{}/acme/app", proxy.host()).parse().unwrap(),
         &Connection {
             insecure: true,
+            policy: wasm_oci::registry::retry::Policy::from_env(&env).unwrap(),
             env,
             ..Default::default()
         },

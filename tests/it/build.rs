@@ -221,6 +221,48 @@ fn a_missing_target_says_which_rustup_command_to_run() {
     );
 }
 
+/// A bad `WASM_OCI_*` setting or `ca-file` fails before cargo runs: no build is spent on a
+/// typo, and nothing is built.
+#[test]
+fn a_bad_setting_or_ca_file_fails_before_the_build() {
+    for (case, inputs, setting, expect) in [
+        (
+            "retry bound",
+            &[][..],
+            Some(("WASM_OCI_RETRY_MAX_ATTEMPTS", "0")),
+            "input `WASM_OCI_RETRY_MAX_ATTEMPTS`",
+        ),
+        (
+            "ca-file without a certificate",
+            &[("ca-file", "Cargo.toml")][..],
+            None,
+            "holds no PEM certificate",
+        ),
+    ] {
+        let ws = Workspace::new();
+        copy_tree(&example_dir("multiply"), &ws.root());
+        let mut all = vec![("image", "localhost:1/acme/app"), ("tags", "1.0.0")];
+        all.extend_from_slice(inputs);
+        let mut env = build_env(&ws, &all);
+        if let Some((name, value)) = setting {
+            env.insert(name.into(), value.into());
+        }
+        let started = std::time::Instant::now();
+        let run = ws.run_action(&env);
+        assert!(!run.success(), "{case}: {run:?}");
+        let errors = run.error_lines();
+        assert_eq!(errors.len(), 1, "{case}: {run:?}");
+        assert!(errors[0].contains(expect), "{case}: {run:?}");
+        assert!(!run.stdout.contains("::group::Build"), "{case}: {run:?}");
+        assert!(!ws.root().join("target").exists(), "{case}: cargo ran");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{case}: took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
 #[test]
 fn cli_builds_in_a_crate_directory_without_a_path() {
     let ws = Workspace::new();

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 use serde::Deserialize;
-use wasm_oci::input::{self, Input, Inputs};
-use wasm_oci::request::PushRequest;
+use wasm_oci::input::{self, Input};
+use wasm_oci::inputs::Inputs;
+use wasm_oci::push::PushRequest;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -169,8 +170,8 @@ fn action_defaults_are_the_code_defaults() {
         }
     }
     assert_eq!(
-        PushRequest::from_inputs(&explicit).unwrap(),
-        PushRequest::from_inputs(&implicit).unwrap()
+        PushRequest::from_inputs(&explicit, &Default::default()).unwrap(),
+        PushRequest::from_inputs(&implicit, &Default::default()).unwrap()
     );
 }
 

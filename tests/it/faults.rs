@@ -294,6 +294,7 @@ fn a_layer_sent_while_hashed_is_sent_again_after_a_reset_and_a_503() {
         format!("{}/acme/big", proxy.host()).parse().unwrap(),
         &Connection {
             insecure: true,
+            policy: wasm_oci::registry::retry::Policy::from_env(&env).unwrap(),
             env,
             ..Default::default()
         },

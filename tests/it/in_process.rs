@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use wasm_oci::context::Env;
-use wasm_oci::input::Inputs;
-use wasm_oci::request::PushRequest;
-use wasm_oci::resolve::ReadRequest;
+use wasm_oci::inputs::Inputs;
+use wasm_oci::push::PushRequest;
+use wasm_oci::request::ReadRequest;
 use wasm_oci::verify::VerifyRequest;
 use wasm_oci::{Error, inspect, pull, push, verify};
 
@@ -61,9 +61,9 @@ fn run<T>(future: impl std::future::Future<Output = T>) -> T {
 fn push_layout(
     dir: &Path,
     inputs: &[(&str, &str)],
-) -> wasm_oci::Result<wasm_oci::report::PushOutcome> {
+) -> wasm_oci::Result<wasm_oci::push::PushOutcome> {
     let env = job_env(dir, inputs);
-    let request = PushRequest::from_inputs(&Inputs::from_action_env(&env))?;
+    let request = PushRequest::from_inputs(&Inputs::from_action_env(&env), &env)?;
     run(push::push(&request, &env))
 }
 
@@ -85,8 +85,8 @@ fn a_module_pushed_to_a_layout_pulls_and_verifies_by_its_digest() {
     let pinned = format!("oci:out@{}", pushed.digest);
     let read = [("image", pinned.as_str()), ("output", "pulled.wasm")];
     let env = job_env(dir.path(), &read);
-    let request = pull::PullRequest::from_inputs(&Inputs::from_action_env(&env)).unwrap();
-    let pulled = run(pull::pull(&request, &env)).unwrap();
+    let request = pull::PullRequest::from_inputs(&Inputs::from_action_env(&env), &env).unwrap();
+    let pulled = run(pull::pull(&request)).unwrap();
     assert_eq!(pulled.digest, pushed.digest);
     assert_eq!(std::fs::read(&pulled.wasm.path).unwrap(), wasm);
 
@@ -100,8 +100,9 @@ fn a_module_pushed_to_a_layout_pulls_and_verifies_by_its_digest() {
         let mut checks = checks.to_vec();
         checks.push(("require-signature", "false"));
         let env = job_env(dir.path(), &checks);
-        let request = VerifyRequest::from_inputs(&Inputs::from_action_env(&env), None).unwrap();
-        run(verify::verify(&request, &env)).unwrap()
+        let request =
+            VerifyRequest::from_inputs(&Inputs::from_action_env(&env), &env, None).unwrap();
+        run(verify::verify(&request)).unwrap()
     };
     let report = verify_with(&checks);
     assert!(report.verified(), "{}", report.summary());
@@ -190,8 +191,8 @@ fn a_layer_altered_in_the_layout_is_refused_by_pull() {
         dir.path(),
         &[("image", pinned.as_str()), ("output", "pulled.wasm")],
     );
-    let request = pull::PullRequest::from_inputs(&Inputs::from_action_env(&env)).unwrap();
-    let refused = run(pull::pull(&request, &env)).unwrap_err();
+    let request = pull::PullRequest::from_inputs(&Inputs::from_action_env(&env), &env).unwrap();
+    let refused = run(pull::pull(&request)).unwrap_err();
     assert!(
         refused
             .to_string()
@@ -216,8 +217,8 @@ fn inspect_shows_the_layer_and_the_provenance_referrer() {
     )
     .unwrap();
     let env = job_env(dir.path(), &[("image", "oci:out:v1")]);
-    let request = ReadRequest::from_inputs(&Inputs::from_action_env(&env)).unwrap();
-    let shown = run(inspect::inspect(&request, &env)).unwrap();
+    let request = ReadRequest::from_inputs(&Inputs::from_action_env(&env), &env).unwrap();
+    let shown = run(inspect::inspect(&request)).unwrap();
     let text = shown.to_string();
     assert!(text.contains(&pushed.digest.to_string()), "{text}");
     assert!(text.contains("wasi:random/random@0.2.0"), "{text}");

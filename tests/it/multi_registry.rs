@@ -294,6 +294,43 @@ fn metadata_action_environment_is_taken_when_tags_is_empty() {
     assert!(b.image_tags("acme/json").is_empty());
 }
 
+/// The CLI in a `run:` step after docker/metadata-action takes its tags and annotations as the
+/// action does, when `--tags` and `--annotations` are not given.
+#[test]
+fn the_cli_takes_metadata_action_environment_when_tags_is_empty() {
+    let registry = Registry::start();
+    let ws = Workspace::new();
+    std::fs::copy(multiply_wasm(), ws.root().join("m.wasm")).unwrap();
+    let image = format!("{}/acme/cli-meta", registry.host());
+    let tags = format!("{image}:1.2.3\n{image}:latest");
+    let run = ws.run_cli(
+        &["push", "m.wasm", &image, "--insecure"],
+        &[
+            ("DOCKER_METADATA_OUTPUT_TAGS", &tags),
+            (
+                "DOCKER_METADATA_OUTPUT_ANNOTATIONS",
+                "manifest:org.opencontainers.image.version=1.2.3",
+            ),
+            ("SOURCE_DATE_EPOCH", "0"),
+        ],
+    );
+    assert!(run.success(), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("tags: the input is empty; using DOCKER_METADATA_OUTPUT_TAGS from docker/metadata-action"),
+        "{run:?}"
+    );
+    let mut pushed = registry.image_tags("acme/cli-meta");
+    pushed.sort();
+    assert_eq!(pushed, ["1.2.3", "latest"]);
+    let (bytes, _) = registry.manifest("acme/cli-meta", "1.2.3").unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.version"],
+        "1.2.3"
+    );
+}
+
 /// The package API's answer for `acme/multiply`: `visibility`, and the linked repository if any.
 fn package_json(visibility: &str, repository: Option<&str>) -> String {
     let mut package = serde_json::json!({

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use common::*;
 use wasm_oci::context::Clock;
-use wasm_oci::input::{self, Inputs};
-use wasm_oci::request::PushRequest;
+use wasm_oci::input;
+use wasm_oci::inputs::Inputs;
+use wasm_oci::push::PushRequest;
 
 /// A clock stuck at one time that counts how often it is read.
 struct FakeClock {
@@ -73,7 +74,7 @@ fn push_at(
     inputs.set(input::WORKING_DIRECTORY, &workdir.display().to_string());
     inputs.set(input::INSECURE, "true");
     inputs.set(input::TAGS, "main");
-    let request = PushRequest::from_inputs(&inputs).unwrap();
+    let request = PushRequest::from_inputs(&inputs, env).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let outcome = runtime
         .block_on(wasm_oci::push::push_with_clock(&request, env, clock))

@@ -24,6 +24,7 @@ fn remote(host: &str, credentials: Option<(&str, &str)>) -> Remote {
         format!("{host}/acme/app").parse().unwrap(),
         &Connection {
             insecure: true,
+            policy: wasm_oci::registry::retry::Policy::from_env(&env).unwrap(),
             given: credentials.map_or_else(Default::default, |(user, password)| {
                 wasm_oci::registry::auth::Given::new(
                     Some(user.to_owned()),

@@ -4,7 +4,7 @@
 
 use reqwest::Response;
 
-use super::http::{error_text, retry_after};
+use super::wire::{error_text, retry_after};
 use super::{Failure, Remote};
 use crate::error::Error;
 use crate::registry::retry::Retry;
@@ -160,7 +160,7 @@ impl Remote {
     pub(super) async fn refusal(&self, response: Response, operation: &str) -> Failure {
         let status = response.status().as_u16();
         let after = retry_after(&response);
-        let challenge = super::http::challenge(&response).map(str::to_owned);
+        let challenge = super::wire::challenge(&response).map(str::to_owned);
         let body = error_text(response).await;
         if status == 401 || status == 403 {
             let retry = (status == 401 && self.authenticate_again(challenge.as_deref()).await)

@@ -4,6 +4,7 @@
 //! an access token scoped to the repository.
 
 use super::token::TokenService;
+use super::wire::Attempt;
 use super::{Failure, Remote};
 use crate::error::Error;
 use crate::secret::Secret;
@@ -13,6 +14,7 @@ impl Remote {
     /// `service` login found, for an access token scoped to this repository.
     pub(super) async fn exchange_identity_token(
         &self,
+        attempt: Attempt,
         service: &TokenService,
         refresh: &Secret,
     ) -> Result<Secret, Failure> {
@@ -28,7 +30,7 @@ impl Remote {
             form.push(("service", name.clone()));
         }
         let response = self
-            .send_plain(self.http.post(service.realm.clone()).form(&form))
+            .send_plain(attempt, self.http.post(service.realm.clone()).form(&form))
             .await?;
         if !response.status().is_success() {
             return Err(self

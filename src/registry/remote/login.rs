@@ -5,8 +5,8 @@
 //! (or the access token a docker identity token is exchanged for, `identity.rs`) every request
 //! then carries. A 401 later asks the token service again ([`Remote::authenticate_again`]).
 
-use super::http::{error_text, send_under};
 use super::token::TokenService;
+use super::wire::{Attempt, error_text, send_under};
 use super::{Credential, Failure, Remote};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -70,9 +70,9 @@ impl Remote {
     pub async fn login(&self, access: Access) -> Result<()> {
         // Set first, so a refused login names push access.
         self.auth().access = Some(access);
-        let probe = self
-            .policy
-            .run("the registry's API check (GET /v2/)", || self.probe());
+        let probe = self.retrying("the registry's API check (GET /v2/)", |attempt| {
+            self.probe(attempt)
+        });
         let (challenge, ()) = match access {
             Access::Write => tokio::join!(probe, self.warm_up(WARM_CONNECTIONS - 1)),
             Access::Read => (probe.await, ()),
@@ -81,9 +81,8 @@ impl Remote {
         let (service, token) = match (challenge, &self.resolved.credential) {
             (Challenge::Bearer(service), Credential::IdentityToken(refresh)) => {
                 let token = self
-                    .policy
-                    .run("the identity token exchange", || {
-                        self.exchange_identity_token(&service, refresh)
+                    .retrying("the identity token exchange", |attempt| {
+                        self.exchange_identity_token(attempt, &service, refresh)
                     })
                     .await?;
                 (None, Some(token))
@@ -99,8 +98,9 @@ impl Remote {
             }
             (Challenge::Bearer(service), _) => {
                 let token = self
-                    .policy
-                    .run("authentication", || self.fetch_token(&service, access))
+                    .retrying("authentication", |attempt| {
+                        self.fetch_token(attempt, &service, access)
+                    })
                     .await?;
                 (Some(service), token)
             }
@@ -152,8 +152,9 @@ impl Remote {
         };
         let access = self.auth().access.unwrap_or(Access::Read);
         let token = self
-            .policy
-            .run("authentication", || self.fetch_token(&service, access))
+            .retrying("authentication", |attempt| {
+                self.fetch_token(attempt, &service, access)
+            })
             .await
             .map_err(Failure::from)?;
         let mut auth = self.auth();
@@ -214,7 +215,14 @@ impl Remote {
         }
         let named = challenge.and_then(|c| self.token_service(c).ok().flatten());
         if let Some(service) = named.or(known)
-            && let Ok(Some(token)) = self.fetch_token(&service, access).await
+            && let Ok(Some(token)) = self
+                .fetch_token(
+                    // Within the attempt the 401 refused: that attempt's retry tries again.
+                    Attempt::unretried("a renewal inside a refused attempt, which is retried"),
+                    &service,
+                    access,
+                )
+                .await
         {
             let mut auth = self.auth();
             auth.service = Some(service);
@@ -233,7 +241,13 @@ impl Remote {
         let (http, backoff, url) = (self.http.clone(), self.backoff.clone(), self.api_root());
         async move {
             futures_util::future::join_all((0..count).map(|_| async {
-                if let Ok(response) = send_under(&backoff, http.get(url.clone())).await {
+                if let Ok(response) = send_under(
+                    &backoff,
+                    Attempt::unretried("a warm-up request, its answer set aside"),
+                    http.get(url.clone()),
+                )
+                .await
+                {
                     error_text(response).await;
                 }
             }))
@@ -242,15 +256,15 @@ impl Remote {
     }
 
     /// `GET /v2/`, with the basic credentials (if any).
-    async fn probe(&self) -> std::result::Result<Challenge, Failure> {
+    async fn probe(&self, attempt: Attempt) -> std::result::Result<Challenge, Failure> {
         let mut request = self.http.get(self.api_root());
         let basic = matches!(self.resolved.credential, Credential::Basic { .. });
         if let Credential::Basic { username, password } = &self.resolved.credential {
             request = request.basic_auth(username, Some(password.expose()));
         }
-        let response = self.send_plain(request).await?;
+        let response = self.send_plain(attempt, request).await?;
         let status = response.status().as_u16();
-        let asked = super::http::challenge(&response)
+        let asked = super::wire::challenge(&response)
             .unwrap_or_default()
             .to_owned();
         match status {

@@ -1,6 +1,6 @@
 //! A manifest's `PUT`, and the digest the registry reports for it: taken from its answer
 //! (`Docker-Content-Digest`, else the `Location` it names), else asked for with a `HEAD`. A
-//! refusal's body is read with a cap ([`super::http::error_text`]): a registry can send an
+//! refusal's body is read with a cap ([`super::wire::error_text`]): a registry can send an
 //! endless one.
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
@@ -28,13 +28,12 @@ impl Remote {
             ManifestRef::Tag(t) => t.to_string(),
         };
         let url = self.api_url(&format!("manifests/{name}"));
-        self.policy
-            .run(&what, || async {
+        self.retrying(&what, async |attempt| {
                 let request = self
                     .authorized(Method::PUT, url.clone())
                     .header(CONTENT_TYPE, manifest.media_type.as_str())
                     .body(manifest.bytes.clone());
-                let response = self.send(request).await?;
+                let response = self.send(attempt, request).await?;
                 if response.status() != StatusCode::CREATED {
                     let mut failure = self.refusal(response, &what).await;
                     if failure.retry.is_none()
@@ -81,33 +80,32 @@ impl Remote {
             ManifestRef::Tag(t) => t.to_string(),
         };
         let url = self.api_url(&format!("manifests/{name}"));
-        self.policy
-            .run(&what, || async {
-                let request = self
-                    .authorized(Method::HEAD, url.clone())
-                    .header(ACCEPT, media_type);
-                let response = self.send(request).await?;
-                if response.status() != StatusCode::OK {
-                    return Err(self.refusal(response, &what).await);
-                }
-                let header = response
-                    .headers()
-                    .get("docker-content-digest")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                header.parse().map_err(|e: String| {
-                    crate::registry::retry::Failure::from(Error::Registry {
-                        registry: self.image.registry().to_owned(),
-                        operation: what.clone(),
-                        reason: if header.is_empty() {
-                            "its answer names no digest (Docker-Content-Digest)".to_owned()
-                        } else {
-                            e
-                        },
-                    })
+        self.retrying(&what, async |attempt| {
+            let request = self
+                .authorized(Method::HEAD, url.clone())
+                .header(ACCEPT, media_type);
+            let response = self.send(attempt, request).await?;
+            if response.status() != StatusCode::OK {
+                return Err(self.refusal(response, &what).await);
+            }
+            let header = response
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            header.parse().map_err(|e: String| {
+                crate::registry::retry::Failure::from(Error::Registry {
+                    registry: self.image.registry().to_owned(),
+                    operation: what.clone(),
+                    reason: if header.is_empty() {
+                        "its answer names no digest (Docker-Content-Digest)".to_owned()
+                    } else {
+                        e
+                    },
                 })
             })
-            .await
+        })
+        .await
     }
 }

@@ -4,6 +4,7 @@
 use reqwest::header::ACCEPT;
 use reqwest::{Method, StatusCode};
 
+use super::wire::Attempt;
 use super::{Failure, Remote};
 use crate::artifact::Descriptor;
 use crate::error::{Error, Result};
@@ -46,12 +47,15 @@ impl Remote {
     ) -> Result<()> {
         let what = format!("blob {}", descriptor.digest);
         let url = self.api_url(&format!("blobs/{}", descriptor.digest));
-        let mut attempts = self.policy.attempts(&what);
+        let mut tries = self.tries(&what);
         loop {
-            match self.stream_blob_once(descriptor, &url, download).await {
+            match self
+                .stream_blob_once(tries.attempt(), descriptor, &url, download)
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(failure) => {
-                    attempts.after(failure).await?;
+                    tries.after(failure).await?;
                     download.restart()?;
                 }
             }
@@ -61,13 +65,14 @@ impl Remote {
     /// One attempt of [`Remote::stream_blob_into`].
     async fn stream_blob_once(
         &self,
+        attempt: Attempt,
         descriptor: &Descriptor,
         url: &reqwest::Url,
         download: &mut Download,
     ) -> std::result::Result<(), Failure> {
         use futures_util::StreamExt;
         let what = format!("blob {}", descriptor.digest);
-        let response = self.get_ok(url, &what).await?;
+        let response = self.get_ok(attempt, url, &what).await?;
         let meter = super::pace::Meter::default();
         let receiving = async {
             let mut stream = response.bytes_stream();
@@ -151,18 +156,17 @@ impl Remote {
     pub(super) async fn blob_exists(&self, digest: &Digest) -> Result<bool> {
         let what = format!("the check for blob {digest}");
         let url = self.api_url(&format!("blobs/{digest}"));
-        self.policy
-            .run(&what, || async {
-                let response = self
-                    .send(self.authorized(Method::HEAD, url.clone()))
-                    .await?;
-                match response.status() {
-                    StatusCode::OK => Ok(true),
-                    StatusCode::NOT_FOUND => Ok(false),
-                    _ => Err(self.refusal(response, &what).await),
-                }
-            })
-            .await
+        self.retrying(&what, async |attempt| {
+            let response = self
+                .send(attempt, self.authorized(Method::HEAD, url.clone()))
+                .await?;
+            match response.status() {
+                StatusCode::OK => Ok(true),
+                StatusCode::NOT_FOUND => Ok(false),
+                _ => Err(self.refusal(response, &what).await),
+            }
+        })
+        .await
     }
 
     /// A small blob's bytes (at most `descriptor.size` of them are kept), refused when the
@@ -180,12 +184,11 @@ impl Remote {
             });
         }
         let url = self.api_url(&format!("blobs/{}", descriptor.digest));
-        self.policy
-            .run(&what, || async {
-                let response = self.get_ok(&url, &what).await?;
-                self.body(response, descriptor.size, &what).await
-            })
-            .await
+        self.retrying(&what, async |attempt| {
+            let response = self.get_ok(attempt, &url, &what).await?;
+            self.body(response, descriptor.size, &what).await
+        })
+        .await
     }
 
     /// The bytes of the manifest (or index) under `reference`, `None` when there is none.
@@ -212,24 +215,23 @@ impl Remote {
         max: u64,
         what: &str,
     ) -> Result<Option<(reqwest::header::HeaderMap, Vec<u8>)>> {
-        self.policy
-            .run(what, || async {
-                let mut request = self.authorized(Method::GET, url.clone());
-                if let Some(accept) = accept {
-                    request = request.header(ACCEPT, accept);
+        self.retrying(what, async |attempt| {
+            let mut request = self.authorized(Method::GET, url.clone());
+            if let Some(accept) = accept {
+                request = request.header(ACCEPT, accept);
+            }
+            let response = self.send(attempt, request).await?;
+            match response.status() {
+                StatusCode::OK => {
+                    let headers = response.headers().clone();
+                    let bytes = self.body(response, max, what).await?;
+                    Ok(Some((headers, bytes)))
                 }
-                let response = self.send(request).await?;
-                match response.status() {
-                    StatusCode::OK => {
-                        let headers = response.headers().clone();
-                        let bytes = self.body(response, max, what).await?;
-                        Ok(Some((headers, bytes)))
-                    }
-                    StatusCode::NOT_FOUND => Ok(None),
-                    _ => Err(self.refusal(response, what).await),
-                }
-            })
-            .await
+                StatusCode::NOT_FOUND => Ok(None),
+                _ => Err(self.refusal(response, what).await),
+            }
+        })
+        .await
     }
 
     /// The repository's tags, as `GET /v2/<repository>/tags/list` lists them, following the
@@ -272,10 +274,13 @@ impl Remote {
     /// `GET url`, which must answer 200.
     async fn get_ok(
         &self,
+        attempt: Attempt,
         url: &reqwest::Url,
         what: &str,
     ) -> std::result::Result<reqwest::Response, Failure> {
-        let response = self.send(self.authorized(Method::GET, url.clone())).await?;
+        let response = self
+            .send(attempt, self.authorized(Method::GET, url.clone()))
+            .await?;
         if response.status() != StatusCode::OK {
             return Err(self.refusal(response, what).await);
         }
@@ -341,12 +346,11 @@ impl Remote {
         let what = format!("the referrers of {subject}");
         let url = self.api_url(&format!("referrers/{subject}"));
         let listed = self
-            .policy
-            .run(&what, || async {
+            .retrying(&what, async |attempt| {
                 let request = self
                     .authorized(Method::GET, url.clone())
                     .header(ACCEPT, crate::artifact::INDEX_MEDIA_TYPE);
-                let response = self.send(request).await?;
+                let response = self.send(attempt, request).await?;
                 match response.status() {
                     StatusCode::OK => Ok(Some(self.body(response, REFERRERS_MAX, &what).await?)),
                     StatusCode::NOT_FOUND

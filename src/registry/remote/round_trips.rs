@@ -10,6 +10,7 @@
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 
+use super::wire::Attempt;
 use super::{Failure, Remote};
 use crate::error::{Error, Result};
 use crate::reference::Digest;
@@ -22,6 +23,7 @@ impl Remote {
     /// the session it opened. The registry checks the digest; one it reports is checked here.
     pub(super) async fn post_blob(
         &self,
+        attempt: Attempt,
         digest: &Digest,
         bytes: &bytes::Bytes,
         operation: &str,
@@ -31,6 +33,7 @@ impl Remote {
             .append_pair("digest", &digest.to_string());
         let send = |method: Method, url: reqwest::Url| {
             self.send(
+                attempt,
                 self.authorized(method, url)
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, bytes.len())

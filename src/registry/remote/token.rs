@@ -5,6 +5,7 @@
 
 use reqwest::{StatusCode, Url};
 
+use super::wire::Attempt;
 use super::{Access, Credential, Failure, Remote};
 use crate::error::Error;
 use crate::secret::Secret;
@@ -81,6 +82,7 @@ impl Remote {
     /// also allows pulling, so one token serves every request of a session.
     pub(super) async fn fetch_token(
         &self,
+        attempt: Attempt,
         service: &TokenService,
         access: Access,
     ) -> Result<Option<Secret>, Failure> {
@@ -100,7 +102,7 @@ impl Remote {
         if let Credential::Basic { username, password } = &self.resolved.credential {
             request = request.basic_auth(username, Some(password.expose()));
         }
-        let response = self.send_plain(request).await?;
+        let response = self.send_plain(attempt, request).await?;
         if response.status() != StatusCode::OK {
             return Err(self.token_refusal(response, "authentication").await);
         }

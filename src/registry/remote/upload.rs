@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::pace::{Meter, watched};
+use super::wire::Attempt;
 use super::{Failure, Remote};
 use crate::error::{Error, Result};
 use crate::reference::Digest;
@@ -32,11 +33,10 @@ impl Remote {
     ) -> Result<Digest> {
         let operation = format!("the upload of {}", path.display());
         let session = self
-            .policy
-            .run(&operation, || async {
-                let mut session = self.upload_session(&operation).await?;
+            .retrying(&operation, async |attempt| {
+                let mut session = self.upload_session(attempt, &operation).await?;
                 match self
-                    .upload_patch(session.url(), path, size, gate, &operation)
+                    .upload_patch(attempt, session.url(), path, size, gate, &operation)
                     .await
                 {
                     Ok(location) => {
@@ -57,14 +57,16 @@ impl Remote {
         let committing = format!("the commit of blob {digest}");
         let mut tried = false;
         let committed = self
-            .policy
-            .run(&committing, || {
+            .retrying(&committing, |attempt| {
                 let again = std::mem::replace(&mut tried, true);
                 let (location, digest, committing) = (session.url(), &digest, &committing);
                 async move {
-                    match self.upload_commit(location, digest, committing).await {
+                    match self
+                        .upload_commit(attempt, location, digest, committing)
+                        .await
+                    {
                         // A commit whose answer was lost leaves no session to commit again.
-                        Err(failure) if again && self.blob_stored(digest).await => {
+                        Err(failure) if again && self.blob_stored(attempt, digest).await => {
                             drop(failure);
                             Ok(())
                         }
@@ -84,18 +86,23 @@ impl Remote {
     }
 
     /// Whether the registry answers a `HEAD` for the blob `digest` with 200.
-    async fn blob_stored(&self, digest: &Digest) -> bool {
+    async fn blob_stored(&self, attempt: Attempt, digest: &Digest) -> bool {
         let url = self.api_url(&format!("blobs/{digest}"));
-        self.send(self.authorized(Method::HEAD, url))
+        self.send(attempt, self.authorized(Method::HEAD, url))
             .await
             .is_ok_and(|r| r.status() == StatusCode::OK)
     }
 
     /// `POST /v2/<repository>/blobs/uploads/`: where the bytes go.
-    async fn upload_session(&self, operation: &str) -> std::result::Result<Session<'_>, Failure> {
+    async fn upload_session(
+        &self,
+        attempt: Attempt,
+        operation: &str,
+    ) -> std::result::Result<Session<'_>, Failure> {
         let url = self.api_url("blobs/uploads/");
         let response = self
             .send(
+                attempt,
                 self.authorized(Method::POST, url.clone())
                     .header(CONTENT_LENGTH, 0),
             )
@@ -113,6 +120,7 @@ impl Remote {
     /// the commit goes.
     async fn upload_patch(
         &self,
+        attempt: Attempt,
         session: &Url,
         path: &Path,
         size: u64,
@@ -127,7 +135,9 @@ impl Remote {
             .header(CONTENT_LENGTH, size)
             .header(CONTENT_RANGE, format!("0-{}", size.saturating_sub(1)))
             .body(reqwest::Body::wrap_stream(body.into_stream()));
-        let response = self.send_watched(request, &meter, path, size).await?;
+        let response = self
+            .send_watched(attempt, request, &meter, path, size)
+            .await?;
         self.location(response, StatusCode::ACCEPTED, session, operation)
             .await
     }
@@ -135,6 +145,7 @@ impl Remote {
     /// `PUT <location>&digest=<digest>`: the registry checks the digest and stores the blob.
     async fn upload_commit(
         &self,
+        attempt: Attempt,
         location: &Url,
         digest: &Digest,
         operation: &str,
@@ -144,6 +155,7 @@ impl Remote {
             .append_pair("digest", &digest.to_string());
         let response = self
             .send(
+                attempt,
                 self.authorized(Method::PUT, url.clone())
                     .header(CONTENT_LENGTH, 0),
             )
@@ -161,12 +173,13 @@ impl Remote {
     /// The upload client has no read timeout (it would also run while the body is sent).
     async fn send_watched(
         &self,
+        attempt: Attempt,
         request: reqwest::RequestBuilder,
         meter: &Meter,
         path: &Path,
         size: u64,
     ) -> std::result::Result<reqwest::Response, Failure> {
-        match watched(meter, self.policy.read_timeout, self.send(request)).await {
+        match watched(meter, self.policy.read_timeout, self.send(attempt, request)).await {
             Ok(answered) => answered,
             Err(slow) => Err(self.too_slow(
                 format!(
@@ -184,12 +197,13 @@ impl Remote {
     /// cancelled; one the registry answered has ended.
     pub(super) async fn put_blob_whole(
         &self,
+        attempt: Attempt,
         digest: &Digest,
         size: u64,
         (body, meter): (reqwest::Body, &Meter),
         operation: &str,
     ) -> std::result::Result<(), Failure> {
-        let session = self.upload_session(operation).await?;
+        let session = self.upload_session(attempt, operation).await?;
         let mut url = session.url().clone();
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
@@ -198,13 +212,14 @@ impl Remote {
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
             .body(body);
-        let answered = match watched(meter, self.policy.read_timeout, self.send(request)).await {
-            Ok(answered) => answered,
-            Err(slow) => Err(self.too_slow(
-                format!("the upload of blob {digest} was too slow ({size} bytes)"),
-                slow,
-            )),
-        };
+        let answered =
+            match watched(meter, self.policy.read_timeout, self.send(attempt, request)).await {
+                Ok(answered) => answered,
+                Err(slow) => Err(self.too_slow(
+                    format!("the upload of blob {digest} was too slow ({size} bytes)"),
+                    slow,
+                )),
+            };
         let response = match answered {
             Ok(response) => response,
             Err(failure) => {
@@ -259,7 +274,13 @@ impl Session<'_> {
         let request = self.remote.authorized(Method::DELETE, url);
         let backoff = self.remote.backoff.clone();
         Some(async move {
-            let sent = super::http::send_under(&backoff, request);
+            let sent = super::wire::send_under(
+                &backoff,
+                Attempt::unretried(
+                    "cancelling is a courtesy: the registry purges a session left behind",
+                ),
+                request,
+            );
             let _ = tokio::time::timeout(CANCEL_WAIT, sent).await;
         })
     }

@@ -21,11 +21,12 @@ use tracing::{debug, info};
 use crate::artifact::{Blob, Descriptor};
 use crate::build::{BuildRecord, CrateSource, Linked, LinkedCrate};
 use crate::error::{Error, Result};
+use crate::input;
 use crate::provenance::dsse::{self, SigningKey};
 use crate::provenance::referrer::Referrer;
 use crate::provenance::slsa::{STATEMENT_TYPE, Subject, Subjects};
 use crate::reference::Digest;
-use crate::request::PushRequest;
+use crate::secret::Secret;
 use crate::sigstore::Keyless;
 
 /// The SBOM referrer's `artifactType` and predicate type, named where referrers are made.
@@ -62,17 +63,12 @@ pub struct Context<'a> {
     pub created: &'a str,
     /// Keyless signing, when the provenance is signed keylessly.
     pub keyless: Option<&'a Keyless>,
+    /// The PEM private key that signs the provenance, and so the SBOM too.
+    pub signing_key: Option<&'a Secret>,
 }
 
-/// The SBOM for a push, when one is asked for and the build is known; `None` in file mode.
-pub async fn for_push(
-    request: &PushRequest,
-    build: Option<&BuildRecord>,
-    context: Context<'_>,
-) -> Result<Option<Sbom>> {
-    if !request.sbom {
-        return Ok(None);
-    }
+/// The SBOM of a build, when the build is known; `None` in file mode.
+pub async fn for_push(build: Option<&BuildRecord>, context: Context<'_>) -> Result<Option<Sbom>> {
     let Some(linked) = build.and_then(|b| b.linked.as_ref()) else {
         debug!(
             "no SBOM: the .wasm was located on disk, so the crates linked into it are not known"
@@ -92,10 +88,10 @@ pub async fn for_push(
             context.created,
         ));
     }
-    let layer = match &request.signing_key {
+    let layer = match context.signing_key {
         Some(pem) => {
-            let key =
-                SigningKey::from_pem(pem.expose()).map_err(|e| Error::input("signing-key", e))?;
+            let key = SigningKey::from_pem(pem.expose())
+                .map_err(|e| Error::input(input::SIGNING_KEY, e))?;
             let envelope = dsse::sign(&statement, &key);
             bundles.push(Referrer::bundle_of(
                 context.subject.clone(),

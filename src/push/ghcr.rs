@@ -7,11 +7,11 @@
 
 use tracing::{info, warn};
 
+use super::report::Reached;
 use crate::context::GithubContext;
 use crate::github;
 use crate::reference::ImageName;
-use crate::report::Reached;
-use crate::request::PushRequest;
+use crate::secret::Secret;
 
 /// The host of the container registry of the GitHub instance at `server_url`
 /// (`GITHUB_SERVER_URL`): `ghcr.io` for github.com, `containers.HOST` for GitHub Enterprise
@@ -37,8 +37,8 @@ fn package_of(image: &ImageName) -> Option<(&str, &str)> {
 }
 
 /// Checks each package that `registries` pushed to in the GitHub container registry, when the
-/// repository is public and a token is at hand.
-pub async fn check_packages(request: &PushRequest, ctx: &GithubContext, registries: &[Reached]) {
+/// repository is public and a token (`github-token`) is at hand.
+pub async fn check_packages(token: Option<&Secret>, ctx: &GithubContext, registries: &[Reached]) {
     let registry = container_registry(ctx.server_url.as_deref());
     let images: Vec<&ImageName> = registries
         .iter()
@@ -48,9 +48,7 @@ pub async fn check_packages(request: &PushRequest, ctx: &GithubContext, registri
     if images.is_empty() {
         return;
     }
-    let (Some(token), Some(repository)) =
-        (request.connection.given.github_token(), &ctx.repository)
-    else {
+    let (Some(token), Some(repository)) = (token, &ctx.repository) else {
         return;
     };
     let visibility = crate::sigstore::instance::repository_visibility(ctx);
