@@ -10,13 +10,30 @@
 
 use crate::secret::redact;
 
-/// `text` on one line: every control character (`\n`, `\r`, a tab, an escape) becomes a
-/// space, and known secrets are redacted. For an output that is one line per value.
+/// `text` on one line: every control character (`\n`, `\r`, a tab, an escape), Unicode's line
+/// and paragraph separators and its bidirectional controls become a space, and known secrets
+/// are redacted. For an output that is one line per value.
 pub fn one_line(text: &str) -> String {
     redact(text)
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || invisible(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
+}
+
+/// Characters that break a line or reorder what is shown around them without showing
+/// themselves: U+2028 and U+2029, and the bidirectional marks, embeddings, overrides and
+/// isolates, with which a tag or a check's detail reads as other text than it is.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2028}' | '\u{2029}' | '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// ASCII punctuation that means something inside a table cell of GitHub's Markdown (inline
@@ -160,6 +177,15 @@ mod tests {
             link("42", "https://x.example/a) ![i](https://evil"),
             "42 (`https://x.example/a) ![i](https://evil`)"
         );
+    }
+
+    #[test]
+    fn line_separators_and_bidirectional_controls_become_spaces() {
+        // `v1.0` shown as `v0.1` and a second line, in a summary and in an output.
+        let spoof = "v\u{202E}0.1\u{202C} ok\u{2028}verified\u{2029}\u{2066}x\u{2069}\u{200F}";
+        assert_eq!(one_line(spoof), "v 0.1  ok verified  x  ");
+        assert_eq!(text(spoof), "v 0.1  ok verified  x  ");
+        assert_eq!(code(spoof), "`v 0.1  ok verified  x  `");
     }
 
     #[test]

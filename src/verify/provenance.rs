@@ -32,10 +32,15 @@ pub(super) struct Expectations<'a> {
 impl<'a> Expectations<'a> {
     /// The identity a keyless bundle is held to: the policy, with the workflows of the signer's
     /// repository (or, when a signature is not required, of the artifact's source) when it names none.
+    /// The artifact's source annotation is written by whoever pushed it: when a signature is
+    /// required, it never says whose signature counts.
     pub(super) fn keyless_identity(&self) -> sigstore::Identity<'a> {
         sigstore::Identity {
             policy: self.identity,
-            source: self.signer.or(self.source),
+            source: match self.require_signature {
+                true => self.signer,
+                false => self.signer.or(self.source),
+            },
             revision: self.revision,
         }
     }

@@ -19,42 +19,73 @@ use crate::registry::{ManifestRef, ReadTarget};
 
 const NAME: &str = "sbom";
 
-/// Checks the newest SBOM referrer of `want.subject` among the referrers `listing` holds.
+/// Checks the SBOM referrers of `want.subject` among those `listing` holds, the newest first
+/// (at most [`MOST_CHECKED`](super::provenance::MOST_CHECKED)): the first that passes wins, else
+/// the newest one's findings are reported. One more referrer, which anyone who can push can
+/// attach, never hides the release's own.
 pub(super) async fn check_sbom<T: ReadTarget>(
     source: &T,
     want: &Expectations<'_>,
     listing: &crate::error::Result<Vec<Descriptor>>,
 ) -> Vec<Check> {
-    let (subject, public_key) = (want.subject, want.public_key);
+    let subject = want.subject;
     let referrers = match listing {
         Ok(r) => r,
         Err(e) => return vec![Check::fail(NAME, crate::error::error_chain(e))],
     };
     // Signed keylessly, the bundle carries the document: it is what is checked, whether or not
     // the document is also attached unsigned.
-    if public_key.is_none()
-        && let Some(bundle) = bundle_of_sbom(referrers)
-    {
-        return match check_keyless(source, bundle, want).await {
-            Ok((mut checks, document)) => {
-                checks.push(cyclonedx(&document, &bundle.digest));
-                checks
-            }
-            Err(checks) => checks,
-        };
-    }
-    let Some(referrer) = referrers
-        .iter()
-        .rev()
-        .find(|r| r.artifact_type.as_deref() == Some(ARTIFACT_TYPE))
-    else {
+    let bundles = match want.public_key {
+        None => bundles_of_sbom(referrers),
+        Some(_) => Vec::new(),
+    };
+    let keyless = !bundles.is_empty();
+    let candidates: Vec<&Descriptor> = if keyless {
+        bundles
+    } else {
+        referrers
+            .iter()
+            .rev()
+            .filter(|r| r.artifact_type.as_deref() == Some(ARTIFACT_TYPE))
+            .collect()
+    };
+    if candidates.is_empty() {
         return vec![Check::fail(
             NAME,
             format!(
                 "no SBOM referrer (artifactType `{ARTIFACT_TYPE}`) names {subject}; push it in build mode with `sbom: true`"
             ),
         )];
-    };
+    }
+    let mut newest = None;
+    for referrer in candidates.into_iter().take(super::provenance::MOST_CHECKED) {
+        let checks = if keyless {
+            match check_keyless(source, referrer, want).await {
+                Ok((mut checks, document)) => {
+                    checks.push(cyclonedx(&document, &referrer.digest));
+                    checks
+                }
+                Err(checks) => checks,
+            }
+        } else {
+            check_referrer(source, referrer, want).await
+        };
+        if checks.iter().all(|c| c.outcome != Outcome::Fail) {
+            return checks;
+        }
+        newest.get_or_insert(checks);
+    }
+    newest.expect("at least one candidate")
+}
+
+/// Checks one SBOM referrer (`artifactType: application/vnd.cyclonedx+json`): its document, or
+/// its DSSE envelope with `public-key`.
+async fn check_referrer<T: ReadTarget>(
+    source: &T,
+    referrer: &Descriptor,
+    want: &Expectations<'_>,
+) -> Vec<Check> {
+    let (subject, public_key) = (want.subject, want.public_key);
     let digest = &referrer.digest;
     let manifest = match source
         .get_manifest(&ManifestRef::Digest(digest.clone()))
@@ -205,17 +236,19 @@ fn cyclonedx(document: &Value, digest: &Digest) -> Check {
     }
 }
 
-/// The newest Sigstore bundle referrer that signs a CycloneDX statement.
-fn bundle_of_sbom(
-    referrers: &[crate::artifact::Descriptor],
-) -> Option<&crate::artifact::Descriptor> {
-    referrers.iter().rev().find(|r| {
-        r.artifact_type.as_deref() == Some(sigstore::BUNDLE_MEDIA_TYPE)
-            && r.annotations
-                .get(sigstore::PREDICATE_TYPE_ANNOTATION)
-                .map(String::as_str)
-                == Some(PREDICATE_TYPE)
-    })
+/// The Sigstore bundle referrers that say they sign a CycloneDX statement, the newest first.
+fn bundles_of_sbom(referrers: &[Descriptor]) -> Vec<&Descriptor> {
+    referrers
+        .iter()
+        .rev()
+        .filter(|r| {
+            r.artifact_type.as_deref() == Some(sigstore::BUNDLE_MEDIA_TYPE)
+                && r.annotations
+                    .get(sigstore::PREDICATE_TYPE_ANNOTATION)
+                    .map(String::as_str)
+                    == Some(PREDICATE_TYPE)
+        })
+        .collect()
 }
 
 /// Checks the SBOM's Sigstore bundle as the provenance's is checked; its document when it holds.

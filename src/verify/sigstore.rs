@@ -604,7 +604,15 @@ fn identity_checks(info: &CertificateInfo, want: &Identity<'_>) -> Vec<Check> {
     });
     let claims = &info.ci_claims;
     let name = "certificate source";
-    checks.push(match (want.source, &claims.source_repository_uri) {
+    // A workflow named by its SAN alone signs only in its own repository: a public
+    // repository's reusable workflow runs in any repository that calls it, under its name.
+    let named = want.policy.identity.is_some() || want.policy.identity_regexp.is_some();
+    let source = match (want.source, named) {
+        (Some(source), _) => Some(source),
+        (None, true) => san.as_deref().and_then(workflow_repository),
+        (None, false) => None,
+    };
+    checks.push(match (source, &claims.source_repository_uri) {
         (None, uri) => Check::skip(
             name,
             format!("no source to expect; the certificate names {}", found(uri)),
@@ -615,8 +623,12 @@ fn identity_checks(info: &CertificateInfo, want: &Identity<'_>) -> Vec<Check> {
         (Some(w), uri) => Check::fail(
             name,
             format!(
-                "expected source repository `{w}`, found {} (extension 1.3.6.1.4.1.57264.1.12)",
-                found(uri)
+                "expected source repository `{w}`, found {} (extension 1.3.6.1.4.1.57264.1.12){}",
+                found(uri),
+                match want.source {
+                    Some(_) => "",
+                    None => "; a workflow named by its identity alone must run in its own repository: name the repository it builds with `expect-source`",
+                }
             ),
         ),
     });
@@ -638,6 +650,14 @@ fn identity_checks(info: &CertificateInfo, want: &Identity<'_>) -> Vec<Check> {
         ),
     });
     checks
+}
+
+/// `https://github.com/ORG/REPO` of a GitHub Actions workflow's SAN
+/// (`https://github.com/ORG/REPO/.github/workflows/release.yml@refs/tags/v1`).
+fn workflow_repository(san: &str) -> Option<&str> {
+    san.split_once("/.github/workflows/")
+        .map(|(repository, _)| repository)
+        .filter(|r| r.starts_with("https://"))
 }
 
 /// `https://github.com/ORG/REPO/.github/workflows/`: the SAN prefix of that repository's

@@ -1,6 +1,7 @@
 //! The integration tests, one binary: each module is a file of tests, `common` their harness.
 //! `cargo test --test it push::` runs the tests of `push.rs`.
 
+mod attacks;
 mod backoff;
 mod bad_inputs;
 mod bench_report;

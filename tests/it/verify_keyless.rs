@@ -20,8 +20,8 @@ use common::*;
 
 const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const SLSA_PROVENANCE: &str = "https://slsa.dev/provenance/v1";
-const REPO: &str = "acme/multiply";
-const SOURCE: &str = "https://github.com/acme/multiply";
+pub(crate) const REPO: &str = "acme/multiply";
+pub(crate) const SOURCE: &str = "https://github.com/acme/multiply";
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
@@ -67,12 +67,17 @@ fn predicate(repository: &str, commit: &str) -> Value {
 
 /// A keyless SLSA provenance bundle about the manifest `manifest` (its bytes), signed through
 /// the stand-ins by sigstore-python with the job's token.
-fn attest(sigstore: &Sigstore, ws: &Workspace, manifest: &[u8]) -> Value {
+pub(crate) fn attest(sigstore: &Sigstore, ws: &Workspace, manifest: &[u8]) -> Value {
     attest_from(sigstore, ws, manifest, SOURCE)
 }
 
 /// [`attest`] of a statement that names `source` as the repository built.
-fn attest_from(sigstore: &Sigstore, ws: &Workspace, manifest: &[u8], source: &str) -> Value {
+pub(crate) fn attest_from(
+    sigstore: &Sigstore,
+    ws: &Workspace,
+    manifest: &[u8],
+    source: &str,
+) -> Value {
     let name = format!("manifest-{}.json", &sha256(manifest)[7..19]);
     let artifact = ws.write(&name, manifest);
     let predicate = ws.write(
@@ -106,7 +111,7 @@ fn attest_from(sigstore: &Sigstore, ws: &Workspace, manifest: &[u8], source: &st
 /// Attaches `bundle` to the manifest `subject` as attest-build-provenance does: a referrer with
 /// the bundle's artifact type, the empty config, the bundle as its one layer, and the fallback
 /// tag's index for a registry without the referrers API.
-fn attach_bundle(registry: &Registry, subject: &str, bundle: &Value) {
+pub(crate) fn attach_bundle(registry: &Registry, subject: &str, bundle: &Value) {
     let bundle = serde_json::to_vec(bundle).unwrap();
     let (subject_bytes, _) = registry
         .manifest(REPO, subject)
@@ -142,12 +147,17 @@ fn attach_bundle(registry: &Registry, subject: &str, bundle: &Value) {
 
 /// A release pushed through the action (its default, unsigned provenance beside), told apart
 /// from others by `n`. Returns the digest and the manifest bytes.
-fn release(registry: &Registry, ws: &Workspace, n: u32) -> (String, Vec<u8>) {
+pub(crate) fn release(registry: &Registry, ws: &Workspace, n: u32) -> (String, Vec<u8>) {
     release_by(registry, ws, n, REPO)
 }
 
 /// [`release`] by a job of the repository `by` (its source annotation names it).
-fn release_by(registry: &Registry, ws: &Workspace, n: u32, by: &str) -> (String, Vec<u8>) {
+pub(crate) fn release_by(
+    registry: &Registry,
+    ws: &Workspace,
+    n: u32,
+    by: &str,
+) -> (String, Vec<u8>) {
     let image = format!("{}/{REPO}", registry.host());
     let note = format!("org.example.release={n}");
     let mut env = ws.multiply_env(
@@ -171,7 +181,7 @@ fn release_by(registry: &Registry, ws: &Workspace, n: u32, by: &str) -> (String,
 }
 
 /// The deploy job's verify step with the stand-ins' trust config (a file in the workspace).
-fn verify(
+pub(crate) fn verify(
     registry: &Registry,
     ws: &Workspace,
     trust_config: &Value,
@@ -196,7 +206,7 @@ fn verify(
 }
 
 /// The names of the checks the step summary shows as failed.
-fn failed(ws: &Workspace, run: &Run) -> Vec<String> {
+pub(crate) fn failed(ws: &Workspace, run: &Run) -> Vec<String> {
     assert!(!run.success(), "verify must fail: {run:?}");
     assert_eq!(run.error_lines().len(), 1, "{run:?}");
     verify_summary(ws)
@@ -207,7 +217,7 @@ fn failed(ws: &Workspace, run: &Run) -> Vec<String> {
 }
 
 /// The last verify's step summary.
-fn verify_summary(ws: &Workspace) -> String {
+pub(crate) fn verify_summary(ws: &Workspace) -> String {
     let summary = ws.summary();
     let start = summary
         .rfind("### Wasm OCI artifact verif")
@@ -215,7 +225,7 @@ fn verify_summary(ws: &Workspace) -> String {
     summary[start..].to_owned()
 }
 
-fn trust_config(sigstore: &Sigstore) -> Value {
+pub(crate) fn trust_config(sigstore: &Sigstore) -> Value {
     sigstore.client_trust_config()
 }
 
@@ -510,7 +520,7 @@ fn a_bundle_signed_with_a_key_and_timestamped_verifies_with_public_key() {
 
 /// The deploy job's verify step as `verify` runs it, without `expect-source` or
 /// `expect-revision`: the job's own repository (`acme/multiply`) is then the signer.
-fn verify_as_deploy(
+pub(crate) fn verify_as_deploy(
     registry: &Registry,
     ws: &Workspace,
     trust_config: &Value,

@@ -33,6 +33,9 @@ pub struct Job {
     pub run_id: String,
     pub run_attempt: String,
     pub runner_environment: String,
+    /// The reusable workflow the job runs (`ORG/REPO/.github/workflows/x.yml@ref`, its
+    /// `job_workflow_ref`, the certificate's SAN) when it is not the repository's own.
+    pub called_workflow: Option<String>,
 }
 
 impl Job {
@@ -48,6 +51,16 @@ impl Job {
             run_id: "4242".to_owned(),
             run_attempt: "1".to_owned(),
             runner_environment: "github-hosted".to_owned(),
+            called_workflow: None,
+        }
+    }
+
+    /// This job calling the reusable workflow `workflow_ref` of another repository
+    /// (`ORG/REPO/.github/workflows/x.yml@ref`), which then names the certificate's SAN.
+    pub fn calling(self, workflow_ref: &str) -> Self {
+        Job {
+            called_workflow: Some(workflow_ref.to_owned()),
+            ..self
         }
     }
 
@@ -61,7 +74,11 @@ impl Job {
 
     /// The certificate identity Fulcio gives this job: `https://github.com/` + job_workflow_ref.
     pub fn identity(&self) -> String {
-        format!("https://github.com/{}", self.workflow_ref())
+        let job_workflow = self.called_workflow.clone();
+        format!(
+            "https://github.com/{}",
+            job_workflow.unwrap_or_else(|| self.workflow_ref())
+        )
     }
 
     fn claims(&self, audience: &str) -> Value {
@@ -90,7 +107,7 @@ impl Job {
             "workflow": "Release",
             "workflow_ref": self.workflow_ref(),
             "workflow_sha": self.sha,
-            "job_workflow_ref": self.workflow_ref(),
+            "job_workflow_ref": self.called_workflow.clone().unwrap_or_else(|| self.workflow_ref()),
             "job_workflow_sha": self.sha,
             "head_ref": "",
             "base_ref": "",
