@@ -22,6 +22,7 @@ mod hostile_output;
 mod hostile_transport;
 mod in_process;
 mod inert_text;
+mod kubernetes;
 mod layout;
 mod multi_registry;
 mod package;
