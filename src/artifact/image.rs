@@ -409,3 +409,207 @@ impl<R: Read> Read for Hashing<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use crate::wasm::WasmKind;
+
+    /// The smallest valid module, with a data segment so its bytes are not all header.
+    const MODULE: &[u8] = b"\0asm\x01\0\0\0\x05\x03\x01\0\x01\x0b\x07\x01\0\x41\0\x0b\x01\x5a";
+
+    fn module_file(dir: &Path, bytes: &[u8]) -> WasmFile {
+        let path = dir.join("hello.wasm");
+        std::fs::write(&path, bytes).unwrap();
+        WasmFile {
+            path,
+            digest: Digest::of(bytes),
+            size: bytes.len() as u64,
+            kind: WasmKind::Module,
+            component: None,
+        }
+    }
+
+    /// A gzip-compressed tar of `entries` (path, type, bytes), as another tool might write one.
+    fn layer_of(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
+        let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut tar = tar::Builder::new(gzip);
+        for (path, kind, bytes) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(*kind);
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o755);
+            // `append_data` refuses `..`; a hostile layer writes the name as it likes.
+            header.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
+            header.set_cksum();
+            tar.append(&header, *bytes).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn unpack_bytes(layer: &[u8]) -> Result<(Vec<u8>, Digest)> {
+        let dir = tempfile::tempdir().unwrap();
+        let compressed = dir.path().join("layer.tar.gz");
+        std::fs::write(&compressed, layer).unwrap();
+        let dest = dir.path().join("out.wasm");
+        let mut taken = unpack(&compressed, &Digest::of(layer), &dest)?;
+        taken.validated.take().unwrap()?;
+        let digest = taken.content().0;
+        taken.persist()?;
+        Ok((std::fs::read(dest).unwrap(), digest))
+    }
+
+    #[test]
+    fn the_layer_is_the_module_alone_at_the_root_and_reproducible() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = module_file(dir.path(), MODULE);
+        let one = ImageLayer::create(&wasm, 1_700_000_000).unwrap();
+        let two = ImageLayer::create(&wasm, 1_700_000_000).unwrap();
+        let bytes = std::fs::read(one.path()).unwrap();
+        assert_eq!(one.descriptor.digest, two.descriptor.digest);
+        assert_eq!(one.descriptor.digest, Digest::of(&bytes));
+        assert_eq!(one.descriptor.size, bytes.len() as u64);
+        assert_eq!(one.descriptor.media_type, LAYER_MEDIA_TYPE);
+        assert_eq!(one.descriptor.annotations[TITLE], "hello.wasm");
+        // gzip: no modification time, no file name (FLG 0), OS unknown.
+        assert_eq!(&bytes[..10], b"\x1f\x8b\x08\0\0\0\0\0\0\xff");
+
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut tar)
+            .unwrap();
+        assert_eq!(one.diff_id, Digest::of(&tar));
+        let mut archive = tar::Archive::new(&tar[..]);
+        let mut entries = archive.entries().unwrap();
+        let mut entry = entries.next().unwrap().unwrap();
+        let header = entry.header().clone();
+        assert_eq!(entry.path().unwrap().to_str(), Some("hello.wasm"));
+        assert_eq!(header.mode().unwrap(), 0o755);
+        assert_eq!((header.uid().unwrap(), header.gid().unwrap()), (0, 0));
+        assert_eq!(header.mtime().unwrap(), 1_700_000_000);
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        assert_eq!(content, MODULE);
+        drop(entry);
+        assert!(entries.next().is_none());
+
+        let later = ImageLayer::create(&wasm, 1_700_000_001).unwrap();
+        assert_ne!(later.descriptor.digest, one.descriptor.digest);
+    }
+
+    #[test]
+    fn a_module_rewritten_since_it_was_hashed_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = module_file(dir.path(), MODULE);
+        std::fs::write(&wasm.path, b"\0asm\x01\0\0\0").unwrap();
+        let err = ImageLayer::create(&wasm, 0).unwrap_err();
+        assert!(matches!(err, Error::FileChanged { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_config_and_manifest_are_buildx_s_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = module_file(dir.path(), MODULE);
+        let layer = ImageLayer::create(&wasm, 0).unwrap();
+        let artifact = build(
+            &wasm,
+            &layer,
+            ArtifactInputs {
+                format: Format::Image,
+                created: "2024-01-01T00:00:00Z",
+                author: Some("org"),
+                annotations: BTreeMap::from([("a".into(), "1".into())]),
+            },
+        );
+        assert_eq!(
+            String::from_utf8(artifact.config.bytes.clone()).unwrap(),
+            format!(
+                r#"{{"created":"2024-01-01T00:00:00Z","author":"org","architecture":"wasm","os":"wasip1","config":{{"Entrypoint":["/hello.wasm"]}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+                layer.diff_id
+            )
+        );
+        let manifest: serde_json::Value = serde_json::from_slice(&artifact.manifest.bytes).unwrap();
+        assert_eq!(manifest["mediaType"], MANIFEST_MEDIA_TYPE);
+        assert_eq!(manifest["config"]["mediaType"], CONFIG_MEDIA_TYPE);
+        assert_eq!(manifest["layers"].as_array().unwrap().len(), 1);
+        assert_eq!(manifest["layers"][0]["mediaType"], LAYER_MEDIA_TYPE);
+        assert_eq!(
+            manifest["layers"][0]["digest"],
+            layer.descriptor.digest.to_string()
+        );
+        assert_eq!(artifact.layer, layer.descriptor);
+        assert_eq!(
+            check_config(&artifact.config.bytes, &wasm),
+            Ok("an image of a `wasip1` module, as its config says".to_owned())
+        );
+        let component = WasmFile {
+            kind: WasmKind::Component,
+            ..wasm
+        };
+        let refused = check_config(&artifact.config.bytes, &component).unwrap_err();
+        assert!(refused.contains("`wasip1/wasm`"), "{refused}");
+    }
+
+    #[test]
+    fn the_module_comes_back_out_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = module_file(dir.path(), MODULE);
+        let layer = ImageLayer::create(&wasm, 0).unwrap();
+        let (bytes, digest) = unpack_bytes(&std::fs::read(layer.path()).unwrap()).unwrap();
+        assert_eq!(bytes, MODULE);
+        assert_eq!(digest, Digest::of(MODULE));
+        // buildx's layers may name the entry `./app.wasm` and list the root directory.
+        let buildx = layer_of(&[
+            ("./", tar::EntryType::Directory, b""),
+            ("./app.wasm", tar::EntryType::Regular, MODULE),
+        ]);
+        assert_eq!(unpack_bytes(&buildx).unwrap().0, MODULE);
+    }
+
+    #[test]
+    fn a_layer_that_is_not_one_module_at_the_root_is_refused() {
+        let other = b"#!/bin/sh\n" as &[u8];
+        for (entries, says) in [
+            (
+                vec![
+                    ("app.wasm", tar::EntryType::Regular, MODULE),
+                    ("etc/passwd", tar::EntryType::Regular, other),
+                ],
+                "also holds \"etc/passwd\"",
+            ),
+            (
+                vec![("../app.wasm", tar::EntryType::Regular, MODULE)],
+                "also holds \"../app.wasm\"",
+            ),
+            (
+                vec![("dir/app.wasm", tar::EntryType::Regular, MODULE)],
+                "also holds \"dir/app.wasm\"",
+            ),
+            (
+                vec![("app.wasm", tar::EntryType::Symlink, b"" as &[u8])],
+                "also holds \"app.wasm\"",
+            ),
+            (
+                vec![("run.sh", tar::EntryType::Regular, other)],
+                "also holds \"run.sh\"",
+            ),
+            (vec![], "holds no `.wasm` file"),
+        ] {
+            let err = unpack_bytes(&layer_of(&entries)).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+            assert!(err.starts_with("`layer sha256:"), "{err}");
+        }
+        let many: Vec<_> = (0..MAX_ENTRIES + 1)
+            .map(|_| ("./", tar::EntryType::Directory, b"" as &[u8]))
+            .collect();
+        let err = unpack_bytes(&layer_of(&many)).unwrap_err().to_string();
+        assert!(err.contains("more than 16 entries"), "{err}");
+        let err = unpack_bytes(b"not gzip").unwrap_err().to_string();
+        assert!(err.contains("not a gzip-compressed tar"), "{err}");
+        let invalid = layer_of(&[("app.wasm", tar::EntryType::Regular, b"\0asm\x02")]);
+        let err = unpack_bytes(&invalid).unwrap_err();
+        assert!(matches!(err, Error::InvalidWasm { .. }), "{err}");
+    }
+}

@@ -20,6 +20,7 @@ mod hostile_files;
 mod hostile_layout;
 mod hostile_output;
 mod hostile_transport;
+mod image_form;
 mod in_process;
 mod inert_text;
 mod kubernetes;
