@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Prepares the Kubernetes node tests/it/kubernetes.rs starts: containerd from Debian's packages,
 # unpacked (never installed: nothing runs as a service) under /usr/local/lib/wasm-oci-node —
-# bookworm's 1.6.20 as containerd-1.6/ and trixie's 1.7 as containerd-1.7/, the .deb downloaded
-# through apt with a private sources list for trixie — and runwasi's wasmtime shim built from
-# tests/kubernetes/shim into bin/. Also the build's needs: protoc (the shim's containerd API
-# bindings and the tests' CRI client) and libseccomp (the shim's container library).
+# bookworm's 1.6.20 as containerd-1.6/ and trixie's 1.7 as containerd-1.7/ — and runwasi's
+# wasmtime shim built from tests/kubernetes/shim into bin/. Also the build's needs: protoc (the
+# shim's containerd API bindings and the tests' CRI client) and libseccomp (the shim's container
+# library).
 #
 # Cached: a containerd directory that holds its binary is kept, and the shim is rebuilt only
 # when its sources' hash differs from the one recorded beside it. Needs root (or sudo).
@@ -25,34 +25,37 @@ if ((${#missing[@]})); then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# unpack <dir> <apt-get download args...>: the package's files under $node/<dir>.
+# unpack <dir> <suite> <version pattern>: Debian <suite>'s containerd .deb, downloaded through
+# apt with a sources list and package lists of its own (the machine's apt setup, Debian's or
+# Ubuntu's, is left as it was), its files under $node/<dir>. A directory that holds its binary is
+# kept.
 unpack() {
-  local dir=$1
-  shift
+  local dir=$1 suite=$2 version=$3
   if [ -x "$node/$dir/usr/bin/containerd" ]; then return; fi
   local work
   work=$(mktemp -d)
-  (cd "$work" && apt-get download -qq "$@")
+  # apt's download user writes into it.
+  chmod 0755 "$work"
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" >"$work/sources.list"
+  local apt=(-o "Dir::Etc::sourcelist=$work/sources.list" -o Dir::Etc::sourceparts=-
+    -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache")
+  apt-get "${apt[@]}" update -qq
+  (cd "$work" && apt-get "${apt[@]}" download -qq "containerd=$version")
+  $sudo rm -rf "$node/$dir.new"
   $sudo mkdir -p "$node/$dir.new"
   $sudo dpkg -x "$work"/containerd_*.deb "$node/$dir.new"
   $sudo rm -rf "$node/$dir" "$work"
   $sudo mv "$node/$dir.new" "$node/$dir"
 }
 
-# Bookworm's 1.6.20, from the machine's own sources (the tests assert the version).
-unpack containerd-1.6 "containerd=1.6.20*"
-# Trixie's 1.7, through a sources list and package lists of its own: the machine's apt setup is
-# left as it was.
-if [ ! -x "$node/containerd-1.7/usr/bin/containerd" ]; then
-  trixie=$(mktemp -d)
-  mkdir -p "$trixie/lists/partial" "$trixie/cache/archives/partial"
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" >"$trixie/sources.list"
-  apt_trixie=(-o "Dir::Etc::sourcelist=$trixie/sources.list" -o Dir::Etc::sourceparts=-
-    -o "Dir::State::Lists=$trixie/lists" -o "Dir::Cache=$trixie/cache")
-  $sudo apt-get "${apt_trixie[@]}" update -qq
-  unpack containerd-1.7 "${apt_trixie[@]}" "containerd=1.7.*"
-  $sudo rm -rf "$trixie"
+# Debian's archive key, which signs both suites (Ubuntu has the package too).
+if [ ! -f /usr/share/keyrings/debian-archive-keyring.gpg ]; then
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends debian-archive-keyring >/dev/null
 fi
+unpack containerd-1.6 bookworm "1.6.20*"
+unpack containerd-1.7 trixie "1.7.*"
 
 # The shim: a debug build (the module it compiles is a few bytes; an optimized wasmtime takes
 # several times as long to build).
