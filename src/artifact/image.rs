@@ -260,7 +260,7 @@ pub async fn fetch_module<T: ReadTarget>(
 /// The digest and size of the module in the image layer `layer`, taken out into a temporary
 /// directory and validated (what `inspect` reports for the image form).
 pub async fn module_of<T: ReadTarget>(target: &T, layer: &Descriptor) -> Result<(Digest, u64)> {
-    let staging = tempfile::tempdir().map_err(|e| Error::io("create", &std::env::temp_dir(), e))?;
+    let staging = tempfile::tempdir().map_err(|e| Error::io("create", std::env::temp_dir(), e))?;
     let mut downloaded = fetch_module(target, layer, &staging.path().join("module.wasm")).await?;
     if let Some(validated) = downloaded.validated.take() {
         validated?;

@@ -23,8 +23,11 @@ fn push_image(registry: &Registry, ws: &Workspace, repo: &str, extra: &[(&str, &
     ws.outputs()["digest"].clone()
 }
 
-/// The entries of a gzip-compressed tar: path, mode, uid, gid, mtime, bytes.
-fn entries(layer: &[u8]) -> (Vec<u8>, Vec<(String, u32, u64, u64, u64, Vec<u8>)>) {
+/// One entry of a tar: path, mode, uid, gid, mtime, bytes.
+type Entry = (String, u32, u64, u64, u64, Vec<u8>);
+
+/// The uncompressed tar of a gzip-compressed one, and its entries.
+fn entries(layer: &[u8]) -> (Vec<u8>, Vec<Entry>) {
     let mut tar = Vec::new();
     flate2::read::GzDecoder::new(layer)
         .read_to_end(&mut tar)
