@@ -235,7 +235,8 @@ pub fn layer(format: Format, digest: &Digest, size: u64, title: String) -> Descr
     }
 }
 
-/// Builds the config and manifest for `wasm`.
+/// Builds the config and manifest for `wasm` in a form whose layer is the file itself (`cncf`,
+/// `wasm-to-oci`); the image form, whose layer is made from the file, is [`image::build`].
 pub fn build(wasm: &WasmFile, inputs: ArtifactInputs<'_>) -> Artifact {
     let config_bytes = match inputs.format {
         Format::Cncf => serde_json::to_vec(&WasmConfig {

@@ -80,6 +80,10 @@ impl Node {
     /// Starts containerd `version` pulling from `registry` over plain HTTP, its sandbox image a
     /// static pause binary pushed there.
     pub fn start(version: Containerd, registry: &Registry) -> Node {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "the Kubernetes node needs root (mounts, namespaces, cgroups): run the tests as root, as CI does"
+        );
         let containerd = version.dir().join("usr/bin/containerd");
         assert!(
             containerd.is_file(),
