@@ -282,3 +282,58 @@ fn an_image_whose_layer_holds_more_than_the_module_is_refused_by_pull() {
     let leftovers: Vec<_> = std::fs::read_dir(ws.root()).unwrap().collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn the_image_form_goes_into_an_oci_layout_and_pulls_back_out_of_it() {
+    let ws = Workspace::new();
+    std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();
+    let env = [("SOURCE_DATE_EPOCH", "0")];
+    let run = ws.run_cli(
+        &["push", "multiply.wasm", "oci:out:1", "--format", "image"],
+        &env,
+    );
+    assert!(run.success(), "{run:?}");
+    let digest = run.stdout.trim().to_owned();
+    let again = ws.run_cli(
+        &["push", "multiply.wasm", "oci:again:1", "--format", "image"],
+        &env,
+    );
+    assert_eq!(again.stdout.trim(), digest, "{again:?}");
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(ws.root().join("out/blobs/sha256").join(&digest[7..])).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["layers"][0]["mediaType"], LAYER);
+    let pulled = ws.run_cli(
+        &[
+            "pull",
+            &format!("oci:out@{digest}"),
+            "--output",
+            "pulled.wasm",
+        ],
+        &[],
+    );
+    assert!(pulled.success(), "{pulled:?}");
+    assert_eq!(
+        std::fs::read(ws.root().join("pulled.wasm")).unwrap(),
+        std::fs::read(multiply_wasm()).unwrap()
+    );
+}
+
+#[test]
+fn several_registries_get_the_same_image_digest() {
+    let (one, two) = (Registry::start(), Registry::start());
+    let ws = Workspace::new();
+    let images = format!("{}/acme/app\n{}/acme/app", one.host(), two.host());
+    let run =
+        ws.run_action(&ws.multiply_env(&images, &[("insecure", "true"), ("format", "image")]));
+    assert!(run.success(), "{run:?}");
+    let digest = ws.outputs()["digest"].clone();
+    for registry in [&one, &two] {
+        let (bytes, media_type) = registry.manifest("acme/app", &digest).unwrap();
+        assert_eq!(media_type, OCI_MANIFEST);
+        let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+        let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+        assert_eq!(registry.blob_status("acme/app", layer), 200);
+    }
+}
