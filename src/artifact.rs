@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::reference::Digest;
 use crate::wasm::{ComponentInfo, WasmFile};
 
+pub mod image;
+
 /// OCI image manifest media type.
 /// The config's `architecture`: a Wasm artifact's platform is `<os>/wasm`.
 pub const ARCHITECTURE: &str = "wasm";
@@ -39,6 +41,10 @@ pub enum Format {
     /// wasm-to-oci's media types, for older consumers.
     #[serde(rename = "wasm-to-oci")]
     WasmToOci,
+    /// An OCI container image of the module ([`image`]), for containerd before 1.6.25 and
+    /// 1.7.7 and for runtimes that read only images.
+    #[serde(rename = "image")]
+    Image,
 }
 
 impl Format {
@@ -47,6 +53,7 @@ impl Format {
         match self {
             Format::Cncf => CNCF_CONFIG_MEDIA_TYPE,
             Format::WasmToOci => LEGACY_CONFIG_MEDIA_TYPE,
+            Format::Image => image::CONFIG_MEDIA_TYPE,
         }
     }
 
@@ -55,6 +62,7 @@ impl Format {
         match self {
             Format::Cncf => CNCF_LAYER_MEDIA_TYPE,
             Format::WasmToOci => LEGACY_LAYER_MEDIA_TYPE,
+            Format::Image => image::LAYER_MEDIA_TYPE,
         }
     }
 }
@@ -64,6 +72,7 @@ impl fmt::Display for Format {
         f.write_str(match self {
             Format::Cncf => "cncf",
             Format::WasmToOci => "wasm-to-oci",
+            Format::Image => "image",
         })
     }
 }
@@ -75,8 +84,9 @@ impl FromStr for Format {
         match s {
             "cncf" => Ok(Format::Cncf),
             "wasm-to-oci" => Ok(Format::WasmToOci),
+            "image" => Ok(Format::Image),
             other => Err(format!(
-                "format `{other}` is not known; use `cncf` or `wasm-to-oci`"
+                "format `{other}` is not known; use `cncf`, `wasm-to-oci` or `image`"
             )),
         }
     }
@@ -225,7 +235,8 @@ pub fn layer(format: Format, digest: &Digest, size: u64, title: String) -> Descr
     }
 }
 
-/// Builds the config and manifest for `wasm`.
+/// Builds the config and manifest for `wasm` in a form whose layer is the file itself (`cncf`,
+/// `wasm-to-oci`); the image form, whose layer is made from the file, is [`image::build`].
 pub fn build(wasm: &WasmFile, inputs: ArtifactInputs<'_>) -> Artifact {
     let config_bytes = match inputs.format {
         Format::Cncf => serde_json::to_vec(&WasmConfig {
@@ -239,6 +250,8 @@ pub fn build(wasm: &WasmFile, inputs: ArtifactInputs<'_>) -> Artifact {
         .expect("a config always serializes"),
         // wasm-to-oci writes an empty JSON object; its consumers read nothing from it.
         Format::WasmToOci => b"{}".to_vec(),
+        // The image form's config names its layer, which image::build is given.
+        Format::Image => unreachable!("the image form is built by artifact::image::build"),
     };
     let config = Blob::new(inputs.format.config_media_type(), config_bytes);
     let layer = layer(inputs.format, &wasm.digest, wasm.size, wasm.file_name());

@@ -313,7 +313,8 @@ pub struct PushArgs {
     #[arg(long, env = "WASM_OCI_CARGO_ARGS", allow_hyphen_values = true)]
     pub cargo_args: Option<String>,
 
-    /// `cncf` (default) or `wasm-to-oci` (legacy media types).
+    /// `cncf` (default), `wasm-to-oci` (legacy media types) or `image` (an OCI container image
+    /// of the module, for containerd before 1.6.25 and 1.7.7).
     #[arg(long, env = "WASM_OCI_FORMAT")]
     pub format: Option<String>,
 

@@ -1,11 +1,12 @@
 //! The inspect use case: one JSON document describing an artifact, for scripts: its format,
 //! media types, the Wasm kind and component interfaces its config records, annotations,
 //! sizes and referrers (the SBOM named apart). Reads the manifest and config only; the layer is
-//! not downloaded.
+//! not downloaded, but for the image form, whose module is inside its layer.
 
 use serde_json::{Value, json};
 
 use crate::artifact::WasmConfig;
+use crate::artifact::image::{self, ImageConfig};
 use crate::error::Result;
 use crate::registry::ReadTarget;
 use crate::request::ReadRequest;
@@ -20,6 +21,16 @@ pub async fn inspect(request: &ReadRequest) -> Result<Value> {
     let config_bytes = source.get_blob(&manifest.config).await?;
     let config: Option<WasmConfig> = serde_json::from_slice(&config_bytes).ok();
     let wasm_layer = resolve::choose_layer(image, manifest, request.layer.as_deref()).ok();
+    let format = ArtifactFormat::of(manifest);
+    // The image form's config is an image config, and its module is inside the layer: taken
+    // out (bounded, validated) for the module's own digest and size.
+    let image_config: Option<ImageConfig> = (format == ArtifactFormat::Image)
+        .then(|| serde_json::from_slice(&config_bytes).ok())
+        .flatten();
+    let module = match (&image_config, &wasm_layer) {
+        (Some(_), Some(layer)) => Some(image::module_of(&source, layer).await?),
+        _ => wasm_layer.as_ref().map(|l| (l.digest.clone(), l.size)),
+    };
     let referrers = source.referrers(&fetched.digest).await?;
 
     let layers: Vec<Value> = manifest
@@ -39,7 +50,7 @@ pub async fn inspect(request: &ReadRequest) -> Result<Value> {
         "reference": image.to_string(),
         "ref": image.pinned(&fetched.digest),
         "digest": fetched.digest.to_string(),
-        "format": ArtifactFormat::of(manifest),
+        "format": format,
         "mediaType": fetched.blob.media_type,
         "artifactType": manifest.artifact_type,
         "config": {
@@ -47,13 +58,13 @@ pub async fn inspect(request: &ReadRequest) -> Result<Value> {
             "digest": manifest.config.digest.to_string(),
             "size": manifest.config.size,
         },
-        "os": config.as_ref().map(|c| c.os.clone()),
-        "architecture": config.as_ref().map(|c| c.architecture.clone()),
-        "created": config.as_ref().and_then(|c| c.created.clone()),
+        "os": config.as_ref().map(|c| c.os.clone()).or(image_config.as_ref().map(|c| c.os.clone())),
+        "architecture": config.as_ref().map(|c| c.architecture.clone()).or(image_config.as_ref().map(|c| c.architecture.clone())),
+        "created": config.as_ref().and_then(|c| c.created.clone()).or(image_config.as_ref().and_then(|c| c.created.clone())),
         "component": config.as_ref().and_then(|c| c.component.clone()),
         "layers": layers,
-        "wasm-digest": wasm_layer.as_ref().map(|l| l.digest.to_string()),
-        "size": wasm_layer.as_ref().map(|l| l.size),
+        "wasm-digest": module.as_ref().map(|(digest, _)| digest.to_string()),
+        "size": module.as_ref().map(|(_, size)| size),
         // Sizes are the registry's word: a sum of hostile ones saturates rather than overflows.
         "totalSize": manifest.layers.iter().map(|l| l.size).fold(fetched.blob.bytes.len() as u64, u64::saturating_add).saturating_add(manifest.config.size),
         "annotations": manifest.annotations,

@@ -195,10 +195,8 @@ pub async fn download_checked<T: ReadTarget>(
         .validated
         .take()
         .expect("a validating download has a verdict")?;
+    // The layer's, or for an image the module's taken out of its layer.
+    let content = downloaded.content();
     downloaded.persist()?;
-    Ok(WasmFile::new(
-        dest.to_owned(),
-        (layer.digest.clone(), layer.size),
-        validated,
-    ))
+    Ok(WasmFile::new(dest.to_owned(), content, validated))
 }

@@ -137,6 +137,8 @@ pub enum ArtifactFormat {
     Cncf,
     /// wasm-to-oci's media types.
     WasmToOci,
+    /// An OCI container image of the module (`format: image`, buildx's `FROM scratch` form).
+    Image,
     /// A generic OCI artifact with a Wasm layer (oras and the like).
     Oras,
     /// Anything else.
@@ -153,6 +155,12 @@ impl ArtifactFormat {
         match manifest.config.media_type.as_str() {
             artifact::CNCF_CONFIG_MEDIA_TYPE => ArtifactFormat::Cncf,
             artifact::LEGACY_CONFIG_MEDIA_TYPE => ArtifactFormat::WasmToOci,
+            artifact::image::CONFIG_MEDIA_TYPE
+                if manifest.layers.len() == 1
+                    && artifact::image::is_layer(&manifest.layers[0].media_type) =>
+            {
+                ArtifactFormat::Image
+            }
             _ if has_wasm_layer => ArtifactFormat::Oras,
             _ => ArtifactFormat::Other,
         }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::{Facts, PushRequest};
+use crate::artifact::image::ImageLayer;
 use crate::artifact::{self, Artifact, ArtifactInputs};
 use crate::context::{Clock, Env, GithubContext};
 use crate::error::{Error, Result};
@@ -91,6 +92,7 @@ pub(super) fn describe(
     facts: &Facts<'_>,
     wasm: &WasmFile,
     embedded: &EmbeddedMetadata,
+    image_layer: Option<&ImageLayer>,
 ) -> Artifact {
     let version = facts
         .all_tags
@@ -137,15 +139,16 @@ pub(super) fn describe(
         embedded,
         &placed.manifest,
     );
-    artifact::build(
-        wasm,
-        ArtifactInputs {
-            format: facts.request.format,
-            created: &annotations::rfc3339(facts.created),
-            author: facts.ctx.repository_owner.as_deref(),
-            annotations: manifest_annotations,
-        },
-    )
+    let inputs = ArtifactInputs {
+        format: facts.request.format,
+        created: &annotations::rfc3339(facts.created),
+        author: facts.ctx.repository_owner.as_deref(),
+        annotations: manifest_annotations,
+    };
+    match image_layer {
+        Some(layer) => artifact::image::build(wasm, layer, inputs),
+        None => artifact::build(wasm, inputs),
+    }
 }
 
 /// The capability gate: every import of the component must match `allowed-imports`. A core

@@ -9,7 +9,7 @@ use super::provenance::{provenance_once, sbom_once};
 use super::report::Signing;
 use super::sbom::Sbom;
 use super::{Delivered, Facts, Provenance, Work, phase};
-use crate::artifact::{self, Artifact, Blob};
+use crate::artifact::{self, Artifact, Blob, Format};
 use crate::build::BuildRecord;
 use crate::error::{Error, Result};
 use crate::provenance::referrer::Referrer;
@@ -70,7 +70,9 @@ pub(super) async fn deliver<T: WriteTarget>(
             wasm.digest
         );
         let embedded = read_embedded(path.clone()).await;
-        let artifact = describe(facts, &wasm, &embedded);
+        let image_layer =
+            artifact::image::layer_for(facts.request.format, &wasm, facts.created).await?;
+        let artifact = describe(facts, &wasm, &embedded, image_layer.as_ref());
         info!(
             "manifest {} with tags {}",
             artifact.manifest.digest,
@@ -97,14 +99,30 @@ pub(super) async fn deliver<T: WriteTarget>(
         // The receiving side is only gone when the push already failed.
         let _ = hand_over.send((referrers, artifact.manifest.digest.clone()));
         let config_uploaded = store_blob(target, &artifact.config).await?;
+        // The image form's layer is the module in a tar, stored here; the file itself is not.
+        let image_uploaded = match &image_layer {
+            Some(layer) => Some(artifact::image::upload(target, layer, &gate).await?),
+            None => None,
+        };
         let sbom = sbom.and_then(|s| s.referrers().next().map(|r| r.manifest.digest.clone()));
-        Ok::<_, Error>((wasm, embedded, artifact, provenance, sbom, config_uploaded))
+        Ok::<_, Error>((
+            wasm,
+            embedded,
+            artifact,
+            provenance,
+            sbom,
+            config_uploaded,
+            image_uploaded,
+        ))
     };
     let subject = async {
-        let (layer_uploaded, described) = tokio::join!(
-            upload_layer(target, facts, &path, hashed.clone(), &gate),
-            described
-        );
+        let file_layer = async {
+            match facts.request.format {
+                Format::Image => Ok(false),
+                _ => upload_layer(target, facts, &path, hashed.clone(), &gate).await,
+            }
+        };
+        let (layer_uploaded, described) = tokio::join!(file_layer, described);
         // Validation, the hash and the upload each read the file (validation passes over large
         // payloads unread), and the registry checks the upload against the hash. A file
         // rewritten since the push began is the error to report: what was validated may not be
@@ -119,17 +137,15 @@ pub(super) async fn deliver<T: WriteTarget>(
             return Err(Error::FileChanged { path: path.clone() });
         }
         // A bad file is the error to report, whatever else failed.
-        let (wasm, embedded, artifact, provenance, sbom, config_uploaded) = described?;
-        let layer_uploaded = layer_uploaded?;
-        let layer = artifact::layer(
-            facts.request.format,
-            &wasm.digest,
-            wasm.size,
-            wasm::file_name(&path),
-        );
+        let (wasm, embedded, artifact, provenance, sbom, config_uploaded, image_uploaded) =
+            described?;
+        let layer_uploaded = match image_uploaded {
+            Some(uploaded) => uploaded,
+            None => layer_uploaded?,
+        };
         let (mut uploaded, mut reused) = (Vec::new(), Vec::new());
         for (digest, was_uploaded) in [
-            (&layer.digest, layer_uploaded),
+            (&artifact.layer.digest, layer_uploaded),
             // Sent to a registry unasked, in one request, as asking whether it is there would be.
             (&artifact.config.digest, config_uploaded),
         ] {

@@ -46,6 +46,9 @@ pub async fn fetch_validating<T: ReadTarget>(
     descriptor: &Descriptor,
     dest: &Path,
 ) -> Result<Downloaded> {
+    if crate::artifact::image::is_layer(&descriptor.media_type) {
+        return crate::artifact::image::fetch_module(target, descriptor, dest).await;
+    }
     let what = PathBuf::from(format!("layer {}", descriptor.digest));
     let mut download = Download::create_validating(dest, what)?;
     target.get_blob_into(descriptor, &mut download).await?;
@@ -79,6 +82,12 @@ impl Download {
     /// validation errors.
     pub fn create_validating(dest: &Path, what: PathBuf) -> Result<Self> {
         Self::start(dest, Some(what))
+    }
+
+    /// Starts a download that is only checked by digest (an image layer the module is then
+    /// taken out of).
+    pub fn create(dest: &Path) -> Result<Self> {
+        Self::start(dest, None)
     }
 
     fn start(dest: &Path, validate: Option<PathBuf>) -> Result<Self> {
@@ -202,6 +211,7 @@ impl Download {
             tmp: written.tmp,
             dest: std::mem::take(&mut self.dest),
             validated: written.validated,
+            content: (written.digest, written.size),
         })
     }
 }
@@ -223,9 +233,32 @@ pub struct Downloaded {
     dest: PathBuf,
     /// The verdict of validation, for a download that validated.
     pub validated: Option<Result<Validated>>,
+    content: (Digest, u64),
 }
 
 impl Downloaded {
+    /// A file taken out of a download (the module of an image layer), with its own digest and
+    /// size.
+    pub fn new(
+        tmp: tempfile::NamedTempFile,
+        dest: PathBuf,
+        validated: Option<Result<Validated>>,
+        content: (Digest, u64),
+    ) -> Self {
+        Downloaded {
+            tmp,
+            dest,
+            validated,
+            content,
+        }
+    }
+
+    /// The digest and size of the file that goes to the destination: the blob's, or the
+    /// module's when it was taken out of an image layer.
+    pub fn content(&self) -> (Digest, u64) {
+        self.content.clone()
+    }
+
     /// The temporary file it is in.
     pub fn path(&self) -> &Path {
         self.tmp.path()

@@ -337,15 +337,21 @@ async fn check_layer<T: ReadTarget>(
             return None;
         }
     };
-    let validated = match fetch_validating(source, &layer, &staging.path().join("layer")).await {
-        Ok(downloaded) => downloaded
-            .validated
-            .expect("a validating download has a verdict"),
-        Err(e) => {
-            checks.push(Check::fail("layer digest", crate::error::error_chain(&e)));
-            return None;
-        }
-    };
+    let (validated, content) =
+        match fetch_validating(source, &layer, &staging.path().join("layer")).await {
+            Ok(downloaded) => {
+                // The layer's, or for an image the module's taken out of its layer.
+                let content = downloaded.content();
+                let validated = downloaded
+                    .validated
+                    .expect("a validating download has a verdict");
+                (validated, content)
+            }
+            Err(e) => {
+                checks.push(Check::fail("layer digest", crate::error::error_chain(&e)));
+                return None;
+            }
+        };
     checks.push(Check::pass(
         "layer digest",
         format!(
@@ -365,7 +371,7 @@ async fn check_layer<T: ReadTarget>(
             ));
             Some(WasmFile::new(
                 PathBuf::from(resolve::file_name_for(image, &layer)),
-                (layer.digest.clone(), layer.size),
+                content,
                 validated,
             ))
         }
@@ -442,6 +448,12 @@ fn check_imports(
 /// The config's `os`, `layerDigests` and component interfaces must match the binary.
 fn check_kind(manifest: &Manifest, config: &[u8], wasm: &WasmFile) -> Check {
     let name = "kind";
+    if manifest.config.media_type == crate::artifact::image::CONFIG_MEDIA_TYPE {
+        return match crate::artifact::image::check_config(config, wasm) {
+            Ok(found) => Check::pass(name, found),
+            Err(reason) => Check::fail(name, reason),
+        };
+    }
     if manifest.config.media_type != crate::artifact::CNCF_CONFIG_MEDIA_TYPE {
         return Check::skip(
             name,

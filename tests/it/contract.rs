@@ -300,3 +300,38 @@ fn container_action_runs_the_action_entrypoint() {
         "exec-form absolute ENTRYPOINT"
     );
 }
+
+#[test]
+fn every_format_the_code_takes_is_named_in_action_yml_and_the_readme() {
+    let action = action();
+    let described = &action.inputs["format"].description;
+    let readme = readme_table("Inputs");
+    let row = readme
+        .get("format")
+        .expect("the README's Inputs table has `format`");
+    let text = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let row_line = text
+        .lines()
+        .find(|l| l.starts_with("| `format` |"))
+        .unwrap();
+    assert_eq!(row, "`cncf`");
+    for format in [
+        wasm_oci::artifact::Format::Cncf,
+        wasm_oci::artifact::Format::WasmToOci,
+        wasm_oci::artifact::Format::Image,
+    ] {
+        let name = format!("`{format}`");
+        assert_eq!(
+            name[1..name.len() - 1].parse::<wasm_oci::artifact::Format>(),
+            Ok(format)
+        );
+        assert!(
+            described.contains(&name),
+            "action.yml's `format` lacks {name}"
+        );
+        assert!(
+            row_line.contains(&name),
+            "the README's `format` row lacks {name}"
+        );
+    }
+}

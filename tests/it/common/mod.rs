@@ -10,6 +10,7 @@ pub mod container;
 pub mod deadline;
 pub mod github_fake;
 pub mod leaks;
+pub mod node;
 pub mod proxy;
 pub mod sigstore;
 pub mod tls;
