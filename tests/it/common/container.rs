@@ -105,6 +105,10 @@ fn build_image(dockerfile: &str, args: &[&str], tag: &str) {
     let context = tempfile::tempdir().unwrap();
     std::fs::copy(static_binary(), context.path().join("wasm-oci")).unwrap();
     std::fs::create_dir_all(context.path().join("etc/ssl/certs")).unwrap();
+    // The empty /tmp the compile stage makes: scratch has none.
+    let tmp = context.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
     std::fs::copy(
         "/etc/ssl/certs/ca-certificates.crt",
         context.path().join("etc/ssl/certs/ca-certificates.crt"),
