@@ -25,6 +25,7 @@ mod inert_text;
 mod layout;
 mod multi_registry;
 mod package;
+mod progress;
 mod provenance;
 mod pull;
 mod push;
