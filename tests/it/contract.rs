@@ -416,6 +416,29 @@ fn readme_tables_agree_with_action_yml() {
         action.outputs.keys().collect::<BTreeSet<_>>(),
         "README outputs table"
     );
+    // The inputs table's third column names the sub-actions that take each input.
+    let text = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let section = text.split("\n## Inputs\n").nth(1).unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    assert!(section.contains("| input | default | also in | meaning |"));
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let name = row[3..].split('`').next().unwrap();
+        // (No cell of this table holds an escaped `|`.)
+        let shown = row.split('|').nth(3).unwrap_or_default();
+        let shown: BTreeSet<&str> = shown
+            .split_whitespace()
+            .map(|d| d.trim_matches('`').trim_end_matches('/'))
+            .collect();
+        let declared: BTreeSet<&str> = SUB_ACTIONS
+            .iter()
+            .map(|(dir, _)| *dir)
+            .filter(|dir| action_in(dir).inputs.contains_key(name))
+            .collect();
+        assert_eq!(
+            shown, declared,
+            "README: the sub-actions that take `{name}`"
+        );
+    }
 }
 
 #[test]

@@ -666,7 +666,13 @@ fn the_docs_pin_the_major_version_the_first_release_makes() {
     }
     let mut seen = 0;
     for (name, text) in &texts {
-        for needle in ["/wasm-oci-action@v", "/wasm-oci-action:v"] {
+        for needle in [
+            "/wasm-oci-action@v",
+            "/wasm-oci-action:v",
+            "/wasm-oci-action/verify@v",
+            "/wasm-oci-action/pull@v",
+            "/wasm-oci-action/push@v",
+        ] {
             for (at, _) in text.match_indices(needle) {
                 let digits: String = text[at + needle.len()..]
                     .chars()
