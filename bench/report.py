@@ -65,7 +65,7 @@ w("Push and pull of one Wasm module of 1, 64 and 256 MiB, `wasm-oci` side by sid
 w("clients that install here and with a raw `curl` blob upload and download of the same bytes, the")
 w("floor, against the CNCF registry (Debian's `docker-registry`) on loopback; then re-push of an")
 w("unchanged artifact, start-up and the slim image. The sections up to the default image's are")
-w("written by one command, from one run (the default image's and the latency section by their own")
+w("written by one command, from one run (the default image's, the start-up and the latency sections by their own")
 w("scripts; each script rewrites only its own sections):")
 w("")
 w("```sh")

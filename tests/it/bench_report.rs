@@ -7,6 +7,7 @@ use std::process::Command;
 
 const LATENCY: &str = "## Latency: a registry 30 and 100 ms away";
 const DEFAULT_IMAGE: &str = "## The default image";
+const STARTUP: &str = "## Start-up of the action's images";
 
 /// The text of the section under `heading` (up to the next `## ` heading), if any.
 fn section<'a>(text: &'a str, heading: &str) -> Option<&'a str> {
@@ -39,17 +40,24 @@ fn loopback_report_keeps_the_latency_and_default_image_sections() {
     let latency = section(&committed, LATENCY).expect("BENCHMARKS.md has a latency section");
     let image =
         section(&committed, DEFAULT_IMAGE).expect("BENCHMARKS.md has a default image section");
+    let startup = section(&committed, STARTUP).expect("BENCHMARKS.md has a start-up section");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("BENCHMARKS.md");
     std::fs::write(&out, &committed).unwrap();
     let report =
         "# Benchmarks\n\nnew preamble\n\n## Machine\n\nnew machine\n\n## Targets\n\nnew targets\n";
-    splice(&out, report, &["--all-but", DEFAULT_IMAGE, LATENCY]);
+    // As scripts/bench.sh calls it.
+    splice(
+        &out,
+        report,
+        &["--all-but", DEFAULT_IMAGE, STARTUP, LATENCY],
+    );
 
     let written = std::fs::read_to_string(&out).unwrap();
     assert!(written.starts_with(report), "{written}");
     assert_eq!(section(&written, LATENCY), Some(latency));
     assert_eq!(section(&written, DEFAULT_IMAGE), Some(image));
+    assert_eq!(section(&written, STARTUP), Some(startup));
     // The report's old sections are gone: those it did not write this time too.
     assert!(!written.contains("\n## 64 MiB module\n"), "{written}");
     assert_eq!(written.matches("## Machine").count(), 1);
