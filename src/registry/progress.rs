@@ -92,11 +92,9 @@ impl Progress {
     /// `upload of app.wasm: 12.0 MiB of 64.0 MiB, 18 percent, 1.2 MiB/s` (no `%`, which the
     /// action's log escapes).
     fn line(&self, elapsed: Duration) -> String {
-        let percent = if self.total == 0 {
-            100
-        } else {
-            self.done.saturating_mul(100) / self.total
-        };
+        let percent = (self.done.saturating_mul(100))
+            .checked_div(self.total)
+            .unwrap_or(100);
         let rate = self.done as f64 / elapsed.as_secs_f64().max(0.001);
         format!(
             "{}: {} of {}, {percent} percent, {}/s",
