@@ -280,12 +280,21 @@ fn a_command_reads_no_input_the_table_leaves_out() {
     let parse = |reader: input::Reader, inputs: &Inputs| -> String {
         match reader {
             input::Reader::Push | input::Reader::Build => {
-                format!("{:?}", PushRequest::from_inputs(inputs).unwrap())
+                format!(
+                    "{:?}",
+                    PushRequest::from_inputs(inputs, &Default::default()).unwrap()
+                )
             }
-            input::Reader::Pull => format!("{:?}", PullRequest::from_inputs(inputs).unwrap()),
+            input::Reader::Pull => format!(
+                "{:?}",
+                PullRequest::from_inputs(inputs, &Default::default()).unwrap()
+            ),
             input::Reader::Verify => {
                 let job = Some("https://github.com/acme/multiply".to_owned());
-                format!("{:?}", VerifyRequest::from_inputs(inputs, job).unwrap())
+                format!(
+                    "{:?}",
+                    VerifyRequest::from_inputs(inputs, &Default::default(), job).unwrap()
+                )
             }
         }
     };
