@@ -24,16 +24,19 @@ COPY . /src
 RUN cd /src \
     && cargo build --locked --release --target "$(uname -m)-unknown-linux-musl" --bin wasm-oci \
     && mkdir -p /bin-out/etc/ssl/certs \
+    && mkdir -m 1777 /bin-out/tmp \
     && cp "target/$(uname -m)-unknown-linux-musl/release/wasm-oci" /bin-out/wasm-oci \
     && cp /etc/ssl/certs/ca-certificates.crt /bin-out/etc/ssl/certs/ca-certificates.crt
 
-# What the images take from the build: /wasm-oci and /etc/ssl/certs/ca-certificates.crt.
+# What the images take from the build: /wasm-oci, /etc/ssl/certs/ca-certificates.crt and an
+# empty /tmp (verify and pull stage a download in a temporary directory; scratch has none).
 FROM scratch AS bin
 COPY --from=compile /bin-out/ /
 
 FROM scratch AS slim
 COPY --from=bin /wasm-oci /wasm-oci
 COPY --from=bin /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=bin /tmp /tmp
 ENTRYPOINT ["/wasm-oci"]
 CMD ["action"]
 

@@ -2,9 +2,10 @@
 # The benchmark: push and pull of Wasm modules of 1, 64 and 256 MiB against the CNCF registry
 # (Debian's docker-registry) on loopback, wasm-oci side by side with a raw curl blob upload and
 # download of the same bytes (the floor) and every other client that installs here (skopeo, wkg,
-# oras-py); then re-push of an unchanged artifact, start-up time and the slim image's size.
+# oras-py), wasm-oci also without provenance, and the fallback-tag settle on its own; then re-push
+# of an unchanged artifact, start-up time and the slim image's size.
 # Medians from hyperfine, peak RSS from GNU time; rewrites its sections of BENCHMARKS.md (the
-# latency and default-image sections, written by their own scripts, are kept).
+# latency, default-image and start-up sections, written by their own scripts, are kept).
 #
 # Usage: bash scripts/bench.sh
 # Env: SIZES="1 64 256" (MiB), RUNS=N (runs per command; default 20, 5 for 256 MiB and more),
@@ -146,6 +147,8 @@ command -v wkg >/dev/null && peers+=(wkg)
 [ -n "$oras_py" ] && peers+=(oras-py)
 declare -A push pull
 push[wasm-oci]='SOURCE_DATE_EPOCH=0 $BIN push $MODULE $HOST/bench/wasm-oci:bench --insecure'
+# The same push without a provenance referrer, so without the fallback tag and its settle.
+push[wasm-oci-no-provenance]='SOURCE_DATE_EPOCH=0 $BIN push $MODULE $HOST/bench/wasm-oci:bench --insecure --provenance false'
 pull[wasm-oci]='$BIN pull $HOST/bench/wasm-oci:bench --insecure -o $OUT'
 push[curl-floor]='loc=$(curl -fsS -o /dev/null -w "%header{location}" -X POST http://$HOST/v2/bench/curl/blobs/uploads/) && curl -fsS -o /dev/null -H "Expect:" -H "Content-Type: application/octet-stream" -T $MODULE "$loc&digest=$DIGEST"'
 pull[curl-floor]='curl -fsS -o $OUT http://$HOST/v2/bench/curl/blobs/$DIGEST'
@@ -163,6 +166,9 @@ printf 're-push\tsame-tag\t%s\nre-push\tnew-tag\t%s\n' "$same" "$new" >>"$result
 for p in "${peers[@]}"; do
   printf '%s\tpush\t%s\n%s\tpull\t%s\n' "$p" "${push[$p]}" "$p" "${pull[$p]}" >>"$results/commands.tsv"
 done
+printf '%s\tpush\t%s\n' wasm-oci-no-provenance "${push[wasm-oci-no-provenance]}" >>"$results/commands.tsv"
+# Push only: the pull is the same as wasm-oci's.
+pushers=("${peers[@]:0:1}" wasm-oci-no-provenance "${peers[@]:1}")
 
 # Times every command of a hyperfine run in rounds (the peers take turns, so a slow spell of
 # the machine falls on all of them alike), merged into one --export-json file.
@@ -211,9 +217,18 @@ for size in $sizes; do
 
   say "$size MiB: push ($runs runs per peer)"
   args=()
-  for p in "${peers[@]}"; do args+=(-n "$p" --prepare registry_fresh "$(logged "${push[$p]}")"); done
+  for p in "${pushers[@]}"; do args+=(-n "$p" --prepare registry_fresh "$(logged "${push[$p]}")"); done
   in_rounds "$runs" "$results/push-$size.json" "${args[@]}"
-  for p in "${peers[@]}"; do peak_rss "$size" push "$p" registry_fresh "${push[$p]}"; done
+  for p in "${pushers[@]}"; do peak_rss "$size" push "$p" registry_fresh "${push[$p]}"; done
+  # The fallback-tag settle: the wait before the fallback tag is read back (the registry has
+  # no referrers API), which is waiting, not transfer. wasm-oci logs it at debug; the sum of
+  # one push's waits, for each of RUNS more pushes.
+  for _ in $(seq "$runs"); do
+    registry_fresh
+    SOURCE_DATE_EPOCH=0 RUST_LOG=wasm_oci=debug "$BIN" push "$MODULE" "$HOST/bench/wasm-oci:bench" --insecure 2>&1 >/dev/null |
+      sed -nE 's/.*referrers fallback tag .*: settle ([0-9.]+) ms before the read-back.*/\1/p' |
+      awk -v size="$size" '{ sum += $1 } END { printf "%s\t%.1f\n", size, sum }' >>"$results/settle.tsv"
+  done
 
   say "$size MiB: pull ($runs runs per peer)"
   registry_fresh
@@ -267,7 +282,7 @@ if [ "$image" = 1 ]; then
   triple="$(uname -m)-unknown-linux-musl"
   if cargo build --release --locked --quiet --bin wasm-oci --target "$triple" --target-dir target/container; then
     ctx="$BENCH_WORK/image"
-    mkdir -p "$ctx/etc/ssl/certs"
+    mkdir -p "$ctx/etc/ssl/certs" && mkdir -m 1777 "$ctx/tmp"
     cp "target/container/$triple/release/wasm-oci" "$ctx/wasm-oci"
     cp /etc/ssl/certs/ca-certificates.crt "$ctx/etc/ssl/certs/"
     printf 'binary\t%s\ncerts\t%s\n' "$(stat -c %s "$ctx/wasm-oci")" \
@@ -309,12 +324,13 @@ fi
   printf 'load\t%s before, %s after\n' "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$results/machine.tsv"
 
-# This script's sections of the file are rewritten; the default image's and the latency
-# sections (their own scripts') are kept as they are.
+# This script's sections of the file are rewritten; the default image's, the start-up and the
+# latency sections (their own scripts') are kept as they are.
 default_image="## The default image"
+startup="## Start-up of the action's images"
 latency="## Latency: a registry 30 and 100 ms away"
 python3 bench/report.py "$results" >"$BENCH_WORK/report.md"
-python3 bench/splice.py "$out" "$BENCH_WORK/report.md" --all-but "$default_image" "$latency"
+python3 bench/splice.py "$out" "$BENCH_WORK/report.md" --all-but "$default_image" "$startup" "$latency"
 # The default image, when the tests have built it (`cargo test --test it default_image::`).
 if [ "$image" = 1 ] && podman image exists localhost/wasm-oci-action-test:default 2>/dev/null; then
   bash scripts/bench-default-image.sh >"$BENCH_WORK/default-image.md"

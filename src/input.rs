@@ -15,6 +15,23 @@ pub struct Input {
     pub default: Option<&'static str>,
     /// Whether the value is a secret: masked before anything else is printed, never shown.
     pub secret: bool,
+    /// The commands that read it: a sub-action (`verify/`, `pull/`, `push/`) declares the
+    /// inputs of its command.
+    pub readers: &'static [Reader],
+}
+
+/// Who reads an input: a command, or a push in build mode only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reader {
+    /// `push`, whether it locates or builds the .wasm.
+    Push,
+    /// `push` when it builds the .wasm with cargo, and `build`, which chooses that (`push/`
+    /// locates a .wasm: it declares none of these).
+    Build,
+    /// `pull`.
+    Pull,
+    /// `verify`.
+    Verify,
 }
 
 impl Input {
@@ -29,6 +46,11 @@ impl Input {
         ALL.iter().find(|i| i.name == name).copied()
     }
 
+    /// Whether `reader` reads this input.
+    pub fn read_by(&self, reader: Reader) -> bool {
+        self.readers.contains(&reader)
+    }
+
     /// A setting read from the environment by its own name rather than an input of the
     /// action: named in errors as an input is.
     const fn setting(name: &'static str) -> Input {
@@ -36,20 +58,23 @@ impl Input {
             name,
             default: None,
             secret: false,
+            readers: &[],
         }
     }
 }
 
-/// The table: one line per input, `CONST = "name"`, then `, default "value"` and
-/// `, secret true` where they apply. The constant is the name upper-cased with `_` for `-`.
+/// The table: one line per input, `CONST = "name"`, the commands that read it in brackets, then
+/// `, default "value"` and `, secret true` where they apply. The constant is the name upper-cased
+/// with `_` for `-`.
 macro_rules! inputs {
-    ($($id:ident = $name:literal $(, default $default:literal)? $(, secret $secret:literal)?;)*) => {
+    ($($id:ident = $name:literal [$($reader:ident)*] $(, default $default:literal)? $(, secret $secret:literal)?;)*) => {
         $(
             #[doc = concat!("The `", $name, "` input.")]
             pub const $id: Input = Input {
                 name: $name,
                 default: inputs!(@default $($default)?),
                 secret: inputs!(@secret $($secret)?),
+                readers: &[$(Reader::$reader),*],
             };
         )*
         /// Every input the action declares, in action.yml's order.
@@ -62,43 +87,43 @@ macro_rules! inputs {
 }
 
 inputs! {
-    COMMAND = "command", default "push";
-    IMAGE = "image";
-    TAGS = "tags";
-    PATH = "path";
-    BUILD = "build", default "auto";
-    WORKING_DIRECTORY = "working-directory", default ".";
-    PACKAGE = "package";
-    TARGET = "target", default "wasm32-wasip1";
-    PROFILE = "profile", default "release";
-    FEATURES = "features";
-    CARGO_ARGS = "cargo-args";
-    FORMAT = "format", default "cncf";
-    ANNOTATIONS = "annotations";
-    USERNAME = "username";
-    PASSWORD = "password", secret true;
-    GITHUB_TOKEN = "github-token", secret true;
-    INSECURE = "insecure", default "false";
-    CA_FILE = "ca-file";
-    DRY_RUN = "dry-run", default "false";
+    COMMAND = "command" [Push Pull Verify], default "push";
+    IMAGE = "image" [Push Pull Verify];
+    TAGS = "tags" [Push];
+    PATH = "path" [Push];
+    BUILD = "build" [Build], default "auto";
+    WORKING_DIRECTORY = "working-directory" [Push Pull Verify], default ".";
+    PACKAGE = "package" [Build];
+    TARGET = "target" [Build], default "wasm32-wasip1";
+    PROFILE = "profile" [Build], default "release";
+    FEATURES = "features" [Build];
+    CARGO_ARGS = "cargo-args" [Build];
+    FORMAT = "format" [Push], default "cncf";
+    ANNOTATIONS = "annotations" [Push Verify];
+    USERNAME = "username" [Push Pull Verify];
+    PASSWORD = "password" [Push Pull Verify], secret true;
+    GITHUB_TOKEN = "github-token" [Push Pull Verify], secret true;
+    INSECURE = "insecure" [Push Pull Verify], default "false";
+    CA_FILE = "ca-file" [Push Pull Verify];
+    DRY_RUN = "dry-run" [Push], default "false";
     // In the workspace, not hidden, so `actions/upload-artifact` takes it as it is.
-    DRY_RUN_LAYOUT = "dry-run-layout", default "wasm-oci-dry-run";
-    PROVENANCE = "provenance", default "true";
-    SBOM = "sbom", default "true";
-    REQUIRE_SBOM = "require-sbom", default "false";
-    SIGNING_KEY = "signing-key", secret true;
-    SIGN = "sign", default "auto";
-    SIGSTORE_TRUST_CONFIG = "sigstore-trust-config";
-    OUTPUT = "output";
-    LAYER = "layer";
-    EXPECT_SOURCE = "expect-source";
-    EXPECT_REVISION = "expect-revision";
-    PUBLIC_KEY = "public-key";
-    REQUIRE_SIGNATURE = "require-signature", default "true";
-    CERTIFICATE_IDENTITY = "certificate-identity";
-    CERTIFICATE_IDENTITY_REGEXP = "certificate-identity-regexp";
-    CERTIFICATE_OIDC_ISSUER = "certificate-oidc-issuer";
-    ALLOWED_IMPORTS = "allowed-imports";
+    DRY_RUN_LAYOUT = "dry-run-layout" [Push], default "wasm-oci-dry-run";
+    PROVENANCE = "provenance" [Push], default "true";
+    SBOM = "sbom" [Build], default "true";
+    REQUIRE_SBOM = "require-sbom" [Verify], default "false";
+    SIGNING_KEY = "signing-key" [Push], secret true;
+    SIGN = "sign" [Push], default "auto";
+    SIGSTORE_TRUST_CONFIG = "sigstore-trust-config" [Push Verify];
+    OUTPUT = "output" [Pull];
+    LAYER = "layer" [Pull Verify];
+    EXPECT_SOURCE = "expect-source" [Verify];
+    EXPECT_REVISION = "expect-revision" [Verify];
+    PUBLIC_KEY = "public-key" [Verify];
+    REQUIRE_SIGNATURE = "require-signature" [Verify], default "true";
+    CERTIFICATE_IDENTITY = "certificate-identity" [Verify];
+    CERTIFICATE_IDENTITY_REGEXP = "certificate-identity-regexp" [Verify];
+    CERTIFICATE_OIDC_ISSUER = "certificate-oidc-issuer" [Verify];
+    ALLOWED_IMPORTS = "allowed-imports" [Push Verify];
 }
 
 /// The `WASM_OCI_*` settings: bounds of the retries and of a read, in seconds (a count for

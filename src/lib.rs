@@ -16,6 +16,7 @@ pub mod inputs;
 pub mod inspect;
 pub mod locate;
 pub mod markdown;
+pub mod mermaid;
 pub mod metadata_action;
 pub mod owner;
 pub mod provenance;

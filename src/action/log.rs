@@ -69,6 +69,10 @@ pub fn filter(env: &Env) -> EnvFilter {
 
 /// Installs the global subscriber for `mode`.
 pub fn init(mode: Mode, env: &Env) {
+    // A long transfer: a bar on the CLI's terminal, lines everywhere else.
+    if mode == Mode::Cli && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        crate::registry::progress::show_as(crate::registry::progress::Display::Bar);
+    }
     let registry = tracing_subscriber::registry().with(filter(env));
     let result = match mode {
         Mode::Action => registry.with(WorkflowLayer).try_init(),

@@ -357,7 +357,38 @@ impl PushOutcome {
                 self.reused.len()
             ),
         );
+        let _ = write!(md, "\n{}", crate::mermaid::pushed(&self.diagram()));
         md
+    }
+
+    /// What the summary's diagram draws: the manifest, its tags, where it went, its referrers.
+    fn diagram(&self) -> crate::mermaid::Pushed {
+        use crate::provenance::referrer::{ARTIFACT_TYPE, BUNDLE_MEDIA_TYPE, SBOM_ARTIFACT_TYPE};
+        let mut registries: Vec<(String, bool)> = (self.registries.iter())
+            .map(|r| (r.image.to_string(), r.error.is_none()))
+            .collect();
+        if registries.is_empty() {
+            registries.push((self.destination.to_string(), true));
+        }
+        let attached = [
+            ("provenance", ARTIFACT_TYPE, &self.provenance),
+            ("signature", BUNDLE_MEDIA_TYPE, &self.signing.bundle),
+            ("SBOM", SBOM_ARTIFACT_TYPE, &self.sbom),
+        ];
+        crate::mermaid::Pushed {
+            digest: self.digest.to_string(),
+            tags: self.tags.iter().map(Tag::to_string).collect(),
+            registries,
+            attached: (attached.into_iter())
+                .filter_map(|(what, artifact_type, digest)| {
+                    Some(crate::mermaid::Attached {
+                        what,
+                        artifact_type,
+                        digest: digest.as_ref()?.to_string(),
+                    })
+                })
+                .collect(),
+        }
     }
 }
 

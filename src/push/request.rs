@@ -143,6 +143,8 @@ impl PushRequest {
             .map(|value| TrustConfig::read(value, &working_directory))
             .transpose()?;
 
+        // Only a build knows the crates linked in: `sbom` is a build-mode input.
+        let sbom = matches!(&source, WasmSource::Build(spec) if spec.sbom);
         Ok(PushRequest {
             destination,
             tags,
@@ -155,7 +157,7 @@ impl PushRequest {
             dry_run,
             dry_run_layout,
             provenance,
-            sbom: inputs.flag(input::SBOM)?,
+            sbom,
             signing_key,
             sign,
             sigstore_trust_config,

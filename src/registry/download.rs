@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use sha2::Digest as _;
 
 use super::ReadTarget;
+use super::progress::Progress;
 use crate::artifact::Descriptor;
 use crate::error::{Error, Result};
 use crate::reference::Digest;
@@ -51,6 +52,11 @@ pub async fn fetch_validating<T: ReadTarget>(
     }
     let what = PathBuf::from(format!("layer {}", descriptor.digest));
     let mut download = Download::create_validating(dest, what)?;
+    let name = dest.file_name().unwrap_or_default().to_string_lossy();
+    download.progress = Some(Progress::new(
+        format!("download of {name}"),
+        descriptor.size,
+    ));
     target.get_blob_into(descriptor, &mut download).await?;
     let checked = descriptor.clone();
     tokio::task::spawn_blocking(move || download.finish(&checked))
@@ -75,6 +81,8 @@ pub struct Download {
     received: u64,
     /// What validation errors name it, when it is validated.
     validate: Option<PathBuf>,
+    /// Logged as the chunks arrive, for a long download.
+    progress: Option<Progress>,
 }
 
 impl Download {
@@ -137,6 +145,7 @@ impl Download {
             writer: Some(writer),
             received: 0,
             validate: named,
+            progress: None,
         })
     }
 
@@ -151,6 +160,9 @@ impl Download {
     /// Appends the next chunk; waits while the writer is behind.
     pub async fn write(&mut self, chunk: bytes::Bytes) -> Result<()> {
         self.received += chunk.len() as u64;
+        if let Some(progress) = &mut self.progress {
+            progress.advance(chunk.len() as u64);
+        }
         let sent = match &self.tx {
             Some(tx) => tx.send(chunk).await.is_ok(),
             None => false,

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod download;
 pub mod layout;
+pub mod progress;
 pub mod referrers;
 pub mod remote;
 pub mod retry;

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tracing::info;
+use tracing::{debug, info};
 
 use super::{ManifestRef, WriteTarget, fallback_tag, put_manifest_checked};
 use crate::artifact::{Blob, Descriptor, INDEX_MEDIA_TYPE};
@@ -229,7 +229,14 @@ pub async fn publish<T: WriteTarget>(target: &T, listing: &Listing) -> Result<()
             0 => SETTLE_MARGIN,
             _ => SETTLE_MARGIN + SETTLE_MARGIN.mul_f64(rand::random::<f64>()),
         };
-        tokio::time::sleep(settle(window, *round_trip, margin)).await;
+        let wait = settle(window, *round_trip, margin);
+        // The benchmark reads this line: the settle is the part of a push's time that is
+        // waiting, not transfer (scripts/bench.sh).
+        debug!(
+            "the referrers fallback tag {tag}: settle {:.1} ms before the read-back",
+            wait.as_secs_f64() * 1000.0
+        );
+        tokio::time::sleep(wait).await;
         read_at = Instant::now();
         existing = target.get_manifest(&reference).await?;
     }

@@ -134,12 +134,15 @@ async fn gated_blocks(
     let mut sent = 0u64;
     let gate = gate.clone();
     let meter = meter.clone();
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut progress = super::progress::Progress::new(format!("upload of {name}"), size);
     Ok(
         ReaderStream::with_capacity(file, UPLOAD_BLOCK).then(move |block| {
             let gate = gate.clone();
             let last = block.as_ref().is_ok_and(|b| {
                 sent += b.len() as u64;
                 meter.add(b.len());
+                progress.advance(b.len() as u64);
                 sent >= size
             });
             async move {

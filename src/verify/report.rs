@@ -17,6 +17,17 @@ pub enum Outcome {
     Skip,
 }
 
+impl Outcome {
+    /// The diagram's mark for it.
+    fn mark(self) -> crate::mermaid::Mark {
+        match self {
+            Outcome::Pass => crate::mermaid::Mark::Pass,
+            Outcome::Fail => crate::mermaid::Mark::Fail,
+            Outcome::Skip => crate::mermaid::Mark::Skip,
+        }
+    }
+}
+
 /// One check: its name, how it ended, and what was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
@@ -146,6 +157,14 @@ impl VerifyReport {
                 crate::markdown::message(&c.detail)
             );
         }
+        let marks: Vec<_> = (self.checks.iter())
+            .map(|c| (c.name.as_str(), c.outcome.mark()))
+            .collect();
+        let _ = write!(
+            md,
+            "\n{}",
+            crate::mermaid::checks(&self.reference(), &marks)
+        );
         md
     }
 }

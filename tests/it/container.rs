@@ -1,11 +1,12 @@
 //! The container contract, for real: the Dockerfile's slim image, built with podman and run as
-//! GitHub's runner runs a Docker container action, pushes and writes its outputs.
+//! GitHub's runner runs a Docker container action, pushes and writes its outputs; and the
+//! sub-actions (`push/`, `verify/`, `pull/`) on the image slim.Dockerfile builds.
 
 use crate::common;
 
 use std::process::Command;
 
-use common::container::{Network, inspect_image, slim_image};
+use common::container::{Job, Network, inspect_image, slim_image, sub_action_image};
 use common::*;
 
 fn skopeo_raw(reference: &str) -> Vec<u8> {
@@ -106,4 +107,97 @@ fn the_image_fails_with_an_annotation_and_no_outputs() {
         errors[0]
     );
     assert!(ws.outputs().is_empty());
+}
+
+/// A release job pushes a `.wasm` built earlier with `push/`, a deploy job verifies and pulls it
+/// by digest with `verify/` and `pull/`: each step as the runner runs that folder's action.yml
+/// (its defaults, its `runs.env` and `args`) on the image built from slim.Dockerfile.
+#[test]
+fn the_sub_actions_push_a_located_wasm_then_verify_and_pull_it_by_digest() {
+    let image = sub_action_image();
+    let registry = Registry::start();
+    let target = format!("{}/acme/multiply", registry.host());
+    let release = Job::tag_push();
+    std::fs::copy(multiply_wasm(), release.workspace().join("multiply.wasm")).unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let (private, public) = common::raw::p256_key(keys.path(), "release");
+    let private = std::fs::read_to_string(private).unwrap();
+    release.chown_to_runner();
+
+    let push = release.run_action_step(
+        "push",
+        image,
+        &[
+            ("image", &target),
+            ("path", "multiply.wasm"),
+            ("insecure", "true"),
+            ("signing-key", &private),
+        ],
+    );
+    assert!(push.run.success(), "{:?}", push.run);
+    let digest = &push.outputs["digest"];
+    let (manifest, _) = registry
+        .manifest("acme/multiply", "1.2.3")
+        .expect("tag pushed");
+    assert_eq!(&sha256(&manifest), digest);
+    assert_eq!(push.outputs["tags"], "1.2.3,1.2,1,latest,sha-0123456");
+    assert!(!push.outputs["provenance-digest"].is_empty());
+    assert!(
+        !push.outputs["bundle-digest"].is_empty(),
+        "signed by the key"
+    );
+    assert_eq!(
+        push.outputs["sbom-digest"], "",
+        "a located .wasm has no SBOM"
+    );
+
+    let deploy = Job::tag_push();
+    let pinned = format!("{target}@{digest}");
+    let verify = deploy.run_action_step(
+        "verify",
+        image,
+        &[
+            ("image", &pinned),
+            ("insecure", "true"),
+            ("public-key", &public),
+        ],
+    );
+    assert!(verify.run.success(), "{:?}", verify.run);
+    assert_eq!(verify.outputs["verified"], "true");
+    assert_eq!(&verify.outputs["digest"], digest);
+    assert!(
+        verify.summary.contains("provenance signature"),
+        "{}",
+        verify.summary
+    );
+
+    let pull = deploy.run_action_step(
+        "pull",
+        image,
+        &[
+            ("image", &pinned),
+            ("insecure", "true"),
+            ("output", "app.wasm"),
+        ],
+    );
+    assert!(pull.run.success(), "{:?}", pull.run);
+    assert_eq!(pull.outputs["path"], "app.wasm");
+    assert_eq!(
+        std::fs::read(deploy.workspace().join("app.wasm")).unwrap(),
+        std::fs::read(multiply_wasm()).unwrap()
+    );
+
+    // `push/` only locates: without `path` it says so, and builds nothing (the workspace has a
+    // Cargo.toml that the root action would build).
+    let job = Job::tag_push();
+    job.checkout(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multiply"));
+    let push = job.run_action_step("push", image, &[("image", &target), ("insecure", "true")]);
+    assert!(!push.run.success(), "{:?}", push.run);
+    let errors = push.run.error_lines();
+    assert_eq!(errors.len(), 1, "{:?}", push.run);
+    assert!(
+        errors[0].contains("input `path`: is required"),
+        "{}",
+        errors[0]
+    );
 }

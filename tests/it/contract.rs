@@ -42,11 +42,19 @@ struct Runs {
     using: String,
     image: String,
     args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
 }
 
 fn action() -> Action {
-    let text = std::fs::read_to_string(format!("{ROOT}/action.yml")).unwrap();
-    serde_norway::from_str(&text).expect("action.yml parses")
+    action_in("")
+}
+
+/// The action.yml in `dir` (`""`: the root's).
+fn action_in(dir: &str) -> Action {
+    let path = std::path::Path::new(ROOT).join(dir).join("action.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The action.yml default of an input as the code sees it: `None` when empty or absent.
@@ -175,6 +183,184 @@ fn action_defaults_are_the_code_defaults() {
     );
 }
 
+/// The sub-actions: the folder, the command it runs, and the reader whose inputs it declares.
+const SUB_ACTIONS: [(&str, input::Reader); 3] = [
+    ("push", input::Reader::Push),
+    ("pull", input::Reader::Pull),
+    ("verify", input::Reader::Verify),
+];
+
+/// The inputs a sub-action's `runs.env` fixes, with their values: the command, and for `push/`
+/// locate mode.
+fn fixed_inputs(dir: &str) -> BTreeMap<String, String> {
+    let mut fixed = BTreeMap::from([("command".to_owned(), dir.to_owned())]);
+    if dir == "push" {
+        fixed.insert("build".into(), "none".into());
+    }
+    fixed
+}
+
+#[test]
+fn each_sub_action_declares_its_commands_inputs_as_the_root_action_does() {
+    let root = action();
+    for (dir, reader) in SUB_ACTIONS {
+        let sub = action_in(dir);
+        let fixed = fixed_inputs(dir);
+        let expected: BTreeSet<String> = input::ALL
+            .iter()
+            .filter(|i| i.read_by(reader) && !fixed.contains_key(i.name))
+            .map(|i| i.name.to_owned())
+            .collect();
+        let declared: BTreeSet<String> = sub.inputs.keys().cloned().collect();
+        assert_eq!(
+            declared, expected,
+            "{dir}/action.yml inputs vs the table's {reader:?}"
+        );
+        for (name, input) in &sub.inputs {
+            let same = &root.inputs[name];
+            assert_eq!(input.description, same.description, "{dir}: `{name}`");
+            assert_eq!(
+                yml_default(input),
+                yml_default(same),
+                "{dir}: `{name}` default"
+            );
+            // `push/` only locates: its `path` is required.
+            let required = same.required || (dir, name.as_str()) == ("push", "path");
+            assert_eq!(input.required, required, "{dir}: `{name}` required");
+        }
+        // The command (and push's locate mode) as the runner passes an input.
+        let env: BTreeMap<String, String> = fixed
+            .iter()
+            .map(|(name, value)| (Input::named(name).unwrap().action_var(), value.clone()))
+            .collect();
+        assert_eq!(sub.runs.env, env, "{dir}/action.yml runs.env");
+        for (name, output) in &sub.outputs {
+            assert_eq!(
+                Some(&output.description),
+                root.outputs.get(name).map(|o| &o.description),
+                "{dir}: output `{name}`"
+            );
+        }
+    }
+    assert!(
+        action().runs.env.is_empty(),
+        "the root action takes `command` as an input"
+    );
+}
+
+/// What the table says a command does not read, it does not: each such input set to a value no
+/// reader would take changes nothing in the request.
+#[test]
+fn a_command_reads_no_input_the_table_leaves_out() {
+    use wasm_oci::pull::PullRequest;
+    use wasm_oci::verify::VerifyRequest;
+    let ws = Workspace::new();
+    std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();
+    let dir = ws.root().display().to_string();
+    let base = |reader: input::Reader| {
+        let mut inputs = Inputs::default();
+        inputs.set(input::WORKING_DIRECTORY, &dir);
+        match reader {
+            input::Reader::Push => {
+                inputs.set(input::IMAGE, "oci:out");
+                inputs.set(input::PATH, "multiply.wasm");
+                inputs.set(input::BUILD, "none");
+            }
+            input::Reader::Build => {
+                inputs.set(input::IMAGE, "oci:out");
+                inputs.set(
+                    input::WORKING_DIRECTORY,
+                    &format!("{ROOT}/examples/multiply"),
+                );
+            }
+            _ => inputs.set(input::IMAGE, "oci:out:1.0.0"),
+        }
+        inputs
+    };
+    let parse = |reader: input::Reader, inputs: &Inputs| -> String {
+        match reader {
+            input::Reader::Push | input::Reader::Build => {
+                format!(
+                    "{:?}",
+                    PushRequest::from_inputs(inputs, &Default::default()).unwrap()
+                )
+            }
+            input::Reader::Pull => format!(
+                "{:?}",
+                PullRequest::from_inputs(inputs, &Default::default()).unwrap()
+            ),
+            input::Reader::Verify => {
+                let job = Some("https://github.com/acme/multiply".to_owned());
+                format!(
+                    "{:?}",
+                    VerifyRequest::from_inputs(inputs, &Default::default(), job).unwrap()
+                )
+            }
+        }
+    };
+    for reader in [
+        input::Reader::Push,
+        input::Reader::Build,
+        input::Reader::Pull,
+        input::Reader::Verify,
+    ] {
+        let reads = |i: &Input| {
+            i.read_by(reader) || (reader == input::Reader::Build && i.read_by(input::Reader::Push))
+        };
+        let mut cluttered = base(reader);
+        // `push/` fixes `build` (to `none`) as it fixes `command`.
+        let fixed = |i: &Input| reader == input::Reader::Push && *i == input::BUILD;
+        for other in input::ALL.iter().filter(|i| !reads(i) && !fixed(i)) {
+            cluttered.set(*other, "no reader takes this \u{7} [value]");
+        }
+        assert_eq!(
+            parse(reader, &cluttered),
+            parse(reader, &base(reader)),
+            "{reader:?} read an input the table does not give it"
+        );
+    }
+}
+
+#[test]
+fn each_sub_action_writes_the_outputs_it_declares_and_none_other() {
+    let ws = Workspace::new();
+    let mut written: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut run = |dir: &'static str, inputs: &[(&str, &str)]| {
+        let _ = std::fs::remove_file(ws.output_file());
+        let mut env = ws.action_env(inputs);
+        for (name, value) in fixed_inputs(dir) {
+            env.insert(Input::named(&name).unwrap().action_var(), value);
+        }
+        let run = ws.run_action(&env);
+        assert!(run.success(), "{dir}: {run:?}");
+        written.insert(dir, ws.outputs().into_keys().collect());
+        ws.outputs()
+    };
+    std::fs::copy(multiply_wasm(), ws.root().join("multiply.wasm")).unwrap();
+    let pushed = run(
+        "push",
+        &[
+            ("image", "oci:out"),
+            ("path", "multiply.wasm"),
+            ("tags", "1.2.3"),
+        ],
+    );
+    let pinned = format!("oci:out@{}", pushed["digest"]);
+    run("pull", &[("image", &pinned)]);
+    // The provenance of a layout push here is unsigned.
+    run(
+        "verify",
+        &[("image", &pinned), ("require-signature", "false")],
+    );
+    for (dir, names) in written {
+        let declared: BTreeSet<String> = action_in(dir).outputs.into_keys().collect();
+        assert_eq!(
+            names, declared,
+            "{dir}/action.yml outputs vs what {dir} writes"
+        );
+    }
+}
+
 #[test]
 fn every_output_in_action_yml_is_written_and_none_other() {
     let ws = Workspace::new();
@@ -244,6 +430,29 @@ fn readme_tables_agree_with_action_yml() {
         action.outputs.keys().collect::<BTreeSet<_>>(),
         "README outputs table"
     );
+    // The inputs table's third column names the sub-actions that take each input.
+    let text = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let section = text.split("\n## Inputs\n").nth(1).unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    assert!(section.contains("| input | default | also in | meaning |"));
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let name = row[3..].split('`').next().unwrap();
+        // (No cell of this table holds an escaped `|`.)
+        let shown = row.split('|').nth(3).unwrap_or_default();
+        let shown: BTreeSet<&str> = shown
+            .split_whitespace()
+            .map(|d| d.trim_matches('`').trim_end_matches('/'))
+            .collect();
+        let declared: BTreeSet<&str> = SUB_ACTIONS
+            .iter()
+            .map(|(dir, _)| *dir)
+            .filter(|dir| action_in(dir).inputs.contains_key(name))
+            .collect();
+        assert_eq!(
+            shown, declared,
+            "README: the sub-actions that take `{name}`"
+        );
+    }
 }
 
 #[test]
@@ -278,26 +487,79 @@ fn container_action_runs_the_action_entrypoint() {
     assert_eq!(runs.using, "docker");
     assert_eq!(runs.args, ["action"]);
     // From source, or (on a release commit) the released image pinned by digest.
-    let pinned = runs.image.starts_with("docker://ghcr.io/")
-        && runs
-            .image
-            .split_once("@sha256:")
-            .is_some_and(|(_, hex)| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
     assert!(
-        runs.image == "Dockerfile" || pinned,
+        runs.image == "Dockerfile" || pinned_image(&runs.image),
         "runs.image: `{}`",
         runs.image
     );
-    let dockerfile = std::fs::read_to_string(format!("{ROOT}/Dockerfile")).unwrap();
-    assert!(
-        !dockerfile
-            .lines()
-            .any(|l| l.trim_start().starts_with("WORKDIR")),
-        "GitHub container actions must not set WORKDIR"
+    for file in ["Dockerfile", "slim.Dockerfile"] {
+        let dockerfile = std::fs::read_to_string(format!("{ROOT}/{file}")).unwrap();
+        assert!(
+            !dockerfile
+                .lines()
+                .any(|l| l.trim_start().starts_with("WORKDIR")),
+            "GitHub container actions must not set WORKDIR ({file})"
+        );
+        assert!(
+            dockerfile.lines().any(|l| l.starts_with("ENTRYPOINT [\"/")),
+            "exec-form absolute ENTRYPOINT ({file})"
+        );
+    }
+}
+
+/// `ghcr.io/...@sha256:<64 hex>` after `docker://`: a published image pinned by digest.
+fn pinned_image(image: &str) -> bool {
+    image.starts_with("docker://ghcr.io/")
+        && image
+            .split_once("@sha256:")
+            .is_some_and(|(_, hex)| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The stages of a Dockerfile by name, each its text up to the next `FROM`.
+fn stages(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for stage in text.split("\nFROM ").skip(1) {
+        let name = stage.lines().next().unwrap().rsplit(" AS ").next().unwrap();
+        // The comments above the next FROM belong to that stage.
+        let body: Vec<&str> = stage.lines().filter(|l| !l.starts_with('#')).collect();
+        out.insert(name.to_owned(), body.join("\n").trim().to_owned());
+    }
+    out
+}
+
+#[test]
+fn each_sub_action_runs_the_slim_image() {
+    for (dir, _) in SUB_ACTIONS {
+        let runs = action_in(dir).runs;
+        assert_eq!(runs.using, "docker", "{dir}");
+        assert_eq!(runs.args, ["action"], "{dir}");
+        // From source (the runner builds the last stage, with the Dockerfile's folder as the
+        // context), or on a release commit the published slim image pinned by digest.
+        assert!(
+            runs.image == "../slim.Dockerfile" || pinned_image(&runs.image),
+            "{dir}: runs.image `{}`",
+            runs.image
+        );
+    }
+    // slim.Dockerfile is the Dockerfile's slim image, its last stage, line for line.
+    let root = stages(&std::fs::read_to_string(format!("{ROOT}/Dockerfile")).unwrap());
+    let slim_text = std::fs::read_to_string(format!("{ROOT}/slim.Dockerfile")).unwrap();
+    let slim = stages(&slim_text);
+    assert_eq!(
+        slim.keys().collect::<Vec<_>>(),
+        ["bin", "compile", "rust", "slim"]
     );
+    for (name, body) in &slim {
+        assert_eq!(
+            Some(body),
+            root.get(name),
+            "stage `{name}` differs from the Dockerfile's"
+        );
+    }
+    let last = slim_text.rsplit("\nFROM ").next().unwrap();
     assert!(
-        dockerfile.lines().any(|l| l.starts_with("ENTRYPOINT [\"/")),
-        "exec-form absolute ENTRYPOINT"
+        last.starts_with("scratch AS slim"),
+        "the last stage is `slim`"
     );
 }
 
@@ -332,6 +594,76 @@ fn every_format_the_code_takes_is_named_in_action_yml_and_the_readme() {
         assert!(
             row_line.contains(&name),
             "the README's `format` row lacks {name}"
+        );
+    }
+}
+
+/// The release workflow's pin step, its `sed` and `grep` lines run as written on copies of the
+/// action.yml files: the root then names the default image by digest, each sub-action the slim
+/// image, and nothing else in the files changes.
+#[test]
+fn the_release_pins_each_action_to_its_image() {
+    let text = std::fs::read_to_string(format!("{ROOT}/.github/workflows/release.yml")).unwrap();
+    let workflow: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let step = workflow["jobs"]["release"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("Pin the actions"))
+        })
+        .expect("the release has a pin step");
+    let script = step["run"].as_str().unwrap();
+    // The lines that edit the files, with the loop around the sub-actions' (up to the commit).
+    let edits: String = script
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("sed -i"))
+        .take_while(|l| !l.trim_start().starts_with("git commit"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(edits.contains("sed -i"), "{script}");
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "action.yml",
+        "push/action.yml",
+        "pull/action.yml",
+        "verify/action.yml",
+    ] {
+        let to = dir.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(format!("{ROOT}/{file}"), to).unwrap();
+    }
+    let default = format!("docker://ghcr.io/acme/app@sha256:{}", "a".repeat(64));
+    let slim = format!("docker://ghcr.io/acme/app@sha256:{}", "b".repeat(64));
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &edits])
+        .current_dir(dir.path())
+        .env("IMAGE", &default)
+        .env("SLIM", &slim)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{edits}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |dir: &std::path::Path, file: &str| -> Action {
+        serde_norway::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+    };
+    let root = read(dir.path(), "action.yml");
+    assert_eq!(root.runs.image, default);
+    for sub in ["push", "pull", "verify"] {
+        let file = format!("{sub}/action.yml");
+        let pinned = read(dir.path(), &file);
+        assert_eq!(pinned.runs.image, slim, "{file}");
+        assert!(pinned_image(&pinned.runs.image));
+        let source = action_in(sub);
+        assert_eq!(
+            (pinned.inputs.keys().collect::<Vec<_>>(), pinned.runs.env),
+            (source.inputs.keys().collect::<Vec<_>>(), source.runs.env),
+            "{file}: only the image changes"
         );
     }
 }

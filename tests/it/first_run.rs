@@ -293,3 +293,99 @@ fn the_slim_image_step_runs_as_the_readme_shows_it() {
     assert_eq!(auth, [format!("Bearer {TOKEN}")]);
     assert_no_secrets(&run, &ws, &[TOKEN]);
 }
+
+/// The README's command for a fresh clone, on a clean copy of the repository (the files a clone
+/// has): it installs only the `wasm32-wasip1` target, not `.ci/run`'s tools, and writes the
+/// example into the OCI layout `oci:out`. Its own cargo target directory under `target/`
+/// (`cargo test` holds the lock on the default one), kept between runs; CI runs the same
+/// command on its fresh checkout (`first-run` in ci.yml).
+#[test]
+fn the_readme_first_run_command_pushes_the_example_on_a_clean_clone() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let command = readme
+        .split("On a fresh clone")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|block| block.lines().next())
+        .expect("the README shows the fresh-clone command");
+    assert!(!command.contains(".ci/run"), "{command}");
+    let installs: Vec<&str> = command
+        .split("&&")
+        .map(str::trim)
+        .filter(|step| step.starts_with("rustup") || step.contains("install"))
+        .collect();
+    assert_eq!(installs, ["rustup target add wasm32-wasip1"], "{command}");
+
+    // CI runs the same command on its checkout.
+    let ci: Value = serde_norway::from_str(
+        &std::fs::read_to_string(root.join(".github/workflows/ci.yml")).unwrap(),
+    )
+    .unwrap();
+    let runs: Vec<&str> = ci["jobs"]["first-run"]["steps"]
+        .as_array()
+        .expect("ci.yml has a first-run job")
+        .iter()
+        .filter_map(|step| step["run"].as_str())
+        .map(str::trim)
+        .collect();
+    assert!(
+        runs.contains(&command),
+        "ci.yml's first-run job runs `{command}`: {runs:?}"
+    );
+
+    // The clean clone: what git tracks, and new files not ignored (a clone of this tree once
+    // committed); no target/, no out/.
+    let clone = tempfile::tempdir().unwrap();
+    let listed = std::process::Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(root)
+        .output()
+        .expect("git runs");
+    assert!(listed.status.success());
+    for file in listed.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let file = std::str::from_utf8(file).unwrap();
+        let (from, to) = (root.join(file), clone.path().join(file));
+        if from.is_file() {
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["-c", command]).current_dir(clone.path());
+    // The environment a developer's shell has: not what `cargo test` sets for its tests.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CARGO_") && name != "CARGO_HOME" {
+            cmd.env_remove(name);
+        }
+    }
+    let out = cmd
+        .env("CARGO_TARGET_DIR", root.join("target/first-run"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{command}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let layout = clone.path().join("out");
+    let manifest = skopeo_raw(&format!("oci:{}:0.1.0", layout.display()));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        sha256(&manifest),
+        "the digest on stdout"
+    );
+    let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/wasm");
+    assert_eq!(
+        manifest["layers"][0]["annotations"]["org.opencontainers.image.title"],
+        "multiply.wasm"
+    );
+}

@@ -27,6 +27,7 @@ mod kubernetes;
 mod layout;
 mod multi_registry;
 mod package;
+mod progress;
 mod provenance;
 mod pull;
 mod push;

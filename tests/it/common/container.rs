@@ -46,8 +46,19 @@ pub fn static_binary() -> &'static Path {
 /// `podman build --target slim` of the repository's Dockerfile with the host-built binary.
 pub fn slim_image() -> &'static str {
     static IMAGE: OnceLock<()> = OnceLock::new();
-    IMAGE.get_or_init(|| build_image(&["--target", "slim"], SLIM_IMAGE));
+    IMAGE.get_or_init(|| build_image("Dockerfile", &["--target", "slim"], SLIM_IMAGE));
     SLIM_IMAGE
+}
+
+/// The tag the tests give the sub-actions' image.
+pub const SUB_ACTION_IMAGE: &str = "localhost/wasm-oci-action-test:sub-action";
+
+/// `podman build` of slim.Dockerfile as the runner builds a sub-action's `runs.image` (its last
+/// stage, no `--target`), with the host-built binary.
+pub fn sub_action_image() -> &'static str {
+    static IMAGE: OnceLock<()> = OnceLock::new();
+    IMAGE.get_or_init(|| build_image("slim.Dockerfile", &[], SUB_ACTION_IMAGE));
+    SUB_ACTION_IMAGE
 }
 
 /// The tag the tests give the default image.
@@ -82,18 +93,22 @@ pub fn default_image() -> &'static str {
     IMAGE.get_or_init(|| {
         // The stand-in replaces the Dockerfile's `rust` stage (the pinned base image) by name.
         let base = format!("rust=container-image://{}", rust_image());
-        build_image(&["--build-context", &base], DEFAULT_IMAGE)
+        build_image("Dockerfile", &["--build-context", &base], DEFAULT_IMAGE)
     });
     DEFAULT_IMAGE
 }
 
-/// `podman build` of the repository's Dockerfile with `args`, the static binary passed in as the
-/// `bin` build context (the stage that compiles it is skipped), tagged `tag`.
-fn build_image(args: &[&str], tag: &str) {
+/// `podman build` of the repository's `dockerfile` with `args`, the static binary passed in as
+/// the `bin` build context (the stage that compiles it is skipped), tagged `tag`.
+fn build_image(dockerfile: &str, args: &[&str], tag: &str) {
     let podman = which("podman").expect("podman is installed (`.ci/run` does)");
     let context = tempfile::tempdir().unwrap();
     std::fs::copy(static_binary(), context.path().join("wasm-oci")).unwrap();
     std::fs::create_dir_all(context.path().join("etc/ssl/certs")).unwrap();
+    // The empty /tmp the compile stage makes: scratch has none.
+    let tmp = context.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
     std::fs::copy(
         "/etc/ssl/certs/ca-certificates.crt",
         context.path().join("etc/ssl/certs/ca-certificates.crt"),
@@ -118,7 +133,7 @@ fn build_image(args: &[&str], tag: &str) {
         .args(["--tag", tag, "--build-context"])
         .arg(format!("bin={}", context.path().display()))
         .arg("--file")
-        .arg(root.join("Dockerfile"))
+        .arg(root.join(dockerfile))
         .arg(context.path())
         .stdin(Stdio::null())
         .output()
@@ -350,11 +365,19 @@ impl Job {
         value.to_owned()
     }
 
-    /// Runs `image` as a step `uses: ./` (this action.yml) with `with:` = `inputs`: `docker run`
-    /// as `DockerCommandManager.DockerRun` builds it (`--workdir /github/workspace --rm`, every
-    /// variable with `-e`, `GITHUB_ACTIONS=true`, `CI=true`, the five mounts, no `--entrypoint`
-    /// since action.yml names none, `args` from action.yml), then reads the file commands back.
+    /// Runs `image` as a step `uses: ./` (this action.yml) with `with:` = `inputs`; see
+    /// [`Job::run_action_step`].
     pub fn run_container_step(&self, image: &str, inputs: &[(&str, &str)]) -> StepRun {
+        self.run_action_step("", image, inputs)
+    }
+
+    /// Runs `image` as a step `uses: ./{dir}` (that folder's action.yml, `""` the root's) with
+    /// `with:` = `inputs`: `docker run` as `DockerCommandManager.DockerRun` builds it
+    /// (`--workdir /github/workspace --rm`, every variable with `-e`, action.yml's `runs.env`
+    /// where the step has no such variable, `GITHUB_ACTIONS=true`, `CI=true`, the five mounts,
+    /// no `--entrypoint` since action.yml names none, `args` from action.yml), then reads the
+    /// file commands back.
+    pub fn run_action_step(&self, dir: &str, image: &str, inputs: &[(&str, &str)]) -> StepRun {
         let step = self.steps.get() + 1;
         self.steps.set(step);
         let commands = self.temp().join("_runner_file_commands");
@@ -372,7 +395,7 @@ impl Job {
             file("save_state_"),
         );
 
-        let manifest = action_manifest();
+        let manifest = action_manifest(dir);
         let mut env: BTreeMap<String, String> = BTreeMap::new();
         // AddInputsToEnvironment: every declared input, `with:` over action.yml's default.
         let token = "ghs_runnerIssuedJobToken0123456789abcdef";
@@ -462,6 +485,13 @@ impl Job {
         ] {
             env.insert(k.to_owned(), v);
         }
+        // ContainerActionHandler: `runs.env`, evaluated, where the step has no such variable.
+        if let Some(runs_env) = manifest["runs"]["env"].as_mapping() {
+            for (k, v) in runs_env {
+                env.entry(k.as_str().unwrap().to_owned())
+                    .or_insert_with(|| v.as_str().unwrap().to_owned());
+            }
+        }
         if let Some((url, token)) = &self.id_token {
             env.insert("ACTIONS_ID_TOKEN_REQUEST_URL".into(), url.clone());
             env.insert("ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(), token.clone());
@@ -548,10 +578,12 @@ impl Job {
     }
 }
 
-/// action.yml of this repository.
-fn action_manifest() -> serde_norway::Value {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    serde_norway::from_str(&std::fs::read_to_string(root.join("action.yml")).unwrap()).unwrap()
+/// The action.yml in `dir` of this repository (`""`: the root's).
+fn action_manifest(dir: &str) -> serde_norway::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(dir)
+        .join("action.yml");
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// A file command (`GITHUB_OUTPUT`, `GITHUB_ENV`) read as the runner's `EnvFileKeyValuePairs`

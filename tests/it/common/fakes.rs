@@ -30,13 +30,36 @@ pub fn read_head(reader: &mut impl BufRead) -> Option<(String, Vec<(String, Stri
 /// A registry that serves one artifact and cuts the layer's body off halfway: it announces the
 /// full `Content-Length`, sends half, and closes. Returns its `127.0.0.1:PORT`.
 pub fn truncating_server(repo: &str, manifest: Vec<u8>, config: Vec<u8>, layer: Vec<u8>) -> String {
-    fake_registry(repo, manifest, config, layer, false)
+    fake_registry(repo, manifest, config, layer, Layer::Cut)
+}
+
+/// How the fake registry answers for the layer.
+#[derive(Clone, Copy)]
+enum Layer {
+    /// Half of it, then the connection closes.
+    Cut,
+    /// Half of it, then nothing for a minute.
+    Stall,
+    /// All of it, in 20 parts spread over this long.
+    Paced(std::time::Duration),
+}
+
+/// Like [`truncating_server`], but the layer comes whole, in 20 parts spread evenly over
+/// `over`: a slow download.
+pub fn pacing_server(
+    repo: &str,
+    manifest: Vec<u8>,
+    config: Vec<u8>,
+    layer: Vec<u8>,
+    over: std::time::Duration,
+) -> String {
+    fake_registry(repo, manifest, config, layer, Layer::Paced(over))
 }
 
 /// Like [`truncating_server`], but after half the layer it stalls (holds the connection open
 /// without sending more) instead of closing: a download that hangs midway.
 pub fn stalling_server(repo: &str, manifest: Vec<u8>, config: Vec<u8>, layer: Vec<u8>) -> String {
-    fake_registry(repo, manifest, config, layer, true)
+    fake_registry(repo, manifest, config, layer, Layer::Stall)
 }
 
 fn fake_registry(
@@ -44,7 +67,7 @@ fn fake_registry(
     manifest: Vec<u8>,
     config: Vec<u8>,
     layer: Vec<u8>,
-    stall: bool,
+    answer: Layer,
 ) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let host = listener.local_addr().unwrap().to_string();
@@ -87,15 +110,25 @@ fn fake_registry(
             response.push_str("\r\n");
             let _ = stream.write_all(response.as_bytes());
             if !head {
-                let sent = if cut {
-                    &body[..body.len() / 2]
-                } else {
-                    &body[..]
-                };
-                let _ = stream.write_all(sent);
-                if cut && stall {
-                    let _ = stream.flush();
-                    std::thread::sleep(std::time::Duration::from_secs(60));
+                match answer {
+                    Layer::Paced(over) if cut => {
+                        let part = body.len().div_ceil(20);
+                        for chunk in body.chunks(part) {
+                            let _ = stream.write_all(chunk);
+                            let _ = stream.flush();
+                            std::thread::sleep(over / 20);
+                        }
+                    }
+                    _ if cut => {
+                        let _ = stream.write_all(&body[..body.len() / 2]);
+                        if matches!(answer, Layer::Stall) {
+                            let _ = stream.flush();
+                            std::thread::sleep(std::time::Duration::from_secs(60));
+                        }
+                    }
+                    _ => {
+                        let _ = stream.write_all(&body);
+                    }
                 }
             }
             let _ = stream.flush();
