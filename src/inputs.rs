@@ -135,21 +135,24 @@ pub fn refuse_non_utf8(non_utf8: &[String], action: bool) -> Result<()> {
     Ok(())
 }
 
+/// An environment as the runner passes it: every input's `INPUT_*` variable (empty when not
+/// given), with `pairs` set over them.
+#[cfg(test)]
+pub(crate) fn action_env(pairs: &[(&str, &str)]) -> Env {
+    let mut env: Env = crate::input::ALL
+        .iter()
+        .map(|i| (i.action_var(), String::new()))
+        .collect();
+    for (k, v) in pairs {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::input::*;
-
-    fn action_env(pairs: &[(&str, &str)]) -> Env {
-        let mut env: Env = ALL
-            .iter()
-            .map(|i| (i.action_var(), String::new()))
-            .collect();
-        for (k, v) in pairs {
-            env.insert(k.to_string(), v.to_string());
-        }
-        env
-    }
 
     #[test]
     fn an_omitted_input_reads_as_its_default() {

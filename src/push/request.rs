@@ -297,17 +297,7 @@ fn wasm_source(inputs: &Inputs, working_directory: &std::path::Path) -> Result<W
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn action_env(pairs: &[(&str, &str)]) -> Env {
-        let mut env: Env = input::ALL
-            .iter()
-            .map(|i| (i.action_var(), String::new()))
-            .collect();
-        for (k, v) in pairs {
-            env.insert(k.to_string(), v.to_string());
-        }
-        env
-    }
+    use crate::inputs::action_env;
 
     #[test]
     fn key_and_ca_paths_are_relative_to_the_working_directory() {

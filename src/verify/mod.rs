@@ -6,6 +6,7 @@
 //! (`provenance`), or a Sigstore bundle checked against a trusted root and an identity policy
 //! (`sigstore`). The report and its summary are in `report`.
 
+mod identity;
 mod provenance;
 mod report;
 mod sbom;

@@ -33,18 +33,6 @@ fn trust_config_and_plain_root_are_both_accepted() {
     assert!(err.contains("`x.json` is not JSON"), "{err}");
 }
 
-#[test]
-fn workflow_prefix_is_the_repositorys_workflows_folder() {
-    assert_eq!(
-        workflow_prefix("https://github.com/acme/app.git"),
-        "https://github.com/acme/app/.github/workflows/"
-    );
-    assert_eq!(
-        workflow_prefix("https://github.com/acme/app/"),
-        "https://github.com/acme/app/.github/workflows/"
-    );
-}
-
 use crate::verify::report::Outcome;
 
 /// attest-build-provenance in a public repository (malancas/attest-demo), through GitHub's
