@@ -4,8 +4,9 @@
 //!
 //! Left out: the action's inputs (`INPUT_*`) and the CLI's flags (`WASM_OCI_*`), the runner's
 //! tokens and service URLs (with `ACTIONS_ID_TOKEN_REQUEST_*` a dependency mints the job's OIDC
-//! token and signs as the release workflow), `GITHUB_TOKEN`, `DOCKER_CONFIG`, and any variable
-//! whose value holds a secret the action masks. Everything else (a workflow's own `env:`) stays.
+//! token and signs as the release workflow), `GITHUB_TOKEN`, `DOCKER_CONFIG`, the runner's file
+//! commands (`GITHUB_OUTPUT`, `GITHUB_ENV`, ...), and any variable whose value holds a secret the
+//! action masks. Everything else (a workflow's own `env:`) stays.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -25,6 +26,15 @@ const WITHHELD: &[&str] = &[
     "ACTIONS_CACHE_URL",
     "ACTIONS_RESULTS_URL",
     "DOCKER_CONFIG",
+    // The runner's file commands: what the build wrote there would be read as the action's
+    // outputs, environment or summary. Leaving the paths out does not keep a build from the
+    // files (they belong to the runner's user, whom cargo runs as); `build::leftovers` ends what
+    // the build left running, so nothing writes to them after cargo.
+    "GITHUB_OUTPUT",
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_STATE",
+    "GITHUB_STEP_SUMMARY",
 ];
 
 /// Prefixes of variables that are the action's inputs or the CLI's flags.
@@ -90,6 +100,7 @@ mod tests {
             ("GITHUB_TOKEN", "ghs_1"),
             ("ACTIONS_ID_TOKEN_REQUEST_URL", "https://token"),
             ("DOCKER_CONFIG", "/home/me/.docker"),
+            ("GITHUB_OUTPUT", "/github/file_commands/set_output_1"),
             ("COPY_OF_SECRET", "prefix-masked-value-1234"),
             ("MY_SETTING", "kept"),
             ("PATH", "/bin"),

@@ -6,6 +6,7 @@
 //! diagnostics as text and leaves them out of the JSON, so their file and line would be lost.
 
 mod diagnostics;
+mod leftovers;
 mod linked;
 mod provenance;
 
@@ -101,6 +102,15 @@ pub fn build(spec: &BuildSpec, env: &Env) -> Result<Built> {
             workdir.display()
         );
     }
+    let built = build_as(spec, env, owner);
+    // Whether cargo succeeded or not, nothing it started runs on beside what comes next.
+    leftovers::end(owner)?;
+    built
+}
+
+/// [`build`], with the toolchain run as `owner`.
+fn build_as(spec: &BuildSpec, env: &Env, owner: Option<Owner>) -> Result<Built> {
+    let workdir = &spec.working_directory;
     let metadata = metadata(workdir, env, owner)?;
     let package = select_package(&metadata, spec.package.as_deref(), workdir)?;
     info!(

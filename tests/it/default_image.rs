@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::container::{Job, Network, RUNNER_UID, default_image, inspect_image, rust_image};
+use common::proxy::{Fault, FaultProxy};
 use common::*;
 
 /// Runs `multiply(args)` of the module at `wasm` under wasmtime (its Python embedding, installed
@@ -301,4 +302,69 @@ fn cargo_downloads_cached_in_the_workspace_let_the_next_job_build_offline() {
             .is_some()
     );
     later_step_reads_and_cleans(&second, "target/wasm32-wasip1/release/multiply.wasm");
+}
+
+/// A build script that leaves a process behind (detached with `setsid`, as an attacker's would):
+/// it appends a line to `orphan.log` in the workspace every 50 ms, for as long as it lives (with
+/// the `sleep` it waits in, one or two processes).
+const ORPHAN_BUILD_SCRIPT: &str = r#"fn main() {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg("setsid sh -c 'while :; do echo alive >> orphan.log; sleep 0.05; done' </dev/null >/dev/null 2>&1 &")
+        .status()
+        .unwrap();
+}
+"#;
+
+#[test]
+fn a_process_a_build_script_leaves_running_is_ended_before_the_push() {
+    let registry = Registry::start();
+    let job = Job::tag_push();
+    job.checkout(&example_dir("multiply"));
+    std::fs::write(job.workspace().join("build.rs"), ORPHAN_BUILD_SCRIPT).unwrap();
+    job.chown_to_runner();
+    // The registry's first answer is 429 `Retry-After: 1`: the push takes a second longer. What
+    // the orphan had written when the push began is kept, to compare with what it wrote at all.
+    let log = job.workspace().join("orphan.log");
+    let at_push: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
+    let seen = at_push.clone();
+    let proxy = FaultProxy::start(registry.port, move |n, _, _| {
+        if n > 0 {
+            return Fault::Pass;
+        }
+        *seen.lock().unwrap() = Some(std::fs::read_to_string(&log).unwrap_or_default());
+        Fault::Throttle
+    });
+    let target = format!("{}/acme/multiply", proxy.host());
+    let step = job.run_container_step(default_image(), &[("image", &target), ("insecure", "true")]);
+    assert!(step.run.success(), "{:?}", step.run);
+    let at_push = at_push
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the push reached the registry");
+    assert!(
+        at_push.contains("alive"),
+        "the orphan never ran: {:?}",
+        step.run
+    );
+    // Nothing written while the push waited for the registry: the orphan was gone.
+    let after = std::fs::read_to_string(job.workspace().join("orphan.log")).unwrap();
+    assert_eq!(
+        after.len(),
+        at_push.len(),
+        "the orphan ran on during the push"
+    );
+    assert!(
+        step.run.stdout.lines().any(|l| l.starts_with("::warning")
+            && l.contains("the build left")
+            && l.contains("running as uid 1001")),
+        "{:?}",
+        step.run
+    );
+    assert!(
+        registry
+            .manifest("acme/multiply", &step.outputs["digest"])
+            .is_some()
+    );
 }
