@@ -148,7 +148,9 @@ async fn sbom(
     artifact: &Artifact,
     build: Option<&BuildRecord>,
 ) -> Result<Option<Sbom>> {
-    if !facts.request.sbom {
+    // A located file reaches `for_push`, which says at debug level why it has no SBOM; a build
+    // told `sbom: false` stops here.
+    if build.is_some() && !facts.request.sbom {
         return Ok(None);
     }
     let (image, wasm_name) = (facts.request.destination.to_string(), wasm.file_name());
