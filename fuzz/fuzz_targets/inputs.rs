@@ -4,10 +4,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use wasm_oci::context::Env;
-use wasm_oci::input::{self, Inputs};
+use wasm_oci::input;
+use wasm_oci::inputs::Inputs;
 use wasm_oci::pull::PullRequest;
-use wasm_oci::request::PushRequest;
-use wasm_oci::resolve::ReadRequest;
+use wasm_oci::push::PushRequest;
+use wasm_oci::request::ReadRequest;
 use wasm_oci::verify::VerifyRequest;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,8 +24,8 @@ fuzz_target!(|data: &[u8]| {
     let inputs = Inputs::from_action_env(&env);
     let _ = inputs.flag(input::DRY_RUN);
     let _ = inputs.secrets();
-    let _ = PushRequest::from_inputs(&inputs);
-    let _ = PullRequest::from_inputs(&inputs);
-    let _ = VerifyRequest::from_inputs(&inputs);
-    let _ = ReadRequest::from_inputs(&inputs);
+    let _ = PushRequest::from_inputs(&inputs, &env);
+    let _ = PullRequest::from_inputs(&inputs, &env);
+    let _ = VerifyRequest::from_inputs(&inputs, &env, None);
+    let _ = ReadRequest::from_inputs(&inputs, &env);
 });
