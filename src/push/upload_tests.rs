@@ -113,15 +113,10 @@ impl WriteTarget for Recording {
         gate: &Gate,
         hashed: Hashed,
     ) -> Result<Digest> {
-        let digest = hash_done(&hashed).await?.0;
-        let descriptor = crate::artifact::Descriptor {
-            media_type: media_type.to_owned(),
-            digest: digest.clone(),
-            size,
-            artifact_type: None,
-            annotations: Default::default(),
-        };
-        self.layout.put_blob_file(&descriptor, path, gate).await?;
+        let digest = self
+            .layout
+            .put_blob_file_hashing(media_type, path, size, gate, hashed)
+            .await?;
         self.record(format!("blob {digest} streamed"));
         Ok(digest)
     }
